@@ -1,0 +1,21 @@
+# The two commands of the README:  make demo  and  make test
+PYTHON ?= python3
+RUNS ?= runs
+export PYTHONHASHSEED = 0
+
+.PHONY: demo test test-slow test-browser lint setup bench
+
+setup:
+	@bash scripts/setup.sh
+
+demo: setup  ## train the default zoo models if missing, audit them, open the dashboard
+	$(PYTHON) -m zoo.cli demo --runs $(RUNS)
+
+test: setup  ## the default test run (CI); < 15 min on 2 cores
+	$(PYTHON) -m pytest -q
+
+test-slow: setup  ## full-size training and other slow tests
+	$(PYTHON) -m pytest -q -m slow
+
+lint:
+	$(PYTHON) -m ruff check explain zoo dashboard tests benchmarks

@@ -1,0 +1,1 @@
+"""Model factories; each file registers itself with ``@register_model``."""
