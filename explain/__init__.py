@@ -18,10 +18,47 @@ from explain.errors import (
     UnsafeFileError,
 )
 
+from explain.findings import Finding, Severity
+from explain.attribution.result import Attribution
+
 __version__ = "0.1.0"
+
+# Heavier parts load on first use, so `import explain` stays fast.
+_LAZY = {
+    "TrainingMonitor": "explain.monitor",
+    "History": "explain.monitor",
+    "diagnose": "explain.checks",
+    "list_checks": "explain.checks",
+    "attribute": "explain.attribution",
+    "list_methods": "explain.attribution",
+    "evaluate": "explain.quality",
+    "Quality": "explain.quality",
+    "audit": "explain.audit",
+    "Report": "explain.audit",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'explain' has no attribute {name!r}")
 
 __all__ = [
     "__version__",
+    "Severity",
+    "Finding",
+    "Attribution",
+    "TrainingMonitor",
+    "History",
+    "diagnose",
+    "list_checks",
+    "attribute",
+    "list_methods",
+    "evaluate",
+    "Quality",
+    "audit",
+    "Report",
     "Modality",
     "ModelCard",
     "card_of",
