@@ -1,0 +1,206 @@
+"""Pieces of the training loop: device, optimizer, schedule, batching, evaluation, resume state."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Iterator
+from functools import partial
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+
+from zoo.config import TrainConfig
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto``: cuda, then mps, else cpu."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        from explain.errors import InvalidInputError
+        raise InvalidInputError(
+            f"The 'device' parameter of TrainConfig is {name!r}, but CUDA is not available on this "
+            f"machine. Use device='auto' or 'cpu'.")
+    return dev
+
+
+def amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype, or None for full precision (mixed precision is CUDA-only)."""
+    if device.type != "cuda" or config.amp is False:
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    lr, wd = config.lr, config.weight_decay
+    name = config.optimizer
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, weight_decay=wd)
+    if name == "sgd+momentum":
+        return torch.optim.SGD(params, lr=lr, momentum=config.momentum, weight_decay=wd)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=wd)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=wd)
+    if name == "adagrad":
+        return torch.optim.Adagrad(params, lr=lr, weight_decay=wd)
+    return torch.optim.RMSprop(params, lr=lr, weight_decay=wd, momentum=0.0)
+
+
+def _schedule(kind: str, total: int, step: int) -> float:
+    # Pure functions of the step, so LambdaLR's state stays JSON (no pickled closures).
+    t = min(step, total) / max(total, 1)
+    if kind == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * t))
+    if kind == "step":
+        return 1.0 if t < 0.5 else (0.1 if t < 0.75 else 0.01)
+    if kind == "onecycle":  # linear warm-up over 30%, cosine down to 1% of peak
+        if t < 0.3:
+            return 0.04 + 0.96 * t / 0.3
+        return 0.01 + 0.99 * 0.5 * (1.0 + math.cos(math.pi * (t - 0.3) / 0.7))
+    return 1.0
+
+
+def build_scheduler(opt: torch.optim.Optimizer, config: TrainConfig, steps_per_epoch: int):
+    """A per-step LambdaLR (``none`` gives a constant factor of 1)."""
+    total = config.epochs * steps_per_epoch
+    return torch.optim.lr_scheduler.LambdaLR(opt, partial(_schedule, config.scheduler, total))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def batches(dataset: Dataset, config: TrainConfig, epoch: int, device: torch.device,
+            *, shuffle: bool = True, batch_size: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Mini-batches in an order that depends only on (seed, epoch): resume is exact."""
+    bs = batch_size or config.batch_size
+    gen = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
+    tensors = getattr(dataset, "tensors", None)
+    if tensors is not None:  # in-memory: index tensors directly, no per-sample collation
+        x, y = tensors
+        n = len(y)
+        order = torch.randperm(n, generator=gen) if shuffle else torch.arange(n)
+        for i in range(0, n, bs):
+            idx = order[i:i + bs]
+            yield x[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
+        return
+    loader = DataLoader(dataset, batch_size=bs, shuffle=shuffle, generator=gen,
+                        num_workers=config.num_workers, pin_memory=device.type == "cuda")
+    for xb, yb in loader:
+        yield xb.to(device, non_blocking=True), torch.as_tensor(yb).to(device, non_blocking=True)
+
+
+@torch.no_grad()
+def predict(model: nn.Module, dataset: Dataset, device: torch.device, *, batch_size: int = 512,
+            autocast: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits [N, classes] (float32, CPU) and labels [N] for a whole dataset, in eval mode."""
+    was_training = model.training
+    model.eval()
+    cfg = TrainConfig(batch_size=batch_size)
+    outs, ys = [], []
+    try:
+        for xb, yb in batches(dataset, cfg, 0, device, shuffle=False):
+            with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
+                outs.append(model(xb).float().cpu())
+            ys.append(yb.cpu())
+    finally:
+        model.train(was_training)
+    if not outs:
+        return torch.empty(0, 0), torch.empty(0, dtype=torch.long)
+    return torch.cat(outs), torch.cat(ys)
+
+
+def classification_metrics(logits: torch.Tensor, labels: torch.Tensor,
+                           class_names: tuple[str, ...] | list[str]) -> dict[str, Any]:
+    """Accuracy, loss and per-class precision / recall / F1 / support."""
+    k = len(class_names)
+    loss = float(nn.functional.cross_entropy(logits, labels)) if len(labels) else None
+    pred = logits.argmax(1)
+    conf = torch.zeros(k, k, dtype=torch.long)
+    conf.index_put_((labels, pred), torch.ones_like(labels), accumulate=True)
+    tp = conf.diag().double()
+    per_class = {}
+    for i, name in enumerate(class_names):
+        p_den, r_den = conf[:, i].sum().item(), conf[i, :].sum().item()
+        prec = tp[i].item() / p_den if p_den else 0.0
+        rec = tp[i].item() / r_den if r_den else 0.0
+        f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+        per_class[str(name)] = {"precision": prec, "recall": rec, "f1": f1, "support": int(r_den)}
+    return {"accuracy": float((pred == labels).double().mean()) if len(labels) else None,
+            "loss": loss, "per_class": per_class, "confusion": conf.tolist()}
+
+
+# ----------------------------------------------------------------------------- resume state
+def capture_state(opt, sched, epoch: int, early: dict[str, Any],
+                  best_state: dict[str, torch.Tensor] | None) -> dict[str, Any]:
+    """Everything needed to continue bit-exactly, as tensors + JSON (nothing pickled)."""
+    tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = s
+    np_state = np.random.get_state()
+    tensors["rng.numpy.keys"] = torch.from_numpy(np.asarray(np_state[1], dtype=np.int64))
+    opt_sd = opt.state_dict()
+    opt_json: dict[str, Any] = {}
+    for pid, st in opt_sd["state"].items():
+        for key, val in st.items():
+            if torch.is_tensor(val):
+                tensors[f"opt.{pid}.{key}"] = val
+            else:
+                opt_json[f"{pid}.{key}"] = val
+    if best_state is not None:
+        for k, v in best_state.items():
+            tensors[f"best.{k}"] = v
+    py_state = random.getstate()
+    return {"tensors": tensors, "json": {
+        "epoch": epoch,
+        "optimizer_param_groups": opt_sd["param_groups"],
+        "optimizer_scalars": opt_json,
+        "scheduler": sched.state_dict() if sched is not None else None,
+        "early_stopping": early,
+        "rng_python": [py_state[0], list(py_state[1]), py_state[2]],
+        "rng_numpy": [np_state[0], int(np_state[2]), int(np_state[3]), float(np_state[4])],
+        "has_best": best_state is not None,
+    }}
+
+
+def restore_state(opt, sched, js: dict[str, Any], tensors: dict[str, torch.Tensor],
+                  device: torch.device) -> dict[str, torch.Tensor] | None:
+    """Inverse of :func:`capture_state`; returns the early-stopping best weights (if any)."""
+    state: dict[int, dict[str, Any]] = {}
+    for name, val in tensors.items():
+        if name.startswith("opt."):
+            _, pid, key = name.split(".", 2)
+            state.setdefault(int(pid), {})[key] = val.to(device) if key != "step" else val
+    for name, val in js["optimizer_scalars"].items():
+        pid, key = name.split(".", 1)
+        state.setdefault(int(pid), {})[key] = val
+    opt.load_state_dict({"state": state, "param_groups": js["optimizer_param_groups"]})
+    if sched is not None and js.get("scheduler"):
+        sched.load_state_dict(js["scheduler"])
+    torch.set_rng_state(tensors["rng.torch"])
+    cuda_states = [tensors[k] for k in sorted(t for t in tensors if t.startswith("rng.cuda."))]
+    if cuda_states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda_states[: torch.cuda.device_count()])
+    keys = tensors["rng.numpy.keys"].numpy().astype(np.uint32)
+    name, pos, has_gauss, cached = js["rng_numpy"]
+    np.random.set_state((name, keys, pos, has_gauss, cached))
+    ver, internal, gauss = js["rng_python"]
+    random.setstate((ver, tuple(internal), gauss))
+    if js.get("has_best"):
+        return {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
+    return None

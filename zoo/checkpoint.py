@@ -1,0 +1,310 @@
+"""Run folders: safetensors + JSON only, atomic commits, SHA-256 checked, never unpickled.
+
+A run folder holds::
+
+    model.safetensors    the weights
+    run.json             model name + kwargs, card, dataset, config, history, metrics, versions,
+                         the SHA-256 of every other file, and the JSON part of the resume state
+    resume.safetensors   optimizer tensors, RNG states and early-stopping best weights
+    vocab.json           the tokenizer vocabulary (text models)
+
+Commit protocol (a process killed at any moment leaves the previous run or the new one):
+new data files are first written as ``NAME.new`` (fsync'd), then ``run.json`` is replaced
+atomically -- the commit point -- and only then are the ``.new`` files renamed into place. A
+reader whose ``run.json`` names a hash that only ``NAME.new`` matches rolls the commit forward.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+
+from explain.card import ModelCard
+from explain.errors import CorruptRunError, DataNotFoundError, UnknownNameError, UnsafeFileError
+from zoo._io import atomic_write_bytes, atomic_write_json, fsync_dir
+from zoo.config import TrainConfig
+from zoo.run import Run
+
+__all__ = ["load_run", "save_run", "read_resume_state", "RUN_FORMAT", "UNSAFE_SUFFIXES"]
+
+RUN_FORMAT = "deepscope.run"
+RUN_VERSION = 1
+UNSAFE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".joblib", ".ckpt", ".npy", ".npz", ".dill")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+_FIX = "Re-train it (`deepscope train PRESET --out DIR`) or restore the folder from a backup."
+
+
+# ----------------------------------------------------------------------------- writing
+def _commit(folder: Path, files: dict[str, bytes], manifest: dict[str, Any]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    _roll_forward(folder)  # finish an interrupted commit before starting a new one
+    hashes = {}
+    for name, data in files.items():
+        atomic_write_bytes(folder / f"{name}.new", data)
+        hashes[name] = hashlib.sha256(data).hexdigest()
+    manifest = dict(manifest, files=hashes)
+    atomic_write_json(folder / "run.json", manifest)  # the commit point
+    for name in files:
+        os.replace(folder / f"{name}.new", folder / name)
+    fsync_dir(folder)
+
+
+def _roll_forward(folder: Path) -> None:
+    """Rename pending ``NAME.new`` files whose hash the current run.json names."""
+    try:
+        manifest = json.loads((folder / "run.json").read_text("utf-8"))
+        hashes = manifest.get("files", {}) if isinstance(manifest, dict) else {}
+    except (OSError, ValueError):
+        hashes = {}
+    for pending in folder.glob("*.new"):
+        name = pending.name[:-4]
+        if isinstance(hashes, dict) and hashes.get(name) == _sha(pending):
+            os.replace(pending, folder / name)
+        else:
+            pending.unlink(missing_ok=True)  # a write that never committed
+    fsync_dir(folder)
+
+
+def _sha(path: Path) -> str | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _versions() -> dict[str, str]:
+    import importlib.metadata as md
+    import platform
+    out = {"python": platform.python_version()}
+    for pkg in ("deepscope", "torch", "numpy", "captum", "shap", "safetensors"):
+        try:
+            out[pkg] = md.version(pkg)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def save_run(run: Run, path: str | os.PathLike, *, resume: dict[str, Any] | None = None) -> Path:
+    """Write ``run`` to the folder ``path`` atomically; returns the folder.
+
+    ``resume`` is the trainer's resume state: ``{"tensors": {name: Tensor}, "json": {...}}``.
+    """
+    folder = Path(path)
+    state = {k: v.detach().to("cpu").contiguous() for k, v in run.model.state_dict().items()}
+    files = {"model.safetensors": st_save(state)}
+    if run.vocab is not None:
+        files["vocab.json"] = json.dumps(run.vocab.to_dict(), ensure_ascii=False).encode("utf-8")
+    if resume is not None:
+        files["resume.safetensors"] = st_save(
+            {k: v.detach().to("cpu").contiguous() for k, v in resume["tensors"].items()})
+    history = run.history.to_dict() if hasattr(run.history, "to_dict") else run.history
+    manifest = {
+        "format": RUN_FORMAT,
+        "version": RUN_VERSION,
+        "model": {"name": run.model_name, "kwargs": run.model_kwargs},
+        "card": run.card.to_dict(),
+        "dataset": ({"name": run.dataset_name, "options": run.dataset_options}
+                    if run.dataset_name else None),
+        "preset": run.preset,
+        "class_names": list(run.card.class_names),
+        "config": run.config.to_dict(),
+        "epoch": run.epoch,
+        "metrics": _finite(run.metrics),
+        "history": history,
+        "versions": run.versions or _versions(),
+        "resume": resume["json"] if resume is not None else None,
+    }
+    _commit(folder, files, manifest)
+    run.path = folder
+    return folder
+
+
+def _finite(obj: Any) -> Any:
+    """Non-finite floats become None so the JSON stays strict."""
+    if isinstance(obj, float):
+        return obj if obj == obj and abs(obj) != float("inf") else None
+    if isinstance(obj, dict):
+        return {str(k): _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+# ----------------------------------------------------------------------------- reading
+def _bad(folder: Path, what: str) -> CorruptRunError:
+    return CorruptRunError(f"Run folder {str(folder)!r}: {what} {_FIX}")
+
+
+def _field(d: Any, key: str, kind: type | tuple[type, ...], folder: Path, where: str = "") -> Any:
+    name = f"{where}{key}"
+    if not isinstance(d, dict) or key not in d:
+        raise _bad(folder, f"run.json has no field {name!r}; it is not a deepscope run or was edited.")
+    value = d[key]
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        want = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise _bad(folder, f"run.json field {name!r} must be {want}; got "
+                           f"{type(value).__name__}.")
+    return value
+
+
+def _check_folder(folder: Path) -> None:
+    if not folder.exists():
+        raise DataNotFoundError(
+            f"Run folder {str(folder)!r} does not exist. Train one with "
+            f"`deepscope train PRESET --out {folder}` or pass an existing run folder.")
+    if not folder.is_dir():
+        raise CorruptRunError(f"{str(folder)!r} is a file, not a run folder; pass the folder that "
+                              f"holds model.safetensors and run.json.")
+    for p in folder.iterdir():
+        if p.suffix.lower() in UNSAFE_SUFFIXES:
+            raise UnsafeFileError(
+                f"Run folder {str(folder)!r} contains {p.name!r}: deepscope never loads pickled or "
+                f"torch.save files because loading them can run arbitrary code. A run folder holds "
+                f"only safetensors and JSON; remove the file or use another folder.")
+
+
+def _read_verified(folder: Path, name: str, expected: str) -> bytes:
+    path = folder / name
+    candidates = [path, folder / f"{name}.new"]
+    for cand in candidates:
+        try:
+            data = cand.read_bytes()
+        except OSError:
+            continue
+        if hashlib.sha256(data).hexdigest() == expected:
+            if cand != path:  # finish an interrupted commit when we can
+                try:
+                    os.replace(cand, path)
+                except OSError:
+                    pass
+            return data
+    if not path.exists():
+        raise _bad(folder, f"{name!r} is missing but run.json lists it.")
+    raise _bad(folder, f"{name!r} does not match the SHA-256 recorded in run.json (expected "
+                       f"{expected[:12]}..., found {hashlib.sha256(path.read_bytes()).hexdigest()[:12]}...): "
+                       f"it was modified, truncated or corrupted after it was written.")
+
+
+def _load_tensors(folder: Path, name: str, data: bytes) -> dict[str, torch.Tensor]:
+    if data[:1] == b"\x80" or data[:2] in (b"PK",):
+        raise UnsafeFileError(
+            f"Run folder {str(folder)!r}: {name!r} is a pickle / torch.save archive, not safetensors. "
+            f"deepscope never unpickles files (that can run arbitrary code). {_FIX}")
+    try:
+        return st_load(data)
+    except (SafetensorError, ValueError, RuntimeError, OSError) as exc:
+        raise _bad(folder, f"{name!r} is not a valid safetensors file ({exc}).") from None
+
+
+def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and validate ``run.json`` of a run folder (no weights loaded)."""
+    folder = Path(path)
+    _check_folder(folder)
+    mpath = folder / "run.json"
+    if not mpath.exists():
+        pending = [p.name for p in folder.glob("*.new")]
+        extra = " A save was interrupted before its first commit." if pending else ""
+        raise _bad(folder, f"run.json is missing, so this is not a complete run.{extra}")
+    try:
+        manifest = json.loads(mpath.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise _bad(folder, f"run.json is not valid UTF-8 JSON ({exc.__class__.__name__}: {exc}).") from None
+    if _field(manifest, "format", str, folder) != RUN_FORMAT:
+        raise _bad(folder, f"run.json format is {manifest['format']!r}, expected {RUN_FORMAT!r}.")
+    version = _field(manifest, "version", int, folder)
+    if version > RUN_VERSION:
+        raise CorruptRunError(f"Run folder {str(folder)!r} was written by a newer deepscope (run "
+                              f"format {version} > {RUN_VERSION}); upgrade deepscope to read it.")
+    model = _field(manifest, "model", dict, folder)
+    _field(model, "name", str, folder, "model.")
+    _field(model, "kwargs", dict, folder, "model.")
+    files = _field(manifest, "files", dict, folder)
+    for name, sha in files.items():
+        if not _SAFE_NAME.match(str(name)) or not (isinstance(sha, str) and re.fullmatch(r"[0-9a-f]{64}", sha)):
+            raise _bad(folder, f"run.json lists an invalid file entry {str(name)[:60]!r}.")
+    if "model.safetensors" not in files:
+        raise _bad(folder, "run.json does not list model.safetensors.")
+    _field(manifest, "card", dict, folder)
+    _field(manifest, "config", dict, folder)
+    _field(manifest, "metrics", dict, folder)
+    _field(manifest, "epoch", int, folder)
+    return manifest
+
+
+def load_run(path: str | os.PathLike, device: str | torch.device | None = None) -> Run:
+    """Load a run folder written by :func:`zoo.train`; the model comes back in eval mode.
+
+    Nothing is unpickled: weights are safetensors, everything else JSON, and every file is checked
+    against the SHA-256 recorded in ``run.json``. A partial, tampered or hostile folder raises a
+    :class:`explain.CorruptRunError` (or :class:`explain.UnsafeFileError`) naming the file.
+    """
+    from zoo.registry import create_model
+
+    folder = Path(path)
+    manifest = read_manifest(folder)
+    files = manifest["files"]
+    weights = _load_tensors(folder, "model.safetensors",
+                            _read_verified(folder, "model.safetensors", files["model.safetensors"]))
+    try:
+        card = ModelCard.from_dict(manifest["card"])
+        config = TrainConfig.from_dict(manifest["config"])
+    except (ValueError, TypeError) as exc:
+        raise _bad(folder, f"run.json has an invalid card or config ({exc}).") from None
+    name, kwargs = manifest["model"]["name"], manifest["model"]["kwargs"]
+    try:
+        model = create_model(name, **kwargs)
+    except UnknownNameError as exc:
+        raise _bad(folder, f"run.json names an unknown model ({exc}).") from None
+    except (ValueError, TypeError) as exc:
+        raise _bad(folder, f"run.json has invalid model kwargs for {name!r} ({exc}).") from None
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0][:300]
+        raise _bad(folder, f"model.safetensors does not fit model {name!r} ({first}).") from None
+    dev = torch.device(device) if device is not None else torch.device("cpu")
+    model.to(dev).eval()
+    vocab = None
+    if "vocab.json" in files:
+        raw = _read_verified(folder, "vocab.json", files["vocab.json"])
+        try:
+            from zoo.data.text import Vocabulary
+            vocab = Vocabulary.from_dict(json.loads(raw.decode("utf-8")))
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            raise _bad(folder, f"vocab.json is invalid ({exc}).") from None
+    history = manifest.get("history")
+    if isinstance(history, dict):
+        try:
+            from explain.monitor import History
+            history = History.from_dict(history)
+        except ImportError:  # pragma: no cover - monitor not installed
+            pass
+        except (ValueError, TypeError, KeyError) as exc:
+            raise _bad(folder, f"run.json has an invalid history ({exc}).") from None
+    dataset = manifest.get("dataset") or None
+    return Run(model=model, card=card, config=config, history=history,
+               metrics=manifest["metrics"], model_name=name, model_kwargs=kwargs,
+               dataset_name=dataset["name"] if isinstance(dataset, dict) else None,
+               dataset_options=dataset.get("options", {}) if isinstance(dataset, dict) else {},
+               preset=manifest.get("preset"), path=folder, vocab=vocab,
+               epoch=manifest["epoch"], versions=manifest.get("versions") or {})
+
+
+def read_resume_state(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """The JSON and tensor parts of a run's resume state (raises if the run has none)."""
+    folder = Path(path)
+    manifest = read_manifest(folder)
+    if "resume.safetensors" not in manifest["files"] or not isinstance(manifest.get("resume"), dict):
+        raise _bad(folder, "it has no resume state (it finished, or was saved without one), so "
+                           "it cannot be resumed. Train without --resume to start afresh.")
+    raw = _read_verified(folder, "resume.safetensors", manifest["files"]["resume.safetensors"])
+    return manifest["resume"], _load_tensors(folder, "resume.safetensors", raw)

