@@ -1,0 +1,1 @@
+"""`deepscope` subcommands: one module each (NAME, HELP, add_arguments, run)."""
