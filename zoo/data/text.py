@@ -1,0 +1,180 @@
+"""Tokenizer and vocabulary for the zoo's text data: words to int64 ids and back.
+
+Tokenization: lowercase (curly quotes folded to ``'``), then a regex keeps runs of letters and
+digits, splits English negations and clitics off their word (``"don't"`` -> ``do``, ``n't``;
+``"it's"`` -> ``it``, ``'s``), and keeps ``!`` and ``?`` as tokens of their own. Other
+punctuation is dropped. Id 0 is ``<pad>``, id 1 is ``<unk>``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import torch
+
+from explain._validation import check_int
+from explain.errors import InvalidInputError, InvalidTypeError
+
+__all__ = ["PAD", "UNK", "Vocabulary", "tokenize"]
+
+PAD, UNK = "<pad>", "<unk>"
+_TOKEN = re.compile(r"[a-z0-9]+(?=n't\b)|n't\b|'(?:s|re|ve|ll|d|m)\b|[a-z0-9]+|[!?]")
+_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "`": "'"})
+_FORMAT = "deepscope-vocabulary/1"
+
+
+def tokenize(text: str) -> list[str]:
+    """Split ``text`` into lowercase tokens.
+
+    Examples
+    --------
+    >>> tokenize("It's not bad -- it DOESN'T work!")
+    ['it', "'s", 'not', 'bad', 'it', 'does', "n't", 'work', '!']
+    """
+    if not isinstance(text, str):
+        raise InvalidTypeError(f"Texts to tokenize must be str. Got {type(text).__name__} "
+                               f"({text!r}) instead.")
+    return _TOKEN.findall(text.lower().translate(_QUOTES))
+
+
+class Vocabulary:
+    """Token <-> id map with ``0 = <pad>`` and ``1 = <unk>``; build it from training text only.
+
+    Parameters
+    ----------
+    tokens : the tokens in id order, starting with ``"<pad>"``, ``"<unk>"``.
+    max_len : default length of :meth:`encode` (the length the model was trained on).
+
+    Examples
+    --------
+    >>> vocab = Vocabulary.build(["a great film!", "a dull film"], min_freq=1)
+    >>> len(vocab), vocab.encode(["a great plot"], max_len=5).tolist()
+    (7, [[2, 6, 1, 0, 0]])
+    >>> vocab.decode([2, 6, 1, 0, 0])
+    'a great <unk>'
+    """
+
+    def __init__(self, tokens: Sequence[str], max_len: int | None = None) -> None:
+        self.itos = list(tokens)
+        self.max_len = max_len
+        self.stoi = {t: i for i, t in enumerate(self.itos)}
+        self._validate()
+
+    def _validate(self) -> None:
+        if self.itos[:2] != [PAD, UNK]:
+            raise InvalidInputError(
+                f"A Vocabulary's tokens must start with {PAD!r}, {UNK!r} (ids 0 and 1). Got "
+                f"{self.itos[:2]!r} instead. Build it with Vocabulary.build(texts).")
+        bad = [t for t in self.itos if not isinstance(t, str) or not t]
+        if bad:
+            raise InvalidInputError(f"A Vocabulary's tokens must be non-empty str. Got "
+                                    f"{bad[:5]!r} instead.")
+        if len(self.stoi) != len(self.itos):
+            dup = [t for t, c in Counter(self.itos).items() if c > 1]
+            raise InvalidInputError(f"A Vocabulary's tokens must be unique. Got duplicates "
+                                    f"{dup[:5]!r}.")
+        if self.max_len is not None:
+            self.max_len = check_int(self.max_len, "max_len", owner="Vocabulary", min=1)
+
+    @classmethod
+    def build(cls, texts: Iterable[str], *, min_freq: int = 2, max_size: int | None = 20000,
+              max_len: int | None = None) -> Vocabulary:
+        """Count tokens in ``texts`` and keep those seen ``min_freq`` times, most frequent first.
+
+        ``max_size`` caps the vocabulary, counting ``<pad>`` and ``<unk>``; ties in frequency are
+        broken alphabetically so the result does not depend on the order of ``texts``.
+        """
+        min_freq = check_int(min_freq, "min_freq", owner="Vocabulary.build", min=1)
+        if max_size is not None:
+            max_size = check_int(max_size, "max_size", owner="Vocabulary.build", min=2)
+        if isinstance(texts, str):
+            raise InvalidTypeError("The 'texts' parameter of Vocabulary.build must be a list of "
+                                   "str. Got a single str instead; wrap it in a list.")
+        counts: Counter[str] = Counter()
+        for text in texts:
+            counts.update(tokenize(text))
+        kept = sorted((t for t, c in counts.items() if c >= min_freq),
+                      key=lambda t: (-counts[t], t))
+        if max_size is not None:
+            kept = kept[:max_size - 2]
+        return cls([PAD, UNK, *kept], max_len=max_len)
+
+    def __len__(self) -> int:
+        return len(self.itos)
+
+    def __contains__(self, token: object) -> bool:
+        return token in self.stoi
+
+    def __repr__(self) -> str:
+        return f"Vocabulary(size={len(self)}, max_len={self.max_len})"
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, Vocabulary) and self.itos == other.itos
+                and self.max_len == other.max_len)
+
+    def tokens(self, text: str) -> list[str]:
+        """The tokens of ``text`` (before lookup; unknown words are kept as they are)."""
+        return tokenize(text)
+
+    def ids(self, text: str) -> list[int]:
+        """Token ids of ``text``, unknown tokens as 1, neither padded nor truncated."""
+        return [self.stoi.get(t, 1) for t in tokenize(text)]
+
+    def encode(self, texts: str | Sequence[str], max_len: int | None = None) -> torch.Tensor:
+        """Token ids [N, max_len] (int64): 0-padded at the end, truncated past ``max_len``.
+
+        A single ``str`` gives [1, max_len]. ``max_len`` defaults to the vocabulary's own.
+        """
+        if isinstance(texts, str):
+            texts = [texts]
+        max_len = self.max_len if max_len is None else max_len
+        if max_len is None:
+            raise InvalidInputError("The 'max_len' parameter of Vocabulary.encode is required "
+                                    "when the vocabulary has none. Pass max_len=48, say.")
+        max_len = check_int(max_len, "max_len", owner="Vocabulary.encode", min=1)
+        out = torch.zeros((len(texts), max_len), dtype=torch.int64)  # [N, max_len]
+        for row, text in enumerate(texts):
+            ids = self.ids(text)[:max_len]
+            if ids:
+                out[row, :len(ids)] = torch.tensor(ids, dtype=torch.int64)
+        return out
+
+    def decode(self, ids: Any, *, skip_pad: bool = True) -> str | list[str]:
+        """Tokens of ``ids`` joined by spaces; a 2-D input gives one string per row."""
+        t = torch.as_tensor(ids)
+        if t.dim() == 2:
+            return [self.decode(row, skip_pad=skip_pad) for row in t]
+        if t.dim() != 1 or t.is_floating_point():
+            raise InvalidInputError(f"Vocabulary.decode needs integer ids of shape [L] or "
+                                    f"[N, L]. Got {tuple(t.shape)} {t.dtype} instead.")
+        bad = [int(i) for i in t if not 0 <= int(i) < len(self)]
+        if bad:
+            raise InvalidInputError(f"Vocabulary.decode: ids must be in 0..{len(self) - 1}. "
+                                    f"Got {bad[:5]} instead.")
+        return " ".join(self.itos[int(i)] for i in t if not (skip_pad and int(i) == 0))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the run folder saves it as ``vocab.json``)."""
+        return {"format": _FORMAT, "tokens": list(self.itos), "max_len": self.max_len,
+                "tokenizer": {"lowercase": True, "pattern": _TOKEN.pattern}}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Vocabulary:
+        """Rebuild a vocabulary from :meth:`to_dict`; raises InvalidInputError if malformed."""
+        if not isinstance(d, dict) or d.get("format") != _FORMAT:
+            got = d.get("format") if isinstance(d, dict) else type(d).__name__
+            raise InvalidInputError(f"A vocabulary dict must have format {_FORMAT!r}. Got "
+                                    f"{got!r} instead; save it with Vocabulary.to_dict().")
+        tokens = d.get("tokens")
+        if not isinstance(tokens, list) or len(tokens) < 2:
+            raise InvalidInputError("A vocabulary dict's 'tokens' must be a list starting with "
+                                    f"'<pad>', '<unk>'. Got {type(tokens).__name__} instead.")
+        pattern = d.get("tokenizer", {}).get("pattern", _TOKEN.pattern)
+        if pattern != _TOKEN.pattern:
+            raise InvalidInputError("The vocabulary was saved with another tokenizer pattern "
+                                    f"({pattern!r}); this version tokenizes with "
+                                    f"{_TOKEN.pattern!r}. Retrain or rebuild the vocabulary.")
+        return cls(tokens, max_len=d.get("max_len"))
