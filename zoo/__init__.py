@@ -34,7 +34,7 @@ __all__ = [
 _LAZY = {
     "TrainConfig": "zoo.config",
     "Run": "zoo.run",
-    "train": "zoo.train",
+    "train": "zoo.trainer",
     "load_run": "zoo.checkpoint",
     "list_presets": "zoo.presets",
     "get_preset": "zoo.presets",

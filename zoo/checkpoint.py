@@ -39,6 +39,7 @@ __all__ = ["load_run", "save_run", "read_resume_state", "RUN_FORMAT", "UNSAFE_SU
 RUN_FORMAT = "deepscope.run"
 RUN_VERSION = 1
 UNSAFE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".joblib", ".ckpt", ".npy", ".npz", ".dill")
+_MANAGED = {"model.safetensors", "resume.safetensors", "vocab.json"}
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 _FIX = "Re-train it (`deepscope train PRESET --out DIR`) or restore the folder from a backup."
 
@@ -55,6 +56,8 @@ def _commit(folder: Path, files: dict[str, bytes], manifest: dict[str, Any]) -> 
     atomic_write_json(folder / "run.json", manifest)  # the commit point
     for name in files:
         os.replace(folder / f"{name}.new", folder / name)
+    for name in _MANAGED - set(files):  # e.g. the resume state of a finished run
+        (folder / name).unlink(missing_ok=True)
     fsync_dir(folder)
 
 
