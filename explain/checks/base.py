@@ -1,0 +1,269 @@
+"""The check machinery: :class:`Check`, :class:`CheckContext`, the registry and condition helpers.
+
+A check (deepchecks style) *computes* evidence from the training history and *grades* it with
+conditions. ``Check.run(context) -> Finding`` never raises: missing inputs become an INFO finding
+that says what to record, and an exception inside the check becomes an ERROR finding.
+
+Checks read only attributes of the history (``history.epochs``, ``history.layers``, ...; see
+:class:`explain.monitor.History`), so any object with that layout works.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import statistics
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from explain._registry import Registry
+from explain.checks.thresholds import defaults
+from explain.findings import Finding, Severity
+
+__all__ = [
+    "Check",
+    "CheckContext",
+    "MissingInput",
+    "register_check",
+    "get_check",
+    "list_checks",
+    "CHECKS",
+    "finite",
+    "median",
+    "tail",
+    "jsonable",
+    "fmt",
+    "pct",
+    "loss_progress",
+    "layer_series",
+]
+
+#: The check registry: id -> Check subclass, in registration order.
+CHECKS: Registry[type[Check]] = Registry("check")
+
+
+@dataclass
+class CheckContext:
+    """Everything a check may read.
+
+    Parameters
+    ----------
+    history : the training history (:class:`explain.monitor.History` layout).
+    model : the trained ``nn.Module`` (needed by data-free checks such as ``spectral``).
+    thresholds : threshold overrides by name (see :mod:`explain.checks.thresholds`).
+    learning_curve : ``[(n_train, val_score), ...]`` (see :func:`explain.checks.learning_curve`).
+    """
+
+    history: Any = None
+    model: Any = None
+    thresholds: dict[str, float] = field(default_factory=dict)
+    learning_curve: Sequence[tuple[float, float]] | None = None
+
+    def threshold(self, name: str) -> float:
+        """Return the threshold ``name``: the override if given, else its documented default."""
+        if name in self.thresholds:
+            return self.thresholds[name]
+        return defaults()[name]
+
+
+class MissingInput(Exception):
+    """Raised inside :meth:`Check.compute` when an input is absent; becomes an INFO finding.
+
+    Parameters
+    ----------
+    summary : what is missing (one sentence).
+    remedy : how to record it.
+    """
+
+    def __init__(self, summary: str, remedy: str) -> None:
+        super().__init__(summary)
+        self.summary = summary
+        self.remedy = remedy
+
+
+class Check:
+    """Base class of every check: ``compute`` evidence, ``grade`` it, ``run`` both safely.
+
+    Subclasses set ``id`` (via :func:`register_check`), ``title`` and ``thresholds`` (the names
+    they read), and implement :meth:`compute` and :meth:`grade`.
+    """
+
+    id: str = ""
+    title: str = ""
+    thresholds: tuple[str, ...] = ()
+
+    def compute(self, context: CheckContext) -> dict[str, Any]:
+        """Return the evidence (JSON values); raise :class:`MissingInput` when inputs are absent."""
+        raise NotImplementedError
+
+    def grade(self, evidence: dict[str, Any], context: CheckContext) -> tuple[Severity, str, str]:
+        """Return ``(severity, summary, remedy)`` for ``evidence``."""
+        raise NotImplementedError
+
+    def run(self, context: CheckContext) -> Finding:
+        """Run the check; never raises.
+
+        Returns
+        -------
+        Finding
+            INFO when an input is missing, ERROR when the check itself failed.
+        """
+        try:
+            evidence = self.compute(context)
+            severity, summary, remedy = self.grade(evidence, context)
+            evidence = jsonable(evidence)
+            evidence["thresholds"] = {n: context.threshold(n) for n in self.thresholds}
+            return Finding(self.id, severity, summary, evidence, remedy)
+        except MissingInput as missing:
+            return Finding(self.id, Severity.INFO, missing.summary, {"missing": True},
+                           missing.remedy)
+        except Exception as exc:  # noqa: BLE001 - the point: one broken check must not sink all
+            return Finding(
+                self.id, Severity.ERROR,
+                f"The {self.id} check could not run: {type(exc).__name__}: {exc}",
+                {"error": type(exc).__name__, "message": str(exc)},
+                "This is a bug in the check or an unexpected history layout; please report it "
+                "with the history (history.to_dict()).")
+
+
+def register_check(check_id: str) -> Callable[[type[Check]], type[Check]]:
+    """Class decorator: register a :class:`Check` subclass under ``check_id``."""
+    def deco(cls: type[Check]) -> type[Check]:
+        cls.id = check_id
+        return CHECKS.register(check_id)(cls)
+    return deco
+
+
+def get_check(check_id: str) -> Check:
+    """Return a new instance of the check ``check_id`` (UnknownNameError lists valid ids)."""
+    from explain.checks import _load_all
+
+    _load_all()
+    return CHECKS.get(check_id)()
+
+
+def list_checks() -> list[str]:
+    """Return the ids of every registered check, in registration order.
+
+    Examples
+    --------
+    >>> from explain.checks import list_checks
+    >>> "overfitting" in list_checks()
+    True
+    """
+    from explain.checks import _load_all
+
+    _load_all()
+    return CHECKS.names()
+
+
+# -- condition helpers ------------------------------------------------------------------------
+
+
+def finite(values: Iterable[Any] | None) -> list[float]:
+    """Return the finite numbers of ``values`` as floats (``None`` and NaN/inf dropped)."""
+    out = []
+    for v in values or ():
+        if v is None or isinstance(v, bool):
+            continue
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(f):
+            out.append(f)
+    return out
+
+
+def median(values: Iterable[Any] | None) -> float | None:
+    """Median of the finite values, or ``None`` when there are none."""
+    vals = finite(values)
+    return statistics.median(vals) if vals else None
+
+
+def tail(values: Sequence[Any], fraction: float) -> list[Any]:
+    """The last ``fraction`` of ``values`` (at least one element when non-empty)."""
+    n = len(values)
+    k = max(1, int(math.ceil(n * fraction))) if n else 0
+    return list(values[n - k:]) if k else []
+
+
+def jsonable(x: Any) -> Any:
+    """Convert ``x`` to strict JSON values: non-finite numbers become ``None``."""
+    if isinstance(x, dict):
+        return {str(k): jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [jsonable(v) for v in x]
+    if x is None or isinstance(x, (bool, str)):
+        return x
+    if isinstance(x, numbers.Integral):
+        return int(x)
+    try:
+        f = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    return f if math.isfinite(f) else None
+
+
+def fmt(x: float | None) -> str:
+    """Format a number for a summary sentence: 3 significant digits (``1e-07``, ``0.0213``)."""
+    if x is None:
+        return "n/a"
+    return f"{x:.3g}"
+
+
+def pct(x: float | None) -> str:
+    """Format a fraction as a percentage with no decimals (``0.234 -> '23%'``)."""
+    if x is None:
+        return "n/a"
+    return f"{100 * x:.0f}%"
+
+
+def loss_progress(history: Any) -> dict[str, Any] | None:
+    """How much the training loss fell: ``{"start", "end", "progress"}`` or ``None``.
+
+    Uses the sampled step losses (median of the first vs the last tenth) when there are at least
+    4, otherwise the per-epoch training loss (first vs last epoch). ``progress`` is
+    ``(start - end) / |start|`` (negative when the loss rose); ``diverged`` is true when a
+    non-finite loss was counted.
+    """
+    steps = list(getattr(history, "step_loss", None) or [])
+    vals = finite(steps)
+    if len(vals) >= 4:
+        k = max(1, len(vals) // 10)
+        start, end = statistics.median(vals[:k]), statistics.median(vals[-k:])
+        source = "step_loss"
+    else:
+        epochs = getattr(history, "epochs", None) or {}
+        vals = finite(epochs.get("train_loss"))
+        if len(vals) < 2:
+            return None
+        start, end = vals[0], vals[-1]
+        source = "train_loss"
+    nonfinite = getattr(history, "nonfinite", None) or {}
+    diverged = bool(nonfinite.get("loss", 0))
+    progress = (start - end) / abs(start) if start else 0.0
+    return {"start": start, "end": end, "progress": progress, "source": source,
+            "diverged": diverged}
+
+
+def layer_series(history: Any, metric: str,
+                 skip: Callable[[str, dict[str, Any]], bool] | None = None) -> dict[str, list]:
+    """Return ``{layer: values}`` for ``metric``, in layer order (input -> output).
+
+    Layers without the metric, or for which ``skip(name, info)`` is true, are left out.
+    """
+    layers = getattr(history, "layers", None) or {}
+    infos = getattr(history, "layer_info", None) or {}
+    names = sorted(layers, key=lambda n: (infos.get(n, {}).get("index", math.inf),
+                                          list(layers).index(n)))
+    out = {}
+    for name in names:
+        series = layers[name].get(metric)
+        if series is None or not finite(series):
+            continue
+        if skip is not None and skip(name, infos.get(name, {})):
+            continue
+        out[name] = list(series)
+    return out

@@ -1,0 +1,90 @@
+"""``dead-units``: ReLU units that are never active at the end of training ("dying ReLU").
+
+Per ReLU-family layer, the median over the last sampled steps of the fraction of units never
+active in the sampled batch; the worst layer grades the finding (WARN > 20%, FAIL > 50%).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from explain.checks.base import (
+    Check,
+    CheckContext,
+    MissingInput,
+    layer_series,
+    median,
+    pct,
+    register_check,
+    tail,
+)
+from explain.findings import Severity
+
+__all__ = ["DeadUnits", "unit_fractions", "activation_of"]
+
+RELU_FAMILY = {"relu", "relu6"}
+
+
+def activation_of(info: dict[str, Any]) -> str:
+    """The layer's activation name in lower case ('' when unknown); activation modules count."""
+    act = info.get("activation") or info.get("type") or ""
+    return str(act).lower()
+
+
+def unit_fractions(history: Any, metric: str, activations: set[str],
+                   fraction: float) -> tuple[list[str], dict[str, list], dict[str, float]]:
+    """Layers with one of ``activations``; their ``metric`` series and end-of-training medians.
+
+    Returns ``(matching_layers, series, tail_medians)``; ``series`` only holds the layers that
+    recorded ``metric``.
+    """
+    infos = getattr(history, "layer_info", None) or {}
+    layers = getattr(history, "layers", None) or {}
+    matching = [n for n in layers if activation_of(infos.get(n, {})) in activations]
+    series = layer_series(history, metric,
+                          skip=lambda n, info: activation_of(info) not in activations)
+    medians = {n: median(tail(s, fraction)) for n, s in series.items()}
+    return matching, series, {n: m for n, m in medians.items() if m is not None}
+
+
+@register_check("dead-units")
+class DeadUnits(Check):
+    """Fraction of dead units per ReLU layer over the last sampled steps."""
+
+    title = "Dead units"
+    thresholds = ("dead_warn", "dead_fail", "tail_fraction")
+
+    def compute(self, context: CheckContext) -> dict[str, Any]:
+        matching, series, medians = unit_fractions(
+            context.history, "frac_dead", RELU_FAMILY, context.threshold("tail_fraction"))
+        if not matching:
+            raise MissingInput(
+                "No layer with a ReLU activation was recorded, so the dead-units check does not "
+                "apply.",
+                "Nothing to do for models without ReLU; otherwise make sure "
+                "history.layer_info[layer]['activation'] is recorded (explain.TrainingMonitor "
+                "does).")
+        if not medians:
+            raise MissingInput(
+                f"The dead-units check found {len(matching)} ReLU layers but no 'frac_dead' "
+                "values for them.",
+                "Train under explain.TrainingMonitor(model), which records frac_dead (units "
+                "never active in the sampled batch) per layer.")
+        return {"layers": list(medians), "frac_dead": list(medians.values()), "series": series,
+                "steps": list(getattr(context.history, "steps", []) or [])}
+
+    def grade(self, evidence: dict[str, Any], context: CheckContext) -> tuple[Severity, str, str]:
+        warn, fail = context.threshold("dead_warn"), context.threshold("dead_fail")
+        fracs = dict(zip(evidence["layers"], evidence["frac_dead"]))
+        worst = max(fracs, key=fracs.get)
+        n_warn = sum(f > warn for f in fracs.values())
+        remedy = ("Use a lower learning rate, He init and batch norm before the ReLU, or Adam; "
+                  "a leaky ReLU variant keeps units alive.")
+        if fracs[worst] > warn:
+            severity = Severity.FAIL if fracs[worst] > fail else Severity.WARN
+            limit = fail if severity is Severity.FAIL else warn
+            return (severity, f"Dying ReLU: {pct(fracs[worst])} of the units of {worst} are dead "
+                    f"(> {pct(limit)}); {n_warn} of {len(fracs)} ReLU layers are above "
+                    f"{pct(warn)}.", remedy)
+        return (Severity.PASS, f"No dying ReLU: at most {pct(fracs[worst])} of a layer's units "
+                f"are dead ({worst}), at or below {pct(warn)}.", "")

@@ -1,0 +1,123 @@
+"""``exploding-gradients``: spikes against a running median, growth over training, and AUTOTRAINER's
+first/last layer ratio > 70.
+
+All three are ratios, so they do not depend on the model's size or the loss's scale. A spike
+(>= 10x the median of the previous sampled steps) or a 10x growth is a WARN; 100x, or any of them
+with a loss that does not decrease (or went non-finite), is a FAIL.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Any
+
+from explain.checks.base import (
+    Check,
+    CheckContext,
+    MissingInput,
+    finite,
+    fmt,
+    layer_series,
+    loss_progress,
+    register_check,
+)
+from explain.checks.vanishing_gradients import first_last_ratio, weight_layer_grads
+from explain.findings import Severity
+
+__all__ = ["ExplodingGradients", "total_grad_norm", "spikes"]
+
+
+def total_grad_norm(history: Any) -> list[float | None]:
+    """Per sampled step, the norm over all layers: ``sqrt(sum_l grad_norm_l^2)``."""
+    series = list(layer_series(history, "grad_norm").values())
+    n = max((len(s) for s in series), default=0)
+    out: list[float | None] = []
+    for i in range(n):
+        vals = finite([s[i] for s in series if i < len(s)])
+        out.append(math.sqrt(sum(v * v for v in vals)) if vals else None)
+    return out
+
+
+def spikes(norms: list[float | None], window: int) -> list[float | None]:
+    """Per step, the norm over the running median of the (up to) ``window`` previous steps."""
+    factors: list[float | None] = []
+    seen: list[float] = []
+    for v in norms:
+        if v is None or len(seen) < 3:
+            factors.append(None)
+        else:
+            ref = statistics.median(seen[-window:])
+            factors.append(v / ref if ref > 0 else None)
+        if v is not None:
+            seen.append(v)
+    return factors
+
+
+@register_check("exploding-gradients")
+class ExplodingGradients(Check):
+    """Look for gradient-norm spikes, growth over training and a large first/last layer ratio."""
+
+    title = "Exploding gradients"
+    thresholds = ("spike_factor", "spike_fail_factor", "growth_factor", "spike_window",
+                  "exploding_ratio", "min_loss_progress")
+
+    def compute(self, context: CheckContext) -> dict[str, Any]:
+        norms = total_grad_norm(context.history)
+        vals = finite(norms)
+        if len(vals) < 5:
+            raise MissingInput(
+                "The exploding-gradients check needs gradient norms at 5 or more sampled steps; "
+                f"the history has {len(vals)}.",
+                "Train under explain.TrainingMonitor(model) for longer, or sample more often "
+                "(a smaller 'every').")
+        factors = spikes(norms, int(context.threshold("spike_window")))
+        q = max(1, len(vals) // 4)
+        early = statistics.median(vals[:q])
+        steps = list(getattr(context.history, "steps", []) or range(len(norms)))
+        worst = max(range(len(factors)), key=lambda i: factors[i] or 0.0)
+        pair = first_last_ratio(weight_layer_grads(context.history)) or {}
+        return {"steps": steps, "total_grad_norm": norms, "spike_factor_per_step": factors,
+                "max_spike": factors[worst], "max_spike_step": steps[worst] if worst < len(steps)
+                else worst, "max_norm": max(vals),
+                "n_spikes": sum(1 for f in factors
+                                if f is not None and f >= context.threshold("spike_factor")),
+                "growth": statistics.median(vals[-q:]) / early if early > 0 else None,
+                "first_last_ratio": pair.get("ratio"), "first_layer": pair.get("first_layer"),
+                "last_layer": pair.get("last_layer"), "loss": loss_progress(context.history)}
+
+    def grade(self, evidence: dict[str, Any], context: CheckContext) -> tuple[Severity, str, str]:
+        t = context.threshold
+        spike, growth, ratio = (evidence["max_spike"] or 0.0, evidence["growth"] or 0.0,
+                                evidence["first_last_ratio"])
+        signals = []
+        if spike >= t("spike_factor"):
+            signals.append(f"the total gradient norm spiked to {fmt(evidence['max_norm'])}, "
+                           f"{fmt(spike)} times its running median ({evidence['n_spikes']} "
+                           f"spikes >= {fmt(t('spike_factor'))}x)")
+        if growth >= t("growth_factor"):
+            signals.append(f"it grew {fmt(growth)}x from the first to the last quarter of "
+                           "training")
+        if ratio is not None and ratio > t("exploding_ratio"):
+            signals.append(f"the first layer's gradient norm is {fmt(ratio)} times the last "
+                           f"layer's (> {fmt(t('exploding_ratio'))})")
+        if not signals:
+            ratio_text = "" if ratio is None else \
+                f", and the first/last layer ratio is {fmt(ratio)} (<= {fmt(t('exploding_ratio'))})"
+            return (Severity.PASS, f"No exploding gradients: the largest spike is {fmt(spike)}x "
+                    f"the running median (< {fmt(t('spike_factor'))}x), the norm changed "
+                    f"{fmt(growth)}x from the first to the last quarter{ratio_text}.", "")
+        loss = evidence["loss"]
+        bad_loss = loss is not None and (loss["diverged"]
+                                         or loss["progress"] < t("min_loss_progress"))
+        severe = max(spike, growth) >= t("spike_fail_factor")
+        severity = Severity.FAIL if severe or bad_loss else Severity.WARN
+        tail = ""
+        if loss is not None and loss["diverged"]:
+            tail = "; the loss went non-finite"
+        elif bad_loss:
+            tail = f"; the loss fell only {fmt(100 * loss['progress'])}%"
+        return (severity, "Gradients explode: " + "; ".join(signals) + tail + ".",
+                "Clip gradients (torch.nn.utils.clip_grad_norm_), use a lower learning rate or "
+                "Adam/RMSProp; for recurrent nets use LSTM/GRU; batch norm and residual "
+                "connections also stabilize training.")

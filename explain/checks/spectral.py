@@ -1,0 +1,141 @@
+"""``spectral``: data-free heavy-tail analysis of each layer's weights (WeightWatcher style).
+
+For every weight matrix W (conv kernels reshaped to ``[out, in * k * k]``) the empirical spectral
+density (ESD) of ``W^T W`` -- the squared singular values -- is fitted with a power law
+``p(lambda) ~ lambda^-alpha`` above ``xmin``, by maximum likelihood with ``xmin`` chosen to
+minimize the Kolmogorov-Smirnov distance (Clauset, Shalizi & Newman 2009; the estimator
+WeightWatcher uses through the ``powerlaw`` package, which is not a dependency here).
+Heavy-tailed self-regularization (Martin & Mahoney 2021) reads alpha < 2 as over-trained,
+2 <= alpha <= 6 as well trained and alpha > 6 as barely trained (close to random).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from explain.checks.base import Check, CheckContext, MissingInput, fmt, register_check
+from explain.findings import Severity
+
+__all__ = ["Spectral", "powerlaw_alpha", "weight_matrices"]
+
+_MIN_TAIL = 5  # fewest eigenvalues a tail fit may use
+
+
+def powerlaw_alpha(evals: np.ndarray, min_tail: int = _MIN_TAIL) -> dict[str, float] | None:
+    """Fit ``p(x) ~ x^-alpha`` for ``x >= xmin`` by MLE, ``xmin`` minimizing the KS distance.
+
+    Parameters
+    ----------
+    evals : positive eigenvalues (any order).
+    min_tail : smallest number of eigenvalues in the fitted tail.
+
+    Returns
+    -------
+    dict or None
+        ``{"alpha", "xmin", "ks", "n_tail"}``; ``None`` when there are too few positive values.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> x = (1 - rng.random(5000)) ** (-1 / 1.5)   # Pareto tail, density exponent 2.5
+    >>> round(powerlaw_alpha(x)["alpha"], 1)
+    2.5
+    """
+    x = np.sort(np.asarray(evals, dtype=np.float64))
+    x = x[np.isfinite(x) & (x > 0)]
+    n = len(x)
+    if n < min_tail:
+        return None
+    best: dict[str, float] | None = None
+    logs = np.log(x)
+    suffix = np.cumsum(logs[::-1])[::-1]  # suffix[i] = sum(log x[i:])
+    for i in range(n - min_tail + 1):
+        xmin, m = x[i], n - i
+        denom = suffix[i] - m * logs[i]
+        if denom <= 0:
+            continue
+        alpha = 1.0 + m / denom
+        tail = x[i:]
+        model = 1.0 - (tail / xmin) ** (1.0 - alpha)
+        emp_hi = np.arange(1, m + 1) / m
+        ks = float(max(np.max(np.abs(emp_hi - model)), np.max(np.abs(emp_hi - 1 / m - model))))
+        if best is None or ks < best["ks"]:
+            best = {"alpha": float(alpha), "xmin": float(xmin), "ks": ks, "n_tail": float(m)}
+    return best
+
+
+def weight_matrices(model: Any) -> dict[str, np.ndarray]:
+    """``{parameter name: 2-D float64 array}`` for every weight with 2+ dimensions.
+
+    Embedding tables are left out (their rows are looked up, not multiplied).
+    """
+    import torch
+
+    skip = {f"{name}.weight" for name, m in model.named_modules()
+            if isinstance(m, (torch.nn.Embedding, torch.nn.EmbeddingBag))}
+    out = {}
+    for name, p in model.named_parameters():
+        if p.ndim >= 2 and "weight" in name.rsplit(".", 1)[-1] and name not in skip:
+            out[name] = p.detach().reshape(p.shape[0], -1).double().cpu().numpy()
+    return out
+
+
+@register_check("spectral")
+class Spectral(Check):
+    """Power-law exponent of each weight matrix's eigenvalue spectrum."""
+
+    title = "Spectral (heavy-tail) analysis"
+    thresholds = ("alpha_low", "alpha_high", "spectral_min_evals")
+
+    def compute(self, context: CheckContext) -> dict[str, Any]:
+        if context.model is None:
+            raise MissingInput(
+                "The spectral check needs the trained model; none was given.",
+                "Call explain.diagnose(history, model=model); it reads only the weights, no "
+                "data.")
+        min_evals = int(context.threshold("spectral_min_evals"))
+        rows: dict[str, dict[str, Any]] = {}
+        for name, w in weight_matrices(context.model).items():
+            if min(w.shape) < min_evals or not np.all(np.isfinite(w)):
+                continue
+            evals = np.linalg.svd(w, compute_uv=False) ** 2
+            fit = powerlaw_alpha(evals)
+            if fit is not None:
+                rows[name] = {**fit, "num_evals": int(len(evals)),
+                              "esd": sorted(evals.tolist(), reverse=True)[:2000]}
+        if not rows:
+            raise MissingInput(
+                f"The spectral check found no weight matrix with >= {min_evals} eigenvalues "
+                "(min of its two dimensions).",
+                "Nothing to fit for very small layers; lower spectral_min_evals to force it.")
+        return {"layers": list(rows), "alpha": [r["alpha"] for r in rows.values()],
+                "xmin": [r["xmin"] for r in rows.values()],
+                "ks": [r["ks"] for r in rows.values()],
+                "num_evals": [r["num_evals"] for r in rows.values()],
+                "esd": {k: r["esd"] for k, r in rows.items()},
+                "mean_alpha": float(np.mean([r["alpha"] for r in rows.values()]))}
+
+    def grade(self, evidence: dict[str, Any], context: CheckContext) -> tuple[Severity, str, str]:
+        low, high = context.threshold("alpha_low"), context.threshold("alpha_high")
+        alphas = dict(zip(evidence["layers"], evidence["alpha"]))
+        n = len(alphas)
+        over = [k for k, a in alphas.items() if a < low]
+        under = [k for k, a in alphas.items() if a > high]
+        mean = fmt(evidence["mean_alpha"])
+        if over:
+            worst = min(over, key=alphas.get)
+            return (Severity.WARN, f"{len(over)} of {n} layers have a very heavy-tailed spectrum "
+                    f"(alpha < {fmt(low)}; lowest {worst} at {fmt(alphas[worst])}, mean {mean}): "
+                    "over-trained.",
+                    "Regularize those layers (L2 weight decay, dropout), use early stopping, or "
+                    "get more data.")
+        if 2 * len(under) > n:
+            return (Severity.INFO, f"{len(under)} of {n} layers have alpha > {fmt(high)} "
+                    f"(mean {mean}): their spectra are close to random, so they are barely "
+                    "trained.",
+                    "Train longer or with Adam; if accuracy is fine the layers may simply be "
+                    "wider than needed.")
+        return (Severity.PASS, f"All {n} layers have alpha >= {fmt(low)} (mean {mean}); "
+                f"{n - len(under)} are in the well-trained range [{fmt(low)}, {fmt(high)}].", "")

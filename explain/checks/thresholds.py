@@ -1,0 +1,187 @@
+"""Every threshold the checks use, with its default, its meaning and the anchor it comes from.
+
+A threshold is overridden per call: ``explain.diagnose(history, vanishing_ratio=1e-4)``. Names are
+validated (an unknown name raises :class:`~explain.errors.UnknownNameError` listing the valid
+ones) and so are values (:func:`validate_thresholds`).
+
+The defaults are chosen to be *scale free* wherever possible, so they carry over to architectures,
+data and training loops not in this repository: ratios of gradient norms between layers or over
+time, relative changes of the loss, fractions of units, exponents of a spectrum. Absolute
+quantities are used only where the published anchor uses them (AUTOTRAINER's 1e-4 on the first
+layer's gradient norm), and then only together with a ratio.
+
+Calibration signals measured in this project (see ``benchmarks/diagnosis.py``):
+
+* a 10-layer sigmoid MLP on MNIST has a first/last gradient-norm ratio of ~1e-7 and learns
+  nothing; the same net with ReLU and default init has ~2e-2 and trains fine;
+* a GRU trained with SGD at lr 10 reaches gradient norms of ~1.8e5;
+* a CNN trained on 300 samples reaches a train/val accuracy gap of 0.11-0.12 while its validation
+  loss rises from its minimum (epoch ~11); with dropout and early stopping the gap is still
+  0.08-0.10, so the gap alone is not a verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from explain._validation import check_float, check_int, unknown_name
+
+__all__ = ["Threshold", "THRESHOLDS", "defaults", "validate_thresholds"]
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """One documented threshold.
+
+    Attributes
+    ----------
+    name : keyword accepted by :func:`explain.diagnose`.
+    default : the value used when the caller gives none.
+    checks : ids of the checks that read it.
+    meaning : what the number means, in one sentence.
+    anchor : where the default comes from (a paper, a tool, a measurement here).
+    minimum : smallest valid value; ``strict`` makes it exclusive.
+    integer : whether the value must be an int.
+    """
+
+    name: str
+    default: float
+    checks: tuple[str, ...]
+    meaning: str
+    anchor: str
+    minimum: float = 0.0
+    strict: bool = True
+    maximum: float | None = None
+    integer: bool = False
+
+
+_T = Threshold
+
+#: Registry of every threshold, by name (documentation and validation in one place).
+THRESHOLDS: dict[str, Threshold] = {t.name: t for t in [
+    # -- shared ------------------------------------------------------------------------------
+    _T("tail_fraction", 0.25, ("dead-units", "saturation"),
+       "Fraction of the last sampled steps whose median describes the end of training.",
+       "Robust-statistics convention: a median over the last quarter ignores single noisy "
+       "batches yet reflects the final state.", maximum=1.0),
+    _T("min_loss_progress", 0.1, ("vanishing-gradients", "exploding-gradients",
+                                  "temporal-gradient-decay"),
+       "The loss counts as 'not decreasing' when it fell by less than this fraction of its "
+       "starting value (median of the first vs the last tenth of the sampled steps).",
+       "A 10-class net that learns nothing stays at ln(10)=2.30 (progress ~0); healthy runs here "
+       "cut the loss by > 50%. 10% leaves room for slow but real learning."),
+    # -- overfitting ---------------------------------------------------------------------------
+    _T("overfit_gap", 0.1, ("overfitting",),
+       "Relative train/validation degradation (train_acc - val_acc) / train_acc (or the "
+       "relative loss gap when accuracy is not logged) above which the gap counts.",
+       "deepchecks' TrainTestPerformance condition: relative degradation > 0.1. Measured here: "
+       "overfit CNN 0.11-0.12, regularized CNN 0.08-0.10."),
+    _T("overfit_val_rise", 0.1, ("overfitting",),
+       "Relative rise of the validation loss above its minimum that counts as 'rising'.",
+       "Early-stopping practice (Prechelt 1998, 'generalization loss' GL > alpha, alpha 5-20%); "
+       "10% is the middle of that range."),
+    _T("overfit_patience", 3, ("overfitting",),
+       "Number of epochs after the minimum during which the validation loss must stay that far "
+       "above it (a sustained rise, not one noisy epoch).",
+       "Keras/Lightning EarlyStopping patience defaults are 0-3; 3 rejects single-epoch noise.",
+       minimum=1, strict=False, integer=True),
+    _T("overfit_fail_gap", 0.2, ("overfitting",),
+       "Relative gap that turns an overfitting WARN into FAIL (twice the deepchecks condition).",
+       "2 x deepchecks' 0.1."),
+    # -- gradients -----------------------------------------------------------------------------
+    _T("vanishing_ratio", 1e-3, ("vanishing-gradients",),
+       "Median over sampled steps of |g_first| / |g_last| (gradient norm of the first weight "
+       "layer over the last one) below which gradients vanish.",
+       "AUTOTRAINER (Zhang et al., ICSE 2021): ratio < 1e-3. Measured here: sigmoid MLP 1e-7 "
+       "(broken), ReLU MLP 2e-2 (healthy)."),
+    _T("vanishing_abs", 1e-4, ("vanishing-gradients",),
+       "Median gradient norm of the first layer below which it is 'tiny' in absolute terms.",
+       "AUTOTRAINER: |g_first| < 1e-4 together with the ratio."),
+    _T("exploding_ratio", 70.0, ("exploding-gradients",),
+       "Median |g_first| / |g_last| above which early layers receive exploding gradients.",
+       "AUTOTRAINER: ratio > 70."),
+    _T("spike_factor", 10.0, ("exploding-gradients",),
+       "A sampled step is a spike when its total gradient norm exceeds this multiple of the "
+       "running median of the steps before it.",
+       "An order of magnitude: mini-batch noise moves gradient norms by ~2-3x; a GRU at lr 10 "
+       "measured here jumps to 1.8e5."),
+    _T("spike_fail_factor", 100.0, ("exploding-gradients",),
+       "Spike (or growth) factor that is a FAIL on its own.", "Two orders of magnitude."),
+    _T("growth_factor", 10.0, ("exploding-gradients",),
+       "Median total gradient norm of the last quarter over the first quarter above which "
+       "gradients grow.", "An order of magnitude, as for spikes."),
+    _T("spike_window", 20, ("exploding-gradients",),
+       "Number of previous sampled steps in the running median.",
+       "Long enough to be robust, short enough to follow the normal decay of gradient norms.",
+       minimum=3, strict=False, integer=True),
+    # -- units ---------------------------------------------------------------------------------
+    _T("dead_warn", 0.2, ("dead-units",),
+       "Fraction of units of a ReLU-family layer never active in a sampled batch (WARN).",
+       "Lu et al. 2019 ('Dying ReLU and initialization'); healthy ReLU nets here stay < 10%.",
+       maximum=1.0),
+    _T("dead_fail", 0.5, ("dead-units",),
+       "Fraction of dead units that is a FAIL: most of the layer no longer learns.",
+       "Half the layer's capacity is gone.", maximum=1.0),
+    _T("saturation_warn", 0.3, ("saturation",),
+       "Fraction of units of a sigmoid/tanh layer in the flat part of the non-linearity (WARN).",
+       "Glorot & Bengio 2010 observed the top sigmoid layer saturating; Rakitianskaia & "
+       "Engelbrecht 2015 measure saturation as a fraction of units.", maximum=1.0),
+    _T("saturation_fail", 0.6, ("saturation",),
+       "Fraction of saturated units that is a FAIL.", "Most of the layer passes ~no gradient.",
+       maximum=1.0),
+    # -- time ----------------------------------------------------------------------------------
+    _T("temporal_ratio", 1e-3, ("temporal-gradient-decay",),
+       "Median over samples of |dL/dx_first| / |dL/dx_last| (first vs last time step) below "
+       "which the gradient vanishes through time.",
+       "AUTOTRAINER's 1e-3 applied along time instead of depth (Bengio et al. 1994; Pascanu "
+       "et al. 2013)."),
+    _T("temporal_growth", 70.0, ("temporal-gradient-decay",),
+       "Ratio above which the gradient explodes through time.", "AUTOTRAINER's 70."),
+    # -- spectral ------------------------------------------------------------------------------
+    _T("alpha_low", 2.0, ("spectral",),
+       "Power-law exponent of a layer's eigenvalue spectrum (ESD of W^T W) below which the "
+       "layer is over-trained.", "WeightWatcher (Martin & Mahoney 2021): alpha < 2."),
+    _T("alpha_high", 6.0, ("spectral",),
+       "Exponent above which a layer is barely trained (close to random).",
+       "WeightWatcher: well-trained layers have 2 <= alpha <= 6."),
+    _T("spectral_min_evals", 10, ("spectral",),
+       "Smallest number of eigenvalues for which an exponent is estimated.",
+       "A tail fit needs several points; WeightWatcher skips layers with too few evals.",
+       minimum=3, strict=False, integer=True),
+    # -- data ----------------------------------------------------------------------------------
+    _T("sufficiency_gain", 0.02, ("data-sufficiency",),
+       "Gain of the validation score per doubling of the training set (last segment of the "
+       "learning curve) above which more data would still help.",
+       "Power-law learning curves (Hestness et al. 2017): the last segment's slope extrapolates; "
+       "2 points of accuracy per doubling is above typical seed-to-seed noise (~1 point)."),
+]}
+
+
+def defaults() -> dict[str, float]:
+    """Return ``{name: default}`` for every threshold."""
+    return {name: t.default for name, t in THRESHOLDS.items()}
+
+
+def validate_thresholds(overrides: Mapping[str, Any]) -> dict[str, float]:
+    """Return every threshold's value, ``overrides`` applied and validated.
+
+    Raises
+    ------
+    UnknownNameError
+        A name that is not a threshold; the message lists the valid or closest names.
+    InvalidInputError, InvalidTypeError
+        A value of the wrong type or out of range.
+    """
+    values = defaults()
+    for name, value in overrides.items():
+        if name not in THRESHOLDS:
+            raise unknown_name("threshold", name, THRESHOLDS)
+        t = THRESHOLDS[name]
+        if t.integer:
+            values[name] = check_int(value, name, owner="diagnose", min=int(t.minimum))
+        else:
+            values[name] = check_float(value, name, owner="diagnose", min=t.minimum,
+                                       min_inclusive=not t.strict, max=t.maximum)
+    return values
