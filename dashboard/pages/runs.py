@@ -1,0 +1,123 @@
+"""Runs: every run in the runs folder at a glance; train a preset; upload a run."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+import zoo
+from dashboard import _state as S
+from dashboard import _ui as U
+
+st.title("📁 Runs")
+st.caption("Every run folder (model.safetensors + run.json) in the runs folder: its model, data, "
+           "test accuracy and the training diagnosis at a glance. Click a row to open that run.")
+
+
+def _row(ref: S.RunRef) -> dict:
+    try:
+        return S.overview(ref.id, S.stamp_of(ref.id))
+    except Exception as exc:  # one broken folder must not hide the others
+        first = (str(exc).splitlines() or [""])[0][:160]
+        return {"run": ref.id, "model": "?", "modality": "?", "data": "?", "preset": "",
+                "test accuracy": None, "epochs": 0, "health": "error",
+                "issues": f"cannot load: {type(exc).__name__}: {first}"}
+
+
+def _table(refs: list[S.RunRef]) -> None:
+    rows = [_row(ref) for ref in refs]
+    df = pd.DataFrame(rows)
+    df.insert(df.columns.get_loc("health"), " ", [U.SEVERITY_ICON.get(h, "") for h in df["health"]])
+    event = st.dataframe(
+        df, hide_index=True, on_select="rerun", selection_mode="single-row", key="runs_table",
+        column_config={
+            "test accuracy": st.column_config.ProgressColumn(
+                "test accuracy", format="percent", min_value=0.0, max_value=1.0),
+            "issues": st.column_config.TextColumn("issues", width="large"),
+        })
+    picked = event.selection.rows if event is not None else []
+    # act on a new click only, so the sidebar picker still works after a row was selected
+    if picked and picked != st.session_state.get("_runs_table_last"):
+        st.session_state["_runs_table_last"] = picked
+        run_id = rows[picked[0]]["run"]
+        if run_id != st.session_state.get("run_id"):
+            st.session_state["_select_run"] = run_id
+            st.rerun()
+    st.session_state["_runs_table_last"] = picked
+
+
+def _diagnosis(run_id: str) -> None:
+    st.subheader(f"Diagnosis of {run_id}")
+    with U.guard("diagnose this run"):
+        found = S.findings(run_id, S.stamp_of(run_id))
+        bad = [f for f in found if f["severity"] in ("warn", "fail", "error")]
+        st.markdown(f"**{len(bad)} of {len(found)} checks** found a problem."
+                    + (" Open **Training health** for the curves behind them." if bad else ""))
+        U.show_findings(found)
+
+
+def _train_form() -> None:
+    with st.expander("🏋️ Train a preset", expanded=not S.list_runs()):
+        try:
+            presets = list(zoo.list_presets())
+        except Exception as exc:  # the trainer is optional for browsing runs
+            st.info(f"Training from the dashboard is not available: {type(exc).__name__}.")
+            return
+        cols = st.columns([2, 1, 2])
+        preset = cols[0].selectbox("Preset", presets, key="train_preset",
+                                   help="Healthy recipes and ones with a planted pathology.")
+        epochs = cols[1].number_input("Epochs (0 = preset's)", min_value=0, max_value=200,
+                                      value=2, step=1, key="train_epochs")
+        name = cols[2].text_input("Run name (default: the preset)", key="train_name",
+                                  max_chars=64)
+        with U.guard("describe the preset"):
+            st.caption(zoo.get_preset(preset).description)
+        go = st.button("Train", type="primary", key="train_go")
+        if go:
+            _train(preset, int(epochs), name.strip() or preset)
+
+
+def _train(preset: str, epochs: int, name: str) -> None:
+    with U.guard(f"train {preset!r}"):
+        out = S.new_run_folder(name)
+        bar = st.progress(0.0, text=f"Training {preset} ...")
+
+        def progress(epoch: int, total: int, metrics: dict) -> None:
+            acc = (metrics or {}).get("val_acc")
+            note = f" · val acc {acc:.1%}" if isinstance(acc, float) else ""
+            bar.progress(min(1.0, epoch / max(1, total)), text=f"epoch {epoch}/{total}{note}")
+
+        config = {"epochs": epochs} if epochs > 0 else {}
+        zoo.train(preset=preset, out=out, progress=False, callback=progress, **config)
+        bar.progress(1.0, text="Done.")
+        st.session_state["_select_run"] = out.name
+        st.toast(f"Trained {out.name}.")
+        st.rerun()
+
+
+def _upload_form() -> None:
+    with st.expander("⬆️ Upload a run (model.safetensors + run.json)"):
+        st.caption("Only these two files are accepted: weights as safetensors and the run's JSON. "
+                   "No pickles, no code. They are saved under fixed names in a fresh temporary "
+                   "run folder and checked like any run.")
+        cols = st.columns(2)
+        weights = cols[0].file_uploader("model.safetensors", type=["safetensors"], key="up_model")
+        record = cols[1].file_uploader("run.json", type=["json"], key="up_json")
+        if st.button("Open the uploaded run", disabled=not (weights and record), key="up_go"):
+            with U.guard("open the uploaded run"):
+                run_id = S.save_upload(weights.getvalue(), record.getvalue())
+                st.session_state["_select_run"] = run_id
+                st.rerun()
+
+
+refs = S.list_runs()
+if refs:
+    _table(refs)
+else:
+    st.info(f"No runs in `{S.runs_root()}` yet: train a preset below, or start the dashboard with "
+            "`deepscope dashboard --runs DIR`.")
+_train_form()
+_upload_form()
+run_id = st.session_state.get("run_id")
+if run_id:
+    _diagnosis(run_id)

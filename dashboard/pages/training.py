@@ -1,0 +1,86 @@
+"""Training health: curves with the overfitting point, gradient flow, dead/saturated units,
+the RNN gradient-through-time curve, and every finding with its remedy."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import _state as S
+from dashboard import _ui as U
+from explain.figures import training as F
+
+st.title("🩺 Training health")
+st.caption("How training went, read from the monitor's history: where validation loss turned, "
+           "whether gradients reached every layer, and which units died or saturated.")
+
+_METRICS = {
+    "grad_norm": "gradient norm",
+    "update_ratio": "update / weight ratio",
+    "weight_norm": "weight norm",
+    "act_std": "activation std",
+    "frac_dead": "fraction of dead units",
+    "frac_saturated": "fraction saturated",
+}
+
+
+def _evidence(found: list[dict], check: str) -> dict:
+    for f in found:
+        if f["check"] == check:
+            return f.get("evidence") or {}
+    return {}
+
+
+def _overfit_epoch(found: list[dict]) -> int | None:
+    """The epoch the overfitting finding marks (only when it is a warning or worse)."""
+    for f in found:
+        if f["check"] == "overfitting" and f["severity"] in ("warn", "fail"):
+            ev = f.get("evidence") or {}
+            for key in ("overfit_epoch", "best_epoch", "epoch", "turn_epoch"):
+                if isinstance(ev.get(key), (int, float)):
+                    return int(ev[key])
+    return None
+
+
+def _page(run_id: str) -> None:
+    run = S.get_run(run_id)
+    history = run.history
+    if history is None:
+        st.info("This run has no training history (it was trained with monitor=False).")
+        return
+    found = S.findings(run_id, S.stamp_of(run_id))
+    bad = [f for f in found if f["severity"] in ("warn", "fail", "error")]
+    worst = found[0]["severity"] if found else "pass"
+    cols = st.columns(4)
+    cols[0].metric("Health", f"{U.SEVERITY_ICON.get(worst, '')} {worst.upper()}")
+    cols[1].metric("Problems", f"{len(bad)} / {len(found)} checks")
+    cols[2].metric("Epochs", history.num_epochs if hasattr(history, "num_epochs") else "?")
+    acc = (run.metrics or {}).get("test_accuracy")
+    cols[3].metric("Test accuracy", f"{acc:.1%}" if isinstance(acc, float) else "n/a")
+
+    st.plotly_chart(F.loss_curves(history, overfit_epoch=_overfit_epoch(found)),
+                    key="fig_loss")
+
+    left, right = st.columns([3, 2])
+    with left:
+        available = [m for m in _METRICS if any(m in v for v in history.layers.values())]
+        metric = st.selectbox("Per-layer signal", available or ["grad_norm"],
+                              format_func=lambda m: _METRICS.get(m, m), key="flow_metric",
+                              help="Rows are layers (input at the top), columns training steps.")
+        st.plotly_chart(F.gradient_flow(history, metric=metric), key="fig_flow")
+    with right:
+        st.plotly_chart(F.activation_health(history), key="fig_act")
+    if getattr(history, "temporal", None):
+        st.plotly_chart(F.temporal_decay(history), key="fig_bptt")
+    alphas = _evidence(found, "spectral").get("alphas")
+    if isinstance(alphas, dict) and alphas:
+        st.plotly_chart(F.spectral_exponents(alphas), key="fig_spectral")
+
+    st.subheader("Findings and remedies")
+    U.show_findings(found)
+
+
+st.session_state.setdefault("flow_metric", "grad_norm")
+run_id = U.selected_run()
+if run_id:
+    with U.guard("show the training health"):
+        _page(run_id)
