@@ -1,0 +1,136 @@
+"""Which modules the monitor watches, and the fused activation statistics it computes.
+
+A *layer* is a module with parameters of its own (Linear, Conv, RNN/GRU/LSTM, Embedding, ...;
+norm layers only on request), in registration order. Activation statistics of a layer come from
+the first activation module that runs after it in the forward pass (so a shared ``nn.ReLU`` is
+attributed correctly), or from the layer's own output: for RNNs that is the hidden state (tanh);
+for other layers with no activation module only the mean and standard deviation are recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+__all__ = ["LayerSpec", "find_layers", "activation_kind", "activation_stats", "NUM_ACT_STATS"]
+
+_NORM_TYPES: tuple[type[nn.Module], ...] = (
+    nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm,
+    *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()))
+
+_ACTIVATIONS: dict[type[nn.Module], str] = {
+    nn.ReLU: "relu", nn.ReLU6: "relu6", nn.Threshold: "relu", nn.LeakyReLU: "leaky_relu",
+    nn.PReLU: "prelu", nn.RReLU: "rrelu", nn.ELU: "elu", nn.SELU: "selu", nn.CELU: "celu",
+    nn.GELU: "gelu", nn.SiLU: "silu", nn.Mish: "mish", nn.Hardswish: "hardswish",
+    nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Hardsigmoid: "hardsigmoid",
+    nn.Hardtanh: "hardtanh", nn.Softplus: "softplus", nn.Softsign: "softsign",
+    nn.LogSigmoid: "logsigmoid",
+}
+ZERO_KINDS = frozenset({"relu", "relu6"})          # outputs exactly 0 when inactive
+SATURATING_KINDS = frozenset({"sigmoid", "tanh"})   # |tanh| > 0.99, sigmoid < 0.01 or > 0.99
+NUM_ACT_STATS = 6  # act_mean, act_std, frac_zero, frac_saturated, frac_dead, nonfinite count
+
+
+@dataclass
+class LayerSpec:
+    """One watched layer: its module, own parameters and how its units are laid out."""
+
+    name: str
+    module: nn.Module
+    index: int
+    params: list[nn.Parameter] = field(default_factory=list)
+    unit_dim: int = -1            # features of a Linear/RNN output; channels (1) of a conv
+    intrinsic: str | None = None  # activation inside the layer (RNN hidden state)
+
+    @property
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.params)
+
+
+def activation_kind(module: nn.Module) -> str | None:
+    """The activation name of an activation module (``"relu"``, ``"tanh"``, ...) or None."""
+    for cls in type(module).__mro__:
+        if cls in _ACTIVATIONS:
+            return _ACTIVATIONS[cls]
+    return None
+
+
+def _rnn_kind(module: nn.RNNBase) -> str:
+    if isinstance(module, nn.RNN):
+        return str(getattr(module, "nonlinearity", "tanh"))
+    return "tanh"  # GRU / LSTM hidden states lie in (-1, 1)
+
+
+def find_layers(model: nn.Module, include_norm: bool = False) -> list[LayerSpec]:
+    """Every module with parameters of its own, in registration order (input -> output).
+
+    Activation modules with parameters (PReLU) and, unless ``include_norm``, norm layers are
+    not layers.
+    """
+    layers = []
+    for name, module in model.named_modules():
+        params = list(module.parameters(recurse=False))
+        if not params or activation_kind(module) is not None:
+            continue
+        if isinstance(module, _NORM_TYPES) and not include_norm:
+            continue
+        conv = isinstance(module, nn.modules.conv._ConvNd)
+        spec = LayerSpec(name=name or type(module).__name__, module=module, index=len(layers),
+                         params=params, unit_dim=1 if conv else -1)
+        if isinstance(module, nn.RNNBase):
+            spec.intrinsic = _rnn_kind(module)
+        layers.append(spec)
+    return layers
+
+
+def find_activations(model: nn.Module) -> list[tuple[nn.Module, str]]:
+    """Every activation module with its kind."""
+    found = []
+    for module in model.modules():
+        kind = activation_kind(module)
+        if kind is not None:
+            found.append((module, kind))
+    return found
+
+
+def first_tensor(output: object) -> torch.Tensor | None:
+    """The tensor a module returned: the output itself, ``output[0]`` of a tuple (RNNs), or the
+    ``.data`` of a PackedSequence."""
+    if isinstance(output, (tuple, list)) and output:
+        output = output[0]
+    if isinstance(output, nn.utils.rnn.PackedSequence):
+        output = output.data
+    return output if isinstance(output, torch.Tensor) and output.is_floating_point() else None
+
+
+def activation_stats(y: torch.Tensor, kind: str | None, unit_dim: int) -> torch.Tensor:
+    """Six statistics of an activation tensor, as one float32 tensor on its device (no sync).
+
+    Order: mean, std, fraction zero, fraction saturated, fraction of dead units, count of
+    non-finite values. The fractions are NaN where they do not apply to ``kind`` (mapped to
+    None later). A unit is one slice along ``unit_dim`` (features, or conv channels); it is dead
+    when it is zero for every sample (and position) of the batch.
+    """
+    y = y.detach().float()
+    if y.numel() == 0:
+        return torch.full((NUM_ACT_STATS,), float("nan"), device=y.device)
+    nan = y.new_tensor(float("nan"))
+    std, mean = torch.std_mean(y) if y.numel() > 1 else (nan, y.mean())
+    nonfinite = (~torch.isfinite(y)).sum().float()
+    if kind in ZERO_KINDS:
+        zero = y == 0
+        frac_zero = zero.float().mean()
+        units = zero.movedim(unit_dim, -1).reshape(-1, y.shape[unit_dim]) if y.dim() > 1 \
+            else zero.reshape(1, -1)
+        frac_dead = units.all(dim=0).float().mean()
+    else:
+        frac_zero = frac_dead = nan
+    if kind == "tanh":
+        frac_sat = (y.abs() > 0.99).float().mean()
+    elif kind == "sigmoid":
+        frac_sat = ((y < 0.01) | (y > 0.99)).float().mean()
+    else:
+        frac_sat = nan
+    return torch.stack([mean, std, frac_zero, frac_sat, frac_dead, nonfinite])

@@ -1,0 +1,157 @@
+"""The statistics of one sampled step, gathered with fused ops and a single synchronisation."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from explain.monitor._layers import SATURATING_KINDS, ZERO_KINDS
+
+if TYPE_CHECKING:
+    from explain.monitor.monitor import TrainingMonitor
+
+__all__ = ["collect", "norms"]
+
+
+def norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    """L2 norm of each tensor (float32, 0-d, on its device), fused where torch allows."""
+    if not tensors:
+        return []
+    dense = [t.coalesce().values() if t.is_sparse else t for t in tensors]
+    try:
+        return [n.float() for n in torch._foreach_norm(dense)]
+    except (RuntimeError, AttributeError, TypeError):  # pragma: no cover - exotic tensors
+        return [torch.linalg.vector_norm(t.float()) for t in dense]
+
+
+def _gather(tensors: list[torch.Tensor]) -> list[float]:
+    """Move 0-d/1-d tensors to the CPU in as few transfers as possible (one per device)."""
+    if not tensors:
+        return []
+    flat = [t.reshape(-1).float() for t in tensors]
+    devices = {t.device for t in flat}
+    if len(devices) == 1:
+        return torch.cat(flat).tolist()
+    return torch.cat([t.cpu() for t in flat]).tolist()
+
+
+def _combine(values: list[float | None]) -> float | None:
+    """The L2 norm of a set of tensors from their norms (None when there is none)."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return None
+    return math.sqrt(math.fsum(v * v for v in present))
+
+
+def collect(mon: TrainingMonitor, loss: Any) -> tuple[dict, dict[str, int], dict[int, str | None]]:
+    """Per-layer metrics of the sampled step, non-finite counts and observed activation kinds."""
+    params = mon._params
+    with torch.no_grad():
+        grad_idx = [i for i, p in enumerate(params) if p.grad is not None]
+        grads = [params[i].grad.detach() for i in grad_idx]
+        g_norms = norms(grads)
+        w_norms = norms([p.detach() for p in params])
+        snap = mon._snapshot or [None] * len(params)
+        upd_idx = [i for i, s in enumerate(snap) if s is not None and params[i].requires_grad
+                   and s.shape == params[i].shape]
+        if upd_idx:
+            cur = [params[i].detach() for i in upd_idx]
+            prev = [snap[i] for i in upd_idx]
+            d_norms = norms(torch._foreach_sub(cur, prev))
+            p_norms = norms(prev)
+        else:
+            d_norms, p_norms = [], []
+        kinds: dict[int, str | None] = {}
+        act_tensors: list[torch.Tensor] = []
+        for spec in mon._layers:
+            if spec.index in mon._acts:
+                kind, stats = mon._acts[spec.index]
+            elif spec.index in mon._raw:
+                kind, stats = spec.intrinsic, mon._raw[spec.index]
+            else:
+                continue
+            kinds[spec.index] = kind
+            act_tensors.append(stats)
+        loss_t = loss.detach().float().mean() if isinstance(loss, torch.Tensor) else None
+        extra = [loss_t] if loss_t is not None else []
+        if mon._scale is not None and isinstance(mon._scale, torch.Tensor):
+            extra.append(mon._scale)
+        flat = _gather(g_norms + w_norms + d_norms + p_norms + act_tensors + extra)
+
+    pos = 0
+
+    def take(n: int) -> list[float]:
+        nonlocal pos
+        out = flat[pos:pos + n]
+        pos += n
+        return out
+
+    g_list, w_list = take(len(g_norms)), take(len(w_norms))
+    d_list, p_list = take(len(d_norms)), take(len(p_norms))
+    acts = [take(6) for _ in act_tensors]
+    loss_value = take(1)[0] if loss_t is not None else (float(loss) if _is_number(loss) else None)
+    scale = mon._scale
+    if isinstance(scale, torch.Tensor):
+        scale = take(1)[0]
+    scale = float(scale) if scale else 1.0
+
+    grad_norm: list[float | None] = [None] * len(params)
+    for i, v in zip(grad_idx, g_list):
+        grad_norm[i] = v / scale
+    upd: dict[int, tuple[float, float]] = {i: (d, p) for i, d, p in zip(upd_idx, d_list, p_list)}
+    nonfinite = _count_nonfinite(mon, grad_idx, g_list, w_list)
+    act_by_layer = dict(zip([i for i in kinds], acts))
+
+    row: dict[str, Any] = {"__loss__": loss_value}
+    for spec, idx in zip(mon._layers, mon._layer_params):
+        rec = {"grad_norm": _combine([grad_norm[i] for i in idx]),
+               "weight_norm": _combine([w_list[i] for i in idx])}
+        pairs = [upd[i] for i in idx if i in upd]
+        if pairs:
+            diff = _combine([d for d, _ in pairs])
+            prev = _combine([p for _, p in pairs])
+            rec["update_ratio"] = diff / prev if prev else (0.0 if diff == 0 else math.inf)
+        else:
+            rec["update_ratio"] = None
+        rec.update(_activation_row(kinds.get(spec.index), act_by_layer.get(spec.index)))
+        if spec.index in act_by_layer:
+            nonfinite["activation"] += int(act_by_layer[spec.index][5])
+        row[spec.name] = rec
+    return row, nonfinite, kinds
+
+
+def _activation_row(kind: str | None, stats: list[float] | None) -> dict[str, float | None]:
+    if stats is None:
+        return {"act_mean": None, "act_std": None, "frac_zero": None, "frac_saturated": None,
+                "frac_dead": None}
+    mean, std, zero, sat, dead, _ = stats
+    return {"act_mean": mean, "act_std": std,
+            "frac_zero": zero if kind in ZERO_KINDS else None,
+            "frac_saturated": sat if kind in SATURATING_KINDS else None,
+            "frac_dead": dead if kind in ZERO_KINDS else None}
+
+
+def _count_nonfinite(mon: TrainingMonitor, grad_idx: list[int], g_list: list[float],
+                     w_list: list[float]) -> dict[str, int]:
+    """Exact element counts, computed only for tensors whose norm is not finite."""
+    params = mon._params
+    counts = {"grad": 0, "weight": 0, "activation": 0}
+    amp = mon.scaler is not None and mon.scaler.is_enabled()
+    for i, v in zip(grad_idx, g_list):
+        if not math.isfinite(v):
+            n = int((~torch.isfinite(params[i].grad.detach())).sum())
+            if amp:  # an overflow the GradScaler handles by skipping the step
+                mon.history.meta["amp_overflow_values"] = \
+                    mon.history.meta.get("amp_overflow_values", 0) + n
+            else:
+                counts["grad"] += n
+    for p, v in zip(params, w_list):
+        if not math.isfinite(v):
+            counts["weight"] += int((~torch.isfinite(p.detach())).sum())
+    return counts
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)

@@ -1,0 +1,354 @@
+"""The training monitor: per-layer health of a training run at a small, bounded overhead.
+
+Only *sampled* steps cost anything: the forward hooks are registered just for the step that will
+be sampled and removed right after it, a copy of the weights is taken just before it (for the
+update ratio), and all statistics of a sampled step reach the CPU in one synchronisation.
+Unsampled steps do a counter increment and, when a loss tensor is given, one tiny device op.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+import torch
+from torch import nn
+
+from explain._validation import check_float, check_int
+from explain.errors import InvalidInputError, InvalidTypeError
+from explain.monitor import _layers
+from explain.monitor._pacer import Pacer
+from explain.monitor._temporal import is_sequence_input, temporal_curve
+from explain.monitor.history import LAYER_METRICS, History
+
+__all__ = ["TrainingMonitor"]
+
+_OWNER = "TrainingMonitor"
+
+
+class TrainingMonitor:
+    """Record per-layer gradient, weight, update and activation statistics while training.
+
+    Use it as a context manager around the training loop (hooks are removed on exit, also when
+    the loop raises), call :meth:`step` once per optimizer step and :meth:`log_epoch` once per
+    epoch; read :attr:`history`.
+
+    Parameters
+    ----------
+    model : the model being trained.
+    every : sample every ``every``-th step (steps 0, every, 2 * every, ...), or None to choose
+        the interval automatically so that sampling costs about ``budget`` of the training time.
+    scaler : a ``torch.amp.GradScaler``; gradient norms are divided by its scale. If you call
+        ``scaler.unscale_(optimizer)`` yourself (e.g. to clip), do not pass it.
+    include_norm : also watch norm layers (BatchNorm, LayerNorm, ...).
+    temporal : record the BPTT curve of sequence models (at most once per epoch).
+    temporal_samples : sequences used for the BPTT curve.
+    budget : target fraction of training time spent sampling when ``every`` is None.
+    max_every : the largest automatic interval.
+    history : an earlier history to continue (resumed training); steps continue its count.
+
+    Notes
+    -----
+    Gradient, weight and activation statistics (and their non-finite counts) are taken at
+    sampled steps; non-finite losses are counted at every step that passes ``loss``. With
+    gradient accumulation call :meth:`step` once per optimizer step: the activation statistics
+    come from the first forward pass after the previous sampled step's arming.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+    >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    >>> x, y = torch.randn(16, 4), torch.randint(0, 3, (16,))
+    >>> with TrainingMonitor(model, every=2) as mon:
+    ...     for step in range(5):
+    ...         opt.zero_grad()
+    ...         loss = nn.functional.cross_entropy(model(x), y)
+    ...         loss.backward()
+    ...         opt.step()
+    ...         mon.step(loss=loss.detach())
+    ...     mon.log_epoch(train_loss=loss.item())
+    >>> mon.history.steps, list(mon.history.layers), mon.history.layer_info["0"]["activation"]
+    ([0, 2, 4], ['0', '2'], 'relu')
+    """
+
+    def __init__(self, model: nn.Module, *, every: int | None = None, scaler: Any = None,
+                 include_norm: bool = False, temporal: bool = True, temporal_samples: int = 32,
+                 budget: float = 0.02, max_every: int = 200,
+                 history: History | None = None) -> None:
+        self.model = model
+        self.every = every
+        self.scaler = scaler
+        self.include_norm = include_norm
+        self.temporal = temporal
+        self.temporal_samples = temporal_samples
+        self.budget = budget
+        self.max_every = max_every
+        self.history = history if history is not None else History()
+        self._started = self._closed = False
+        self._handles: list[Any] = []
+
+    # ------------------------------------------------------------------ lifecycle
+    def __enter__(self) -> TrainingMonitor:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def start(self) -> TrainingMonitor:
+        """Validate the settings, find the layers and arm the hooks for step 0."""
+        if self._closed:
+            raise InvalidInputError(
+                "This TrainingMonitor is closed. Got a call to start() after close(); create a "
+                "new TrainingMonitor(model, history=old.history) to continue recording.")
+        if self._started:
+            return self
+        self._validate()
+        self._layers = _layers.find_layers(self.model, self.include_norm)
+        self._activations = _layers.find_activations(self.model)
+        self._params = list(self.model.parameters())
+        index = {id(p): i for i, p in enumerate(self._params)}
+        self._layer_params = [[index[id(p)] for p in spec.params] for spec in self._layers]
+        self._step = int(self.history.meta.get("total_steps", 0))
+        self._pacer = Pacer(self.every, budget=self.budget, max_every=self.max_every,
+                            start=self._step)
+        self._sequence = any(isinstance(m, nn.RNNBase) for m in self.model.modules())
+        self._nf_loss: Any = 0
+        self._snapshot: list[torch.Tensor | None] | None = None
+        self._scale: Any = None
+        self._epoch_start = self._step
+        self._temporal_done_epoch = False
+        self._temporal_seconds = 0.0
+        self._t_last = time.perf_counter()
+        self._prepare_history()
+        self._started = True
+        self._arm()
+        return self
+
+    def close(self) -> None:
+        """Remove every hook and finish the history; safe to call more than once."""
+        self._disarm()
+        if self._started and not self._closed:
+            self._flush_loss_count()
+            meta = self.history.meta
+            meta["total_steps"] = self._step
+            meta["every_final"] = self._pacer.every
+            est = self._pacer.estimated_overhead()
+            meta["overhead_estimate"] = None if est is None else round(est, 5)
+            meta["temporal_seconds"] = round(self._temporal_seconds, 4)
+        self._closed = True
+
+    @property
+    def every_(self) -> int | None:
+        """The sampling interval in use (None before :meth:`start`)."""
+        return self._pacer.every if self._started else None
+
+    # ------------------------------------------------------------------ per step / epoch
+    def step(self, loss: Any = None, target: torch.Tensor | None = None) -> None:
+        """Mark the end of one optimizer step (call it after ``optimizer.step()``).
+
+        Parameters
+        ----------
+        loss : the step's loss (a tensor or float); recorded at sampled steps, and non-finite
+            values are counted at every step.
+        target : the batch labels, used for the BPTT curve of sequence models (optional).
+        """
+        now = time.perf_counter()
+        if not self._started:
+            self.start()
+        if self._closed:
+            raise InvalidInputError(
+                "TrainingMonitor.step() was called after close(). Call it inside the "
+                "'with TrainingMonitor(model) as mon:' block.")
+        k = self._step
+        self._count_loss(loss)
+        cost = 0.0
+        if self._pacer.is_sampled(k):
+            self._disarm()
+            self._record(k, loss, target)
+            cost = self._hook_seconds + self._arm_seconds + (time.perf_counter() - now)
+            self._pacer.record_cost(cost - self._last_temporal)
+            self._pacer.advance(k)
+        else:
+            self._pacer.record_period(now - self._t_last)
+        self._step = k + 1
+        if self._pacer.is_sampled(self._step):
+            self._arm()
+        self._t_last = time.perf_counter()
+
+    def log_epoch(self, **metrics: Any) -> None:
+        """Append one epoch row (``epoch`` defaults to the next number); unknown keys are kept."""
+        self.history.log_epoch(**metrics)
+        if self._started:
+            self._pacer.set_epoch_length(self._step - self._epoch_start)
+            self._epoch_start = self._step
+        self._temporal_done_epoch = False
+
+    # ------------------------------------------------------------------ internals
+    def _validate(self) -> None:
+        if not isinstance(self.model, nn.Module):
+            raise InvalidTypeError(
+                f"The 'model' parameter of {_OWNER} must be a torch.nn.Module. "
+                f"Got {type(self.model).__name__} instead.")
+        if self.every is not None:
+            check_int(self.every, "every", owner=_OWNER, min=1)
+        check_int(self.temporal_samples, "temporal_samples", owner=_OWNER, min=1)
+        check_int(self.max_every, "max_every", owner=_OWNER, min=1)
+        check_float(self.budget, "budget", owner=_OWNER, min=0, min_inclusive=False, max=1)
+        if not isinstance(self.history, History):
+            raise InvalidTypeError(
+                f"The 'history' parameter of {_OWNER} must be an explain.monitor.History or "
+                f"None. Got {type(self.history).__name__} instead.")
+        if self.scaler is not None and not hasattr(self.scaler, "get_scale"):
+            raise InvalidTypeError(
+                f"The 'scaler' parameter of {_OWNER} must be a torch.amp.GradScaler or None. "
+                f"Got {type(self.scaler).__name__} instead.")
+
+    def _prepare_history(self) -> None:
+        h, n = self.history, len(self.history.steps)
+        guess = _static_activation_guess(self.model, self._layers)
+        for spec in self._layers:
+            h.layers.setdefault(spec.name, {})
+            for metric in LAYER_METRICS:
+                h.layers[spec.name].setdefault(metric, [None] * n)
+            h.layer_info.setdefault(spec.name, {
+                "type": type(spec.module).__name__, "activation": guess.get(spec.name),
+                "num_params": spec.num_params, "index": spec.index})
+        first = self._params[0] if self._params else None
+        h.meta.update({
+            "model": type(self.model).__name__,
+            "num_params": sum(p.numel() for p in self._params),
+            "num_trainable": sum(p.numel() for p in self._params if p.requires_grad),
+            "every": self.every if self.every is not None else "auto",
+            "budget": self.budget, "device": str(first.device) if first is not None else "cpu",
+            "dtype": str(first.dtype).replace("torch.", "") if first is not None else None,
+            "amp": bool(self.scaler is not None and self.scaler.is_enabled()),
+            "sequence": self._sequence, "include_norm": self.include_norm,
+            "temporal_samples": self.temporal_samples})
+
+    def _count_loss(self, loss: Any) -> None:
+        if isinstance(loss, torch.Tensor):
+            bad = (~torch.isfinite(loss.detach())).sum()
+            self._nf_loss = self._nf_loss + bad            # stays on the device: no sync
+        elif isinstance(loss, float) and not math.isfinite(loss):
+            self._nf_loss = self._nf_loss + 1
+
+    def _flush_loss_count(self) -> None:
+        self.history.nonfinite["loss"] += int(self._nf_loss)
+        self._nf_loss = 0
+
+    def _arm(self) -> None:
+        """Register the hooks and take the weight snapshot for the next (sampled) step."""
+        t0 = time.perf_counter()
+        self._hook_seconds = 0.0
+        self._acts: dict[int, tuple[str | None, torch.Tensor]] = {}
+        self._raw: dict[int, torch.Tensor] = {}
+        self._last_layer: _layers.LayerSpec | None = None
+        self._input: tuple[Any, ...] | None = None
+        self._busy = False
+        with torch.no_grad():
+            self._snapshot = [p.detach().clone() if p.requires_grad else None
+                              for p in self._params]
+        if self.scaler is not None and self.scaler.is_enabled():
+            scale = getattr(self.scaler, "_get_scale_async", None)
+            self._scale = scale().clone() if scale is not None and scale() is not None \
+                else self.scaler.get_scale()
+        for spec in self._layers:
+            self._handles.append(spec.module.register_forward_hook(self._layer_hook(spec)))
+        for module, kind in self._activations:
+            self._handles.append(module.register_forward_hook(self._act_hook(kind)))
+        self._handles.append(self.model.register_forward_pre_hook(self._input_hook,
+                                                                  with_kwargs=True))
+        self._arm_seconds = time.perf_counter() - t0
+
+    def _disarm(self) -> None:
+        while self._handles:
+            self._handles.pop().remove()
+
+    def _active(self) -> bool:
+        return not self._busy and torch.is_grad_enabled()
+
+    def _layer_hook(self, spec: _layers.LayerSpec):
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            if not self._active():
+                return
+            t0 = time.perf_counter()
+            self._last_layer = spec
+            y = _layers.first_tensor(output)
+            if y is not None and spec.index not in self._raw:
+                self._raw[spec.index] = _layers.activation_stats(y, spec.intrinsic,
+                                                                 spec.unit_dim)
+            self._hook_seconds += time.perf_counter() - t0
+        return hook
+
+    def _act_hook(self, kind: str):
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            spec = self._last_layer
+            if not self._active() or spec is None or spec.intrinsic or spec.index in self._acts:
+                return
+            t0 = time.perf_counter()
+            y = _layers.first_tensor(output)
+            if y is not None:
+                self._acts[spec.index] = (kind, _layers.activation_stats(y, kind, spec.unit_dim))
+            self._hook_seconds += time.perf_counter() - t0
+        return hook
+
+    def _input_hook(self, module: nn.Module, args: Any, kwargs: Any) -> None:
+        if self._active() and self._input is None:
+            self._input = (args, kwargs)
+
+    def _record(self, k: int, loss: Any, target: Any) -> None:
+        from explain.monitor._record import collect
+        self._last_temporal = 0.0
+        row, nonfinite, activation_kinds = collect(self, loss)
+        h = self.history
+        h.steps.append(k)
+        h.step_loss.append(row.pop("__loss__"))
+        for spec in self._layers:
+            for metric in LAYER_METRICS:
+                h.layers[spec.name][metric].append(row[spec.name][metric])
+            if activation_kinds.get(spec.index) is not None:
+                h.layer_info[spec.name]["activation"] = activation_kinds[spec.index]
+        for kind, count in nonfinite.items():
+            h.nonfinite[kind] += count
+        self._flush_loss_count()
+        self._snapshot = None
+        if self._temporal_due():
+            t0 = time.perf_counter()
+            self._record_temporal(k, target)
+            self._last_temporal = time.perf_counter() - t0
+            self._temporal_seconds += self._last_temporal
+
+    def _temporal_due(self) -> bool:
+        if not self.temporal or self._temporal_done_epoch or self._input is None:
+            return False
+        args, kwargs = self._input
+        return (len(args) == 1 and not kwargs and is_sequence_input(args[0])
+                and (self._sequence or args[0].dim() == 3))
+
+    def _record_temporal(self, k: int, target: Any) -> None:
+        self._busy = True
+        try:
+            curve = temporal_curve(self.model, self._input[0][0], target, self.temporal_samples)
+        finally:
+            self._busy = False
+            self._input = None
+        self._temporal_done_epoch = True
+        if curve is not None:
+            self.history.temporal.append({"step": k, "grad_norm": curve.cpu().tolist()})
+
+
+def _static_activation_guess(model: nn.Module, layers: list[_layers.LayerSpec]) -> dict:
+    """Layer -> the first activation module registered after it (before the next layer)."""
+    by_module = {id(spec.module): spec for spec in layers}
+    guess: dict[str, str | None] = {}
+    current = None
+    for module in model.modules():
+        if id(module) in by_module:
+            current = by_module[id(module)]
+            guess[current.name] = current.intrinsic
+        elif current is not None and guess[current.name] is None:
+            guess[current.name] = _layers.activation_kind(module)
+    return guess
