@@ -1,0 +1,143 @@
+"""``deepscope audit RUN_DIR``: audit a zoo run folder and write an HTML, JSON or Markdown report.
+
+Exit codes (for CI gating): 0 no finding at or above ``--fail-on``; 1 at least one; 2 bad input
+(a missing, corrupt or hostile run folder, or bad options), reported in one line, no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from explain.errors import DeepscopeError
+
+__all__ = ["NAME", "HELP", "add_arguments", "run", "main"]
+
+NAME = "audit"
+HELP = "audit a run folder: training health, performance, explanations -> report"
+_FORMATS = (".html", ".htm", ".json", ".md")
+
+
+def _samples(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be an int >= 0. Got {text!r} instead")
+    return value
+
+
+def _out(text: str) -> Path:
+    path = Path(text)
+    if path.suffix.lower() not in _FORMATS:
+        raise argparse.ArgumentTypeError(
+            f"must end in .html, .json or .md (the extension picks the format). Got {text!r}")
+    return path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``run_dir``, ``--out``, ``--fail-on`` and ``--samples`` to ``parser``."""
+    parser.add_argument("run_dir", type=Path, help="a run folder (model.safetensors + run.json)")
+    parser.add_argument("--out", type=_out, default=None,
+                        help="report file: .html, .json or .md (default: RUN_DIR/report.html)")
+    parser.add_argument("--fail-on", dest="fail_on", choices=["warn", "fail"], default="fail",
+                        help="exit 1 if any finding is at or above this severity (default: fail)")
+    parser.add_argument("--samples", type=_samples, default=8,
+                        help="inputs to explain, spread over the classes (default: 8)")
+
+
+def _error(msg: str) -> int:
+    first = str(msg).strip().splitlines()[0] if str(msg).strip() else "unknown error"
+    print(f"deepscope audit: error: {first}", file=sys.stderr)
+    return 2
+
+
+def _progress(quiet: bool) -> tuple[Callable[[str, int, int], None] | None, Any]:
+    """A rich progress bar on stderr (``None`` when quiet)."""
+    if quiet:
+        return None, None
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("audit: {task.description:<14}"), BarColumn(), TimeElapsedColumn(),
+                   console=Console(stderr=True), transient=False)
+    task = bar.add_task("loading run", total=6)
+
+    def update(stage: str, done: int, total: int) -> None:
+        bar.update(task, description=stage, completed=done + 1, total=total + 1)
+
+    bar.start()
+    return update, bar
+
+
+def _load(run_dir: Path) -> Any:
+    import zoo
+
+    if not run_dir.exists():
+        raise FileNotFoundError(f"The run folder {str(run_dir)!r} does not exist. Train one with "
+                                "`deepscope train PRESET --out DIR` or pass an existing folder.")
+    try:
+        return zoo.load_run(run_dir)
+    except (DeepscopeError, OSError):
+        raise
+    except Exception as exc:  # a damaged folder must not surface as a traceback
+        raise _Unreadable(f"The run folder {str(run_dir)!r} could not be loaded "
+                          f"({type(exc).__name__}: {exc}). Re-create it with deepscope train.") from exc
+
+
+class _Unreadable(Exception):
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    """Audit ``args.run_dir``; write the report; return 0, 1 (findings) or 2 (bad input)."""
+    from explain.audit import audit_run
+
+    quiet = bool(getattr(args, "quiet", False))
+    out = Path(args.out) if args.out is not None else Path(args.run_dir) / "report.html"
+    if out.suffix.lower() not in _FORMATS:
+        return _error(f"--out must end in .html, .json or .md. Got {str(out)!r}.")
+    update, bar = _progress(quiet)
+    try:
+        run_ = _load(Path(args.run_dir))
+        report = audit_run(run_, samples=args.samples if args.samples is not None else 8,
+                           progress=update)
+    except (DeepscopeError, OSError, _Unreadable) as exc:
+        if bar is not None:
+            bar.stop()
+        return _error(str(exc))
+    if bar is not None:
+        bar.stop()
+    try:
+        report.save(out)
+    except (DeepscopeError, OSError) as exc:
+        return _error(f"could not write the report to {str(out)!r}: {exc}")
+    level = args.fail_on or "fail"
+    gated = report.findings_at_least(level)
+    if not quiet:
+        print(f"{report.verdict['severity'].upper()}: {report.verdict['headline']}")
+        for f in report.findings:
+            if f.severity.rank >= 2:
+                print(f"  [{f.severity.value}] {f.check}: {f.summary}")
+        print(f"report: {out}")
+    return 1 if gated else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run this command alone: ``python -m zoo.commands.audit RUN_DIR ...``."""
+    parser = argparse.ArgumentParser(prog="deepscope audit", description=HELP)
+    add_arguments(parser)
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
