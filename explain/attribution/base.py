@@ -1,0 +1,262 @@
+"""The :class:`Explainer` base class, its registry, and the job every method works on.
+
+One verb: ``Explainer(model).explain(inputs, target) -> Attribution``. The base does everything
+methods share: input checks, device and train-mode handling, target resolution, the structural
+preflight and fallbacks, batching, the model guard, and post-processing (token ids are attributed
+in embedding space and summed over the embedding dimension). A method implements only
+:meth:`Explainer._attribute` on one chunk.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from explain._registry import Registry
+from explain.attribution import preflight as pf
+from explain.attribution._model_guard import ModelGuard
+from explain.attribution.batching import expand_args, plan_batch, run_chunked
+from explain.attribution.result import Attribution
+from explain.card import ModelCard, card_of
+from explain.errors import InvalidInputError
+
+__all__ = ["Explainer", "Job", "Chunk", "EXPLAINERS", "register_explainer"]
+
+EXPLAINERS: Registry[type[Explainer]] = Registry("attribution method")
+
+
+def register_explainer(name: str) -> Callable[[type[Explainer]], type[Explainer]]:
+    """Class decorator: register an :class:`Explainer` subclass under ``name``."""
+    def deco(cls: type[Explainer]) -> type[Explainer]:
+        cls.name = name
+        return EXPLAINERS.register(name)(cls)
+    return deco
+
+
+@dataclass
+class Job:
+    """Everything a method needs, prepared once by :meth:`Explainer.explain`.
+
+    ``x`` is what gets differentiated: the inputs, or for token ids the embedding layer's
+    output ``[batch, tokens, dim]``; then ``forward(x, ids, *extra)`` replaces that output.
+    """
+
+    model: nn.Module
+    card: ModelCard | None
+    modality: str
+    inputs: torch.Tensor                  # the user's inputs, on the model's device
+    x: torch.Tensor                       # [batch, ...] the space attributions are computed in
+    baselines: torch.Tensor               # same shape as x
+    args: tuple                           # extra forward args (token ids first, for text)
+    forward: Callable[..., torch.Tensor]  # forward(x, *args) -> logits [batch, classes]
+    target: torch.Tensor                  # [batch] int64
+    trace: pf.Trace
+    token_ids: torch.Tensor | None = None
+    batch_size: int | None = None
+    memory_budget: int | None = None
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Chunk:
+    """Samples ``lo:hi`` of a :class:`Job`."""
+
+    x: torch.Tensor
+    baselines: torch.Tensor
+    target: torch.Tensor
+    args: tuple
+
+
+class Explainer:
+    """Base class of every attribution method: ``Explainer(model).explain(inputs, target)``.
+
+    Parameters
+    ----------
+    model : any ``nn.Module`` returning logits ``[batch, classes]``; never modified.
+    card : a :class:`explain.ModelCard`; defaults to ``model.card`` when present.
+
+    Class attributes describe the method: ``gradient`` (needs input gradients), ``rule_based``
+    (``"deeplift"``/``"shap_deep"``: propagation rules that some layers break), ``fallback``
+    (the method used instead when preflight finds such layers) and ``has_delta``.
+    """
+
+    name: ClassVar[str] = ""
+    gradient: ClassVar[bool] = True
+    rule_based: ClassVar[str | None] = None
+    fallback: ClassVar[str | None] = None
+    has_delta: ClassVar[bool] = False
+    uses_baselines: ClassVar[bool] = True
+
+    def __init__(self, model: nn.Module, card: ModelCard | None = None) -> None:
+        self.model = model
+        self.card = card
+
+    # -- what subclasses implement ------------------------------------------------------------
+    def unsupported(self, job: Job) -> str | None:
+        """Why this method cannot explain ``job`` at all (e.g. grad_cam on text), or ``None``."""
+        return None
+
+    def evaluations(self, job: Job, options: dict[str, Any]) -> int:
+        """Model evaluations (rows) per sample, used to size batches and by the benchmark."""
+        return 1
+
+    def chunk_size(self, rows: int, job: Job, options: dict[str, Any]) -> int:
+        """Samples per call of :meth:`_attribute` so one pass holds about ``rows`` rows."""
+        return max(1, rows // max(1, self.evaluations(job, options)))
+
+    def _attribute(self, job: Job, chunk: Chunk, rows: int,
+                   **options: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Attribute one chunk; return values shaped like ``chunk.x`` and the delta or None."""
+        raise NotImplementedError
+
+    # -- the verb -----------------------------------------------------------------------------
+    def explain(self, inputs: torch.Tensor, target: Any = None, *,
+                baselines: torch.Tensor | float | None = None,
+                additional_forward_args: Any = None, batch_size: int | None = None,
+                memory_budget: int | None = None, **options: Any) -> Attribution:
+        """Attribute the ``target`` logit of each sample to its input features.
+
+        Parameters
+        ----------
+        inputs : ``[batch, *sample_shape]`` float tensor, or int64 token ids ``[batch, tokens]``.
+        target : ``None`` (the predicted class), an int, or one int per sample.
+        baselines : reference input (default zeros; all-pad ids for text), broadcastable.
+        additional_forward_args : extra arguments passed to ``model(inputs, *args)`` (masks).
+        batch_size : rows per forward+backward pass; default: measured (auto-tuned).
+        memory_budget : bytes one pass may use; default half the free GPU memory, or a quarter
+            of free RAM up to 2 GiB.
+        **options : method options, e.g. ``n_steps`` for integrated gradients.
+
+        Returns
+        -------
+        Attribution
+        """
+        from explain.attribution.prepare import prepare  # avoid an import cycle
+
+        t0 = time.perf_counter()
+        inputs = pf.check_inputs(inputs)
+        model, notes = self._eval_model()
+        with ModelGuard(self.model):
+            job = prepare(model, self.card or card_of(self.model), inputs, target, baselines,
+                          additional_forward_args, notes)
+            job.batch_size, job.memory_budget = batch_size, memory_budget
+            method = self._resolve(job)
+            t1 = time.perf_counter()
+            values, delta = method._run(job, options)
+            t2 = time.perf_counter()
+        values = _to_input_space(job, values)
+        base = job.baselines if job.token_ids is None else torch.zeros_like(job.token_ids)
+        return Attribution(
+            values=values.detach().cpu(), method=method.name, target=job.target.cpu(),
+            inputs=inputs.detach().cpu(),
+            baselines=base.detach().cpu() if method.uses_baselines else None,
+            convergence_delta=None if delta is None else delta.detach().cpu(),
+            warnings=tuple(job.warnings),
+            timings={"preflight": t1 - t0, "attribute": t2 - t1,
+                     "total": time.perf_counter() - t0},
+            requested_method=self.name)
+
+    # -- shared machinery ---------------------------------------------------------------------
+    def _eval_model(self) -> tuple[nn.Module, list[str]]:
+        if not any(m.training for m in self.model.modules()):
+            return self.model, []
+        twin = copy.deepcopy(self.model).eval()
+        return twin, ["the model is in train mode: explained an eval-mode copy (dropout off, "
+                      "BatchNorm running statistics), the model itself was left in train mode"]
+
+    def _resolve(self, job: Job) -> Explainer:
+        """This method, or the valid method preflight falls back to (with a warning)."""
+        reason = self.unsupported(job)
+        if reason:
+            ok = [n for n in EXPLAINERS if EXPLAINERS.get(n)(job.model).unsupported(job) is None]
+            raise InvalidInputError(
+                f"The method {self.name!r} cannot explain this model: {reason}. Use one of "
+                f"{', '.join(map(repr, ok))} instead.")
+        if self.gradient and job.inputs.dtype in (torch.int32, torch.int64) and \
+                job.token_ids is None:
+            return self._fall("feature_ablation", job, "integer inputs have no gradient and no "
+                              "embedding layer was found")
+        if self.rule_based:
+            issues = pf.incompatibilities(self.rule_based, job.trace)
+            if job.token_ids is not None and self.rule_based == "shap_deep":
+                issues.append("shap's DeepExplainer cannot propagate through a token lookup")
+            if issues:
+                return self._fall(self.fallback or "integrated_gradients", job,
+                                  "; ".join(issues))
+        if self.gradient:
+            probe = slice(0, min(4, job.x.shape[0]))
+            if not pf.gradient_is_informative(job.forward, job.x[probe],
+                                              expand_args(job.args, probe, job.x.shape[0]),
+                                              job.target[probe]):
+                return self._fall("feature_ablation", job, "the gradient is zero everywhere "
+                                  "although the output changes (a non-differentiable step in "
+                                  "the model)")
+        return self
+
+    def _fall(self, to: str, job: Job, why: str) -> Explainer:
+        job.warnings.append(f"{self.name} -> {to}: {why}")
+        return EXPLAINERS.get(to)(self.model, self.card)._resolve(job)
+
+    def _run(self, job: Job, options: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        n = job.x.shape[0]
+        evals = max(1, self.evaluations(job, options))
+        if job.batch_size is not None:
+            rows = max(1, int(job.batch_size))
+        else:
+            row = job.x[:1]
+            plan = plan_batch(job.model, job.forward, row, expand_args(job.args, slice(0, 1), n),
+                              target=int(job.target[0]), total_rows=n * evals,
+                              budget=job.memory_budget, grad=self.gradient,
+                              key=job.token_ids is not None)
+            rows = plan.rows
+        chunk = min(n, self.chunk_size(rows, job, options))
+
+        def one(lo: int, hi: int, r: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+            part = Chunk(job.x[lo:hi], job.baselines[lo:hi], job.target[lo:hi],
+                         expand_args(job.args, slice(lo, hi), n))
+            return self._attribute(job, part, r, **options)
+
+        with _cudnn_off(job), warnings.catch_warnings():
+            # captum's notes about setting requires_grad / hooks are about its own bookkeeping
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"captum\..*")
+            outs = run_chunked(one, n, chunk, rows, job.warnings)
+        values = torch.cat([v.detach() for v, _ in outs])
+        delta = (torch.cat([d.detach().reshape(-1) for _, d in outs])
+                 if outs[0][1] is not None else None)
+        if delta is not None:
+            _warn_delta(self.name, job, values, delta)
+        return values, delta
+
+
+def _cudnn_off(job: Job):
+    import contextlib
+    if job.trace.has_rnn and job.x.is_cuda:
+        job.warnings.append("cuDNN switched off during attribution: its RNN backward only runs "
+                            "in train mode and the model stays in eval mode")
+        return torch.backends.cudnn.flags(enabled=False)
+    return contextlib.nullcontext()
+
+
+def _warn_delta(name: str, job: Job, values: torch.Tensor, delta: torch.Tensor) -> None:
+    """Warn when completeness (sum of attributions = f(x) - f(baseline)) is far off."""
+    total = values.flatten(1).sum(1).abs()
+    rel = (delta.abs() / (total + delta.abs() + 1e-6)).median()
+    if float(rel) > 0.05:
+        job.warnings.append(
+            f"{name}: median convergence delta is {float(rel):.0%} of the attribution total; "
+            "raise 'n_steps' for a more faithful result")
+
+
+def _to_input_space(job: Job, values: torch.Tensor) -> torch.Tensor:
+    """Token ids: sum over the embedding dimension and zero the padding (id 0) positions."""
+    if job.token_ids is None:
+        return values
+    summed = values.sum(-1)                                           # [batch, tokens]
+    return torch.where(job.token_ids != 0, summed, torch.zeros_like(summed))

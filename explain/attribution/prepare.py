@@ -1,0 +1,138 @@
+"""Turn ``(model, inputs, target, baselines, args)`` into a checked :class:`~.base.Job`.
+
+Float inputs are attributed as they are. Integer token ids are attributed at the embedding
+layer (the card's ``"embedding"`` role, or the first ``nn.Embedding``): the job differentiates
+the embedding output, and :class:`EmbeddingForward` feeds it back into the model through a
+forward hook while the model still receives the token ids (so padding masks stay intact).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from explain.attribution import preflight as pf
+from explain.attribution.base import Job
+from explain.attribution.batching import expand_args
+from explain.card import ModelCard
+from explain.errors import InvalidInputError
+
+__all__ = ["prepare", "PlainForward", "EmbeddingForward"]
+
+_NO_GRAD_CHUNK = 256
+
+
+class PlainForward(nn.Module):
+    """``forward(x, *args) = model(x, *args)`` as a module (captum's DeepLift needs one)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, *args: Any) -> torch.Tensor:
+        return self.model(x, *args)
+
+
+class EmbeddingForward(nn.Module):
+    """``forward(emb, ids, *args)``: run ``model(ids, *args)`` with ``layer``'s output replaced
+    by ``emb`` (``[batch, tokens, dim]``), so attributions are taken in embedding space."""
+
+    def __init__(self, model: nn.Module, layer: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self._layer = [layer]  # a list, so the layer is not registered twice as a submodule
+
+    def forward(self, emb: torch.Tensor, ids: torch.Tensor, *args: Any) -> torch.Tensor:
+        handle = self._layer[0].register_forward_hook(lambda _m, _i, _o: emb)
+        try:
+            return self.model(ids, *args)
+        finally:
+            handle.remove()
+
+
+def _capture(model: nn.Module, layer: nn.Module, ids: torch.Tensor, args: tuple) -> torch.Tensor:
+    """The output of ``layer`` when the model runs on ``ids`` (no gradients, chunked)."""
+    outs: list[torch.Tensor] = []
+    handle = layer.register_forward_hook(lambda _m, _i, o: outs.append(o.detach()))
+    try:
+        with torch.no_grad():
+            for lo in range(0, ids.shape[0], _NO_GRAD_CHUNK):
+                part = slice(lo, lo + _NO_GRAD_CHUNK)
+                model(ids[part], *expand_args(args, part, ids.shape[0]))
+    finally:
+        handle.remove()
+    return torch.cat(outs)
+
+
+def _predict(forward: nn.Module, x: torch.Tensor, args: tuple) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([forward(x[lo:lo + _NO_GRAD_CHUNK],
+                                  *expand_args(args, slice(lo, lo + _NO_GRAD_CHUNK), x.shape[0]))
+                          for lo in range(0, x.shape[0], _NO_GRAD_CHUNK)])
+
+
+def _as_args(extra: Any, device: torch.device) -> tuple:
+    if extra is None:
+        return ()
+    extra = tuple(extra) if isinstance(extra, (tuple, list)) else (extra,)
+    return tuple(a.to(device) if isinstance(a, torch.Tensor) else a for a in extra)
+
+
+def _baselines(baselines: Any, like: torch.Tensor, name: str = "baselines") -> torch.Tensor:
+    if baselines is None:
+        return torch.zeros_like(like)
+    b = torch.as_tensor(baselines, device=like.device)
+    if b.is_floating_point() and not bool(torch.isfinite(b).all()):
+        raise InvalidInputError(f"The {name!r} parameter of attribute must be finite. Got "
+                                f"{int((~torch.isfinite(b)).sum())} NaN/inf values instead.")
+    try:
+        return b.to(like.dtype).expand_as(like).clone()
+    except RuntimeError as err:
+        raise InvalidInputError(
+            f"The {name!r} parameter of attribute must broadcast to the inputs' shape "
+            f"{list(like.shape)}. Got shape {list(b.shape)} instead.") from err
+
+
+def _modality(card: ModelCard | None, inputs: torch.Tensor) -> str:
+    if card is not None:
+        return card.modality.value
+    if not inputs.is_floating_point():
+        return "text"
+    return {1: "tabular", 2: "sequence", 3: "image"}.get(inputs.dim() - 1, "tabular")
+
+
+def prepare(model: nn.Module, card: ModelCard | None, inputs: torch.Tensor, target: Any,
+            baselines: Any, extra_args: Any, notes: list[str]) -> Job:
+    """Check everything and build the job (see the module docstring)."""
+    device = pf.model_device(model)
+    warnings = list(notes)
+    if inputs.device != device:
+        warnings.append(f"inputs were on {inputs.device}, the model on {device}: moved the "
+                        f"inputs to {device}")
+        inputs = inputs.to(device)
+    args = _as_args(extra_args, device)
+    n = inputs.shape[0]
+    plain = PlainForward(model)
+    pf.check_forward(plain, inputs[:1], expand_args(args, slice(0, 1), n), card)
+    logits = _predict(plain, inputs, args)                               # [batch, classes]
+    tgt = pf.check_target(target, logits.argmax(1), logits.shape[1])
+    emb = None
+    if not inputs.is_floating_point():
+        emb = pf.find_layer(model, card, "embedding", nn.Embedding, pick="first")
+    if emb is not None:
+        ids = inputs.long()
+        base_ids = _baselines(baselines, ids)
+        x, base = _capture(model, emb[1], ids, args), _capture(model, emb[1], base_ids, args)
+        forward: nn.Module = EmbeddingForward(model, emb[1])
+        args, token_ids = (ids, *args), ids
+    else:
+        x, base, forward, token_ids = inputs, _baselines(baselines, inputs), plain, None
+    sample = x[:1].detach().clone()
+    if sample.is_floating_point():
+        sample.requires_grad_(True)
+    trace = pf.trace_model(model, forward, sample, expand_args(args, slice(0, 1), n))
+    return Job(model=model, card=card, modality=_modality(card, inputs), inputs=inputs, x=x,
+               baselines=base, args=args, forward=forward, target=tgt, trace=trace,
+               token_ids=token_ids, warnings=warnings)
