@@ -110,7 +110,7 @@ class Overfitting(Check):
                     "not overfitting yet.",
                     f"Consider early stopping at epoch {best} (the validation-loss minimum).")
         if gapped:
-            return (Severity.INFO, f"The {gap_text} (> {fmt(gap_t)}), but validation loss has "
+            return (Severity.INFO, f"{gap_text[0].upper()}{gap_text[1:]} (> {fmt(gap_t)}), but validation loss has "
                     f"not stayed >= {pct(rise_t)} above its minimum (epoch {best}) for "
                     f"{patience} epochs; not overfitting yet.",
                     "Watch the validation loss; if it starts rising, use early stopping and "

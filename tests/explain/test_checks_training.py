@@ -1,0 +1,276 @@
+"""Checks on the training dynamics: overfitting, vanishing/exploding gradients, non-finite.
+
+Synthetic histories pin the exact sentence and the severity on each side of every threshold.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from explain.checks import diagnose, get_check
+from explain.checks.base import CheckContext
+from explain.findings import Severity
+from explain.monitor import History
+
+
+def epochs_history(val_loss, train_acc=None, val_acc=None, train_loss=None) -> History:
+    h = History()
+    for i, v in enumerate(val_loss):
+        h.log_epoch(val_loss=v, train_loss=None if train_loss is None else train_loss[i],
+                    train_acc=None if train_acc is None else train_acc[i],
+                    val_acc=None if val_acc is None else val_acc[i])
+    return h
+
+
+def layers_history(grads: dict[str, list], loss: list | None = None,
+                   types: dict[str, str] | None = None) -> History:
+    h = History()
+    n = len(next(iter(grads.values())))
+    h.steps = list(range(0, 10 * n, 10))
+    h.step_loss = list(loss) if loss is not None else [None] * n
+    for i, (name, g) in enumerate(grads.items()):
+        h.layers[name] = {"grad_norm": list(g)}
+        h.layer_info[name] = {"type": (types or {}).get(name, "Linear"), "activation": None,
+                              "num_params": 100, "index": i}
+    return h
+
+
+def run(check_id: str, history, **thresholds):
+    return get_check(check_id).run(CheckContext(history=history, thresholds=thresholds))
+
+
+# -- overfitting --------------------------------------------------------------------------------
+RISING = [1.0, 0.8, 0.6, 0.7, 0.8, 0.9]  # min 0.6 at epoch 3, then 3 epochs >= 10% above
+
+
+def overfit(val_acc: float, val_loss=RISING) -> History:
+    n = len(val_loss)
+    return epochs_history(val_loss, train_acc=[1.0] * n, val_acc=[val_acc] * n)
+
+
+def test_overfitting_fails_with_rising_val_loss_and_large_gap():
+    f = run("overfitting", overfit(0.75))
+    assert f.severity is Severity.FAIL
+    assert f.summary == ("Overfitting: validation loss rose 50% above its minimum at epoch 3 and "
+                         "stayed >= 10% above it for 3 epochs, and the relative train/val accuracy "
+                         "gap is 0.25 (> 0.1); stop at epoch 3.")
+    assert "early stopping at epoch 3" in f.remedy
+    assert f.evidence["best_epoch"] == 3 and f.evidence["epochs_above"] == 3
+    assert f.evidence["val_loss"] == RISING
+
+
+@pytest.mark.parametrize(("val_acc", "severity"), [
+    (0.79, Severity.FAIL),   # gap 0.21 > overfit_fail_gap 0.2
+    (0.81, Severity.WARN),   # gap 0.19
+    (0.89, Severity.WARN),   # gap 0.11 > overfit_gap 0.1
+    (0.91, Severity.INFO),   # gap 0.09
+])
+def test_overfitting_gap_thresholds_both_sides(val_acc, severity):
+    assert run("overfitting", overfit(val_acc)).severity is severity
+
+
+def test_overfitting_warns_between_gap_thresholds():
+    f = run("overfitting", overfit(0.85))
+    assert f.severity is Severity.WARN
+    assert f.summary.endswith("the relative train/val accuracy gap is 0.15 (> 0.1); stop at "
+                              "epoch 3.")
+
+
+def test_overfitting_rising_loss_with_small_gap_is_info():
+    f = run("overfitting", overfit(0.91))  # the regularized CNN's regime: gap < 0.1
+    assert f.severity is Severity.INFO
+    assert f.summary == ("The validation loss rose 50% above its minimum at epoch 3 and stayed "
+                         ">= 10% above it for 3 epochs, but the relative train/val accuracy gap "
+                         "is 0.09 (<= 0.1); not overfitting yet.")
+
+
+def test_overfitting_needs_patience_epochs_above_the_minimum():
+    two_epochs = [1.0, 0.8, 0.6, 0.7, 0.8]  # only 2 epochs after the minimum
+    f = run("overfitting", overfit(0.75, two_epochs))
+    assert f.severity is Severity.INFO
+    assert f.summary == ("The relative train/val accuracy gap is 0.25 (> 0.1), but validation "
+                         "loss has not stayed >= 10% above its minimum (epoch 3) for 3 epochs; "
+                         "not overfitting yet.")
+    assert run("overfitting", overfit(0.75, two_epochs), overfit_patience=2).severity \
+        is Severity.FAIL
+
+
+def test_overfitting_val_rise_threshold_both_sides():
+    small_rise = [1.0, 0.8, 0.6, 0.65, 0.65, 0.65]  # 8.3% above the minimum
+    assert run("overfitting", overfit(0.75, small_rise)).severity is Severity.INFO
+    assert run("overfitting", overfit(0.75, small_rise), overfit_val_rise=0.05).severity \
+        is Severity.FAIL
+
+
+def test_overfitting_passes_on_a_healthy_run():
+    f = run("overfitting", overfit(0.95, [1.0, 0.8, 0.6, 0.5, 0.45, 0.44]))
+    assert f.severity is Severity.PASS
+    assert f.summary == ("No overfitting: validation loss is within 10% of its minimum (epoch 6) "
+                         "or rose only briefly, and the relative train/val accuracy gap is 0.05.")
+
+
+def test_overfitting_uses_the_loss_gap_without_accuracy():
+    h = epochs_history(RISING, train_loss=[0.5, 0.3, 0.2, 0.1, 0.05, 0.05])
+    f = run("overfitting", h)
+    assert f.evidence["gap_kind"] == "loss"
+    assert f.evidence["gap"] == pytest.approx((0.8 - 0.05) / 0.8)
+    assert f.severity is Severity.FAIL
+
+
+def test_overfitting_without_validation_loss_is_info_not_pass():
+    f = run("overfitting", epochs_history([None, None, None]))
+    assert f.severity is Severity.INFO
+    assert f.summary == ("The overfitting check needs a validation loss for at least 2 epochs; "
+                         "0 were logged.")
+    assert "log_epoch" in f.remedy
+
+
+# -- vanishing gradients ------------------------------------------------------------------------
+STALLED = [2.30] * 10
+LEARNING = [2.3, 2.0, 1.7, 1.4, 1.2, 1.0, 0.9, 0.8, 0.7, 0.6]
+
+
+def vanishing(g_first: float, g_last: float = 1e-2, loss=STALLED, **kw) -> History:
+    return layers_history({"fc0": [g_first] * 10, "fc1": [1e-3] * 10, "fc2": [g_last] * 10},
+                          loss, **kw)
+
+
+def test_vanishing_fails_when_the_loss_does_not_move():
+    f = run("vanishing-gradients", vanishing(1e-9))
+    assert f.severity is Severity.FAIL
+    assert f.summary == ("Gradients vanish: the first layer's gradient norm (fc0, median 1e-09) "
+                         "is 1e-07 times the last layer's (fc2, 0.01), below 0.001, and the loss "
+                         "fell 0% (< 10%).")
+    assert "ReLU" in f.remedy and "He init" in f.remedy
+    assert f.evidence["layers"] == ["fc0", "fc1", "fc2"]
+    assert f.evidence["median_grad_norm"] == [1e-9, 1e-3, 1e-2]
+
+
+def test_vanishing_with_a_learning_loss_is_only_a_warning():
+    f = run("vanishing-gradients", vanishing(1e-9, loss=LEARNING))
+    assert f.severity is Severity.WARN
+    assert f.summary.endswith("below 0.001, while the loss fell 74%.")
+
+
+def test_vanishing_ratio_without_tiny_norm_is_info():
+    f = run("vanishing-gradients", vanishing(2e-4, g_last=1.0))
+    assert f.severity is Severity.INFO
+    assert f.summary == ("Early layers learn slowly: the first layer's gradient norm (fc0, median "
+                         "0.0002) is 0.0002 times the last layer's (fc2, 1), below 0.001, but the "
+                         "first-layer norm is not tiny (>= 0.0001).")
+
+
+@pytest.mark.parametrize(("ratio", "severity"), [(2e-2, Severity.PASS), (1e-3, Severity.PASS),
+                                                 (9e-4, Severity.FAIL)])
+def test_vanishing_ratio_threshold_both_sides(ratio, severity):
+    assert run("vanishing-gradients", vanishing(ratio * 0.05, g_last=0.05)).severity is severity
+
+
+def test_relu_like_ratio_passes_with_the_exact_sentence():
+    f = run("vanishing-gradients", vanishing(2e-4, g_last=1e-2, loss=LEARNING))
+    assert f.severity is Severity.PASS
+    assert f.summary == ("No vanishing gradients: the first layer's gradient norm (fc0, median "
+                         "0.0002) is 0.02 times the last layer's (fc2, 0.01) (>= 0.001).")
+
+
+def test_vanishing_ignores_embedding_layers():
+    h = layers_history({"emb": [1e-9] * 10, "fc0": [1e-2] * 10, "fc1": [1e-2] * 10}, STALLED,
+                       types={"emb": "Embedding"})
+    f = run("vanishing-gradients", h)
+    assert f.severity is Severity.PASS and f.evidence["first_layer"] == "fc0"
+
+
+def test_vanishing_threshold_override():
+    assert run("vanishing-gradients", vanishing(1e-9), vanishing_ratio=1e-8).severity \
+        is Severity.PASS
+
+
+def test_vanishing_needs_two_layers():
+    f = run("vanishing-gradients", layers_history({"fc0": [1.0] * 5}))
+    assert f.severity is Severity.INFO
+    assert f.summary == ("The vanishing-gradients check needs per-layer gradient norms for at "
+                         "least 2 weight layers; the history has 1.")
+
+
+# -- exploding gradients ------------------------------------------------------------------------
+def exploding(norms, loss=LEARNING, first=None) -> History:
+    n = len(norms)
+    loss = (list(loss) * 2)[:n] if len(loss) < n else list(loss)[:n]
+    return layers_history({"fc0": list(first or norms), "fc1": list(norms)}, sorted(loss)[::-1])
+
+
+def test_a_50x_spike_is_a_warning():
+    norms = [1.0] * 12
+    norms[6] = 50.0
+    f = run("exploding-gradients", exploding(norms))
+    assert f.severity is Severity.WARN
+    assert f.summary == ("Gradients explode: the total gradient norm spiked to 70.7, 50 times its "
+                         "running median (1 spikes >= 10x).")
+    assert "Clip gradients" in f.remedy and "lower learning rate" in f.remedy
+    assert f.evidence["max_spike_step"] == 60
+
+
+@pytest.mark.parametrize(("spike", "severity"), [(9.9, Severity.PASS), (10.0, Severity.WARN),
+                                                 (99.0, Severity.WARN), (100.0, Severity.FAIL)])
+def test_spike_thresholds_both_sides(spike, severity):
+    norms = [1.0] * 12
+    norms[6] = spike
+    assert run("exploding-gradients", exploding(norms)).severity is severity
+
+
+def test_spike_with_a_stalled_loss_fails():
+    norms = [1.0] * 12
+    norms[6] = 20.0
+    f = run("exploding-gradients", exploding(norms, loss=[2.3] * 12))
+    assert f.severity is Severity.FAIL
+    assert f.summary.endswith("(1 spikes >= 10x); the loss fell only 0%.")
+
+
+def test_growth_is_a_warning():
+    norms = [20 ** (i / 11) for i in range(12)]  # smooth 20x growth, no single spike
+    f = run("exploding-gradients", exploding(norms))
+    assert f.severity is Severity.WARN
+    assert f.evidence["n_spikes"] == 0
+    assert f.summary.startswith("Gradients explode: it grew ")
+
+
+def test_autotrainer_first_last_ratio_above_70_warns():
+    f = run("exploding-gradients", exploding([1.0] * 12, first=[80.0] * 12))
+    assert f.severity is Severity.WARN
+    assert f.summary == ("Gradients explode: the first layer's gradient norm is 80 times the last "
+                         "layer's (> 70).")
+
+
+def test_healthy_decaying_norms_pass():
+    norms = [4.0, 3.0, 2.5, 2.0, 1.8, 1.5, 1.4, 1.2, 1.1, 1.0, 1.0, 0.9]
+    f = run("exploding-gradients", exploding(norms))
+    assert f.severity is Severity.PASS
+    assert f.summary == ("No exploding gradients: the largest spike is 0.667x the running median "
+                         "(< 10x), the norm changed 0.333x from the first to the last quarter, and "
+                         "the first/last layer ratio is 1 (<= 70).")
+
+
+def test_exploding_needs_five_sampled_steps():
+    f = run("exploding-gradients", exploding([1.0] * 4))
+    assert f.severity is Severity.INFO
+    assert "5 or more sampled steps; the history has 4." in f.summary
+
+
+# -- non-finite ---------------------------------------------------------------------------------
+def test_non_finite_counts():
+    h = History()
+    assert run("non-finite", h).summary == "No non-finite values were recorded."
+    h.nonfinite.update(loss=1, grad=3)
+    f = run("non-finite", h)
+    assert f.severity is Severity.FAIL
+    assert f.summary == "4 non-finite values were recorded: 1 in the loss, 3 in gradients."
+    assert f.evidence["counts"] == {"loss": 1, "grad": 3, "weight": 0, "activation": 0}
+    h.nonfinite.update(loss=0, grad=0, weight=1)
+    assert run("non-finite", h).summary == ("1 non-finite value was recorded: 1 in weights.")
+
+
+def test_non_finite_through_diagnose_fails_first():
+    h = History()
+    h.nonfinite["activation"] = 2
+    findings = diagnose(h)
+    assert findings[0].check == "non-finite" and findings[0].severity is Severity.FAIL
