@@ -112,6 +112,18 @@ def test_dataset_is_seeded(name):
     assert not torch.equal(b0.train.tensors[1], b1.train.tensors[1])
 
 
+@pytest.mark.parametrize("name", zoo.list_datasets())
+def test_dataset_train_size_subsamples_train_only(name):
+    full = _load(name)
+    options = {k: v for k, v in OPTIONS.get(name, {}).items() if k != "limit"}
+    small = zoo.load_dataset(name, train_size=60, **options)
+    assert len(small.train) == 60
+    counts = np.bincount(small.train.tensors[1].numpy(), minlength=full.num_classes)
+    assert counts.max() - counts.min() <= 2 if name != "rotten-tomatoes" else counts.min() >= 20
+    for split in ("val", "test"):  # held-out data do not depend on train_size
+        assert torch.equal(getattr(small, split).tensors[1], getattr(full, split).tensors[1])
+
+
 @pytest.mark.parametrize("name", ["mnist-5k", "digits", "japanese-vowels", "rotten-tomatoes"])
 def test_dataset_val_split_is_stratified(name):
     b = _load(name)
@@ -160,6 +172,8 @@ def test_fashion_mnist_parses_idx_files(tmp_path):
     assert np.bincount(b.val.tensors[1].numpy()).tolist() == [1] * 10
     small = zoo.load_dataset("fashion-mnist", root=tmp_path, val_size=10, limit=10)
     assert len(small.train) == 10
+    with pytest.raises(InvalidInputError, match="same option. Got limit=10 and train_size=20"):
+        zoo.load_dataset("fashion-mnist", root=tmp_path, val_size=10, limit=10, train_size=20)
 
 
 def test_fashion_mnist_missing_folder_says_how_to_install(tmp_path):

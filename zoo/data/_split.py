@@ -120,14 +120,17 @@ def stratified_split(y: np.ndarray, n_val: int, n_test: int, *, seed: int,
     return train, val, test
 
 
-def subsample(y: np.ndarray, limit: int | None, *, seed: int, owner: str) -> np.ndarray:
-    """Seeded stratified subset of ``limit`` indices of ``y`` (all of them when ``limit`` is None)."""
-    if limit is None or limit >= len(y):
-        if limit is not None:
-            check_int(limit, "limit", owner=owner, min=1)
+def subsample(y: np.ndarray, size: int | None, *, seed: int, owner: str,
+              name: str = "train_size") -> np.ndarray:
+    """Seeded stratified subset of ``size`` indices of ``y`` (all of them, shuffled, if None).
+
+    ``name`` is the option's name in the error message.
+    """
+    if size is not None:
+        size = check_int(size, name, owner=owner, min=1)
+    if size is None or size >= len(y):
         return np.random.default_rng(seed).permutation(len(y))
-    limit = check_int(limit, "limit", owner=owner, min=1)
-    keep, _, _ = stratified_split(y, len(y) - limit, 0, seed=seed)
+    keep, _, _ = stratified_split(y, len(y) - size, 0, seed=seed)
     return keep
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from explain._validation import check_int
 from explain.card import Modality
-from zoo.data._split import make_bundle, package_file, stratified_split
+from zoo.data._split import make_bundle, package_file, stratified_split, subsample
 from zoo.data.base import DatasetBundle
 from zoo.registry import register_dataset
 
@@ -36,13 +36,15 @@ def _raw() -> tuple[np.ndarray, np.ndarray, str]:
 
 
 @register_dataset("digits")
-def load_digits(*, seed: int = 0, val_size: int = 180, test_size: int = 180) -> DatasetBundle:
+def load_digits(*, seed: int = 0, val_size: int = 180, test_size: int = 180,
+                train_size: int | None = None) -> DatasetBundle:
     """Load ``digits`` with seeded stratified splits (default 1437/180/180).
 
     Parameters
     ----------
     seed : seed of the split.
     val_size, test_size : rows in the validation and test splits.
+    train_size : keep only this many training rows (stratified subsample); ``None`` keeps all.
 
     Examples
     --------
@@ -56,6 +58,7 @@ def load_digits(*, seed: int = 0, val_size: int = 180, test_size: int = 180) -> 
     test_size = check_int(test_size, "test_size", owner="digits", min=0, max=800)
     images, labels, path = _raw()
     train, val, test = stratified_split(labels, val_size, test_size, seed=seed)
+    train = train[subsample(labels[train], train_size, seed=seed, owner="digits")]
 
     def part(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return images[idx][:, None] / np.float32(16.0), labels[idx]
@@ -65,4 +68,5 @@ def load_digits(*, seed: int = 0, val_size: int = 180, test_size: int = 180) -> 
         class_names=[str(d) for d in range(10)], modality=Modality.IMAGE, input_shape=(1, 8, 8),
         info={"source": path, "package": "scikit-learn",
               "licence": "UCI optdigits (CC BY 4.0)",
-              "options": {"seed": seed, "val_size": val_size, "test_size": test_size}})
+              "options": {"seed": seed, "val_size": val_size, "test_size": test_size,
+                          "train_size": train_size}})

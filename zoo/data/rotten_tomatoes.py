@@ -20,7 +20,7 @@ import numpy as np
 from explain._validation import check_int
 from explain.card import Modality
 from explain.errors import InvalidInputError
-from zoo.data._split import make_bundle, package_file, split_sizes, stratified_split
+from zoo.data._split import make_bundle, package_file, split_sizes, stratified_split, subsample
 from zoo.data.base import DatasetBundle
 from zoo.data.text import Vocabulary
 from zoo.registry import register_dataset
@@ -64,7 +64,8 @@ def _raw(dedupe: bool) -> tuple[tuple[str, ...], np.ndarray, str, int]:
 @register_dataset("rotten-tomatoes")
 def load_rotten_tomatoes(*, seed: int = 0, max_len: int = 48, min_freq: int = 2,
                          max_size: int | None = 20000, val_fraction: float = 0.1,
-                         test_fraction: float = 0.1, dedupe: bool = True) -> DatasetBundle:
+                         test_fraction: float = 0.1, dedupe: bool = True,
+                         train_size: int | None = None) -> DatasetBundle:
     """Load ``rotten-tomatoes`` as token ids with seeded stratified 80/10/10 splits.
 
     Parameters
@@ -74,6 +75,7 @@ def load_rotten_tomatoes(*, seed: int = 0, max_len: int = 48, min_freq: int = 2,
     min_freq, max_size : vocabulary options (:meth:`Vocabulary.build`, training split only).
     val_fraction, test_fraction : fractions of the snippets held out.
     dedupe : drop exact duplicate snippets before splitting.
+    train_size : keep only this many training snippets (stratified); ``None`` keeps all.
 
     Examples
     --------
@@ -90,6 +92,7 @@ def load_rotten_tomatoes(*, seed: int = 0, max_len: int = 48, min_freq: int = 2,
     n_val, n_test = split_sizes(len(labels), val_fraction, test_fraction,
                                 owner="rotten-tomatoes")
     train, val, test = stratified_split(labels, n_val, n_test, seed=seed)
+    train = train[subsample(labels[train], train_size, seed=seed, owner="rotten-tomatoes")]
     vocab = Vocabulary.build([texts[i] for i in train], min_freq=min_freq, max_size=max_size,
                              max_len=max_len)
 
@@ -104,4 +107,5 @@ def load_rotten_tomatoes(*, seed: int = 0, max_len: int = 48, min_freq: int = 2,
               "duplicates_dropped": dropped, "vocab_size": len(vocab),
               "options": {"seed": seed, "max_len": max_len, "min_freq": min_freq,
                           "max_size": max_size, "val_fraction": val_fraction,
-                          "test_fraction": test_fraction, "dedupe": bool(dedupe)}})
+                          "test_fraction": test_fraction, "dedupe": bool(dedupe),
+                          "train_size": train_size}})

@@ -60,8 +60,12 @@ class Vocabulary:
     def __init__(self, tokens: Sequence[str], max_len: int | None = None) -> None:
         self.itos = list(tokens)
         self.max_len = max_len
-        self.stoi = {t: i for i, t in enumerate(self.itos)}
         self._validate()
+        self.stoi = {t: i for i, t in enumerate(self.itos)}
+        if len(self.stoi) != len(self.itos):
+            dup = [t for t, c in Counter(self.itos).items() if c > 1]
+            raise InvalidInputError(f"A Vocabulary's tokens must be unique. Got duplicates "
+                                    f"{dup[:5]!r}.")
 
     def _validate(self) -> None:
         if self.itos[:2] != [PAD, UNK]:
@@ -72,10 +76,6 @@ class Vocabulary:
         if bad:
             raise InvalidInputError(f"A Vocabulary's tokens must be non-empty str. Got "
                                     f"{bad[:5]!r} instead.")
-        if len(self.stoi) != len(self.itos):
-            dup = [t for t, c in Counter(self.itos).items() if c > 1]
-            raise InvalidInputError(f"A Vocabulary's tokens must be unique. Got duplicates "
-                                    f"{dup[:5]!r}.")
         if self.max_len is not None:
             self.max_len = check_int(self.max_len, "max_len", owner="Vocabulary", min=1)
 
@@ -172,7 +172,9 @@ class Vocabulary:
         if not isinstance(tokens, list) or len(tokens) < 2:
             raise InvalidInputError("A vocabulary dict's 'tokens' must be a list starting with "
                                     f"'<pad>', '<unk>'. Got {type(tokens).__name__} instead.")
-        pattern = d.get("tokenizer", {}).get("pattern", _TOKEN.pattern)
+        tokenizer = d.get("tokenizer") or {}
+        pattern = (tokenizer.get("pattern", _TOKEN.pattern) if isinstance(tokenizer, dict)
+                   else tokenizer)
         if pattern != _TOKEN.pattern:
             raise InvalidInputError("The vocabulary was saved with another tokenizer pattern "
                                     f"({pattern!r}); this version tokenizes with "
