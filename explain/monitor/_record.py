@@ -76,8 +76,6 @@ def collect(mon: TrainingMonitor, loss: Any) -> tuple[dict, dict[str, int], dict
             act_tensors.append(stats)
         loss_t = loss.detach().float().mean() if isinstance(loss, torch.Tensor) else None
         extra = [loss_t] if loss_t is not None else []
-        if mon._scale is not None and isinstance(mon._scale, torch.Tensor):
-            extra.append(mon._scale)
         flat = _gather(g_norms + w_norms + d_norms + p_norms + act_tensors + extra)
 
     pos = 0
@@ -92,14 +90,10 @@ def collect(mon: TrainingMonitor, loss: Any) -> tuple[dict, dict[str, int], dict
     d_list, p_list = take(len(d_norms)), take(len(p_norms))
     acts = [take(6) for _ in act_tensors]
     loss_value = take(1)[0] if loss_t is not None else (float(loss) if _is_number(loss) else None)
-    scale = mon._scale
-    if isinstance(scale, torch.Tensor):
-        scale = take(1)[0]
-    scale = float(scale) if scale else 1.0
 
     grad_norm: list[float | None] = [None] * len(params)
     for i, v in zip(grad_idx, g_list):
-        grad_norm[i] = v / scale
+        grad_norm[i] = v
     upd: dict[int, tuple[float, float]] = {i: (d, p) for i, d, p in zip(upd_idx, d_list, p_list)}
     nonfinite = _count_nonfinite(mon, grad_idx, g_list, w_list)
     act_by_layer = dict(zip([i for i in kinds], acts))

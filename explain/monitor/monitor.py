@@ -39,10 +39,14 @@ class TrainingMonitor:
     model : the model being trained.
     every : sample every ``every``-th step (steps 0, every, 2 * every, ...), or None to choose
         the interval automatically so that sampling costs about ``budget`` of the training time.
-    scaler : a ``torch.amp.GradScaler``; gradient norms are divided by its scale. If you call
-        ``scaler.unscale_(optimizer)`` yourself (e.g. to clip), do not pass it.
+    scaler : the ``torch.amp.GradScaler`` of mixed-precision training. Call :meth:`step` after
+        ``scaler.step(optimizer)``, which unscales the gradients in place, so the recorded
+        norms are true gradient norms; with a scaler, non-finite gradients (overflows that the
+        scaler skips) are counted in ``meta["amp_overflow_values"]``, not as ``nonfinite``.
     include_norm : also watch norm layers (BatchNorm, LayerNorm, ...).
-    temporal : record the BPTT curve of sequence models (at most once per epoch).
+    temporal : record the BPTT curve of sequence models (float input ``[batch, time,
+        features]``) at most once per epoch; with ``every=None`` only while these extra passes
+        take at most half of ``budget``.
     temporal_samples : sequences used for the BPTT curve.
     budget : target fraction of training time spent sampling when ``every`` is None.
     max_every : the largest automatic interval.
@@ -117,11 +121,10 @@ class TrainingMonitor:
         self._sequence = any(isinstance(m, nn.RNNBase) for m in self.model.modules())
         self._nf_loss: Any = 0
         self._snapshot: list[torch.Tensor | None] | None = None
-        self._scale: Any = None
         self._epoch_start = self._step
         self._temporal_done_epoch = False
         self._temporal_seconds = 0.0
-        self._t_last = time.perf_counter()
+        self._t_last = self._t_start = time.perf_counter()
         self._prepare_history()
         self._started = True
         self._arm()
@@ -251,10 +254,6 @@ class TrainingMonitor:
         with torch.no_grad():
             self._snapshot = [p.detach().clone() if p.requires_grad else None
                               for p in self._params]
-        if self.scaler is not None and self.scaler.is_enabled():
-            scale = getattr(self.scaler, "_get_scale_async", None)
-            self._scale = scale().clone() if scale is not None and scale() is not None \
-                else self.scaler.get_scale()
         for spec in self._layers:
             self._handles.append(spec.module.register_forward_hook(self._layer_hook(spec)))
         for module, kind in self._activations:
@@ -309,7 +308,7 @@ class TrainingMonitor:
         for spec in self._layers:
             for metric in LAYER_METRICS:
                 h.layers[spec.name][metric].append(row[spec.name][metric])
-            if activation_kinds.get(spec.index) is not None:
+            if spec.index in activation_kinds:  # observed: overrides the static guess
                 h.layer_info[spec.name]["activation"] = activation_kinds[spec.index]
         for kind, count in nonfinite.items():
             h.nonfinite[kind] += count
@@ -325,8 +324,13 @@ class TrainingMonitor:
         if not self.temporal or self._temporal_done_epoch or self._input is None:
             return False
         args, kwargs = self._input
-        return (len(args) == 1 and not kwargs and is_sequence_input(args[0])
-                and (self._sequence or args[0].dim() == 3))
+        if len(args) != 1 or kwargs or not is_sequence_input(args[0]):
+            return False
+        if self.every is None and self._temporal_seconds > 0:
+            # automatic mode: the BPTT passes get half of the overhead budget
+            elapsed = time.perf_counter() - self._t_start
+            return self._temporal_seconds <= 0.5 * self.budget * elapsed
+        return True
 
     def _record_temporal(self, k: int, target: Any) -> None:
         self._busy = True

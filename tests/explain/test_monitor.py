@@ -1,0 +1,501 @@
+"""Tests of explain.monitor: recorded values, hook hygiene, sampling, JSON, temporal curves."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from explain.errors import CorruptRunError, InvalidInputError, InvalidTypeError
+from explain.monitor import History, TrainingMonitor
+from explain.monitor._pacer import Pacer
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Tiny models run far faster on one thread when the cores are shared; restored after."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# ---------------------------------------------------------------------- tiny models and loops
+
+
+def mlp() -> nn.Sequential:
+    model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 8), nn.Sigmoid(),
+                          nn.Linear(8, 3))
+    with torch.no_grad():  # four dead ReLU units: zero weights, negative bias
+        model[0].weight[:4] = 0
+        model[0].bias[:4] = -1
+    return model
+
+
+def convnet() -> nn.Sequential:
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+    with torch.no_grad():  # channel 0 dead
+        model[0].weight[0] = 0
+        model[0].bias[0] = -1
+    return model
+
+
+class GRUNet(nn.Module):
+    def __init__(self, features: int = 5, hidden: int = 12, classes: int = 3) -> None:
+        super().__init__()
+        self.gru = nn.GRU(features, hidden, batch_first=True)
+        self.drop = nn.Dropout(0.3)
+        self.norm = nn.BatchNorm1d(hidden)
+        self.fc = nn.Linear(hidden, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: [batch, time, features]
+        _, h = self.gru(x)
+        return self.fc(self.norm(self.drop(h[-1])))
+
+
+def batch(model: nn.Module, n: int = 24) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(1)
+    if isinstance(model, GRUNet):
+        x = torch.randn(n, 7, 5, generator=g)
+    elif isinstance(model[0], nn.Conv2d):
+        x = torch.randn(n, 1, 8, 8, generator=g)
+    else:
+        x = torch.randn(n, 6, generator=g)
+    return x, torch.randint(0, 3, (n,), generator=g)
+
+
+def train(model: nn.Module, steps: int, mon: TrainingMonitor | None = None,
+          on_step=None) -> None:
+    x, y = batch(model)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    for k in range(steps):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        if on_step is not None:
+            on_step(k)
+        if mon is not None:
+            mon.step(loss=loss.detach(), target=y)
+
+
+def hook_counts(model: nn.Module) -> list[tuple[int, int, int, int]]:
+    return [(len(m._forward_hooks), len(m._forward_pre_hooks), len(m._backward_hooks),
+             len(m._forward_hooks_with_kwargs)) for m in model.modules()]
+
+
+def norm(tensors) -> float:
+    return math.sqrt(sum(float(t.detach().double().pow(2).sum()) for t in tensors))
+
+
+# ---------------------------------------------------------------------- recorded values
+
+
+@pytest.mark.parametrize("make", [mlp, convnet])
+def test_recorded_values_equal_independent_computation(make):
+    # Arrange: capture what the monitor should see, independently of it
+    model = make()
+    expected, prev, acts = [], {}, {}
+    x, y = batch(model)
+    acts_at = {}
+
+    def grab(name):
+        def hook(module, args, out):
+            if torch.is_grad_enabled():
+                acts[name] = out.detach().clone()
+        return hook
+
+    for name, module in model.named_modules():
+        if isinstance(module, (nn.ReLU, nn.Sigmoid)) or name == str(len(model) - 1):
+            module.register_forward_hook(grab(name))
+    layers = {n: m for n, m in model.named_modules() if isinstance(m, (nn.Linear, nn.Conv2d))}
+    prev = {n: [p.detach().clone() for p in m.parameters()] for n, m in layers.items()}
+    with torch.no_grad():
+        initial_loss = float(F.cross_entropy(model(x), y))
+
+    def on_step(k):
+        rec = {}
+        for n, m in layers.items():
+            ps = list(m.parameters())
+            rec[n] = {"grad_norm": norm(p.grad for p in ps), "weight_norm": norm(ps),
+                      "update_ratio": norm(p - q for p, q in zip(ps, prev[n])) / norm(prev[n])}
+            prev[n] = [p.detach().clone() for p in ps]
+        acts_at[k] = dict(acts)
+        expected.append(rec)
+
+    # Act
+    with TrainingMonitor(model, every=1) as mon:
+        train(model, 3, mon, on_step)
+    h = mon.history
+
+    # Assert
+    assert h.steps == [0, 1, 2]
+    assert list(h.layers) == list(layers)
+    for k, rec in enumerate(expected):
+        for n, metrics in rec.items():
+            for metric, value in metrics.items():
+                assert h.layers[n][metric][k] == pytest.approx(value, rel=1e-5), (n, metric, k)
+    first = next(iter(layers))
+    relu_out = acts_at[2][str(int(first) + 1)]
+    unit_dim = 1
+    dead = (relu_out == 0).movedim(unit_dim, -1).reshape(-1, relu_out.shape[unit_dim]).all(0)
+    assert h.layers[first]["frac_zero"][2] == pytest.approx(float((relu_out == 0).float().mean()))
+    assert h.layers[first]["frac_dead"][2] == pytest.approx(float(dead.float().mean()))
+    assert h.layers[first]["frac_dead"][2] >= 0.25
+    assert h.layers[first]["act_mean"][2] == pytest.approx(float(relu_out.mean()), rel=1e-5)
+    assert h.layers[first]["act_std"][2] == pytest.approx(float(relu_out.std()), rel=1e-5)
+    assert h.layer_info[first]["activation"] == "relu"
+    last = list(layers)[-1]
+    assert h.layer_info[last]["activation"] is None
+    assert h.layers[last]["frac_zero"] == [None] * 3
+    assert h.layers[last]["act_mean"][2] == pytest.approx(float(acts_at[2][last].mean()), rel=1e-5)
+    assert h.step_loss[0] == pytest.approx(initial_loss, rel=1e-5)
+
+
+def test_sigmoid_saturation_and_layer_info():
+    model = mlp()
+    with torch.no_grad():
+        model[2].weight.mul_(40)  # push most sigmoid outputs into saturation
+    out = {}
+    model[3].register_forward_hook(lambda m, a, o: out.setdefault("s", o.detach().clone()))
+    with TrainingMonitor(model, every=5) as mon:
+        train(model, 1, mon)
+    s = out["s"]
+    sat = float(((s < 0.01) | (s > 0.99)).float().mean())
+    h = mon.history
+    assert h.layers["2"]["frac_saturated"][0] == pytest.approx(sat)
+    assert sat > 0.3
+    assert h.layers["2"]["frac_zero"][0] is None
+    assert h.layer_info == {
+        "0": {"type": "Linear", "activation": "relu", "num_params": 112, "index": 0},
+        "2": {"type": "Linear", "activation": "sigmoid", "num_params": 136, "index": 1},
+        "4": {"type": "Linear", "activation": None, "num_params": 27, "index": 2}}
+
+
+def test_shared_activation_module_is_attributed_by_execution_order():
+    class Shared(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b, self.out, self.act = nn.Linear(4, 4), nn.Linear(4, 4), \
+                nn.Linear(4, 2), nn.Tanh()
+
+        def forward(self, x):
+            return self.out(self.act(self.b(self.act(self.a(x)))))
+
+    model = Shared()
+    with TrainingMonitor(model, every=1) as mon:
+        model(torch.randn(8, 4)).sum().backward()
+        mon.step()
+    info = mon.history.layer_info
+    assert (info["a"]["activation"], info["b"]["activation"], info["out"]["activation"]) == \
+        ("tanh", "tanh", None)
+
+
+# ---------------------------------------------------------------------- hook hygiene
+
+
+def test_hooks_removed_after_normal_exit_and_after_exception():
+    model = GRUNet()
+    before = hook_counts(model)
+    with TrainingMonitor(model, every=2) as mon:
+        assert hook_counts(model) != before  # armed for step 0
+        train(model, 3, mon)
+    assert hook_counts(model) == before
+
+    with pytest.raises(RuntimeError, match="boom"), TrainingMonitor(model, every=1) as mon:
+        train(model, 1, mon)
+        raise RuntimeError("boom")
+    assert hook_counts(model) == before
+    with pytest.raises(InvalidInputError, match="after close"):
+        mon.step()
+
+
+def test_model_mode_params_and_rng_are_unchanged_by_the_monitor():
+    # Same seed, same loop, with and without the monitor: bitwise equal parameters and buffers,
+    # although the monitor runs extra BPTT passes through dropout and BatchNorm.
+    def run(monitored: bool) -> tuple[dict, torch.Tensor]:
+        torch.manual_seed(3)
+        model = GRUNet()
+        if monitored:
+            with TrainingMonitor(model, every=2) as mon:
+                train(model, 6, mon)
+                mon.log_epoch()
+                train(model, 3, mon)
+            assert len(mon.history.temporal) == 2
+        else:
+            train(model, 9)
+        return model.state_dict(), torch.rand(1)
+
+    bare, monitored = run(False), run(True)
+    assert monitored[1] == bare[1]
+    for key, value in bare[0].items():
+        assert torch.equal(value, monitored[0][key]), key
+
+    model = GRUNet().eval()
+    with TrainingMonitor(model, every=1) as mon:
+        train(model, 2, mon)
+    assert not model.training and len(mon.history.temporal) == 1
+
+
+# ---------------------------------------------------------------------- special training set-ups
+
+
+def test_frozen_layers_and_parameters_without_grad():
+    class WithUnused(nn.Sequential):
+        def __init__(self):
+            super().__init__(*mlp())
+            self.register_module("unused", nn.Linear(3, 3))  # trainable, never called
+
+        def forward(self, x):
+            for module in list(self)[:-1]:
+                x = module(x)
+            return x
+
+    model = WithUnused()
+    model[0].requires_grad_(False)      # a frozen layer
+    model[2].bias.requires_grad_(False)  # a frozen parameter in a trained layer
+    with TrainingMonitor(model, every=1) as mon:
+        train(model, 2, mon)
+    h = mon.history
+    assert h.layers["0"]["grad_norm"] == [None, None]
+    assert h.layers["0"]["update_ratio"] == [None, None]
+    assert h.layers["0"]["weight_norm"][1] == pytest.approx(norm(model[0].parameters()))
+    assert h.layers["2"]["grad_norm"][1] == pytest.approx(model[2].weight.grad.norm().item())
+    assert h.layers["unused"]["grad_norm"] == [None, None]
+    assert h.layers["unused"]["update_ratio"] == [0.0, 0.0]
+    assert h.layers["unused"]["act_mean"] == [None, None]
+    assert h.meta["num_trainable"] == h.meta["num_params"] - 112 - 8
+
+
+def test_gradient_accumulation_records_the_accumulated_gradient():
+    model = mlp()
+    x, y = batch(model)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with TrainingMonitor(model, every=1) as mon:
+        for _ in range(2):
+            opt.zero_grad()
+            for part in (slice(0, 12), slice(12, 24)):
+                (F.cross_entropy(model(x[part]), y[part]) / 2).backward()
+            expected = norm(p.grad for p in model[4].parameters())
+            opt.step()
+            mon.step()
+    assert mon.history.layers["4"]["grad_norm"][1] == pytest.approx(expected, rel=1e-6)
+    assert mon.history.step_loss == [None, None]
+
+
+def test_nonfinite_values_are_counted_not_dropped():
+    model = mlp()
+
+    def poison(k):
+        if k == 1:
+            model[2].weight.grad[0, :3] = float("inf")
+            model[2].weight.grad[1, 0] = float("nan")
+
+    with TrainingMonitor(model, every=1) as mon:
+        train(model, 2, mon, poison)
+        model.zero_grad()
+        mon.step(loss=torch.tensor(float("nan")))
+        mon.step(loss=float("inf"))
+    h = mon.history
+    assert h.nonfinite["grad"] == 4
+    assert math.isnan(h.layers["2"]["grad_norm"][1])
+    assert h.nonfinite["loss"] == 2
+    assert math.isnan(h.step_loss[2]) and h.step_loss[3] == math.inf
+    assert h.nonfinite["weight"] == 0
+
+    with torch.no_grad():
+        model[0].weight[0, 0] = float("inf")
+    with TrainingMonitor(model, every=1) as mon:
+        train(model, 1, mon)
+    assert mon.history.nonfinite["weight"] >= 1
+    assert mon.history.nonfinite["activation"] >= 1
+
+
+def test_amp_scaler_gradients_are_unscaled_and_overflows_kept_apart():
+    model = mlp()
+    x, y = batch(model)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    with TrainingMonitor(model, every=1, scaler=scaler) as mon:
+        for k in range(2):
+            opt.zero_grad()
+            scaler.scale(F.cross_entropy(model(x), y)).backward()
+            scaled = norm(p.grad for p in model[4].parameters())
+            if k == 1:  # an overflow: the scaler skips this step
+                model[4].bias.grad[0] = float("inf")
+            scaler.step(opt)
+            scaler.update()
+            mon.step()
+            if k == 0:
+                assert mon.history.layers["4"]["grad_norm"][0] == \
+                    pytest.approx(scaled / 1024.0, rel=1e-5)
+    assert mon.history.meta["amp"] is True
+    assert mon.history.meta["amp_overflow_values"] >= 1
+    assert mon.history.nonfinite["grad"] == 0
+    assert mon.history.layers["4"]["update_ratio"][1] == 0.0
+
+
+# ---------------------------------------------------------------------- sampling
+
+
+@pytest.mark.parametrize("every,steps,expected", [(3, 10, [0, 3, 6, 9]), (1, 3, [0, 1, 2]),
+                                                  (20, 5, [0])])
+def test_every_samples_exactly_the_expected_steps(every, steps, expected):
+    model = mlp()
+    with TrainingMonitor(model, every=every) as mon:
+        train(model, steps, mon)
+    assert mon.history.steps == expected
+    assert all(len(v) == len(expected) for m in mon.history.layers.values() for v in m.values())
+    assert mon.history.meta["total_steps"] == steps
+
+
+def test_auto_every_stays_within_bounds():
+    model = mlp()
+    with TrainingMonitor(model, max_every=6) as mon:
+        train(model, 40, mon)
+    gaps = [b - a for a, b in zip(mon.history.steps, mon.history.steps[1:])]
+    assert mon.history.steps[0] == 0
+    assert gaps and all(1 <= g <= 6 for g in gaps)
+    assert 1 <= mon.every_ <= 6 and mon.history.meta["every"] == "auto"
+
+
+def test_pacer_adapts_to_cost_bounds_and_epoch_length():
+    pacer = Pacer(None, budget=0.02, max_every=200)
+    for _ in range(5):
+        pacer.record_period(0.010)
+    pacer.record_cost(0.002)          # 20 % of a step -> every = 0.2 / 0.02 = 10
+    pacer.advance(0)
+    assert (pacer.every, pacer.next_sampled) == (10, 10)
+    pacer.record_cost(10.0)           # median cost 5.001 s: huge -> capped at max_every
+    pacer.advance(10)
+    assert pacer.every == 200
+    pacer.set_epoch_length(60)        # at least 3 records per epoch
+    pacer.advance(210)
+    assert pacer.every == 20
+    fixed = Pacer(4)
+    fixed.record_cost(100.0)
+    fixed.advance(0)
+    assert fixed.every == 4
+
+
+# ---------------------------------------------------------------------- temporal curve
+
+
+def test_temporal_curve_has_one_value_per_time_step_and_matches():
+    model = GRUNet()
+    x, y = batch(model)
+    seen = {}
+    model.eval()  # so that the independent pass below is deterministic (no dropout)
+    with TrainingMonitor(model, every=1, temporal_samples=10) as mon:
+        train(model, 1, mon)
+        xs = x[:10].clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(F.cross_entropy(model(xs), y[:10], reduction="sum"), xs)
+        seen["curve"] = g.norm(dim=2).mean(0)
+    temporal = mon.history.temporal
+    assert len(temporal) == 1 and temporal[0]["step"] == 0
+    assert len(temporal[0]["grad_norm"]) == x.shape[1]
+    assert temporal[0]["grad_norm"] == pytest.approx(seen["curve"].tolist(), rel=1e-5)
+    assert mon.history.layer_info["gru"]["activation"] == "tanh"
+    assert mon.history.layers["gru"]["frac_saturated"][0] is not None
+
+
+def test_temporal_is_recorded_at_most_once_per_epoch():
+    model = GRUNet()
+    with TrainingMonitor(model, every=1) as mon:
+        for _ in range(3):
+            train(model, 3, mon)
+            mon.log_epoch(train_loss=1.0)
+    assert [t["step"] for t in mon.history.temporal] == [0, 3, 6]
+    with TrainingMonitor(mlp(), every=1) as mon:
+        train(mon.model, 2, mon)
+    assert mon.history.temporal == []
+
+
+# ---------------------------------------------------------------------- history and JSON
+
+
+def test_json_round_trip_with_inf_and_nan():
+    model = GRUNet()
+    with TrainingMonitor(model, every=2) as mon:
+        train(model, 3, mon)
+        mon.log_epoch(train_loss=0.5, val_loss=float("inf"), lr=torch.tensor(0.1), extra=-1)
+    h = mon.history
+    h.layers["fc"]["grad_norm"][0] = float("nan")
+    h.step_loss[1] = -math.inf
+    text = h.to_json()
+    json.loads(text)  # strict JSON
+    json.dumps(h.to_dict(), allow_nan=False)
+    back = History.from_json(text)
+    assert back == h
+    assert back.epochs["val_loss"] == [math.inf] and back.epochs["extra"] == [-1]
+    assert math.isnan(back.layers["fc"]["grad_norm"][0]) and back.step_loss[1] == -math.inf
+    assert back.epochs["lr"][0] == pytest.approx(0.1)
+    assert {"path": ["epochs", "val_loss", 0], "value": "inf"} in h.to_dict()["nonfinite_values"]
+    assert h.to_dict()["schema"] == 1
+
+
+def test_log_epoch_columns():
+    h = History()
+    h.log_epoch(train_loss=1.0)
+    h.log_epoch(epoch=7, custom=2.5)
+    assert h.epochs["epoch"] == [1, 7]
+    assert h.epochs["custom"] == [None, 2.5] and h.epochs["train_loss"] == [1.0, None]
+    assert h.epochs["val_acc"] == [None, None]
+    with pytest.raises(InvalidTypeError, match="'train_loss' parameter of History.log_epoch"):
+        h.log_epoch(train_loss="high")
+
+
+@pytest.mark.parametrize("mutate,message", [
+    (lambda d: d.pop("steps"), "'steps' are missing"),
+    (lambda d: d.update(schema=99), "'schema' must be an int between 1 and 1. Got 99"),
+    (lambda d: d.pop("schema"), "'schema' field is missing"),
+    (lambda d: d["step_loss"].append(1.0), "'step_loss'"),
+    (lambda d: d["layers"]["fc"]["grad_norm"].pop(), "'layers.fc.grad_norm'"),
+    (lambda d: d["epochs"]["train_loss"].append(1.0), "same length"),
+    (lambda d: d["steps"].__setitem__(0, "a"), "'steps' must be a list of ints"),
+    (lambda d: d.update(nonfinite_values=[{"path": ["nope", 3], "value": "inf"}]),
+     "does not point"),
+    (lambda d: d.update(nonfinite_values=[{"path": ["steps"], "value": "big"}]), "'value'"),
+    (lambda d: d["nonfinite"].update(grad=-1), "'nonfinite.grad' must be an int >= 0"),
+    (lambda d: d.update(temporal=[{"grad_norm": []}]), "'temporal\\[0\\]'"),
+])
+def test_from_dict_rejects_damaged_histories_with_clear_errors(mutate, message):
+    model = GRUNet()
+    with TrainingMonitor(model, every=1) as mon:
+        train(model, 2, mon)
+        mon.log_epoch(train_loss=1.0)
+    d = mon.history.to_dict()
+    mutate(d)
+    with pytest.raises(CorruptRunError, match=message):
+        History.from_dict(d)
+
+
+def test_from_json_and_from_dict_reject_non_histories():
+    with pytest.raises(CorruptRunError, match="not valid JSON"):
+        History.from_json("{nope")
+    with pytest.raises(CorruptRunError, match="expects a dict. Got list"):
+        History.from_dict([1, 2])
+
+
+def test_resume_continues_the_step_count():
+    model = mlp()
+    with TrainingMonitor(model, every=2) as mon:
+        train(model, 3, mon)
+    with TrainingMonitor(model, every=2, history=History.from_json(mon.history.to_json())) as mon2:
+        train(model, 3, mon2)
+    assert mon2.history.steps == [0, 2, 3, 5]
+    assert mon2.history.meta["total_steps"] == 6
+
+
+def test_invalid_settings_raise_typed_errors():
+    with pytest.raises(InvalidInputError, match="'every' parameter of TrainingMonitor must be an "
+                                                "int >= 1. Got 0 instead"):
+        TrainingMonitor(mlp(), every=0).start()
+    with pytest.raises(InvalidTypeError, match="'model' parameter of TrainingMonitor"):
+        TrainingMonitor("model").start()
+    with pytest.raises(InvalidInputError, match="'budget'"):
+        TrainingMonitor(mlp(), budget=0).start()
