@@ -10,6 +10,8 @@ import time
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import zoo
 from explain.card import Modality
@@ -376,3 +378,20 @@ def test_from_image_folder_errors_name_the_problem(tmp_path):
     (tmp_path / "data" / "empty" / "broken.png").write_bytes(b"not a png")
     with pytest.raises(InvalidInputError, match="broken.png' could not be read"):
         from_image_folder(tmp_path / "data")
+
+
+# ----------------------------------------------------------------------------- the split itself
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 4), min_size=3, max_size=80), st.data())
+def test_stratified_split_is_an_exact_partition(labels, data):
+    from zoo.data._split import stratified_split
+
+    y = np.array(labels)
+    n_val = data.draw(st.integers(0, len(y) - 1))
+    n_test = data.draw(st.integers(0, len(y) - 1 - n_val))
+    train, val, test = stratified_split(y, n_val, n_test, seed=data.draw(st.integers(0, 9)))
+    assert (len(val), len(test)) == (n_val, n_test)
+    assert sorted(np.concatenate([train, val, test]).tolist()) == list(range(len(y)))
+    for c, count in zip(*np.unique(y, return_counts=True)):  # proportional to within 1 + 1
+        for idx, n in ((val, n_val), (test, n_test)):
+            assert abs(int((y[idx] == c).sum()) - count * n / len(y)) < 2
