@@ -30,6 +30,7 @@ __all__ = [
     "attribution_values",
     "feature_units",
     "real_mask",
+    "default_baseline",
     "spearman",
     "median",
     "to_list",
@@ -139,6 +140,15 @@ def real_mask(x: torch.Tensor, modality: Modality) -> torch.Tensor:
         frames = t[None, :] <= last[:, None]                         # [B, T]
         return frames[:, :, None].expand_as(x)
     return torch.ones_like(x, dtype=torch.bool)
+
+
+def default_baseline(x: torch.Tensor, modality: Modality) -> torch.Tensor:
+    """The reference input when the attribution has none: pad id 0 for tokens; for sequences
+    1e-6 in real frames (an all-zero baseline would be an empty sequence and change the length
+    the model derives, as :func:`explain.attribute` does); zeros otherwise."""
+    if modality is Modality.SEQUENCE:
+        return real_mask(x, modality).to(x.dtype) * 1e-6
+    return torch.zeros_like(x)
 
 
 def feature_units(x: torch.Tensor, modality: Modality,

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from explain.card import Modality
-from explain.quality._common import class_scores, feature_units
+from explain.quality._common import class_scores, default_baseline, feature_units
 
 __all__ = ["Curves", "deletion_insertion"]
 
@@ -49,9 +49,9 @@ class Curves:
 def _baseline_like(x: torch.Tensor, baselines: torch.Tensor | None,
                    modality: Modality) -> torch.Tensor:
     """Per-sample replacement values: pad id 0 for tokens, the attribution's baselines when they
-    match the inputs, else zeros."""
+    match the inputs, else :func:`default_baseline`."""
     if modality is Modality.TEXT or baselines is None:
-        return torch.zeros_like(x)
+        return default_baseline(x, modality)
     b = baselines.detach().cpu().to(x.dtype)
     if b.shape == x.shape:
         return b
@@ -59,7 +59,7 @@ def _baseline_like(x: torch.Tensor, baselines: torch.Tensor | None,
         return b.expand_as(x).clone()
     if b.dim() == x.dim() and b.shape[1:] == x.shape[1:]:
         return b.mean(0, keepdim=True).expand_as(x).clone()   # a baseline distribution
-    return torch.zeros_like(x)
+    return default_baseline(x, modality)
 
 
 def _unit_scores(values: torch.Tensor, unit: torch.Tensor, n_ids: int) -> torch.Tensor:

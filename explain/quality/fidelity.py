@@ -22,15 +22,21 @@ from torch import nn
 
 from explain.card import Modality
 from explain.errors import AttributionError
-from explain.quality._common import ExplainFn, class_scores, device_of, real_mask
+from explain.quality._common import (
+    ExplainFn,
+    class_scores,
+    default_baseline,
+    device_of,
+    real_mask,
+)
 
 __all__ = ["COMPLETE_METHODS", "MULTIPLY_BY_INPUTS", "completeness", "infidelity", "sensitivity"]
 
 #: Methods whose attributions should sum to f(x) - f(baseline).
 COMPLETE_METHODS = frozenset({
     "integrated_gradients", "layer_integrated_gradients", "deeplift", "deeplift_shap",
-    "gradient_shap", "shap", "kernel_shap", "deep_shap", "shapley_value_sampling",
-    "shapley_values", "lrp",
+    "gradient_shap", "shap_deep", "shap_gradient", "shap_kernel", "shapley_value_sampling",
+    "lrp",
 })
 #: Methods whose maps are "global" (already multiplied by input - baseline).
 MULTIPLY_BY_INPUTS = COMPLETE_METHODS | frozenset({
@@ -94,7 +100,7 @@ def infidelity(model: nn.Module, inputs: torch.Tensor, values: torch.Tensor,
     device = device_of(model)
     mask = real_mask(inputs, modality).to(device)
     x = inputs.to(device).float()
-    base = _float_baseline(inputs, baselines).to(device)
+    base = _float_baseline(inputs, baselines, modality).to(device)
     sigma = noise * _spread(inputs, mask.cpu())
     gen = torch.Generator(device="cpu").manual_seed(seed)
     global_map = method in MULTIPLY_BY_INPUTS
@@ -131,13 +137,14 @@ def _chunk(batch_size: int, inputs: torch.Tensor, n_perturb: int) -> int:
     return max(n, min(batch_size, n * n_perturb))
 
 
-def _float_baseline(inputs: torch.Tensor, baselines: torch.Tensor | None) -> torch.Tensor:
+def _float_baseline(inputs: torch.Tensor, baselines: torch.Tensor | None,
+                    modality: Modality) -> torch.Tensor:
     if baselines is not None and baselines.shape == inputs.shape:
         return baselines.detach().cpu().float()
     if baselines is not None and baselines.dim() == inputs.dim() and \
             baselines.shape[1:] == inputs.shape[1:]:
         return baselines.detach().cpu().float().mean(0, keepdim=True).expand_as(inputs).clone()
-    return torch.zeros_like(inputs, dtype=torch.float32)
+    return default_baseline(inputs, modality).float()
 
 
 def sensitivity(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor,
