@@ -10,6 +10,7 @@ in embedding space and summed over the embedding dimension). A method implements
 from __future__ import annotations
 
 import copy
+import inspect
 import time
 import warnings
 from collections.abc import Callable
@@ -20,6 +21,7 @@ import torch
 from torch import nn
 
 from explain._registry import Registry
+from explain._validation import unknown_name
 from explain.attribution import preflight as pf
 from explain.attribution._model_guard import ModelGuard
 from explain.attribution.batching import expand_args, plan_batch, run_chunked
@@ -127,7 +129,9 @@ class Explainer:
         ----------
         inputs : ``[batch, *sample_shape]`` float tensor, or int64 token ids ``[batch, tokens]``.
         target : ``None`` (the predicted class), an int, or one int per sample.
-        baselines : reference input (default zeros; all-pad ids for text), broadcastable.
+        baselines : reference input, broadcastable to ``inputs``. Default: zeros; all-pad ids
+            (0) for token ids; for sequences zeros that keep each sequence's length (valid
+            frames hold 1e-6, so the model does not see an empty sequence).
         additional_forward_args : extra arguments passed to ``model(inputs, *args)`` (masks).
         batch_size : rows per forward+backward pass; default: measured (auto-tuned).
         memory_budget : bytes one pass may use; default half the free GPU memory, or a quarter
@@ -140,6 +144,7 @@ class Explainer:
         """
         from explain.attribution.prepare import prepare  # avoid an import cycle
 
+        self._check_options(options)
         t0 = time.perf_counter()
         inputs = pf.check_inputs(inputs)
         model, notes = self._eval_model()
@@ -164,6 +169,22 @@ class Explainer:
             requested_method=self.name)
 
     # -- shared machinery ---------------------------------------------------------------------
+    @classmethod
+    def options(cls) -> list[str]:
+        """Method-specific options: the keyword arguments of :meth:`_attribute`."""
+        params = inspect.signature(cls._attribute).parameters
+        return [p for p in params if p not in ("self", "job", "chunk", "rows")]
+
+    def _check_options(self, options: dict[str, Any]) -> None:
+        """Unknown options raise; those of the fallback method are accepted too."""
+        valid, cls = set(self.options()), type(self)
+        while cls.fallback:
+            cls = EXPLAINERS.get(cls.fallback)
+            valid |= set(cls.options())
+        for key in options:
+            if key not in valid:
+                raise unknown_name(f"option of {self.name!r}", key, valid)
+
     def _eval_model(self) -> tuple[nn.Module, list[str]]:
         if not any(m.training for m in self.model.modules()):
             return self.model, []
@@ -205,6 +226,8 @@ class Explainer:
         return EXPLAINERS.get(to)(self.model, self.card)._resolve(job)
 
     def _run(self, job: Job, options: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        mine = set(self.options())
+        own = {k: v for k, v in options.items() if k in mine}
         n = job.x.shape[0]
         evals = max(1, self.evaluations(job, options))
         if job.batch_size is not None:
@@ -221,7 +244,7 @@ class Explainer:
         def one(lo: int, hi: int, r: int) -> tuple[torch.Tensor, torch.Tensor | None]:
             part = Chunk(job.x[lo:hi], job.baselines[lo:hi], job.target[lo:hi],
                          expand_args(job.args, slice(lo, hi), n))
-            return self._attribute(job, part, r, **options)
+            return self._attribute(job, part, r, **own)
 
         with _cudnn_off(job), warnings.catch_warnings():
             # captum's notes about setting requires_grad / hooks are about its own bookkeeping

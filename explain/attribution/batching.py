@@ -140,8 +140,11 @@ def plan_batch(model: nn.Module, forward: Callable, row: torch.Tensor, args: tup
         return cached
     per_row = max(1, _bytes_per_row(model, forward, row, args))
     fits = [r for r in _CANDIDATES if r * per_row <= budget] or [max(1, budget // per_row)]
-    if total_rows is not None and total_rows <= fits[0]:
-        return BatchPlan(rows=max(1, total_rows), bytes_per_row=per_row)  # too small to tune
+    if total_rows is not None:
+        if total_rows <= fits[0]:
+            return BatchPlan(rows=max(1, total_rows), bytes_per_row=per_row)  # too small to tune
+        # no size above the whole job: the first candidate >= total_rows is the largest tried
+        fits = [r for r in fits if r < total_rows] + [r for r in fits if r >= total_rows][:1]
     probed: dict[int, float] = {}
     worse = 0
     for rows in fits:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 import torch
 from torch import nn
 
-from explain._validation import unknown_name
 from explain.attribution import methods as _methods  # noqa: F401  (registers every method)
 from explain.attribution.base import EXPLAINERS, Explainer
 from explain.attribution.result import Attribution
@@ -35,9 +33,14 @@ def get_explainer(method: str) -> type[Explainer]:
 
 
 def method_options(method: str) -> list[str]:
-    """The method-specific options ``method`` accepts (besides the common ones)."""
-    sig = inspect.signature(get_explainer(method)._attribute)
-    return [p for p in sig.parameters if p not in ("self", "job", "chunk", "rows")]
+    """The method-specific options ``method`` accepts (besides the common ones).
+
+    Examples
+    --------
+    >>> method_options("integrated_gradients")
+    ['n_steps', 'method']
+    """
+    return get_explainer(method).options()
 
 
 def attribute(model: nn.Module, inputs: torch.Tensor, target: Any = None,
@@ -75,10 +78,4 @@ def attribute(model: nn.Module, inputs: torch.Tensor, target: Any = None,
         raise InvalidTypeError(
             "The 'model' parameter of attribute must be a torch.nn.Module. Got "
             f"{type(model).__name__} instead.")
-    cls = get_explainer(method)
-    common = {"baselines", "additional_forward_args", "batch_size", "memory_budget"}
-    valid = set(method_options(method)) | common
-    for key in options:
-        if key not in valid:
-            raise unknown_name(f"option of {method!r}", key, valid)
-    return cls(model, card).explain(inputs, target, **options)
+    return get_explainer(method)(model, card).explain(inputs, target, **options)

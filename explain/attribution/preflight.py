@@ -29,7 +29,7 @@ __all__ = ["Trace", "check_inputs", "check_target", "check_forward", "trace_mode
 _NONLINEAR_FUNCS = {
     "relu", "relu_", "gelu", "sigmoid", "tanh", "softmax", "log_softmax", "silu", "elu",
     "leaky_relu", "softplus", "hardtanh", "relu6", "mish", "selu", "celu", "hardswish",
-    "hardsigmoid", "max_pool1d", "max_pool2d", "max_pool3d", "layer_norm", "exp", "log", "abs",
+    "hardsigmoid", "max_pool1d", "max_pool2d", "max_pool3d", "layer_norm", "exp", "log",
 }
 _PRODUCT_FUNCS = {"mul", "matmul", "bmm", "einsum", "baddbmm", "__mul__", "__matmul__"}
 _CAPTUM_DEEPLIFT_OK = (nn.ReLU, nn.ELU, nn.LeakyReLU, nn.Sigmoid, nn.Tanh, nn.Softplus,
@@ -279,16 +279,20 @@ def gradient_is_informative(forward: Callable[..., torch.Tensor], x: torch.Tenso
     with torch.enable_grad():
         out = forward(x, *args)
         picked = out.gather(1, target[:, None]).sum()
-        (grad,) = torch.autograd.grad(picked, x, allow_unused=True)
+        grad = (torch.autograd.grad(picked, x, allow_unused=True)[0] if picked.requires_grad
+                else None)
     if grad is not None and bool((grad != 0).any()):
         return True
     with torch.no_grad():
         scale = float(x.detach().abs().mean()) or 1.0
         gen = torch.Generator(device="cpu").manual_seed(0)
-        noise = torch.randn(x.shape, generator=gen).to(x.device) * 0.1 * scale
-        moved = forward(x.detach() + noise, *args).gather(1, target[:, None])
-    # Unchanged output: zero gradients are the truth. Changed output: the gradient lies.
-    return bool(torch.isclose(moved, out.detach().gather(1, target[:, None])).all())
+        ref = out.detach().gather(1, target[:, None])
+        for size in (0.05, 0.2, 0.5):
+            noise = torch.randn(x.shape, generator=gen).to(x.device) * size * scale
+            moved = forward(x.detach() + noise, *args).gather(1, target[:, None])
+            if not bool(torch.isclose(moved, ref).all()):
+                return False
+    return True
 
 
 def find_layer(model: nn.Module, card: ModelCard | None, role: str,

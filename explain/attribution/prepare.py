@@ -52,18 +52,24 @@ class EmbeddingForward(nn.Module):
             handle.remove()
 
 
-def _capture(model: nn.Module, layer: nn.Module, ids: torch.Tensor, args: tuple) -> torch.Tensor:
-    """The output of ``layer`` when the model runs on ``ids`` (no gradients, chunked)."""
-    outs: list[torch.Tensor] = []
-    handle = layer.register_forward_hook(lambda _m, _i, o: outs.append(o.detach()))
-    try:
-        with torch.no_grad():
-            for lo in range(0, ids.shape[0], _NO_GRAD_CHUNK):
-                part = slice(lo, lo + _NO_GRAD_CHUNK)
-                model(ids[part], *expand_args(args, part, ids.shape[0]))
-    finally:
-        handle.remove()
-    return torch.cat(outs)
+def _embed(layer: nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    """``layer(ids)`` without gradients, chunked (``[batch, tokens, dim]``)."""
+    with torch.no_grad():
+        return torch.cat([layer(ids[lo:lo + _NO_GRAD_CHUNK])
+                          for lo in range(0, ids.shape[0], _NO_GRAD_CHUNK)])
+
+
+def _sequence_baseline(x: torch.Tensor) -> torch.Tensor:
+    """Zeros that keep each sequence's length: valid frames hold 1e-6, padding stays 0.
+
+    An all-zero baseline would be an empty sequence (all padding), where a packed RNN's output
+    jumps; integrated gradients' completeness would then fail by construction.
+    """
+    nonzero = (x != 0).any(-1)                                           # [batch, time]
+    idx = torch.arange(x.shape[1], device=x.device)
+    length = torch.where(nonzero, idx + 1, torch.zeros_like(idx)).amax(1)  # [batch]
+    valid = idx[None, :] < length[:, None]
+    return valid[..., None].to(x.dtype).expand_as(x) * 1e-6
 
 
 def _predict(forward: nn.Module, x: torch.Tensor, args: tuple) -> torch.Tensor:
@@ -124,11 +130,13 @@ def prepare(model: nn.Module, card: ModelCard | None, inputs: torch.Tensor, targ
     if emb is not None:
         ids = inputs.long()
         base_ids = _baselines(baselines, ids)
-        x, base = _capture(model, emb[1], ids, args), _capture(model, emb[1], base_ids, args)
+        x, base = _embed(emb[1], ids), _embed(emb[1], base_ids)
         forward: nn.Module = EmbeddingForward(model, emb[1])
         args, token_ids = (ids, *args), ids
     else:
-        x, base, forward, token_ids = inputs, _baselines(baselines, inputs), plain, None
+        x, forward, token_ids = inputs, plain, None
+        seq = baselines is None and _modality(card, inputs) == "sequence" and inputs.dim() == 3
+        base = _sequence_baseline(inputs) if seq else _baselines(baselines, inputs)
     sample = x[:1].detach().clone()
     if sample.is_floating_point():
         sample.requires_grad_(True)

@@ -49,6 +49,10 @@ class ShapKernel(Explainer):
         extra = chunk.args[1:] if text else chunk.args
         base = torch.zeros_like(feats[:1]) if text else chunk.baselines[:1]
         bg = base if background is None else background.to(feats)
+        if text and background is None and not _runs(job.model, bg, extra):
+            bg = torch.ones_like(bg)   # the model cannot take an all-padding text
+            job.warnings.append("shap_kernel: the model fails on an all-padding text, so "
+                                "masked tokens became the unknown id 1 instead of padding 0")
         shape = feats.shape[1:]
 
         def one(idx: torch.Tensor, cls: int, args: tuple):
@@ -68,3 +72,13 @@ class ShapKernel(Explainer):
             vals = run_groups(sub, one, feats.to(torch.float32))
         # text: one value per token; base sums the last dim, so give it a dim of size 1
         return (vals.unsqueeze(-1) if text else vals), None
+
+
+def _runs(model: torch.nn.Module, ids: torch.Tensor, args: tuple) -> bool:
+    """Whether ``model`` accepts ``ids`` (one row) with the first row of ``args``."""
+    a = tuple(x[:1] if isinstance(x, torch.Tensor) and x.dim() > 0 else x for x in args)
+    try:
+        with torch.no_grad():
+            return bool(torch.isfinite(model(ids, *a)).all())
+    except (RuntimeError, ValueError, IndexError):
+        return False
