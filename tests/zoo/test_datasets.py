@@ -112,6 +112,8 @@ def test_dataset_is_seeded(name):
         for t0, t in zip(getattr(b0, split).tensors, getattr(again, split).tensors):
             assert torch.equal(t0, t), split
     assert not torch.equal(b0.train.tensors[1], b1.train.tensors[1])
+    with pytest.raises(InvalidInputError, match=f"'seed' parameter of {name} must be an int >= 0"):
+        zoo.load_dataset(name, seed=-1)
 
 
 @pytest.mark.parametrize("name", zoo.list_datasets())

@@ -151,7 +151,7 @@ def from_arrays(x: Any, y: Any, *, modality: str | Modality | None = None,
                                     _MODALITIES, owner="from_arrays"))
     data = _check_x(x_np, mod)
     names = class_names or [str(k) for k in range(int(labels.max()) + 1)]
-    seed = check_int(seed, "seed", owner="from_arrays")
+    seed = check_int(seed, "seed", owner="from_arrays", min=0)
     n_val, n_test = split_sizes(len(labels), val_fraction, test_fraction, owner="from_arrays")
     train, val, test = stratified_split(labels, n_val, n_test, seed=seed)
     shape: tuple[int | None, ...] = tuple(int(s) for s in data.shape[1:])

@@ -53,7 +53,7 @@ def load_digits(*, seed: int = 0, val_size: int = 180, test_size: int = 180,
     >>> len(b.train), tuple(b.train.tensors[0].shape[1:]), float(b.train.tensors[0].max())
     (1437, (1, 8, 8), 1.0)
     """
-    seed = check_int(seed, "seed", owner="digits")
+    seed = check_int(seed, "seed", owner="digits", min=0)
     val_size = check_int(val_size, "val_size", owner="digits", min=0, max=800)
     test_size = check_int(test_size, "test_size", owner="digits", min=0, max=800)
     images, labels, path = _raw()

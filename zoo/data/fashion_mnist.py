@@ -139,7 +139,7 @@ def load_fashion_mnist(*, seed: int = 0, root: str | Path = DEFAULT_ROOT, val_si
     >>> len(b.train), len(b.val), len(b.test), b.class_names[0]  # doctest: +SKIP
     (1000, 5000, 10000, 'T-shirt/top')
     """
-    seed = check_int(seed, "seed", owner="fashion-mnist")
+    seed = check_int(seed, "seed", owner="fashion-mnist", min=0)
     if not isinstance(root, (str, Path)):
         raise InvalidTypeError(f"The 'root' parameter of fashion-mnist must be a folder path "
                                f"(str or Path). Got {type(root).__name__} instead.")

@@ -141,7 +141,7 @@ def load_japanese_vowels(*, seed: int = 0, val_size: int = 45,
     >>> int(lengths.min()), int(lengths.max())
     (7, 29)
     """
-    seed = check_int(seed, "seed", owner="japanese-vowels")
+    seed = check_int(seed, "seed", owner="japanese-vowels", min=0)
     raw = _raw()
     series, labels, train_path = raw["train"]
     test_series, test_labels, test_path = raw["test"]

@@ -50,7 +50,7 @@ def load_mnist_5k(*, seed: int = 0, val_size: int = 500, test_size: int = 500,
     >>> len(b.train), len(b.val), len(b.test), tuple(b.train.tensors[0].shape[1:])
     (4000, 500, 500, (1, 28, 28))
     """
-    seed = check_int(seed, "seed", owner="mnist-5k")
+    seed = check_int(seed, "seed", owner="mnist-5k", min=0)
     val_size = check_int(val_size, "val_size", owner="mnist-5k", min=0, max=2500)
     test_size = check_int(test_size, "test_size", owner="mnist-5k", min=0, max=2500)
     pixels, labels, path = _raw()

@@ -92,7 +92,7 @@ def load_rotten_tomatoes(*, seed: int = 0, max_len: int = 48, min_freq: int = 2,
     >>> b.vocab.decode(b.vocab.encode("A great film!")[0])
     'a great film !'
     """
-    seed = check_int(seed, "seed", owner="rotten-tomatoes")
+    seed = check_int(seed, "seed", owner="rotten-tomatoes", min=0)
     max_len = check_int(max_len, "max_len", owner="rotten-tomatoes", min=1)
     _, labels, path, dropped = _raw(bool(dedupe))
     n_val, n_test = split_sizes(len(labels), val_fraction, test_fraction,
