@@ -36,6 +36,7 @@ __all__ = [
     "fmt",
     "pct",
     "loss_progress",
+    "loss_change",
     "layer_series",
 ]
 
@@ -218,6 +219,11 @@ def pct(x: float | None) -> str:
     if x is None:
         return "n/a"
     return f"{100 * x:.0f}%"
+
+
+def loss_change(progress: float) -> str:
+    """``"the loss fell 74%"`` or ``"the loss rose 5%"`` for a relative loss progress."""
+    return f"the loss fell {pct(progress)}" if progress >= 0 else f"the loss rose {pct(-progress)}"
 
 
 def loss_progress(history: Any) -> dict[str, Any] | None:

@@ -1,9 +1,10 @@
-"""``exploding-gradients``: spikes against a running median, growth over training, and AUTOTRAINER's
-first/last layer ratio > 70.
+"""``exploding-gradients``: spikes against a running median, growth over training, AUTOTRAINER's
+first/last layer ratio > 70, and gradients or weights that overflowed to inf/NaN.
 
-All three are ratios, so they do not depend on the model's size or the loss's scale. A spike
-(>= 10x the median of the previous sampled steps) or a 10x growth is a WARN; 100x, or any of them
-with a loss that does not decrease (or went non-finite), is a FAIL.
+The first three are ratios, so they do not depend on the model's size or the loss's scale. A
+spike (>= 10x the median of the previous sampled steps) or a 10x growth is a WARN; 100x, any of
+them with a loss that does not decrease (or went non-finite), or an overflow (AUTOTRAINER also
+counts NaN weights as explosion) is a FAIL.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from explain.checks.base import (
     finite,
     fmt,
     layer_series,
+    loss_change,
     loss_progress,
     register_check,
 )
@@ -65,32 +67,45 @@ class ExplodingGradients(Check):
     def compute(self, context: CheckContext) -> dict[str, Any]:
         norms = total_grad_norm(context.history)
         vals = finite(norms)
-        if len(vals) < 5:
+        counts = getattr(context.history, "nonfinite", None) or {}
+        overflow = {k: int(counts.get(k) or 0) for k in ("grad", "weight")}
+        if len(vals) < 5 and not any(overflow.values()):
             raise MissingInput(
                 "The exploding-gradients check needs gradient norms at 5 or more sampled steps; "
                 f"the history has {len(vals)}.",
                 "Train under explain.TrainingMonitor(model) for longer, or sample more often "
                 "(a smaller 'every').")
-        factors = spikes(norms, int(context.threshold("spike_window")))
-        q = max(1, len(vals) // 4)
-        early = statistics.median(vals[:q])
         steps = list(getattr(context.history, "steps", []) or range(len(norms)))
-        worst = max(range(len(factors)), key=lambda i: factors[i] or 0.0)
+        evidence = {"steps": steps, "total_grad_norm": norms, "overflow": overflow,
+                    "max_norm": max(vals) if vals else None, "max_spike": None,
+                    "max_spike_step": None, "n_spikes": 0, "growth": None,
+                    "spike_factor_per_step": [None] * len(norms),
+                    "loss": loss_progress(context.history)}
         pair = first_last_ratio(weight_layer_grads(context.history)) or {}
-        return {"steps": steps, "total_grad_norm": norms, "spike_factor_per_step": factors,
-                "max_spike": factors[worst], "max_spike_step": steps[worst] if worst < len(steps)
-                else worst, "max_norm": max(vals),
-                "n_spikes": sum(1 for f in factors
-                                if f is not None and f >= context.threshold("spike_factor")),
-                "growth": statistics.median(vals[-q:]) / early if early > 0 else None,
-                "first_last_ratio": pair.get("ratio"), "first_layer": pair.get("first_layer"),
-                "last_layer": pair.get("last_layer"), "loss": loss_progress(context.history)}
+        evidence.update(first_last_ratio=pair.get("ratio"), first_layer=pair.get("first_layer"),
+                        last_layer=pair.get("last_layer"))
+        if len(vals) >= 5:
+            factors = spikes(norms, int(context.threshold("spike_window")))
+            q = max(1, len(vals) // 4)
+            early = statistics.median(vals[:q])
+            worst = max(range(len(factors)), key=lambda i: factors[i] or 0.0)
+            evidence.update(
+                spike_factor_per_step=factors, max_spike=factors[worst],
+                max_spike_step=steps[worst] if worst < len(steps) else worst,
+                n_spikes=sum(1 for f in factors
+                             if f is not None and f >= context.threshold("spike_factor")),
+                growth=statistics.median(vals[-q:]) / early if early > 0 else None)
+        return evidence
 
     def grade(self, evidence: dict[str, Any], context: CheckContext) -> tuple[Severity, str, str]:
         t = context.threshold
         spike, growth, ratio = (evidence["max_spike"] or 0.0, evidence["growth"] or 0.0,
                                 evidence["first_last_ratio"])
+        overflow = evidence["overflow"]
         signals = []
+        if any(overflow.values()):
+            signals.append(f"{overflow['grad']} gradient and {overflow['weight']} weight values "
+                           "overflowed to inf/NaN")
         if spike >= t("spike_factor"):
             signals.append(f"the total gradient norm spiked to {fmt(evidence['max_norm'])}, "
                            f"{fmt(spike)} times its running median ({evidence['n_spikes']} "
@@ -110,13 +125,13 @@ class ExplodingGradients(Check):
         loss = evidence["loss"]
         bad_loss = loss is not None and (loss["diverged"]
                                          or loss["progress"] < t("min_loss_progress"))
-        severe = max(spike, growth) >= t("spike_fail_factor")
+        severe = max(spike, growth) >= t("spike_fail_factor") or any(overflow.values())
         severity = Severity.FAIL if severe or bad_loss else Severity.WARN
         tail = ""
         if loss is not None and loss["diverged"]:
             tail = "; the loss went non-finite"
         elif bad_loss:
-            tail = f"; the loss fell only {fmt(100 * loss['progress'])}%"
+            tail = f"; {loss_change(loss['progress'])}"
         return (severity, "Gradients explode: " + "; ".join(signals) + tail + ".",
                 "Clip gradients (torch.nn.utils.clip_grad_norm_), use a lower learning rate or "
                 "Adam/RMSProp; for recurrent nets use LSTM/GRU; batch norm and residual "

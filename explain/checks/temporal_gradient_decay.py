@@ -16,9 +16,9 @@ from explain.checks.base import (
     MissingInput,
     finite,
     fmt,
+    loss_change,
     loss_progress,
     median,
-    pct,
     register_check,
 )
 from explain.findings import Severity
@@ -65,7 +65,7 @@ class TemporalGradientDecay(Check):
         base = (f"the gradient reaching the first time step is {fmt(ratio)} times the one at the "
                 f"last (median over {len(finite(evidence['ratio_per_record']))} sampled steps, "
                 f"{evidence['time_steps']} time steps)")
-        loss_text = "" if loss is None else f", and the loss fell {pct(loss['progress'])}"
+        loss_text = "" if loss is None else f", and {loss_change(loss['progress'])}"
         severity = Severity.FAIL if stalled else Severity.WARN
         if ratio < low:
             return (severity, f"Gradients vanish through time: {base}, below {fmt(low)}"

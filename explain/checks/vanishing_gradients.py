@@ -18,6 +18,7 @@ from explain.checks.base import (
     finite,
     fmt,
     layer_series,
+    loss_change,
     loss_progress,
     median,
     pct,
@@ -81,7 +82,7 @@ class VanishingGradients(Check):
                 f"{fmt(g_first)}) is {fmt(ratio)} times the last layer's "
                 f"({evidence['last_layer']}, {fmt(evidence['g_last'])})")
         loss_text = ("the loss progress is unknown" if loss is None else
-                     f"the loss fell {pct(loss['progress'])}")
+                     loss_change(loss["progress"]))
         remedy = ("Use ReLU instead of sigmoid/tanh with Xavier/He init, add batch norm or "
                   "residual connections, and train with Adam/RMSProp.")
         if ratio < ratio_t and g_first < abs_t:
