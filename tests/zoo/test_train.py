@@ -35,7 +35,7 @@ def test_unknown_preset_lists_closest():
 
 
 def test_train_returns_run_with_metrics_and_history(tmp_path):
-    run = zoo.train("cnn", "digits", out=tmp_path / "r", epochs=2, progress=False)
+    run = zoo.train("mlp", "digits", out=tmp_path / "r", epochs=2, progress=False)
     assert run.epoch == 2 and run.metrics["complete"] is True
     assert 0.5 < run.metrics["test_accuracy"] <= 1.0
     assert set(run.metrics["per_class"]) == {str(i) for i in range(10)}
@@ -48,34 +48,35 @@ def test_train_returns_run_with_metrics_and_history(tmp_path):
     assert loaded.history.epochs["val_acc"] == run.history.epochs["val_acc"]
 
 
-@pytest.mark.parametrize("scheduler", ["cosine", "onecycle"])
-def test_resume_is_bit_identical(tmp_path, scheduler):
+@pytest.mark.parametrize("model,scheduler", [("cnn", "cosine"), ("mlp", "onecycle")])
+def test_resume_is_bit_identical(tmp_path, model, scheduler):
+    # dropout (global RNG), BatchNorm buffers (cnn), Adam state and a schedule all carry over
     kw = dict(epochs=4, scheduler=scheduler, model_kwargs={"dropout": 0.3}, **FAST)
-    straight = zoo.train("cnn", "digits", out=tmp_path / "a", **kw)
-    half = zoo.train("cnn", "digits", out=tmp_path / "b", stop_after=2, **kw)
+    straight = zoo.train(model, "digits", out=tmp_path / "a", **kw)
+    half = zoo.train(model, "digits", out=tmp_path / "b", stop_after=2, **kw)
     assert half.epoch == 2 and half.metrics["complete"] is False
-    resumed = zoo.train("cnn", "digits", out=tmp_path / "b", resume=True, **kw)
+    resumed = zoo.train(model, "digits", out=tmp_path / "b", resume=True, **kw)
     assert resumed.epoch == 4
     assert _weights_equal(straight.model, resumed.model)
 
 
 def test_resume_with_monitor_keeps_history(tmp_path):
-    kw = dict(epochs=4, progress=False)
-    straight = zoo.train("cnn", "digits", out=tmp_path / "a", **kw)
-    zoo.train("cnn", "digits", out=tmp_path / "b", stop_after=2, **kw)
-    resumed = zoo.train("cnn", "digits", out=tmp_path / "b", resume=True, **kw)
+    kw = dict(epochs=4, progress=False, model_kwargs={"dropout": 0.2})
+    straight = zoo.train("mlp", "digits", out=tmp_path / "a", **kw)
+    zoo.train("mlp", "digits", out=tmp_path / "b", stop_after=2, **kw)
+    resumed = zoo.train("mlp", "digits", out=tmp_path / "b", resume=True, **kw)
     assert _weights_equal(straight.model, resumed.model)
     assert resumed.history.epochs["epoch"] == [1, 2, 3, 4]
 
 
 def test_resume_without_state_is_a_clear_error(tmp_path):
-    zoo.train("cnn", "digits", out=tmp_path / "r", epochs=1, **FAST)
+    zoo.train("mlp", "digits", out=tmp_path / "r", epochs=1, **FAST)
     with pytest.raises(InvalidInputError, match="no resume state"):
-        zoo.train("cnn", "digits", out=tmp_path / "r", epochs=2, resume=True, **FAST)
+        zoo.train("mlp", "digits", out=tmp_path / "r", epochs=2, resume=True, **FAST)
 
 
 def test_early_stopping_restores_best_weights(tmp_path):
-    run = zoo.train("cnn", "digits", epochs=30, early_stopping=1, lr=0.05, optimizer="sgd+momentum",
+    run = zoo.train("mlp", "digits", epochs=40, early_stopping=1, lr=0.05, optimizer="sgd+momentum",
                     **FAST)
     best = run.metrics["best_epoch"]
     assert run.metrics["stopped_early"] is True
@@ -85,8 +86,8 @@ def test_early_stopping_restores_best_weights(tmp_path):
 def test_non_finite_loss_stops_and_keeps_last_good_run(tmp_path):
     out = tmp_path / "r"
     with pytest.raises(TrainingDivergedError, match=r"non-finite in epoch \d+ .*Lower the learning rate"):
-        zoo.train("cnn", "digits", out=out, epochs=6, lr=1e6, optimizer="sgd",
-                  model_kwargs={"batch_norm": False}, **FAST)
+        zoo.train("mlp", "digits", out=out, epochs=6, lr=1e6, optimizer="sgd",
+                  **FAST)
     kept = zoo.load_run(out)
     assert all(torch.isfinite(p).all() for p in kept.model.parameters())
 
