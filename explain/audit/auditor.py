@@ -184,25 +184,28 @@ def audit_run(run: Any, *, samples: int = 8, progress: Progress | None = None,
               **options: Any) -> Report:
     """Audit a zoo run (``zoo.load_run(path)``) on its test split.
 
-    Uses the run's model, card, history, config and dataset (``run.dataset.test``,
-    ``run.dataset.vocab``); ``options`` go to :func:`audit`.
+    Uses the run's model, card, history, config, metrics and dataset (``run.dataset.test``;
+    tokens decoded with ``run.vocab``); ``options`` go to :func:`audit`. A run trained on data
+    deepscope cannot reload (``run.dataset is None``) is audited without data, and the report
+    says so.
     """
-    bundle = run.dataset
+    bundle = getattr(run, "dataset", None)
     config = getattr(run, "config", None)
-    config = config.to_dict() if hasattr(config, "to_dict") else (
-        dict(vars(config)) if config is not None and hasattr(config, "__dict__") else config)
-    data_info = {"name": getattr(bundle, "name", None),
-                 "split": "test",
-                 "sizes": {s: len(getattr(bundle, s)) for s in ("train", "val", "test")
-                           if getattr(bundle, s, None) is not None},
-                 "modality": getattr(getattr(bundle, "modality", None), "value", None),
-                 "info": dict(getattr(bundle, "info", {}) or {})}
+    if hasattr(config, "to_dict"):
+        config = config.to_dict()
+    data_info: dict[str, Any] = {"name": getattr(run, "dataset_name", None), "split": "test"}
+    if bundle is not None:
+        data_info.update(
+            name=getattr(bundle, "name", data_info["name"]),
+            sizes={s: len(getattr(bundle, s)) for s in ("train", "val", "test")
+                   if getattr(bundle, s, None) is not None},
+            info=dict(getattr(bundle, "info", {}) or {}))
     meta = {"config": config, "data": data_info, "metrics": getattr(run, "metrics", None),
-            "run_path": str(getattr(run, "path", "")), **dict(options.pop("meta", {}) or {})}
-    return audit(run.model, bundle.test, history=getattr(run, "history", None),
-                 class_names=list(getattr(bundle, "class_names", None) or []) or None,
-                 samples=samples, vocab=getattr(bundle, "vocab", None), card=run.card,
-                 meta=meta, progress=progress,
-                 title=options.pop("title", f"Audit of {run.card.name} ({data_info['name']})"),
-                 **options)
-
+            "run_path": str(getattr(run, "path", "") or ""),
+            "trained_with": getattr(run, "versions", None), **dict(options.pop("meta", {}) or {})}
+    vocab = getattr(run, "vocab", None) or getattr(bundle, "vocab", None)
+    name = getattr(run, "preset", None) or run.card.name
+    return audit(run.model, None if bundle is None else bundle.test,
+                 history=getattr(run, "history", None), samples=samples, vocab=vocab,
+                 card=run.card, meta=meta, progress=progress,
+                 title=options.pop("title", f"Audit of {name} ({data_info['name']})"), **options)

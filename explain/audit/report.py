@@ -226,11 +226,16 @@ class Report:
 def _verdict(findings: tuple[Finding, ...]) -> dict[str, str]:
     worst = worst_severity(findings)
     bad = [f for f in findings if f.severity >= Severity.WARN]
-    if not bad:
-        headline = (f"Healthy: none of the {len(findings)} checks found a problem."
-                    if findings else "No checks ran: nothing was found, and nothing was verified.")
+    if not findings:
+        headline = "No checks ran: nothing was found, and nothing was verified."
+    elif not bad:
+        info = sum(f.severity == Severity.INFO for f in findings)
+        headline = (f"No problem found: {len(findings) - info} of {len(findings)} checks passed"
+                    + (f"; {info} could not fully run (see their notes)." if info else "."))
     else:
         names = ", ".join(f"{f.check} ({f.severity.value})" for f in bad[:5])
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-        headline = f"{len(bad)} problem{'s' if len(bad) != 1 else ''} need attention: {names}{more}."
+        one = len(bad) == 1
+        headline = (f"{len(bad)} problem{'' if one else 's'} need{'s' if one else ''} "
+                    f"attention: {names}{more}.")
     return {"severity": worst.value, "headline": headline}

@@ -1,0 +1,247 @@
+"""explain.audit: sections, performance numbers, inputs it accepts, errors, model untouched."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from explain.audit import Report, audit, expected_calibration_error, performance_summary
+from explain.audit._data import collect, infer_modality, pick_samples
+from explain.card import Modality
+from explain.errors import DataMismatchError, InvalidInputError, InvalidTypeError
+from explain.findings import Severity
+
+XSS = "<script>alert(1)</script>"
+
+
+def tiny_data(n: int = 90, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Three separable classes in 4 features."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 3
+    x = torch.randn(n, 4, generator=g) * 0.3
+    x[torch.arange(n), y] += 2.0
+    return x, y
+
+
+def trained_mlp(epochs: int = 4, monitor: bool = True):
+    """A small ReLU MLP trained on :func:`tiny_data`, with its recorded History (or None)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+    x, y = tiny_data()
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    history = None
+    if monitor:
+        from explain.monitor import TrainingMonitor
+        mon = TrainingMonitor(model, every=1)
+        mon.__enter__()
+    try:
+        for _ in range(epochs):
+            for i in range(0, 90, 30):
+                opt.zero_grad()
+                loss = nn.functional.cross_entropy(model(x[i:i + 30]), y[i:i + 30])
+                loss.backward()
+                opt.step()
+                if monitor:
+                    mon.step(loss=loss.detach())
+            if monitor:
+                with torch.no_grad():
+                    acc = float((model(x).argmax(1) == y).float().mean())
+                mon.log_epoch(train_loss=loss.item(), val_loss=loss.item() * 1.1,
+                              train_acc=acc, val_acc=acc)
+    finally:
+        if monitor:
+            mon.__exit__(None, None, None)
+            history = mon.history
+    return model.eval(), history
+
+
+def synthetic_history() -> dict:
+    """A hand-made history (the contract's layout) with known values, as a dict."""
+    return {
+        "epochs": {"epoch": [1, 2, 3, 4, 5], "train_loss": [1.0, 0.6, 0.4, 0.3, 0.2],
+                   "val_loss": [1.1, 0.8, 0.7, 0.75, 0.9], "train_acc": [0.5, 0.7, 0.8, 0.9, 0.95],
+                   "val_acc": [0.45, 0.6, 0.65, 0.64, 0.6]},
+        "steps": [0, 10, 20, 30],
+        "step_loss": [1.0, 0.7, 0.5, 0.3],
+        "layers": {"fc1": {"grad_norm": [1e-3, 1e-2, 1e-1, 1.0], "frac_dead": [0.0, 0.2, 0.4, 0.6],
+                           "frac_saturated": [0.0, 0.0, 0.0, 0.0]},
+                   "fc2": {"grad_norm": [2.0, None, float("inf"), 4.0], "frac_dead": [0, 0, 0, 0],
+                           "frac_saturated": [0.1, 0.1, 0.3, 0.5]}},
+        "layer_info": {"fc1": {"type": "Linear", "activation": "relu"},
+                       "fc2": {"type": "Linear", "activation": "sigmoid"}},
+        "temporal": [{"step": 0, "grad_norm": [1e-4, 1e-3, 1e-2]},
+                     {"step": 30, "grad_norm": [1e-3, 1e-2, 1e-1]}],
+        "nonfinite": {"loss": 0, "grad": 1, "weight": 0, "activation": 0},
+        "meta": {"model": "demo"},
+    }
+
+
+# ----------------------------------------------------------------------------- performance
+
+
+def test_performance_summary_matches_hand_computed_values():
+    # Arrange: 4 samples, 2 classes; predictions 0, 0, 1, 0 for labels 0, 1, 1, 0
+    logits = torch.tensor([[2.0, 0.0], [1.0, 0.0], [0.0, 3.0], [4.0, 0.0]])
+    labels = torch.tensor([0, 1, 1, 0])
+    # Act
+    perf = performance_summary(logits, labels, ["cat", "dog"])
+    # Assert
+    assert perf["accuracy"] == pytest.approx(0.75)
+    assert perf["confusion"] == [[2, 0], [1, 1]]
+    cat, dog = perf["per_class"]
+    assert cat["precision"] == pytest.approx(2 / 3) and cat["recall"] == 1.0
+    assert dog["precision"] == 1.0 and dog["recall"] == 0.5 and dog["support"] == 2
+    assert dog["f1"] == pytest.approx(2 / 3)
+    assert perf["mistakes"] == [{"index": 1, "true": 1, "pred": 0,
+                                 "confidence": pytest.approx(1 / (1 + math.exp(-1)))}]
+    assert perf["loss"] == pytest.approx(float(nn.functional.cross_entropy(logits, labels)))
+
+
+def test_ece_is_zero_when_confidence_equals_accuracy_and_weighted_otherwise():
+    conf = torch.tensor([0.75] * 4 + [0.95] * 2)
+    ok = torch.tensor([True, True, True, False, False, False])
+    ece, bins = expected_calibration_error(conf, ok, n_bins=10)
+    # bin 0.7-0.8: |0.75 - 0.75| = 0; bin 0.9-1.0: |0 - 0.95| weighted 2/6
+    assert ece == pytest.approx(2 / 6 * 0.95)
+    assert [b["count"] for b in bins if b["count"]] == [4, 2]
+    assert expected_calibration_error(torch.tensor([0.8] * 5),
+                                      torch.tensor([1, 1, 1, 1, 0]).bool())[0] == pytest.approx(0, abs=1e-6)
+
+
+def test_performance_summary_rejects_labels_out_of_range():
+    with pytest.raises(DataMismatchError, match=r"Labels must lie in \[0, 1\]"):
+        performance_summary(torch.zeros(2, 2), torch.tensor([0, 2]), ["a", "b"])
+
+
+# ----------------------------------------------------------------------------- data handling
+
+
+@pytest.mark.parametrize("kind", ["tuple", "dataset", "loader", "tensor_dataset"])
+def test_collect_accepts_tuple_dataset_and_loader(kind):
+    x, y = tiny_data(20)
+    from zoo.data.base import TensorPairDataset
+    data = {"tuple": (x, y), "dataset": TensorPairDataset(x, y),
+            "loader": DataLoader(TensorDataset(x, y), batch_size=7),
+            "tensor_dataset": TensorDataset(x, y)}[kind]
+    got_x, got_y = collect(data)
+    assert torch.equal(got_x, x) and torch.equal(got_y, y)
+
+
+def test_collect_rejects_wrong_types_nan_and_length_mismatch():
+    x, y = tiny_data(10)
+    with pytest.raises(InvalidTypeError, match="audit 'data' must be a torch Dataset"):
+        collect("data.csv")
+    with pytest.raises(DataMismatchError, match="10 inputs but 9 labels"):
+        collect((x, y[:9]))
+    x[3, 1] = float("nan")
+    with pytest.raises(InvalidInputError, match=r"NaN or inf \(samples \[3\]"):
+        collect((x, y))
+
+
+def test_infer_modality_from_dtype_and_rank():
+    assert infer_modality(torch.zeros(2, 5, dtype=torch.long)) == Modality.TEXT
+    assert infer_modality(torch.zeros(2, 1, 8, 8)) == Modality.IMAGE
+    assert infer_modality(torch.zeros(2, 7, 3)) == Modality.SEQUENCE
+    assert infer_modality(torch.zeros(2, 3)) == Modality.TABULAR
+
+
+def test_pick_samples_spreads_over_classes():
+    labels = torch.tensor([0] * 50 + [1] * 3 + [2] * 40)
+    picked = pick_samples(labels, 7)
+    classes = [int(labels[i]) for i in picked]
+    assert len(set(picked)) == 7
+    assert sorted(classes) == [0, 0, 0, 1, 1, 2, 2]
+    assert pick_samples(labels, 7) == picked  # seeded
+
+
+# ----------------------------------------------------------------------------- audit()
+
+
+def test_audit_without_history_says_how_to_record_one():
+    model, _ = trained_mlp(monitor=False)
+    report = audit(model, tiny_data(), samples=0, checks=["non-finite", "overfitting"])
+    training = report.sections["training"]
+    assert training["available"] is False
+    assert "explain.TrainingMonitor(model)" in training["reason"]
+    assert "history=mon.history" in training["reason"]
+    assert report.sections["explanations"]["reason"] == "samples=0: no inputs were explained."
+    assert {f.check for f in report.findings} == {"non-finite", "overfitting"}
+
+
+def test_audit_reports_accuracy_card_and_training_sections():
+    model, history = trained_mlp()
+    x, y = tiny_data()
+    report = audit(model, (x, y), history=history, class_names=["a", XSS, "c"], samples=3,
+                   methods=["saliency"], trust_metrics=("faithfulness",))
+    perf = report.sections["performance"]
+    expected = float((model(x).argmax(1) == y).float().mean())
+    assert perf["accuracy"] == pytest.approx(expected)
+    assert perf["n"] == 90 and perf["class_names"][1] == XSS
+    assert sum(map(sum, perf["confusion"])) == 90
+    assert report.sections["training"]["available"] is True
+    assert report.sections["training"]["history"]["epochs"]["epoch"] == [1, 2, 3, 4]
+    card = report.sections["card"]
+    assert card["parameters"] == 4 * 16 + 16 + 16 * 3 + 3
+    assert [r["name"] for r in card["layers"]] == ["0", "2"]
+    assert card["versions"]["torch"] == torch.__version__
+    assert card["data"] == {"n": 90, "sample_shape": [4], "dtype": "torch.float32"}
+    assert set(report.timings) == {"predict", "checks", "performance", "explanations", "card"}
+    assert report.findings == tuple(sorted(report.findings, key=lambda f: -f.severity.rank))
+
+
+def test_audit_explains_samples_per_class_with_a_trust_verdict():
+    pytest.importorskip("explain.attribution", reason="attribution part not installed")
+    from explain import attribution
+    if not hasattr(attribution, "attribute"):
+        pytest.skip("explain.attribute not available yet")
+    model, _ = trained_mlp(monitor=False)
+    report = audit(model, tiny_data(), samples=3, methods=["integrated_gradients", "saliency"],
+                   checks=["non-finite"])
+    sec = report.sections["explanations"]
+    assert sec["available"] is True
+    assert sorted(s["true"] for s in sec["samples"]) == [0, 1, 2]
+    assert all(len(s["attributions"]["saliency"]) == 4 for s in sec["samples"])
+    methods = {m["method"]: m for m in sec["methods"]}
+    assert methods["integrated_gradients"]["error"] is None
+    assert methods["integrated_gradients"]["verdict"] in {"trustworthy", "doubtful",
+                                                          "fails-sanity"}
+    assert len(sec["agreement"]["matrix"]) == 2
+    assert any(f.check == "explanation-trust" for f in report.findings)
+
+
+def test_audit_leaves_a_train_mode_model_untouched():
+    model, _ = trained_mlp(monitor=False)
+    model.train()
+    before = copy.deepcopy(model.state_dict())
+    report = audit(model, tiny_data(), samples=0, checks=["non-finite"])
+    assert model.training is True
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert report.sections["performance"]["n"] == 90
+
+
+def test_audit_errors_name_the_input_and_the_fix():
+    model, _ = trained_mlp(monitor=False)
+    with pytest.raises(InvalidTypeError, match="audit 'model' must be a torch.nn.Module"):
+        audit("model.pt", tiny_data())
+    with pytest.raises(DataMismatchError, match="3 outputs but 2 class names"):
+        audit(model, tiny_data(), class_names=["a", "b"], samples=0)
+    with pytest.raises(DataMismatchError, match=r"could not take the audit data: inputs of shape "
+                                                r"\[5\]"):
+        audit(model, (torch.zeros(3, 5), torch.zeros(3, dtype=torch.long)), samples=0)
+    with pytest.raises(InvalidInputError, match="'samples' parameter of audit must be an int >= 0"):
+        audit(model, tiny_data(), samples=-1)
+
+
+def test_report_verdict_is_the_worst_finding():
+    model, _ = trained_mlp(monitor=False)
+    from explain.monitor import History
+    h = History(**synthetic_history())  # one non-finite gradient: the non-finite check fails
+    report = audit(model, tiny_data(), history=h, samples=0, checks=["non-finite"])
+    assert report.severity == Severity.FAIL
+    assert report.verdict["headline"] == "1 problem needs attention: non-finite (fail)."
+    assert isinstance(report, Report)
