@@ -9,19 +9,21 @@ for other layers with no activation module only the mean and standard deviation 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-__all__ = ["LayerSpec", "find_layers", "activation_kind", "activation_stats", "NUM_ACT_STATS"]
+__all__ = ["LayerSpec", "find_layers", "find_activations", "activation_kind", "activation_stats",
+           "count_nonfinite", "first_tensor", "NUM_ACT_STATS"]
 
 _NORM_TYPES: tuple[type[nn.Module], ...] = (
     nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm,
     *((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ()))
 
 _ACTIVATIONS: dict[type[nn.Module], str] = {
-    nn.ReLU: "relu", nn.ReLU6: "relu6", nn.Threshold: "relu", nn.LeakyReLU: "leaky_relu",
+    nn.ReLU: "relu", nn.ReLU6: "relu6", nn.Threshold: "threshold", nn.LeakyReLU: "leaky_relu",
     nn.PReLU: "prelu", nn.RReLU: "rrelu", nn.ELU: "elu", nn.SELU: "selu", nn.CELU: "celu",
     nn.GELU: "gelu", nn.SiLU: "silu", nn.Mish: "mish", nn.Hardswish: "hardswish",
     nn.Sigmoid: "sigmoid", nn.Tanh: "tanh", nn.Hardsigmoid: "hardsigmoid",
@@ -30,7 +32,7 @@ _ACTIVATIONS: dict[type[nn.Module], str] = {
 }
 ZERO_KINDS = frozenset({"relu", "relu6"})          # outputs exactly 0 when inactive
 SATURATING_KINDS = frozenset({"sigmoid", "tanh"})   # |tanh| > 0.99, sigmoid < 0.01 or > 0.99
-NUM_ACT_STATS = 6  # act_mean, act_std, frac_zero, frac_saturated, frac_dead, nonfinite count
+NUM_ACT_STATS = 5  # act_mean, act_std, frac_zero, frac_saturated, frac_dead
 
 
 @dataclass
@@ -106,31 +108,36 @@ def first_tensor(output: object) -> torch.Tensor | None:
 
 
 def activation_stats(y: torch.Tensor, kind: str | None, unit_dim: int) -> torch.Tensor:
-    """Six statistics of an activation tensor, as one float32 tensor on its device (no sync).
+    """Five statistics of an activation tensor, as one float32 tensor on its device (no sync).
 
-    Order: mean, std, fraction zero, fraction saturated, fraction of dead units, count of
-    non-finite values. The fractions are NaN where they do not apply to ``kind`` (mapped to
-    None later). A unit is one slice along ``unit_dim`` (features, or conv channels); it is dead
-    when it is zero for every sample (and position) of the batch.
+    Order: mean, std, fraction zero, fraction saturated, fraction of dead units. The fractions
+    are NaN where they do not apply to ``kind`` (the monitor records None there). A unit is one
+    slice along ``unit_dim`` (features, or conv channels); it is dead when it is zero for every
+    sample (and position) of the batch. Only float arithmetic is used (boolean reductions are
+    several times slower on CPU): a few passes over ``y``.
     """
-    y = y.detach().float()
-    if y.numel() == 0:
+    y = y.detach()
+    n = y.numel()
+    if n == 0:
         return torch.full((NUM_ACT_STATS,), float("nan"), device=y.device)
+    if y.dtype != torch.float32:
+        y = y.float()
     nan = y.new_tensor(float("nan"))
-    std, mean = torch.std_mean(y) if y.numel() > 1 else (nan, y.mean())
-    nonfinite = (~torch.isfinite(y)).sum().float()
-    if kind in ZERO_KINDS:
-        zero = y == 0
-        frac_zero = zero.float().mean()
-        units = zero.movedim(unit_dim, -1).reshape(-1, y.shape[unit_dim]) if y.dim() > 1 \
-            else zero.reshape(1, -1)
-        frac_dead = units.all(dim=0).float().mean()
-    else:
-        frac_zero = frac_dead = nan
-    if kind == "tanh":
-        frac_sat = (y.abs() > 0.99).float().mean()
+    mean = y.mean()
+    std = torch.linalg.vector_norm(y - mean) / math.sqrt(n - 1) if n > 1 else nan
+    frac_zero = frac_sat = frac_dead = nan
+    if kind in ZERO_KINDS:  # outputs >= 0: sign() is 1 where active, 0 where zero
+        frac_zero = 1 - torch.sign(y).sum() / n
+        dims = tuple(d for d in range(y.dim()) if d != unit_dim % y.dim())
+        peak = y.amax(dim=dims) if dims else y  # [units]
+        frac_dead = 1 - torch.sign(peak).mean()
+    elif kind == "tanh":
+        frac_sat = torch.relu_(y.abs().sub_(0.99)).sign_().sum() / n
     elif kind == "sigmoid":
-        frac_sat = ((y < 0.01) | (y > 0.99)).float().mean()
-    else:
-        frac_sat = nan
-    return torch.stack([mean, std, frac_zero, frac_sat, frac_dead, nonfinite])
+        frac_sat = torch.relu_((y - 0.5).abs_().sub_(0.49)).sign_().sum() / n
+    return torch.stack([mean, std, frac_zero, frac_sat, frac_dead])
+
+
+def count_nonfinite(y: torch.Tensor) -> int:
+    """Exact number of non-finite values (synchronises; used only when a statistic is not)."""
+    return int((~torch.isfinite(y.detach())).sum())

@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from explain.monitor._layers import SATURATING_KINDS, ZERO_KINDS
+from explain.monitor._layers import (
+    NUM_ACT_STATS,
+    SATURATING_KINDS,
+    ZERO_KINDS,
+    activation_stats,
+    count_nonfinite,
+)
 
 if TYPE_CHECKING:
     from explain.monitor.monitor import TrainingMonitor
@@ -65,15 +71,19 @@ def collect(mon: TrainingMonitor, loss: Any) -> tuple[dict, dict[str, int], dict
             d_norms, p_norms = [], []
         kinds: dict[int, str | None] = {}
         act_tensors: list[torch.Tensor] = []
+        act_refs: dict[int, torch.Tensor] = {}
         for spec in mon._layers:
             if spec.index in mon._acts:
-                kind, stats = mon._acts[spec.index]
-            elif spec.index in mon._raw:
-                kind, stats = spec.intrinsic, mon._raw[spec.index]
+                kind, stats, y = mon._acts[spec.index]
+            elif spec.index in mon._raw and mon._raw[spec.index][0]._version == \
+                    mon._raw[spec.index][1]:  # the layer's own output, unchanged since
+                kind, y = spec.intrinsic, mon._raw[spec.index][0]
+                stats = activation_stats(y, kind, spec.unit_dim)
             else:
                 continue
             kinds[spec.index] = kind
             act_tensors.append(stats)
+            act_refs[spec.index] = y
         loss_t = loss.detach().float().mean() if isinstance(loss, torch.Tensor) else None
         extra = [loss_t] if loss_t is not None else []
         flat = _gather(g_norms + w_norms + d_norms + p_norms + act_tensors + extra)
@@ -88,7 +98,7 @@ def collect(mon: TrainingMonitor, loss: Any) -> tuple[dict, dict[str, int], dict
 
     g_list, w_list = take(len(g_norms)), take(len(w_norms))
     d_list, p_list = take(len(d_norms)), take(len(p_norms))
-    acts = [take(6) for _ in act_tensors]
+    acts = [take(NUM_ACT_STATS) for _ in act_tensors]
     loss_value = take(1)[0] if loss_t is not None else (float(loss) if _is_number(loss) else None)
 
     grad_norm: list[float | None] = [None] * len(params)
@@ -110,8 +120,9 @@ def collect(mon: TrainingMonitor, loss: Any) -> tuple[dict, dict[str, int], dict
         else:
             rec["update_ratio"] = None
         rec.update(_activation_row(kinds.get(spec.index), act_by_layer.get(spec.index)))
-        if spec.index in act_by_layer:
-            nonfinite["activation"] += int(act_by_layer[spec.index][5])
+        stats = act_by_layer.get(spec.index)
+        if stats is not None and not all(map(math.isfinite, stats[:2])):
+            nonfinite["activation"] += count_nonfinite(act_refs[spec.index])
         row[spec.name] = rec
     return row, nonfinite, kinds
 
@@ -120,7 +131,7 @@ def _activation_row(kind: str | None, stats: list[float] | None) -> dict[str, fl
     if stats is None:
         return {"act_mean": None, "act_std": None, "frac_zero": None, "frac_saturated": None,
                 "frac_dead": None}
-    mean, std, zero, sat, dead, _ = stats
+    mean, std, zero, sat, dead = stats
     return {"act_mean": mean, "act_std": std,
             "frac_zero": zero if kind in ZERO_KINDS else None,
             "frac_saturated": sat if kind in SATURATING_KINDS else None,

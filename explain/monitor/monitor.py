@@ -246,8 +246,8 @@ class TrainingMonitor:
         """Register the hooks and take the weight snapshot for the next (sampled) step."""
         t0 = time.perf_counter()
         self._hook_seconds = 0.0
-        self._acts: dict[int, tuple[str | None, torch.Tensor]] = {}
-        self._raw: dict[int, torch.Tensor] = {}
+        self._acts: dict[int, tuple[str | None, torch.Tensor, torch.Tensor]] = {}
+        self._raw: dict[int, tuple[torch.Tensor, int]] = {}  # layer output, its version
         self._last_layer: _layers.LayerSpec | None = None
         self._input: tuple[Any, ...] | None = None
         self._busy = False
@@ -273,13 +273,10 @@ class TrainingMonitor:
         def hook(module: nn.Module, args: Any, output: Any) -> None:
             if not self._active():
                 return
-            t0 = time.perf_counter()
             self._last_layer = spec
             y = _layers.first_tensor(output)
-            if y is not None and spec.index not in self._raw:
-                self._raw[spec.index] = _layers.activation_stats(y, spec.intrinsic,
-                                                                 spec.unit_dim)
-            self._hook_seconds += time.perf_counter() - t0
+            if y is not None and spec.index not in self._raw:  # statistics later, if needed
+                self._raw[spec.index] = (y, y._version)
         return hook
 
     def _act_hook(self, kind: str):
@@ -290,7 +287,8 @@ class TrainingMonitor:
             t0 = time.perf_counter()
             y = _layers.first_tensor(output)
             if y is not None:
-                self._acts[spec.index] = (kind, _layers.activation_stats(y, kind, spec.unit_dim))
+                stats = _layers.activation_stats(y, kind, spec.unit_dim)
+                self._acts[spec.index] = (kind, stats, y)
             self._hook_seconds += time.perf_counter() - t0
         return hook
 
@@ -314,6 +312,7 @@ class TrainingMonitor:
             h.nonfinite[kind] += count
         self._flush_loss_count()
         self._snapshot = None
+        self._acts, self._raw = {}, {}
         if self._temporal_due():
             t0 = time.perf_counter()
             self._record_temporal(k, target)

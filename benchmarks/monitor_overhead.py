@@ -1,0 +1,160 @@
+"""Overhead of ``explain.TrainingMonitor`` at its defaults: bare loop vs monitored loop.
+
+The same training loop (same initial weights, same batches, Adam) runs bare (A) and with
+``TrainingMonitor(model)`` (B), interleaved A B A B ... so that machine noise hits both alike.
+Each run trains ``--epochs`` passes over the training split and calls ``log_epoch`` after each,
+as the zoo trainer does. Printed: per model the median seconds of A and B with their spread
+(min-max and IQR), the median of the per-pair ratios B/A, and the records the monitor kept.
+
+Usage::
+
+    python benchmarks/monitor_overhead.py                 # cnn on mnist-5k, rnn on japanese-vowels
+    python benchmarks/monitor_overhead.py --repeats 9 --models rnn --quiet
+
+The goal is a median ratio <= 1.03. On a shared machine (several processes on 2 cores) timings
+are noisy: look at the spread before trusting a ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from explain.monitor import TrainingMonitor  # noqa: E402
+
+DATASETS = {"cnn": "mnist-5k", "rnn": "japanese-vowels"}
+DEFAULTS = {"cnn": {"batch_size": 64, "epochs": 2},   # as the cnn-mnist preset: 63 steps/epoch
+            "rnn": {"batch_size": 32, "epochs": 15}}  # as rnn-vowels: 8 steps/epoch
+
+
+def setup(name: str, batch_size: int, limit: int | None):
+    """The zoo model and its batches; random data of the right shape if the zoo lacks them."""
+    torch.manual_seed(0)
+    try:
+        import zoo
+        bundle = zoo.load_dataset(DATASETS[name])
+        x, y = bundle.train.tensors
+        model = zoo.create_model(name, **bundle.model_kwargs())
+        source = DATASETS[name]
+    except Exception as exc:  # noqa: BLE001 - the zoo is optional for this benchmark
+        shape, classes = ((1, 28, 28), 10) if name == "cnn" else ((26, 12), 9)
+        x, y = torch.randn(1024, *shape), torch.randint(0, classes, (1024,))
+        from torch import nn
+        model = (nn.Sequential(nn.Conv2d(1, 16, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                               nn.Linear(16 * 13 * 13, classes)) if name == "cnn" else None)
+        if model is None:
+            class GRU(nn.Module):
+                def __init__(self):
+                    super().__init__()
+                    self.rnn, self.head = nn.GRU(12, 64, batch_first=True), nn.Linear(64, 9)
+
+                def forward(self, xb):
+                    return self.head(self.rnn(xb)[1][-1])
+            model = GRU()
+        source = f"random (zoo unavailable: {type(exc).__name__})"
+    if limit:
+        x, y = x[:limit], y[:limit]
+    g = torch.Generator().manual_seed(0)
+    order = torch.randperm(len(x), generator=g)
+    batches = [(x[order[i:i + batch_size]], y[order[i:i + batch_size]])
+               for i in range(0, len(x), batch_size)]
+    return model, batches, source
+
+
+def run_once(model0, batches, epochs: int, monitored: bool) -> tuple[float, int]:
+    """Seconds for ``epochs`` passes (and the number of records kept)."""
+    model = copy.deepcopy(model0).train()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    mon = TrainingMonitor(model) if monitored else None
+    start = time.perf_counter()
+    if mon is not None:
+        mon.start()
+    try:
+        for epoch in range(epochs):
+            for xb, yb in batches:
+                opt.zero_grad()
+                loss = F.cross_entropy(model(xb), yb)
+                loss.backward()
+                opt.step()
+                if mon is not None:
+                    mon.step(loss=loss.detach(), target=yb)
+            if mon is not None:
+                mon.log_epoch(epoch=epoch + 1, train_loss=loss.item())
+    finally:
+        if mon is not None:
+            mon.close()
+    seconds = time.perf_counter() - start
+    return seconds, (len(mon.history.steps) if mon is not None else 0)
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    q = statistics.quantiles(values, n=4) if len(values) >= 2 else [values[0]] * 3
+    return {"median": statistics.median(values), "min": min(values), "max": max(values),
+            "iqr": q[2] - q[0]}
+
+
+def bench(name: str, args: argparse.Namespace) -> dict:
+    batch_size = args.batch_size or DEFAULTS[name]["batch_size"]
+    epochs = args.epochs or DEFAULTS[name]["epochs"]
+    model, batches, source = setup(name, batch_size, args.limit)
+    run_once(model, batches, 1, False)  # warm-up: allocator, kernels, lazy imports
+    run_once(model, batches, 1, True)
+    bare, mon, ratios, records = [], [], [], 0
+    for _ in range(args.repeats):
+        a, _ = run_once(model, batches, epochs, False)
+        b, records = run_once(model, batches, epochs, True)
+        bare.append(a)
+        mon.append(b)
+        ratios.append(b / a)
+    steps = epochs * len(batches)
+    return {"model": name, "data": source, "steps": steps, "records": records,
+            "bare_s": spread(bare), "monitor_s": spread(mon), "ratio": spread(ratios),
+            "ratio_of_medians": statistics.median(mon) / statistics.median(bare)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7, help="A/B pairs per model (default 7)")
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="epochs per run (default: cnn 2, rnn 15)")
+    parser.add_argument("--models", default="cnn,rnn", help="comma-separated: cnn, rnn")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="default: cnn 64, rnn 32 (as the presets)")
+    parser.add_argument("--limit", type=int, default=None, help="use only N training samples")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--quiet", action="store_true", help="print one JSON line per model")
+    args = parser.parse_args(argv)
+    if args.repeats < 1 or (args.epochs is not None and args.epochs < 1):
+        parser.error("--repeats and --epochs must be >= 1")
+    torch.set_num_threads(args.threads)
+    for name in args.models.split(","):
+        if name not in DATASETS:
+            parser.error(f"unknown model {name!r}; choose from {', '.join(DATASETS)}")
+        result = bench(name, args)
+        if args.quiet:
+            print(json.dumps(result))
+            continue
+        b, m, r = result["bare_s"], result["monitor_s"], result["ratio"]
+        print(f"{name} on {result['data']}: {result['steps']} steps/run, {args.repeats} A/B "
+              f"pairs, {result['records']} records/run")
+        print(f"  bare     median {b['median']:.3f}s  min-max {b['min']:.3f}-{b['max']:.3f}s"
+              f"  IQR {b['iqr']:.3f}s")
+        print(f"  monitor  median {m['median']:.3f}s  min-max {m['min']:.3f}-{m['max']:.3f}s"
+              f"  IQR {m['iqr']:.3f}s")
+        print(f"  ratio    median {r['median']:.3f}x  min-max {r['min']:.3f}-{r['max']:.3f}x"
+              f"  (ratio of medians {result['ratio_of_medians']:.3f}x; goal <= 1.03x)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
