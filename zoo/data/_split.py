@@ -104,12 +104,13 @@ def stratified_split(y: np.ndarray, n_val: int, n_test: int, *, seed: int,
         return perm[n_val + n_test:], perm[:n_val], perm[n_val:n_val + n_test]
     classes, inverse = np.unique(y, return_inverse=True)
     counts = np.bincount(inverse, minlength=len(classes))
-    keep = np.minimum(counts, 1)  # one training sample per class if possible
-    n_te = _apportion(counts, n_test, counts - keep, rng)
-    n_va = _apportion(counts, n_val, counts - keep - n_te, rng)
-    # Tiny classes: if the per-class minimum made the totals unreachable, relax it.
-    n_te += _apportion(counts, n_test - n_te.sum(), counts - n_te - n_va, rng)
-    n_va += _apportion(counts, n_val - n_va.sum(), counts - n_te - n_va, rng)
+    held_out = n_val + n_test
+    keep = np.minimum(counts, 1)  # one training sample per class when there is one to spare
+    held = _apportion(counts, held_out, counts - keep, rng)
+    held += _apportion(counts, held_out - held.sum(), counts - held, rng)  # tiny classes: relax
+    n_va = _apportion(counts, n_val, held, rng)  # val in proportion to the class counts
+    n_va += _apportion(counts, n_val - n_va.sum(), held - n_va, rng)
+    n_te = held - n_va
     parts: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
     for c in range(len(classes)):
         idx = rng.permutation(np.flatnonzero(inverse == c))
