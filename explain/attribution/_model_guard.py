@@ -25,6 +25,9 @@ _HOOK_DICTS = (
     "_forward_pre_hooks_with_kwargs", "_state_dict_hooks", "_load_state_dict_pre_hooks",
 )
 
+# Where nn.Module keeps registered parameters, buffers and submodules.
+_SLOTS = ("_parameters", "_buffers", "_modules")
+
 # Clone parameters and buffers only up to this size; larger models are verified, not restored.
 _CLONE_LIMIT_BYTES = 512 * 2**20
 
@@ -53,6 +56,7 @@ class ModelGuard:
         self._modules = list(m.modules())
         self._training = [mod.training for mod in self._modules]
         self._attrs = [set(vars(mod)) for mod in self._modules]
+        self._slots = [{k: set(getattr(mod, k)) for k in _SLOTS} for mod in self._modules]
         self._hooks = [{k: OrderedDict(getattr(mod, k)) for k in _HOOK_DICTS if hasattr(mod, k)}
                        for mod in self._modules]
         self._params = list(m.named_parameters(remove_duplicate=False))
@@ -67,11 +71,15 @@ class ModelGuard:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        for mod, flag, attrs, hooks in zip(self._modules, self._training, self._attrs,
-                                           self._hooks):
+        for mod, flag, attrs, slots, hooks in zip(self._modules, self._training, self._attrs,
+                                                  self._slots, self._hooks):
             mod.training = flag
             for name in set(vars(mod)) - attrs:
                 delattr(mod, name)
+            for key, names in slots.items():   # shap registers module.x / .y as Parameters
+                table = getattr(mod, key)
+                for name in set(table) - names:
+                    del table[name]
             for key, saved in hooks.items():
                 current = getattr(mod, key)
                 current.clear()

@@ -24,6 +24,7 @@ __all__ = ["BatchPlan", "plan_batch", "run_chunked", "memory_budget", "expand_ar
            "clear_cache"]
 
 _CANDIDATES = (32, 64, 128, 256, 512, 1024)
+_NO_PROBE_ROWS = 512
 _CACHE: weakref.WeakKeyDictionary[nn.Module, dict[tuple, BatchPlan]] = weakref.WeakKeyDictionary()
 
 
@@ -126,8 +127,8 @@ def plan_batch(model: nn.Module, forward: Callable, row: torch.Tensor, args: tup
     row : one sample ``[1, *shape]`` in the space the method differentiates.
     args : extra forward arguments for that sample (tensors with batch dimension 1).
     target : class whose logit is differentiated.
-    total_rows : rows the job needs in all; no size above it is tried, and a job that fits in
-        one smallest pass is not probed.
+    total_rows : rows the job needs in all; no size above it is tried, and a job of at most
+        512 rows that fits the budget runs in one pass without probing.
     budget : memory budget in bytes (default :func:`memory_budget`).
     grad : time forward+backward (gradient methods) or forward only (perturbation methods).
     key : extra cache key part (e.g. the attribution space).
@@ -141,8 +142,9 @@ def plan_batch(model: nn.Module, forward: Callable, row: torch.Tensor, args: tup
     per_row = max(1, _bytes_per_row(model, forward, row, args))
     fits = [r for r in _CANDIDATES if r * per_row <= budget] or [max(1, budget // per_row)]
     if total_rows is not None:
-        if total_rows <= fits[0]:
-            return BatchPlan(rows=max(1, total_rows), bytes_per_row=per_row)  # too small to tune
+        if total_rows <= max(_NO_PROBE_ROWS, fits[0]) and total_rows * per_row <= budget:
+            # a small job runs in one pass: probing would cost more than it could save
+            return BatchPlan(rows=max(1, total_rows), bytes_per_row=per_row)
         # no size above the whole job: the first candidate >= total_rows is the largest tried
         fits = [r for r in fits if r < total_rows] + [r for r in fits if r >= total_rows][:1]
     probed: dict[int, float] = {}

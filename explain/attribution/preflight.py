@@ -149,14 +149,18 @@ def _expected(card: ModelCard | None) -> str:
 
 
 def check_forward(forward: Callable[..., torch.Tensor], inputs: torch.Tensor,
-                  args: tuple, card: ModelCard | None) -> torch.Tensor:
+                  args: tuple, card: ModelCard | None,
+                  batch: int | None = None) -> torch.Tensor:
     """Run ``forward`` on ``inputs`` without gradients; wrap a failure in a clear error.
+
+    ``batch`` is the caller's batch size, shown in messages when ``inputs`` is a slice of it.
 
     Raises
     ------
     DataMismatchError : the card's input spec disagrees with the inputs, or the model raised.
     """
-    got = f"{list(inputs.shape)} {str(inputs.dtype).replace('torch.', '')}"
+    shown = [batch or inputs.shape[0], *inputs.shape[1:]]
+    got = f"{shown} {str(inputs.dtype).replace('torch.', '')}"
     if card is not None:
         shape_ok = (len(card.input_shape) == inputs.dim() - 1 and all(
             d is None or d == s for d, s in zip(card.input_shape, inputs.shape[1:])))

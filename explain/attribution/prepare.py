@@ -121,7 +121,7 @@ def prepare(model: nn.Module, card: ModelCard | None, inputs: torch.Tensor, targ
     args = _as_args(extra_args, device)
     n = inputs.shape[0]
     plain = PlainForward(model)
-    pf.check_forward(plain, inputs[:1], expand_args(args, slice(0, 1), n), card)
+    pf.check_forward(plain, inputs[:1], expand_args(args, slice(0, 1), n), card, batch=n)
     logits = _predict(plain, inputs, args)                               # [batch, classes]
     tgt = pf.check_target(target, logits.argmax(1), logits.shape[1])
     emb = None
