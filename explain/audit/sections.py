@@ -44,6 +44,9 @@ def spectral_alphas(finding: Finding | None) -> dict[str, float | None]:
     if finding is None:
         return {}
     ev = finding.evidence
+    layers, alpha = ev.get("layers"), ev.get("alpha")
+    if isinstance(layers, list) and isinstance(alpha, list) and len(layers) == len(alpha):
+        return {str(k): v for k, v in zip(layers, alpha)}
     for key in ("alphas", "alpha", "layers", "per_layer"):
         table = ev.get(key)
         if isinstance(table, Mapping):
@@ -79,7 +82,9 @@ def data_sufficiency_section(findings: Sequence[Finding],
     finding = _finding(findings, "data-sufficiency")
     curve = learning_curve
     if curve is None and finding is not None:
-        curve = finding.evidence.get("curve") or finding.evidence.get("learning_curve")
+        ev = finding.evidence
+        if isinstance(ev.get("n_train"), list) and isinstance(ev.get("score"), list):
+            curve = list(zip(ev["n_train"], ev["score"]))
     if not curve:
         return {"available": False, "reason": (
             "No learning curve was computed. Compute one with explain.checks.learning_curve("

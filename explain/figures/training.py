@@ -111,8 +111,9 @@ def loss_curves(history: Any, overfit_epoch: int | None = None) -> go.Figure:
                  else f"lowest val loss (epoch {mark})")
         for col in (1, 2):
             fig.add_vline(x=mark, line={"color": MARK, "dash": "dash"}, row=1, col=col)
-        fig.add_annotation(x=mark, y=1.0, yref="y domain", xref="x", text=label,
-                           showarrow=False, font={"color": MARK}, yanchor="bottom")
+        fig.add_annotation(x=mark, y=0.02, yref="y domain", xref="x", text=label,
+                           showarrow=False, font={"color": MARK}, xanchor="left",
+                           yanchor="bottom", bgcolor="rgba(255,255,255,0.8)")
     fig.update_xaxes(title_text="epoch")
     apply_layout(fig, "Training curves")
     fig.update_layout(height=360)

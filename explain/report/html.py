@@ -131,7 +131,21 @@ def _explanations(sec: Mapping[str, Any]) -> str:
     header = ["sample", "true", "predicted", "confidence", "tokens"]
     if not any(s.get("tokens") for s in sec.get("samples", [])):
         header, samples = header[:4], [r[:4] for r in samples]
-    return out + "<h3>Explained samples</h3>" + _table(header, samples)
+    out += "<h3>Explained samples</h3>" + _table(header, samples)
+    if sec.get("modality") == "text":
+        out += _tokens(sec)
+    return out
+
+
+def _tokens(sec: Mapping[str, Any]) -> str:
+    """Each text sample's tokens coloured by attribution (token_html escapes every token)."""
+    try:
+        from explain.figures import attribution as att
+        from explain.report._explain_figs import token_blocks
+    except ImportError:
+        return ""
+    return "".join(f"<p class='muted'>{escape(label)}</p>{block}"
+                   for label, block in token_blocks(sec, att))
 
 
 def _card(sec: Mapping[str, Any]) -> str:
