@@ -26,6 +26,7 @@ import plotly.graph_objects as go
 
 __all__ = [
     "DIVERGING",
+    "DIVERGING_OVERLAY",
     "SEQUENTIAL",
     "GRAY",
     "PALETTE",
@@ -39,6 +40,10 @@ __all__ = [
 
 #: Diverging scale for signed scores (attributions): blue = against the class, red = for it.
 DIVERGING = "RdBu_r"
+#: The diverging scale fading to transparent at zero, for heatmaps drawn over an image.
+DIVERGING_OVERLAY = [[0.0, "rgba(5,48,97,1)"], [0.25, "rgba(67,147,195,0.75)"],
+                     [0.5, "rgba(247,247,247,0)"], [0.75, "rgba(214,96,77,0.75)"],
+                     [1.0, "rgba(103,0,31,1)"]]
 #: Sequential scale for non-negative values (norms, fractions, counts).
 SEQUENTIAL = "Viridis"
 #: Background scale for grayscale images under an overlay.

@@ -35,6 +35,7 @@ from explain.attribution.result import Attribution
 from explain.errors import InvalidInputError
 from explain.figures._style import (
     DIVERGING,
+    DIVERGING_OVERLAY,
     GRAY,
     apply_layout,
     color_for,
@@ -70,14 +71,14 @@ def _image_map(values: Any) -> np.ndarray:
 
 
 def _signed_heatmap(z: np.ndarray, *, opacity: float = 1.0, showscale: bool = True,
-                    **kw: Any) -> go.Heatmap:
+                    colorscale: Any = DIVERGING, **kw: Any) -> go.Heatmap:
     lim = symmetric_limit(z)
-    return go.Heatmap(z=z, colorscale=DIVERGING, zmid=0.0, zmin=-lim, zmax=lim, opacity=opacity,
+    return go.Heatmap(z=z, colorscale=colorscale, zmid=0.0, zmin=-lim, zmax=lim, opacity=opacity,
                       showscale=showscale, colorbar={"title": {"text": "attribution"}}, **kw)
 
 
 def image_overlay(image: Any, values: Any, *, class_name: str | None = None,
-                  method: str | None = None, opacity: float = 0.6,
+                  method: str | None = None, opacity: float = 0.85,
                   title: str | None = None) -> go.Figure:
     """Image with its attribution as a translucent diverging heatmap on top.
 
@@ -86,7 +87,8 @@ def image_overlay(image: Any, values: Any, *, class_name: str | None = None,
     image : ``[C, H, W]`` (``C`` = 1 or 3) or ``[H, W]``; any value range.
     values : attribution, same spatial size; summed over channels.
     class_name, method : named in the title (escaped).
-    opacity : opacity of the heatmap.
+    opacity : opacity of the heatmap (its colours also fade to transparent near zero, so the
+        image shows through where the attribution is small).
     title : replaces the default title (used as given: escape user strings in it).
     """
     img = _np(image)
@@ -108,9 +110,10 @@ def image_overlay(image: Any, values: Any, *, class_name: str | None = None,
         raise InvalidInputError(
             f"The attribution map {attr.shape} does not match the image {img.shape[-2:]}; pass "
             f"the values computed for this image.")
-    fig.add_trace(_signed_heatmap(attr, opacity=opacity, name="attribution"))
-    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False)
-    fig.update_xaxes(showticklabels=False)
+    fig.add_trace(_signed_heatmap(attr, opacity=opacity, name="attribution",
+                                  colorscale=DIVERGING_OVERLAY))
+    fig.update_yaxes(autorange="reversed", scaleanchor="x", showticklabels=False, showgrid=False)
+    fig.update_xaxes(showticklabels=False, showgrid=False)
     return apply_layout(fig, title or f"{_what(method, class_name)} over the input image")
 
 
@@ -155,13 +158,17 @@ def token_figure(tokens: Sequence[str], scores: Sequence[float] | Any, *,
     rows = max(1, -(-s.size // per_row))
     z = np.full((rows, per_row), np.nan)
     text = np.full((rows, per_row), "", dtype=object)
+    full = np.full((rows, per_row), "", dtype=object)
     for i, (tok, v) in enumerate(zip(tokens, s)):
+        tok = str(tok)
         z[i // per_row, i % per_row] = v
-        text[i // per_row, i % per_row] = escape(tok)
+        text[i // per_row, i % per_row] = escape(tok if len(tok) <= 14 else tok[:13] + "\u2026")
+        full[i // per_row, i % per_row] = escape(tok)
     fig = go.Figure(_signed_heatmap(z, text=text, texttemplate="%{text}", xgap=3, ygap=3,
-                                    hovertemplate="%{text}: %{z:.4f}<extra></extra>"))
-    fig.update_yaxes(autorange="reversed", showticklabels=False)
-    fig.update_xaxes(showticklabels=False)
+                                    customdata=full, textfont={"size": 14},
+                                    hovertemplate="%{customdata}: %{z:.4f}<extra></extra>"))
+    fig.update_yaxes(autorange="reversed", showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
     return apply_layout(fig, title or f"{_what(method, class_name)} per token",
                         height=120 + 40 * rows)
 
@@ -220,8 +227,9 @@ def method_grid(attributions: Sequence[Attribution] | Mapping[str, Attribution],
             fig.add_trace(_signed_heatmap(z, showscale=False, name=escape(name),
                                           hovertemplate="%{z:.4f}<extra></extra>"),
                           row=r, col=c)
-    fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False, autorange="reversed" if image_like else None)
+    fig.update_xaxes(showticklabels=False, showgrid=False)
+    fig.update_yaxes(showticklabels=False, showgrid=False,
+                     autorange="reversed" if image_like else None)
     return apply_layout(fig, title or f"Attributions of {len(idx)} samples by "
                                       f"{len(named)} methods", height=140 + 160 * len(idx))
 
@@ -267,8 +275,9 @@ def sanity_curve(quality: Any, *, title: str | None = None) -> go.Figure:
     if not curve.get("layer"):
         raise InvalidInputError("sanity_curve needs evaluate(..., metrics including 'sanity').")
     limit = (d.get("thresholds") or {}).get("max_sanity_correlation", 0.5)
-    layers = [escape(n) for n in curve["layer"]]
-    fig = go.Figure(go.Scatter(x=layers, y=curve["correlation"], mode="lines+markers",
+    layers = ["(none)"] + [escape(n) for n in curve["layer"]]
+    fig = go.Figure(go.Scatter(x=layers, y=[1.0] + list(curve["correlation"]),
+                               mode="lines+markers",
                                name="rank correlation", line={"color": color_for(0)}))
     fig.add_hline(y=limit, line_dash="dot", annotation_text=f"fails above {limit}")
     fig.update_xaxes(title_text="randomized down to layer (output first)")

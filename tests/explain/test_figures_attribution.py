@@ -56,7 +56,8 @@ def test_grayscale_overlay_has_image_and_symmetric_diverging_heatmap():
     assert np.asarray(overlay.z).shape == (6, 5)
     assert (overlay.zmin, overlay.zmid, overlay.zmax) == (-2.0, 0.0, 2.0)
     assert overlay.colorscale[0][1] != overlay.colorscale[-1][1]
-    assert 0 < overlay.opacity < 1
+    assert overlay.colorscale[2] == (0.5, "rgba(247,247,247,0)")   # zero is transparent
+    assert 0 < overlay.opacity <= 1
     assert fig.layout.title.text == "saliency attribution for class 'seven' over the input image"
     assert fig.layout.yaxis.autorange == "reversed"
 
@@ -98,6 +99,7 @@ def test_token_figure_boxes_and_escaping():
     assert z.shape == (3, 5) and np.isnan(z[2, 3:]).all()
     text = np.asarray(trace.text)
     assert text[0, 1] == "&lt;b&gt;bold&lt;/b&gt;"
+    assert np.asarray(trace.customdata)[0, 1] == "&lt;b&gt;bold&lt;/b&gt;"
     assert "<b>" not in json.dumps(fig.to_plotly_json()["data"], default=str)
     assert (trace.zmin, trace.zmax) == (-1.0, 1.0)
     assert fig.layout.title.text == ("integrated_gradients attribution for class '&lt;pos&gt;' "
@@ -166,8 +168,8 @@ def test_sanity_curve_and_agreement_heatmap(quality):
     fig = sanity_curve(quality)
     heat = agreement_heatmap(np.array([[1.0, -0.2], [-0.2, 1.0]]), ["ig", "<s>"])
 
-    assert list(fig.data[0].x) == ["fc2", "&lt;fc1&gt;"]
-    assert list(fig.data[0].y) == [0.7, 0.1]
+    assert list(fig.data[0].x) == ["(none)", "fc2", "&lt;fc1&gt;"]
+    assert list(fig.data[0].y) == [1.0, 0.7, 0.1]
     assert any(s.type == "line" and s.y0 == 0.5 for s in fig.layout.shapes)
     assert list(heat.data[0].x) == ["ig", "&lt;s&gt;"]
     assert (heat.data[0].zmin, heat.data[0].zmax) == (-1, 1)
