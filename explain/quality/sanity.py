@@ -43,28 +43,42 @@ class SanityResult:
 
 
 def layer_order(model: nn.Module, x: torch.Tensor) -> list[str]:
-    """Names of the modules that own parameters, in the order the forward pass first calls them
-    (input -> output). Modules the forward never calls are left out."""
+    """Names of the modules that own parameters, in the order the forward pass first enters them
+    (input -> output). Modules the forward never calls (e.g. the ``out_proj`` that
+    ``nn.MultiheadAttention`` uses through its weights) are left out; see :func:`_groups`."""
     owners = [(n, m) for n, m in model.named_modules()
               if any(True for _ in m.parameters(recurse=False))]
     seen: list[str] = []
     handles = []
 
     def hook_for(name: str):
-        def hook(_module, _inputs, _output):
+        def hook(_module, _inputs):
             if name not in seen:
                 seen.append(name)
         return hook
 
     try:
         for name, module in owners:
-            handles.append(module.register_forward_hook(hook_for(name)))
+            handles.append(module.register_forward_pre_hook(hook_for(name)))
         with torch.no_grad():
             model(x.to(device_of(model)))
     finally:
         for h in handles:
             h.remove()
     return seen
+
+
+def _groups(model: nn.Module, called: list[str]) -> dict[str, list[str]]:
+    """Each called module with the parameter owners below it that the forward never called, so
+    every parameter is randomized with the closest called module above it."""
+    groups = {name: [name] for name in called}
+    for name, module in model.named_modules():
+        if name in groups or not any(True for _ in module.parameters(recurse=False)):
+            continue
+        above = [c for c in called if c == "" or name.startswith(c + ".")]
+        if above:
+            groups[max(above, key=len)].append(name)
+    return groups
 
 
 def randomize_module(module: nn.Module, seed: int) -> None:
@@ -112,7 +126,9 @@ def cascading_randomization(model: nn.Module, inputs: torch.Tensor, values: torc
     """
     clone = copy.deepcopy(model)
     clone.eval()
-    top_down = list(reversed(layer_order(clone, inputs[:1])))
+    called = layer_order(clone, inputs[:1])
+    top_down = list(reversed(called))
+    groups = _groups(clone, called)
     modules = dict(clone.named_modules())
     n = len(top_down)
     if n == 0:
@@ -123,7 +139,8 @@ def cascading_randomization(model: nn.Module, inputs: torch.Tensor, values: torc
     done = 0
     for mark in marks:
         for j in range(done, mark):
-            randomize_module(modules[top_down[j]], seed + j)
+            for k, name in enumerate(groups[top_down[j]]):
+                randomize_module(modules[name], seed + 1000 * j + k)
         done = mark
         dev = device_of(clone)
         new = explain_fn(clone, inputs.to(dev), target.to(dev))

@@ -447,3 +447,29 @@ def test_default_explain_fn_reruns_explain_attribute(linear3):
     assert q.metrics == ("completeness", "sanity")
     assert q.medians["completeness"] < 1e-4
     assert math.isfinite(q.medians["sanity"])
+
+
+def test_sanity_randomizes_parameters_the_forward_reaches_without_calling_their_module():
+    from explain.quality.sanity import _groups, layer_order
+
+    torch.manual_seed(0)
+
+    class Attn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pos = nn.Parameter(torch.randn(4, 8))
+            self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+            self.head = nn.Linear(8, 2)
+
+        def forward(self, x):                          # [batch, 4, 8]
+            h = x + self.pos
+            return self.head(self.attn(h, h, h)[0].mean(1))
+
+    model = Attn().eval()
+    x = torch.randn(3, 4, 8)
+
+    order = layer_order(model, x)
+    groups = _groups(model, order)
+
+    assert order == ["", "attn", "head"]                 # root first: its pos is used first
+    assert groups["attn"] == ["attn", "attn.out_proj"]   # out_proj is used via its weight only
