@@ -65,14 +65,19 @@ def build(att: ModuleType, sec: Mapping[str, Any]) -> list[go.Figure]:
     samples = sec.get("samples") or []
     modality = sec.get("modality")
     if attrs and modality != "text":
-        figs.append(att.method_grid(attrs, samples=list(range(len(samples)))))
+        grid = att.method_grid(attrs, samples=list(range(len(samples))))
+        if modality == "image":  # square pixels: each cell keeps the image's aspect ratio
+            for key in [k for k in grid.layout if k.startswith("yaxis")]:
+                grid.layout[key].scaleanchor = "x" + key[len("yaxis"):]
+        figs.append(grid)
     if attrs and modality == "image":
         first = next(iter(attrs))
         for j, s in enumerate(samples):
             if "input" in s:
-                figs.append(att.image_overlay(
+                overlay = att.image_overlay(
                     torch.tensor(s["input"]), attrs[first].values[j], method=first,
-                    title=f"{escape(first)} · {escape(_label(sec, s))}"))
+                    title=f"{escape(first)} · {escape(_label(sec, s))}")
+                figs.append(overlay.update_layout(height=300))
     for m in sec.get("methods", []):
         q = m.get("quality") or {}
         if (q.get("curves") or {}).get("deletion"):

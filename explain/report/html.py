@@ -38,8 +38,12 @@ font-size:.85em}.missing{background:#fff8e1;border-left:4px solid #E69F00;paddin
 """
 
 
+_VERDICT_SEVERITY = {"trustworthy": "pass", "doubtful": "warn", "fails-sanity": "fail"}
+
+
 def _badge(severity: str) -> str:
-    colour = SEVERITY_COLORS.get(str(severity), "#7F7F7F")
+    """A coloured label for a severity or a trust verdict."""
+    colour = SEVERITY_COLORS.get(_VERDICT_SEVERITY.get(str(severity), str(severity)), "#7F7F7F")
     return f'<span class="badge" style="background:{colour}">{escape(str(severity))}</span>'
 
 
@@ -161,7 +165,8 @@ def _card(sec: Mapping[str, Any]) -> str:
                                            (sec.get("versions") or {}).items() if v))]]
     layers = [[escape(r["name"]), escape(r["type"]), f"{r['params']:,}"]
               for r in sec.get("layers", [])]
-    return (_table(["", ""], facts) + "<h3>Data</h3>" + _json_block(sec.get("data"))
+    rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts)
+    return (f"<table><tbody>{rows}</tbody></table><h3>Data</h3>" + _json_block(sec.get("data"))
             + "<h3>Training configuration</h3>" + _json_block(sec.get("config"))
             + "<h3>Layers with parameters</h3>" + _table(["layer", "type", "parameters"], layers)
             + "<details><summary>Architecture</summary>"
