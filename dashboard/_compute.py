@@ -93,8 +93,12 @@ def sentence_attribution(run_id: str, stamp: str, text: str, method: str) -> exp
     return explain.attribute(run.model, _ids(run, text), target=None, method=method)
 
 
-@st.cache_resource(max_entries=8, show_spinner="Running the audit (a minute at most) ...")
-def audit(run_id: str, stamp: str) -> Any:
-    """``explain.audit`` of the run: a frozen :class:`explain.Report`."""
-    run = S.get_run(run_id)
-    return explain.audit(run)
+def audit(run_id: str, progress: Any = None) -> Any:
+    """Audit the run on its test split: a frozen :class:`explain.Report`.
+
+    ``explain.audit`` is both the package and its function; the package's ``audit_run`` is the
+    one-call form for a zoo run. ``progress(stage, done, total)`` is called at each stage.
+    """
+    from explain.audit import audit_run
+
+    return audit_run(S.get_run(run_id), progress=progress)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import html
 import logging
 from collections.abc import Iterator
 from typing import Any
@@ -12,9 +11,10 @@ import numpy as np
 import streamlit as st
 
 import explain
+from dashboard import _state as S
 
-__all__ = ["guard", "selected_run", "show_findings", "SEVERITY_ICON", "preview", "decode_tokens",
-           "class_name", "highlighted_tokens"]
+__all__ = ["guard", "run_picker", "selected_run", "show_findings", "SEVERITY_ICON", "preview", "decode_tokens",
+           "class_name", "md_escape"]
 
 _log = logging.getLogger("deepscope.dashboard")
 
@@ -34,12 +34,36 @@ def guard(what: str) -> Iterator[None]:
         st.error(f"Could not {what}: {type(exc).__name__}: {first}")
 
 
+def run_picker() -> str | None:
+    """The sidebar's run selector, drawn by every page; returns the chosen run id or ``None``.
+
+    The choice lives in ``st.session_state["run_id"]`` (not in the widget), so it survives page
+    switches, and a page can select a run (after training or an upload) by setting it.
+    """
+    ids = [ref.id for ref in S.list_runs()]
+    st.sidebar.markdown("### 🔬 deepscope")
+    if not ids:
+        st.session_state["run_id"] = None
+        st.sidebar.caption(f"No runs in `{S.runs_root()}` yet.")
+        return None
+    if st.session_state.get("run_id") not in ids:
+        st.session_state["run_id"] = ids[0]
+
+    def _picked() -> None:
+        st.session_state["run_id"] = st.session_state["_run_picker"]
+
+    st.session_state["_run_picker"] = st.session_state["run_id"]
+    st.sidebar.selectbox("Run", ids, key="_run_picker", on_change=_picked,
+                         help="Run folders found in the runs folder (and runs you uploaded).")
+    st.sidebar.caption(f"Runs folder: `{S.runs_root()}`")
+    return st.session_state["run_id"]
+
+
 def selected_run() -> str | None:
-    """The run picked in the sidebar; shows a hint and returns ``None`` when there is none."""
-    run_id = st.session_state.get("run_id")
+    """:func:`run_picker`, plus a hint on the page when there is no run yet."""
+    run_id = run_picker()
     if not run_id:
         st.info("No run yet. Train a preset or upload a run on the **Runs** page.")
-        return None
     return run_id
 
 
@@ -51,7 +75,7 @@ def show_findings(found: list[dict[str, Any]], *, expanded_from: str = "warn") -
         label = f"{SEVERITY_ICON.get(sev, '')} {sev.upper()} · {f['check']} — {f['summary']}"
         with st.expander(label, expanded=rank.get(sev, 0) >= rank[expanded_from]):
             if f.get("remedy"):
-                st.markdown("**What to do:** " + _md_escape(f["remedy"]))
+                st.markdown("**What to do:** " + md_escape(f["remedy"]))
             else:
                 st.caption("Nothing to do.")
             evidence = {k: v for k, v in (f.get("evidence") or {}).items()
@@ -60,9 +84,10 @@ def show_findings(found: list[dict[str, Any]], *, expanded_from: str = "warn") -
                 st.json(evidence, expanded=False)
 
 
-def _md_escape(text: str) -> str:
-    """Escape Markdown/HTML specials in user- or data-derived text shown with st.markdown."""
-    out = html.escape(str(text), quote=False)
+def md_escape(text: str) -> str:
+    """Escape Markdown specials in user- or data-derived text shown with st.markdown (which
+    never renders raw HTML here: no ``unsafe_allow_html`` on these strings)."""
+    out = str(text)
     for ch in "\\`*_{}[]()#+!|<>$~":
         out = out.replace(ch, "\\" + ch)
     return out
@@ -112,24 +137,8 @@ def preview(x: Any, modality: str, *, vocab: Any = None, width: int = 96,
     elif modality == "text":
         words = decode_tokens(vocab, a)
         text = " ".join(words[:40]) + (" …" if len(words) > 40 else "")
-        st.caption(_md_escape(text) or "(empty)")
+        st.caption(md_escape(text) or "(empty)")
     else:
         names = list(feature_names) if feature_names is not None else [f"f{i}" for i in range(len(a))]
         shown = ", ".join(f"{n}={v:.2g}" for n, v in list(zip(names, a.tolist()))[:6])
-        st.caption(_md_escape(shown + (" …" if len(a) > 6 else "")))
-
-
-def highlighted_tokens(tokens: list[str], scores: Any) -> str:
-    """HTML of tokens shaded by their score (red = towards the class, blue = against).
-
-    Every token is ``html.escape``-d, so the result is safe for ``unsafe_allow_html=True``.
-    """
-    s = np.asarray(scores, dtype=np.float64).reshape(-1)[: len(tokens)]
-    scale = float(np.max(np.abs(s))) if len(s) else 0.0
-    spans = []
-    for tok, v in zip(tokens, s):
-        a = 0.0 if scale == 0 else min(1.0, abs(float(v)) / scale)
-        rgb = "214,39,40" if v >= 0 else "31,119,180"
-        spans.append(f'<span title="{float(v):+.3f}" style="background: rgba({rgb},{a:.2f}); '
-                     f'padding: 1px 3px; margin: 1px; border-radius: 3px">{html.escape(tok)}</span>')
-    return '<div style="line-height: 2">' + " ".join(spans) + "</div>"
+        st.caption(md_escape(shown + (" …" if len(a) > 6 else "")))

@@ -16,8 +16,6 @@ except ImportError:  # pragma: no cover
 
 import streamlit as st
 
-from dashboard import _state as S
-
 st.set_page_config(page_title="deepscope", page_icon="🔬", layout="wide")
 
 PAGES = [
@@ -29,25 +27,4 @@ PAGES = [
 ]
 
 
-def _run_picker() -> None:
-    """The sidebar's run selector; its choice is ``st.session_state["run_id"]`` on every page."""
-    ids = [ref.id for ref in S.list_runs()]
-    st.sidebar.markdown("### 🔬 deepscope")
-    if not ids:
-        st.session_state["run_id"] = None
-        st.sidebar.caption(f"No runs in `{S.runs_root()}` yet.")
-        return
-    pending = st.session_state.pop("_select_run", None)  # set by a page: train / upload / click
-    if pending in ids:
-        st.session_state["run_picker"] = pending
-    if st.session_state.get("run_picker") not in ids:
-        st.session_state["run_picker"] = ids[0]
-    st.session_state["run_id"] = st.sidebar.selectbox(
-        "Run", ids, key="run_picker",
-        help="Run folders found in the runs folder (and runs you uploaded).")
-    st.sidebar.caption(f"Runs folder: `{S.runs_root()}`")
-
-
-page = st.navigation(PAGES)
-_run_picker()
-page.run()
+st.navigation(PAGES).run()  # every page draws the sidebar run picker itself (_ui.run_picker)

@@ -1,4 +1,4 @@
-"""Audit: run ``explain.audit`` on the selected run, read it here, download HTML/JSON/Markdown."""
+"""Audit: run the audit of the selected run, read it here, download HTML/JSON/Markdown."""
 
 from __future__ import annotations
 
@@ -12,46 +12,54 @@ st.title("📋 Audit")
 st.caption("One call that checks everything: training health, test performance and calibration, "
            "and whether the explanations can be trusted. Download it to share.")
 
+# label, Report.render format, MIME type, file extension
 _FORMATS = (("HTML", "html", "text/html", "html"), ("JSON", "json", "application/json", "json"),
             ("Markdown", "markdown", "text/markdown", "md"))
 
 
-def _sections(report) -> None:
-    for name, data in report.sections.items():
-        if not isinstance(data, dict):
-            continue
-        ok = data.get("available", True)
-        with st.expander(f"{'📄' if ok else '⛔'} {name.replace('_', ' ')}", expanded=False):
-            if not ok:
-                st.caption(U._md_escape(data.get("reason", "Not available.")))
-            else:
-                st.json({k: v for k, v in data.items() if k != "available"}, expanded=False)
+def _run_audit(run_id: str, stamp: str) -> None:
+    bar = st.progress(0.0, text="Starting the audit ...")
+
+    def progress(stage: str, done: int, total: int) -> None:
+        bar.progress(min(1.0, done / max(1, total)), text=f"Audit: {stage} ({done}/{total})")
+
+    report = C.audit(run_id, progress=progress)
+    texts = {fmt: report.render(fmt) for _, fmt, _, _ in _FORMATS}  # rendered once, not per click
+    st.session_state.setdefault("_audits", {})[run_id] = (stamp, report, texts)
+    bar.empty()
+
+
+def _show(run_id: str, report, texts: dict[str, str]) -> None:
+    sev = report.verdict.get("severity", "pass")
+    st.subheader(f"{U.SEVERITY_ICON.get(sev, '')} {sev.upper()}: "
+                 f"{U.md_escape(report.verdict.get('headline', ''))}")
+    cols = st.columns(len(_FORMATS) + 1)
+    for col, (label, fmt, mime, ext) in zip(cols, _FORMATS):
+        col.download_button(f"⬇️ {label}", texts[fmt], file_name=f"deepscope-audit-{run_id}.{ext}",
+                            mime=mime, key=f"dl_{fmt}", on_click="ignore")
+    if cols[-1].button("Run again", key="audit_again"):
+        st.session_state["_audits"].pop(run_id, None)
+        st.rerun()
+    tab_findings, tab_report = st.tabs(["Findings", "Full report"])
+    with tab_findings:
+        U.show_findings([f.to_dict() for f in report.findings])
+    with tab_report:
+        st.markdown(texts["markdown"])  # Streamlit never renders raw HTML from this
+    if report.timings:
+        st.caption("Took " + ", ".join(f"{k} {v:.1f} s" for k, v in report.timings.items()))
 
 
 def _page(run_id: str) -> None:
     stamp = S.stamp_of(run_id)
-    done = st.session_state.get("_audited", {})
-    if done.get(run_id) != stamp:
-        st.markdown(f"No audit of **{U._md_escape(run_id)}** yet in this session.")
+    saved = st.session_state.get("_audits", {}).get(run_id)
+    if saved is None or saved[0] != stamp:
+        st.markdown(f"No audit of **{U.md_escape(run_id)}** yet. It explains a few test samples "
+                    "with several methods and checks them, so it takes a little while.")
         if not st.button("Run the audit", type="primary", key="audit_go"):
             return
-        done[run_id] = stamp
-        st.session_state["_audited"] = done
-    report = C.audit(run_id, stamp)
-    sev = report.verdict.get("severity", "pass")
-    st.subheader(f"{U.SEVERITY_ICON.get(sev, '')} {sev.upper()}: "
-                 f"{U._md_escape(report.verdict.get('headline', ''))}")
-    cols = st.columns(len(_FORMATS))
-    base = f"deepscope-audit-{run_id}"
-    for col, (label, fmt, mime, ext) in zip(cols, _FORMATS):
-        with col, U.guard(f"render the {label} report"):
-            col.download_button(f"Download {label}", report.render(fmt), file_name=f"{base}.{ext}",
-                                mime=mime, key=f"dl_{fmt}", on_click="ignore")
-    st.subheader("Findings")
-    U.show_findings([f.to_dict() for f in report.findings])
-    _sections(report)
-    if report.timings:
-        st.caption("Took " + ", ".join(f"{k} {v:.1f} s" for k, v in report.timings.items()))
+        _run_audit(run_id, stamp)
+        saved = st.session_state["_audits"][run_id]
+    _show(run_id, saved[1], saved[2])
 
 
 run_id = U.selected_run()

@@ -11,6 +11,7 @@ from dashboard import _compute as C
 from dashboard import _state as S
 from dashboard import _ui as U
 from dashboard import _views as V
+from explain.figures import attribution as FA
 
 st.title("🔍 Explanations")
 st.caption("Which parts of the input drove the prediction, by several attribution methods side by "
@@ -58,7 +59,8 @@ def _side_by_side(run_id: str, run, index: int, target: int | None, methods: lis
             for w in attr.warnings:
                 st.caption(f"ℹ️ {w}")
             if with_trust:
-                V.trust_view(C.trust(run_id, stamp, index, method, target))
+                V.trust_view(C.trust(run_id, stamp, index, method, target),
+                             key=f"trust_{method}")
 
 
 def _sentence(run_id: str, run, names: list[str], methods: list[str]) -> None:
@@ -71,13 +73,13 @@ def _sentence(run_id: str, run, names: list[str], methods: list[str]) -> None:
     out = C.sentence(run_id, stamp, text)
     probs = out["probs"]
     top = int(np.argmax(probs))
-    st.markdown(f"Prediction: **{U._md_escape(U.class_name(names, top))}** ({probs[top]:.0%})"
+    st.markdown(f"Prediction: **{U.md_escape(U.class_name(names, top))}** ({probs[top]:.0%})"
                 + (f" · {out['unknown']} word(s) not in the vocabulary" if out["unknown"] else ""))
     method = methods[0] if methods else DEFAULT_METHODS[0]
     attr = C.sentence_attribution(run_id, stamp, text, method)
     scores = attr.values[0].detach().numpy()
     kept = [float(s) for s, i in zip(scores, out["ids"][0]) if int(i) != 0]
-    st.markdown(U.highlighted_tokens(out["tokens"], kept), unsafe_allow_html=True)
+    st.markdown(FA.token_html(out["tokens"], kept), unsafe_allow_html=True)  # escaped
     st.caption(f"{method}: red pushes towards {U.class_name(names, top)}, blue against.")
 
 

@@ -41,7 +41,7 @@ def _table(refs: list[S.RunRef]) -> None:
         st.session_state["_runs_table_last"] = picked
         run_id = rows[picked[0]]["run"]
         if run_id != st.session_state.get("run_id"):
-            st.session_state["_select_run"] = run_id
+            st.session_state["run_id"] = run_id
             st.rerun()
     st.session_state["_runs_table_last"] = picked
 
@@ -90,7 +90,7 @@ def _train(preset: str, epochs: int, name: str) -> None:
         config = {"epochs": epochs} if epochs > 0 else {}
         zoo.train(preset=preset, out=out, progress=False, callback=progress, **config)
         bar.progress(1.0, text="Done.")
-        st.session_state["_select_run"] = out.name
+        st.session_state["run_id"] = out.name
         st.toast(f"Trained {out.name}.")
         st.rerun()
 
@@ -106,10 +106,11 @@ def _upload_form() -> None:
         if st.button("Open the uploaded run", disabled=not (weights and record), key="up_go"):
             with U.guard("open the uploaded run"):
                 run_id = S.save_upload(weights.getvalue(), record.getvalue())
-                st.session_state["_select_run"] = run_id
+                st.session_state["run_id"] = run_id
                 st.rerun()
 
 
+U.run_picker()
 refs = S.list_runs()
 if refs:
     _table(refs)

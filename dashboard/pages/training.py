@@ -35,9 +35,8 @@ def _overfit_epoch(found: list[dict]) -> int | None:
     for f in found:
         if f["check"] == "overfitting" and f["severity"] in ("warn", "fail"):
             ev = f.get("evidence") or {}
-            for key in ("overfit_epoch", "best_epoch", "epoch", "turn_epoch"):
-                if isinstance(ev.get(key), (int, float)):
-                    return int(ev[key])
+            if isinstance(ev.get("best_epoch"), (int, float)):  # lowest validation loss
+                return int(ev["best_epoch"])
     return None
 
 
@@ -71,15 +70,16 @@ def _page(run_id: str) -> None:
         st.plotly_chart(F.activation_health(history), key="fig_act")
     if getattr(history, "temporal", None):
         st.plotly_chart(F.temporal_decay(history), key="fig_bptt")
-    alphas = _evidence(found, "spectral").get("alphas")
-    if isinstance(alphas, dict) and alphas:
+    spectral = _evidence(found, "spectral")
+    layers, alpha = spectral.get("layers"), spectral.get("alpha")
+    if isinstance(layers, list) and isinstance(alpha, list) and len(layers) == len(alpha) > 0:
+        alphas = dict(zip(map(str, layers), alpha))
         st.plotly_chart(F.spectral_exponents(alphas), key="fig_spectral")
 
     st.subheader("Findings and remedies")
     U.show_findings(found)
 
 
-st.session_state.setdefault("flow_metric", "grad_norm")
 run_id = U.selected_run()
 if run_id:
     with U.guard("show the training health"):

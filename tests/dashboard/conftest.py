@@ -1,0 +1,55 @@
+"""A tiny runs folder shared by the dashboard tests: one mlp-digits run, trained for 2 epochs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
+RUN_ID = "mlp-digits"
+
+
+@pytest.fixture(scope="session")
+def runs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``<tmp>/runs/mlp-digits``: a real run folder made by the trainer (about a second)."""
+    import zoo
+
+    root = tmp_path_factory.mktemp("dashboard") / "runs"
+    zoo.train(preset="mlp-digits", out=root / RUN_ID, epochs=2, progress=False, device="cpu")
+    return root
+
+
+@pytest.fixture()
+def app_env(runs_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point the app at the tiny runs folder (what ``deepscope dashboard --runs`` does)."""
+    monkeypatch.setenv("DEEPSCOPE_RUNS", str(runs_dir))
+    return runs_dir
+
+
+@pytest.fixture()
+def app(app_env: Path):
+    """A fresh ``AppTest`` of the dashboard, already run once (lands on the Runs page)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def open_page(at, page: str):
+    """Switch to ``pages/<page>.py`` and run it; fail on any exception element."""
+    at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def plotly_specs(at) -> dict[str, str]:
+    """Plotly charts on the page: key -> figure JSON."""
+    return {el.proto.id.rsplit("-", 1)[-1] if not getattr(el, "key", None) else el.key: el.proto.spec
+            for el in at.get("plotly_chart")}
+
+
+os.environ.setdefault("STREAMLIT_BROWSER_GATHER_USAGE_STATS", "false")

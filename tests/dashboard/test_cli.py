@@ -1,0 +1,74 @@
+"""`deepscope dashboard`: the command line it builds and the settings it ships."""
+
+from __future__ import annotations
+
+import argparse
+import tomllib
+
+import pytest
+
+import explain
+from zoo.commands import dashboard as cmd
+
+
+def _flag(command: list[str], name: str) -> str:
+    return command[command.index(name) + 1]
+
+
+def test_command_serves_the_app_on_loopback_with_the_shipped_hardening():
+    # Act
+    command = cmd.streamlit_command(8765)
+    # Assert
+    assert command[1:4] == ["-m", "streamlit", "run"]
+    assert command[4] == str(cmd.APP_PATH)
+    assert _flag(command, "--server.address") == "127.0.0.1"
+    assert _flag(command, "--server.port") == "8765"
+    assert _flag(command, "--server.enableXsrfProtection") == "true"
+    assert _flag(command, "--server.maxUploadSize") == "50"
+    assert _flag(command, "--server.headless") == "true"
+    assert _flag(command, "--client.showErrorDetails") == "none"
+    assert _flag(command, "--browser.gatherUsageStats") == "false"
+
+
+def test_loopback_cannot_be_overridden_by_the_config_file(tmp_path):
+    # Arrange: a config that asks for every interface
+    bad = tmp_path / "config.toml"
+    bad.write_text('[server]\naddress = "0.0.0.0"\n')
+    # Act
+    command = cmd.streamlit_command(8501, config_path=bad)
+    # Assert
+    assert _flag(command, "--server.address") == "127.0.0.1"
+
+
+def test_config_ships_inside_the_package():
+    with open(cmd.CONFIG_PATH, "rb") as fh:
+        config = tomllib.load(fh)
+    assert config["server"]["enableXsrfProtection"] is True
+    assert config["server"]["maxUploadSize"] == 50
+    assert config["client"]["showErrorDetails"] == "none"
+
+
+@pytest.mark.parametrize("port", [80, 70000, "8501"])
+def test_bad_port_is_a_clear_error(port):
+    with pytest.raises((explain.InvalidInputError, explain.InvalidTypeError),
+                       match="'port' parameter of deepscope dashboard must be an int >= 1024"):
+        cmd.streamlit_command(port)
+
+
+def test_arguments_and_defaults(monkeypatch):
+    monkeypatch.setenv("DEEPSCOPE_RUNS", "/srv/runs")
+    parser = argparse.ArgumentParser()
+    cmd.add_arguments(parser)
+    args = parser.parse_args([])
+    assert (args.runs, args.port, args.no_browser) == ("/srv/runs", 8501, False)
+    args = parser.parse_args(["--runs", "r", "--port", "9000", "--no-browser"])
+    assert (args.runs, args.port, args.no_browser) == ("r", 9000, True)
+    assert cmd.NAME == "dashboard" and cmd.HELP
+
+
+def test_runs_that_is_a_file_is_refused(tmp_path):
+    path = tmp_path / "runs"
+    path.write_text("not a folder")
+    args = argparse.Namespace(runs=str(path), port=8501, no_browser=True)
+    with pytest.raises(explain.InvalidInputError, match="must be a folder of run folders"):
+        cmd.run(args)
