@@ -174,7 +174,9 @@ def evaluate(model: nn.Module, inputs: torch.Tensor | None, attribution: Attribu
         timings[name] = round(time.perf_counter() - start, 4)
 
     def completeness() -> None:
+        delta = attribution.convergence_delta
         err, _gap = fidelity.completeness(model, x, values, target, baselines,
+                                          delta=None if delta is None else delta[:n],
                                           batch_size=opts["batch_size"])
         per["completeness"] = to_list(err)
 

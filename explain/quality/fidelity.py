@@ -2,7 +2,9 @@
 
 * Completeness (Sundararajan et al. 2017): for path methods the attributions sum to
   ``f(x) - f(baseline)`` (logit of the explained class). We report the error relative to
-  ``|f(x) - f(baseline)|``, recomputed from the values (not trusted from the method).
+  ``|f(x) - f(baseline)|``, recomputed from the values and the model for float inputs (not
+  trusted from the method); token attributions live in embedding space, so there the method's
+  ``convergence_delta`` is used.
 * Infidelity (Yeh et al. 2019, ``captum.metrics.infidelity``, ``normalize=True`` so it does not
   depend on the scale of the map): how badly ``perturbation . attribution`` predicts the change of
   the logit. Maps that already multiply by ``input - baseline`` (integrated gradients, DeepLift,
@@ -67,16 +69,26 @@ def _baseline_scores(model: nn.Module, inputs: torch.Tensor, baselines: torch.Te
 
 def completeness(model: nn.Module, inputs: torch.Tensor, values: torch.Tensor,
                  target: torch.Tensor, baselines: torch.Tensor | None, *,
+                 delta: torch.Tensor | None = None,
                  batch_size: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
     """Relative completeness error per sample and ``f(x) - f(baseline)``.
 
     Returns ``(error [n], gap [n])`` with ``error = |sum(values) - gap| / |gap|`` (NaN where the
-    gap is below 1e-6: the method had nothing to explain).
+    gap is below 1e-6: the method had nothing to explain). For float inputs the gap is recomputed
+    from the model; token ids are attributed in embedding space, where the baseline is not a
+    sequence of ids the model could be run on, so the method's own ``delta``
+    (``sum(values) - gap``) is used there.
     """
-    fx = class_scores(model, inputs, target, batch_size=batch_size, probability=False)
-    fb = _baseline_scores(model, inputs, baselines, target, batch_size)
-    gap = fx - fb
     total = values.reshape(values.shape[0], -1).sum(1)
+    if not inputs.is_floating_point():
+        if delta is None:
+            raise AttributionError(
+                "completeness of a token attribution needs the method's convergence_delta "
+                "(the baseline lives in embedding space). Recompute it with explain.attribute.")
+        gap = total - delta.detach().double().cpu().reshape(-1)[:total.shape[0]]
+    else:
+        fx = class_scores(model, inputs, target, batch_size=batch_size, probability=False)
+        gap = fx - _baseline_scores(model, inputs, baselines, target, batch_size)
     err = (total - gap).abs() / gap.abs()
     err[gap.abs() < 1e-6] = float("nan")
     return err, gap

@@ -473,3 +473,20 @@ def test_sanity_randomizes_parameters_the_forward_reaches_without_calling_their_
 
     assert order == ["", "attn", "head"]                 # root first: its pos is used first
     assert groups["attn"] == ["attn", "attn.out_proj"]   # out_proj is used via its weight only
+
+
+def test_token_completeness_uses_the_methods_delta_in_embedding_space():
+    ids = torch.tensor([[4, 2, 0], [3, 0, 0]])
+    values = torch.tensor([[1.0, 0.5, 0.0], [2.0, 0.0, 0.0]])
+    attr = Attribution(values=values, method="integrated_gradients", target=torch.tensor([0, 1]),
+                       inputs=ids, convergence_delta=torch.tensor([0.03, -0.5]))
+    model = nn.Sequential(nn.Embedding(5, 2), nn.Flatten(), nn.Linear(6, 2)).eval()
+
+    q = evaluate(model, ids, attr, metrics=("completeness",))
+    no_delta = evaluate(model, ids, Attribution(values=values, method="integrated_gradients",
+                                                target=attr.target, inputs=ids),
+                        metrics=("completeness",))
+
+    # gap = sum - delta: 1.47 and 2.5 -> errors 0.03 / 1.47 and 0.5 / 2.5
+    assert q.per_sample["completeness"] == pytest.approx([0.03 / 1.47, 0.2])
+    assert no_delta.notes[0].startswith("completeness: could not run (AttributionError")
