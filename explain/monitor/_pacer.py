@@ -15,8 +15,10 @@ class Pacer:
     The cost of a sampled step (the monitor's own work: arming hooks, snapshots, statistics in
     hooks and in ``step()``) is measured and compared with the median period of unsampled steps;
     the interval is set so that ``sampled cost / (every * period) <= budget``, bounded by
-    ``[1, max_every]`` and by ``steps_per_epoch // min_records_per_epoch`` once an epoch length
-    is known. Step 0 is always sampled; the first interval is ``first_every``.
+    ``[1, max_every]``. Once an epoch length is known, it is also at most
+    ``epoch_length // min_records_per_epoch`` if that costs at most 1.5 times the budget, and at
+    most ``epoch_length`` otherwise (one record per epoch, whatever the cost). Step 0 is always
+    sampled; the first interval is ``first_every``.
 
     Parameters
     ----------
@@ -37,7 +39,7 @@ class Pacer:
         self.next_sampled = start
         self.periods: deque[float] = deque(maxlen=32)   # seconds per unsampled step
         self.costs: deque[float] = deque(maxlen=8)      # monitor seconds per sampled step
-        self.epoch_cap: int | None = None
+        self.epoch_length: int | None = None
 
     def is_sampled(self, step: int) -> bool:
         return step == self.next_sampled
@@ -49,9 +51,9 @@ class Pacer:
         self.costs.append(seconds)
 
     def set_epoch_length(self, steps: int) -> None:
-        """Remember the length of the last epoch, capping the automatic interval."""
+        """Remember the length of the last epoch, which bounds the automatic interval."""
         if steps > 0:
-            self.epoch_cap = max(1, steps // self.min_records_per_epoch)
+            self.epoch_length = steps
 
     def estimated_overhead(self) -> float | None:
         """The expected fraction of time spent sampling at the current interval."""
@@ -65,8 +67,12 @@ class Pacer:
         if self.fixed is None and len(self.costs) >= 1 and len(self.periods) >= 3:
             cost = statistics.median(self.costs)
             period = max(statistics.median(self.periods), 1e-9)
-            every = math.ceil(cost / (self.budget * period))
-            upper = self.max_every if self.epoch_cap is None else min(self.max_every,
-                                                                      self.epoch_cap)
-            self.every = int(min(max(every, 1), max(upper, 1)))
+            every = min(max(math.ceil(cost / (self.budget * period)), 1), self.max_every)
+            if self.epoch_length is not None:
+                few = max(1, self.epoch_length // self.min_records_per_epoch)
+                if cost / (few * period) <= 1.5 * self.budget:
+                    every = min(every, few)          # a few records per epoch, if affordable
+                else:
+                    every = min(every, self.epoch_length)  # else at least one per epoch
+            self.every = int(every)
         self.next_sampled = step + self.every

@@ -45,8 +45,8 @@ class TrainingMonitor:
         scaler skips) are counted in ``meta["amp_overflow_values"]``, not as ``nonfinite``.
     include_norm : also watch norm layers (BatchNorm, LayerNorm, ...).
     temporal : record the BPTT curve of sequence models (float input ``[batch, time,
-        features]``) at most once per epoch; with ``every=None`` only while these extra passes
-        take at most half of ``budget``.
+        features]``) at most once per epoch; with ``every=None`` the first always, later ones
+        only while these extra passes take at most a quarter of ``budget``.
     temporal_samples : sequences used for the BPTT curve.
     budget : target fraction of training time spent sampling when ``every`` is None.
     max_every : the largest automatic interval.
@@ -79,7 +79,7 @@ class TrainingMonitor:
     """
 
     def __init__(self, model: nn.Module, *, every: int | None = None, scaler: Any = None,
-                 include_norm: bool = False, temporal: bool = True, temporal_samples: int = 32,
+                 include_norm: bool = False, temporal: bool = True, temporal_samples: int = 16,
                  budget: float = 0.02, max_every: int = 200,
                  history: History | None = None) -> None:
         self.model = model
@@ -326,9 +326,9 @@ class TrainingMonitor:
         if len(args) != 1 or kwargs or not is_sequence_input(args[0]):
             return False
         if self.every is None and self._temporal_seconds > 0:
-            # automatic mode: the BPTT passes get half of the overhead budget
+            # automatic mode: after the first, BPTT passes get a quarter of the budget
             elapsed = time.perf_counter() - self._t_start
-            return self._temporal_seconds <= 0.5 * self.budget * elapsed
+            return self._temporal_seconds <= 0.25 * self.budget * elapsed
         return True
 
     def _record_temporal(self, k: int, target: Any) -> None:

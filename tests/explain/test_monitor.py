@@ -373,8 +373,12 @@ def test_pacer_adapts_to_cost_bounds_and_epoch_length():
     pacer.record_cost(10.0)           # median cost 5.001 s: huge -> capped at max_every
     pacer.advance(10)
     assert pacer.every == 200
-    pacer.set_epoch_length(60)        # at least 3 records per epoch
+    pacer.set_epoch_length(60)        # 3 records per epoch would cost far too much: 1 per epoch
     pacer.advance(210)
+    assert pacer.every == 60
+    pacer.costs.clear()
+    pacer.record_cost(0.005)          # budget says 25; 3 per epoch (every 20) costs 2.5 %: ok
+    pacer.advance(270)
     assert pacer.every == 20
     fixed = Pacer(4)
     fixed.record_cost(100.0)
