@@ -115,6 +115,12 @@ def attribution_values(attribution: Attribution, n: int) -> torch.Tensor:
     map with one channel (``[B, 1, H, W]``) is broadcast over the input channels.
     """
     values = attribution.values[:n].detach().double().cpu()
+    bad = int((~torch.isfinite(values)).sum())
+    if bad:
+        raise InvalidInputError(
+            f"The attribution values of {attribution.method!r} contain {bad} NaN/inf values; "
+            f"evaluate needs finite scores. Recompute the attribution (explain.attribute checks "
+            f"the model's outputs and falls back when a method breaks down).")
     shape = tuple(attribution.inputs[:n].shape)
     if values.dim() == len(shape) + 1 and not attribution.inputs.is_floating_point():
         values = values.sum(-1)

@@ -263,6 +263,8 @@ def _grade(requested: tuple[str, ...], done: list[str], med: dict[str, float | N
         if not passed["sensitivity"]:
             reasons.append(f"max-sensitivity {med['sensitivity']:.2f} > {th['max_sensitivity']}")
     sanity_failed = False
+    if "sanity" in done and med.get("sanity") is None:
+        reasons.append("the sanity correlation is undefined (constant maps explain nothing)")
     if "sanity" in done and med.get("sanity") is not None:
         passed["sanity"] = med["sanity"] <= th["max_sanity_correlation"]
         sanity_failed = not passed["sanity"]

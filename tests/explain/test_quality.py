@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 from captum.attr import IntegratedGradients, Saliency
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from explain import Attribution
@@ -490,3 +492,29 @@ def test_token_completeness_uses_the_methods_delta_in_embedding_space():
     # gap = sum - delta: 1.47 and 2.5 -> errors 0.03 / 1.47 and 0.5 / 2.5
     assert q.per_sample["completeness"] == pytest.approx([0.03 / 1.47, 0.2])
     assert no_delta.notes[0].startswith("completeness: could not run (AttributionError")
+
+
+def test_non_finite_values_are_refused_and_constant_maps_are_doubtful(linear3):
+    model, x = linear3
+    t = model(x).argmax(1)
+    nan = Attribution(values=torch.full_like(x, float("nan")), method="m", target=t, inputs=x)
+    flat = Attribution(values=torch.ones_like(x), method="flat", target=t, inputs=x)
+
+    with pytest.raises(InvalidInputError, match="contain 60 NaN/inf values"):
+        evaluate(model, x, nan)
+    q = evaluate(model, x, flat, metrics=("sanity",), explain_fn=lambda m, xs, tt: xs * 0 + 1)
+
+    assert q.medians["sanity"] is None
+    assert q.verdict is Verdict.DOUBTFUL
+    assert q.reasons == ("the sanity correlation is undefined (constant maps explain nothing)",)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(-5, 5), min_size=3, max_size=30))
+def test_spearman_is_one_under_monotone_maps_and_minus_one_reversed(raw):
+    a = np.asarray(raw, dtype=float)
+    if np.ptp(a) == 0:
+        assert math.isnan(spearman(a, a))
+        return
+    assert spearman(a, np.exp(a)) == pytest.approx(1.0)
+    assert spearman(a, -3 * a) == pytest.approx(-1.0)
