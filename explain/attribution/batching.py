@@ -24,7 +24,9 @@ __all__ = ["BatchPlan", "plan_batch", "run_chunked", "memory_budget", "expand_ar
            "clear_cache"]
 
 _CANDIDATES = (32, 64, 128, 256, 512, 1024)
-_NO_PROBE_ROWS = 512
+_NO_PROBE_ROWS = 4096
+_UNPROBED_ROWS = 512
+_PLATEAU = 0.95
 _CACHE: weakref.WeakKeyDictionary[nn.Module, dict[tuple, BatchPlan]] = weakref.WeakKeyDictionary()
 
 
@@ -128,7 +130,7 @@ def plan_batch(model: nn.Module, forward: Callable, row: torch.Tensor, args: tup
     args : extra forward arguments for that sample (tensors with batch dimension 1).
     target : class whose logit is differentiated.
     total_rows : rows the job needs in all; no size above it is tried, and a job of at most
-        512 rows that fits the budget runs in one pass without probing.
+        4096 rows is not probed (passes of up to 512 rows, within the budget).
     budget : memory budget in bytes (default :func:`memory_budget`).
     grad : time forward+backward (gradient methods) or forward only (perturbation methods).
     key : extra cache key part (e.g. the attribution space).
@@ -142,9 +144,10 @@ def plan_batch(model: nn.Module, forward: Callable, row: torch.Tensor, args: tup
     per_row = max(1, _bytes_per_row(model, forward, row, args))
     fits = [r for r in _CANDIDATES if r * per_row <= budget] or [max(1, budget // per_row)]
     if total_rows is not None:
-        if total_rows <= max(_NO_PROBE_ROWS, fits[0]) and total_rows * per_row <= budget:
-            # a small job runs in one pass: probing would cost more than it could save
-            return BatchPlan(rows=max(1, total_rows), bytes_per_row=per_row)
+        if total_rows <= _NO_PROBE_ROWS:
+            # a small job: probing would cost more than it could save
+            rows = min(total_rows, _UNPROBED_ROWS, max(1, budget // per_row))
+            return BatchPlan(rows=max(1, rows), bytes_per_row=per_row)
         # no size above the whole job: the first candidate >= total_rows is the largest tried
         fits = [r for r in fits if r < total_rows] + [r for r in fits if r >= total_rows][:1]
     probed: dict[int, float] = {}
@@ -162,7 +165,9 @@ def plan_batch(model: nn.Module, forward: Callable, row: torch.Tensor, args: tup
                 break
         else:
             worse = 0
-    best = max(probed, key=probed.get)
+    # the largest size within 5% of the fastest: fewer passes, and robust to timing noise
+    top = max(probed.values())
+    best = max(r for r, v in probed.items() if v >= _PLATEAU * top)
     plan = BatchPlan(rows=best, rows_per_s=probed[best], probed=probed, bytes_per_row=per_row)
     _CACHE.setdefault(model, {})[cache_key] = plan
     return plan

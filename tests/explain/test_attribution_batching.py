@@ -45,6 +45,8 @@ def test_small_jobs_run_in_one_pass_without_probing(fake_speed):
     model = nn.Linear(4, 2)
     plan = batching.plan_batch(model, PlainForward(model), torch.zeros(1, 4), total_rows=300)
     assert plan.rows == 300 and fake_speed == []
+    plan = batching.plan_batch(model, PlainForward(model), torch.zeros(1, 4), total_rows=4000)
+    assert plan.rows == 512 and fake_speed == []
 
 
 def test_the_memory_budget_caps_the_sizes_tried(fake_speed):
@@ -103,8 +105,8 @@ def test_a_probed_plan_drives_captums_internal_batch_size(monkeypatch):
     monkeypatch.setattr(batching, "_time_rows",
                         lambda f, r, a, t, rows, g: {32: 1.0, 64: 5.0}.get(rows, 2.0))
     model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2)).eval()
-    a = attribute(model, torch.randn(40, 4), target=0, n_steps=20)
-    assert seen["ibs"] == [64] * 2 and seen["n"] == [32, 8]   # 64-row passes, 32-sample chunks
+    a = attribute(model, torch.randn(250, 4), target=0, n_steps=20)
+    assert seen["ibs"] == [64] * 4 and seen["n"] == [64, 64, 64, 58]  # 64-row passes
     assert torch.isfinite(a.values).all()
 
 
