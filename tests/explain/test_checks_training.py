@@ -284,3 +284,31 @@ def test_non_finite_through_diagnose_fails_first():
     h.nonfinite["activation"] = 2
     findings = diagnose(h)
     assert findings[0].check == "non-finite" and findings[0].severity is Severity.FAIL
+
+
+# -- remaining threshold boundaries ------------------------------------------------------------
+@pytest.mark.parametrize(("g_first", "severity"), [(0.9e-4, Severity.FAIL), (1.1e-4, Severity.INFO)])
+def test_vanishing_abs_threshold_both_sides(g_first, severity):
+    # ratio ~1e-5 in both cases; only the absolute first-layer norm differs
+    assert run("vanishing-gradients", vanishing(g_first, g_last=10.0)).severity is severity
+
+
+@pytest.mark.parametrize(("end", "severity"), [(2.07, Severity.FAIL), (2.05, Severity.WARN)])
+def test_min_loss_progress_threshold_both_sides(end, severity):
+    loss = [2.3] * 5 + [end] * 5  # progress 0.100 (end 2.07) vs 0.109 (end 2.05)
+    got = run("vanishing-gradients", vanishing(1e-9, loss=loss), min_loss_progress=0.105)
+    assert got.severity is severity
+
+
+@pytest.mark.parametrize(("ratio", "severity"), [(70.0, Severity.PASS), (71.0, Severity.WARN)])
+def test_exploding_ratio_threshold_both_sides(ratio, severity):
+    assert run("exploding-gradients", exploding([1.0] * 12, first=[ratio] * 12)).severity \
+        is severity
+
+
+@pytest.mark.parametrize(("total", "severity"), [(50.0, Severity.PASS), (2000.0, Severity.WARN)])
+def test_growth_threshold_both_sides(total, severity):
+    norms = [total ** (i / 59) for i in range(60)]  # smooth growth, no single 10x spike
+    f = run("exploding-gradients", exploding(norms))
+    assert f.evidence["n_spikes"] == 0
+    assert f.severity is severity
