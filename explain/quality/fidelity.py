@@ -180,7 +180,9 @@ def sensitivity(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor,
 
     def explanation(xs, target=None):
         x0 = xs[0] if isinstance(xs, tuple) else xs
-        return (explain_fn(model, x0, target).to(device).float(),)  # captum wants a tuple
+        with torch.enable_grad():  # captum calls us under no_grad; shap does not re-enable it
+            values = explain_fn(model, x0, target)
+        return (values.detach().to(device).float(),)  # captum wants a tuple
 
     try:
         out = sensitivity_max(explanation, inputs.to(device).float(), perturb_func=perturb,

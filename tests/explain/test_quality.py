@@ -518,3 +518,18 @@ def test_spearman_is_one_under_monotone_maps_and_minus_one_reversed(raw):
         return
     assert spearman(a, np.exp(a)) == pytest.approx(1.0)
     assert spearman(a, -3 * a) == pytest.approx(-1.0)
+
+
+def test_sensitivity_gives_the_explanation_function_gradients(trained_mlp):
+    model, x = trained_mlp
+    attr = make_attr(saliency_fn, model, x, "saliency")
+
+    def needs_grad(m, xs, t):        # like shap: plain autograd, no enable_grad of its own
+        xs = xs.detach().requires_grad_(True)
+        out = m(xs).gather(1, t[:, None]).sum()
+        return torch.autograd.grad(out, xs)[0]
+
+    q = evaluate(model, x, attr, metrics=("sensitivity",), explain_fn=needs_grad)
+
+    assert q.metrics == ("sensitivity",)
+    assert 0 <= q.medians["sensitivity"] < 1.0
