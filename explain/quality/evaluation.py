@@ -20,6 +20,7 @@ from explain.quality import fidelity
 from explain.quality._common import (
     ExplainFn,
     attribution_values,
+    device_of,
     median,
     model_guard,
     real_mask,
@@ -210,7 +211,10 @@ def evaluate(model: nn.Module, inputs: torch.Tensor | None, attribution: Attribu
 
     work = {"completeness": completeness, "faithfulness": faithfulness, "sanity": sanity,
             "infidelity": infidelity, "sensitivity": sensitivity}
-    with model_guard(model):
+    device = device_of(model)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
+            model_guard(model):
+        torch.manual_seed(opts["seed"])  # stochastic explainers (SmoothGrad) repeat; global RNG kept
         for name in names:
             skip = _not_applicable(name, method, kind)
             if skip:

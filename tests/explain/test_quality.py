@@ -533,3 +533,18 @@ def test_sensitivity_gives_the_explanation_function_gradients(trained_mlp):
 
     assert q.metrics == ("sensitivity",)
     assert 0 <= q.medians["sensitivity"] < 1.0
+
+
+def test_stochastic_explainers_are_repeatable_and_leave_the_global_rng(trained_mlp):
+    model, x = trained_mlp
+    attr = make_attr(saliency_fn, model, x, "smoothgrad")
+
+    def noisy(m, xs, t):
+        return saliency_fn(m, xs + 0.1 * torch.randn_like(xs), t)
+
+    rng = torch.get_rng_state()
+    a = evaluate(model, x, attr, metrics=("sanity", "sensitivity"), explain_fn=noisy, seed=3)
+    b = evaluate(model, x, attr, metrics=("sanity", "sensitivity"), explain_fn=noisy, seed=3)
+
+    assert a.per_sample == b.per_sample
+    assert torch.equal(torch.get_rng_state(), rng)
