@@ -128,6 +128,10 @@ def evaluate(model: nn.Module, inputs: torch.Tensor | None, attribution: Attribu
     >>> q.verdict.value, q.medians["completeness"] < 1e-4
     ('trustworthy', True)
     """
+    if not isinstance(model, nn.Module):
+        raise InvalidTypeError(
+            f"The 'model' parameter of evaluate must be a torch.nn.Module. Got "
+            f"{type(model).__name__} instead.")
     if not isinstance(attribution, Attribution):
         raise InvalidTypeError(
             f"The 'attribution' parameter of evaluate must be an explain.Attribution. Got "
@@ -140,6 +144,16 @@ def evaluate(model: nn.Module, inputs: torch.Tensor | None, attribution: Attribu
         "batch_size": check_int(batch_size, "batch_size", owner="evaluate", min=1),
         "seed": check_int(seed, "seed", owner="evaluate", min=0),
     }
+    infidelity_perturbations = check_int(infidelity_perturbations, "infidelity_perturbations",
+                                         owner="evaluate", min=1)
+    sensitivity_perturbations = check_int(sensitivity_perturbations, "sensitivity_perturbations",
+                                          owner="evaluate", min=1)
+    sensitivity_radius = check_float(sensitivity_radius, "sensitivity_radius", owner="evaluate",
+                                     min=0, min_inclusive=False)
+    sanity_checkpoints = check_int(sanity_checkpoints, "sanity_checkpoints", owner="evaluate",
+                                   min=1)
+    if patch_size is not None:
+        patch_size = check_int(patch_size, "patch_size", owner="evaluate", min=1)
     thresholds = {
         "max_completeness_error": check_float(max_completeness_error, "max_completeness_error",
                                               owner="evaluate", min=0),

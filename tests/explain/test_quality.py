@@ -436,6 +436,11 @@ def test_invalid_arguments_have_clear_messages(linear3):
         evaluate(model, x, attr.values)
     with pytest.raises(DataMismatchError, match="shape"):
         evaluate(model, x[:, :5], attr)
+    with pytest.raises(InvalidInputError, match="'patch_size' parameter of evaluate must be an "
+                                                "int >= 1. Got 0 instead."):
+        evaluate(model, x, attr, patch_size=0)
+    with pytest.raises(InvalidTypeError, match="'model' parameter of evaluate must be a torch"):
+        evaluate("model", x, attr)
 
 
 def test_default_explain_fn_reruns_explain_attribute(linear3):
