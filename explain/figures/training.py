@@ -114,7 +114,7 @@ def loss_curves(history: Any, overfit_epoch: int | None = None) -> go.Figure:
         fig.add_annotation(x=mark, y=0.02, yref="y domain", xref="x", text=label,
                            showarrow=False, font={"color": MARK}, xanchor="left",
                            yanchor="bottom", bgcolor="rgba(255,255,255,0.8)")
-    fig.update_xaxes(title_text="epoch")
+    fig.update_xaxes(title_text="epoch", dtick=1 if n <= 20 else None)
     apply_layout(fig, "Training curves")
     fig.update_layout(height=360)
     return fig
@@ -144,7 +144,7 @@ def gradient_flow(history: Any, metric: str = "grad_norm") -> go.Figure:
         colorbar={"title": f"log10 {metric}"},
         hovertemplate="layer %{y}<br>step %{x}<br>log10 " + metric + " %{z:.2f}<extra></extra>"))
     fig.update_yaxes(autorange="reversed", title_text="layer (input at top)", type="category")
-    fig.update_xaxes(title_text="step")
+    fig.update_xaxes(title_text="sampled training step", type="category")
     apply_layout(fig, "Gradient flow per layer over time", height=max(260, 60 + 28 * len(names)))
     return fig
 
