@@ -230,6 +230,9 @@ def method_grid(attributions: Sequence[Attribution] | Mapping[str, Attribution],
     fig.update_xaxes(showticklabels=False, showgrid=False)
     fig.update_yaxes(showticklabels=False, showgrid=False,
                      autorange="reversed" if image_like else None)
+    if image_like:  # square pixels: each cell keeps the image's aspect ratio
+        for k in range(1, len(idx) * len(named) + 1):
+            fig.layout[f"yaxis{'' if k == 1 else k}"].scaleanchor = f"x{'' if k == 1 else k}"
     return apply_layout(fig, title or f"Attributions of {len(idx)} samples by "
                                       f"{len(named)} methods", height=140 + 160 * len(idx))
 

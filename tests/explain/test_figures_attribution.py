@@ -136,6 +136,7 @@ def test_method_grid_has_rows_of_samples_and_columns_of_methods():
     titles = [ann.text for ann in fig.layout.annotations]
     assert {"saliency", "&lt;ig&gt;", "sample 0", "sample 2"} <= set(titles)
     assert fig.layout.title.text == "Attributions of 3 samples by 2 methods"
+    assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.yaxis6.scaleanchor == "x6"
     # each cell has its own symmetric scale
     assert fig.data[0].zmax == pytest.approx(float(a.values[0].abs().max()))
 
