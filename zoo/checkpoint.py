@@ -198,7 +198,8 @@ def _read_verified(folder: Path, name: str, expected: str) -> bytes:
 
 
 def _load_tensors(folder: Path, name: str, data: bytes) -> dict[str, torch.Tensor]:
-    if data[:1] == b"\x80" or data[:2] in (b"PK",):
+    looks_safetensors = len(data) >= 9 and data[8:9] == b"{"  # u64 header length, then JSON
+    if not looks_safetensors and (data[:1] == b"\x80" or data[:2] == b"PK"):
         raise UnsafeFileError(
             f"Run folder {str(folder)!r}: {name!r} is a pickle / torch.save archive, not safetensors. "
             f"deepscope never unpickles files (that can run arbitrary code). {_FIX}")
