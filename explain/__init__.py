@@ -33,6 +33,8 @@ _LAZY = {
     "list_methods": "explain.attribution",
     "evaluate": "explain.quality",
     "Quality": "explain.quality",
+    "Verdict": "explain.quality",
+    "agreement": "explain.quality",
     "audit": "explain.audit",
     "Report": "explain.audit",
 }
@@ -57,6 +59,8 @@ __all__ = [
     "list_methods",
     "evaluate",
     "Quality",
+    "Verdict",
+    "agreement",
     "audit",
     "Report",
     "Modality",
