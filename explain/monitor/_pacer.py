@@ -14,7 +14,8 @@ class Pacer:
 
     The cost of a sampled step (the monitor's own work: arming hooks, snapshots, statistics in
     hooks and in ``step()``) is measured and compared with the median period of unsampled steps;
-    the interval is set so that ``sampled cost / (every * period) <= budget``, bounded by
+    the interval is set so that ``sampled cost / (every * period) <= budget`` (in wall-clock
+    and in CPU time, whichever is worse), bounded by
     ``[1, max_every]``. Once an epoch length is known, it is also at most
     ``epoch_length // min_records_per_epoch`` if that costs at most 1.5 times the budget, and at
     most ``epoch_length`` otherwise (one record per epoch, whatever the cost). Step 0 is always
@@ -37,40 +38,55 @@ class Pacer:
         self.min_records_per_epoch = min_records_per_epoch
         self.every = every if every is not None else min(first_every, max_every)
         self.next_sampled = start
-        self.periods: deque[float] = deque(maxlen=32)   # seconds per unsampled step
-        self.costs: deque[float] = deque(maxlen=8)      # monitor seconds per sampled step
+        # (wall, cpu) seconds: per unsampled step, and the monitor's own cost per sampled step
+        self.periods: deque[tuple[float, float]] = deque(maxlen=32)
+        self.costs: deque[tuple[float, float]] = deque(maxlen=8)
         self.epoch_length: int | None = None
 
     def is_sampled(self, step: int) -> bool:
         return step == self.next_sampled
 
-    def record_period(self, seconds: float) -> None:
-        self.periods.append(seconds)
+    def record_period(self, wall: float, cpu: float | None = None) -> None:
+        self.periods.append((wall, wall if cpu is None else cpu))
 
-    def record_cost(self, seconds: float) -> None:
-        self.costs.append(seconds)
+    def record_cost(self, wall: float, cpu: float | None = None) -> None:
+        self.costs.append((wall, wall if cpu is None else cpu))
 
     def set_epoch_length(self, steps: int) -> None:
         """Remember the length of the last epoch, which bounds the automatic interval."""
         if steps > 0:
             self.epoch_length = steps
 
-    def estimated_overhead(self) -> float | None:
-        """The expected fraction of time spent sampling at the current interval."""
+    def relative_cost(self) -> float | None:
+        """A sampled step's extra cost as a fraction of an unsampled step.
+
+        The larger of the wall-clock and the process-CPU-time ratios: waiting for a shared CPU
+        inflates wall periods, several intra-op threads inflate CPU periods; either would
+        understate the cost.
+        """
         if not self.costs or not self.periods:
             return None
-        cost, period = statistics.median(self.costs), statistics.median(self.periods)
-        return cost / max(cost + self.every * period, 1e-12)
+        ratios = []
+        for i in (0, 1):
+            cost = statistics.median(c[i] for c in self.costs)
+            period = statistics.median(p[i] for p in self.periods)
+            if period > 0:
+                ratios.append(cost / period)
+        return max(ratios) if ratios else None
+
+    def estimated_overhead(self) -> float | None:
+        """The expected fraction of extra time spent sampling at the current interval."""
+        rel = self.relative_cost()
+        return None if rel is None else rel / self.every
 
     def advance(self, step: int) -> None:
         """Called after sampling ``step``: choose the interval and the next sampled step."""
-        if self.fixed is None and len(self.costs) >= 1 and len(self.periods) >= 3:
-            cost = statistics.median(self.costs)
-            period = max(statistics.median(self.periods), 1e-9)
-            every = min(max(math.ceil(cost / (self.budget * period)), 1), self.max_every)
+        rel = self.relative_cost() if len(self.periods) >= 3 else None
+        if self.fixed is None and rel is not None:
+            every = min(max(math.ceil(rel / self.budget), 1), self.max_every)
             if self.epoch_length is not None:
                 few = max(1, self.epoch_length // self.min_records_per_epoch)
-                if cost / (few * period) <= 1.5 * self.budget:
+                if rel / few <= 1.5 * self.budget:
                     every = min(every, few)          # a few records per epoch, if affordable
                 else:
                     every = min(every, self.epoch_length)  # else at least one per epoch

@@ -124,7 +124,8 @@ class TrainingMonitor:
         self._epoch_start = self._step
         self._temporal_done_epoch = False
         self._temporal_seconds = 0.0
-        self._t_last = self._t_start = time.perf_counter()
+        self._t_start = time.perf_counter()
+        self._t_last = (self._t_start, time.process_time())
         self._prepare_history()
         self._started = True
         self._arm()
@@ -158,7 +159,7 @@ class TrainingMonitor:
             values are counted at every step.
         target : the batch labels, used for the BPTT curve of sequence models (optional).
         """
-        now = time.perf_counter()
+        now, now_cpu = time.perf_counter(), time.process_time()
         if not self._started:
             self.start()
         if self._closed:
@@ -167,19 +168,19 @@ class TrainingMonitor:
                 "'with TrainingMonitor(model) as mon:' block.")
         k = self._step
         self._count_loss(loss)
-        cost = 0.0
         if self._pacer.is_sampled(k):
             self._disarm()
             self._record(k, loss, target)
-            cost = self._hook_seconds + self._arm_seconds + (time.perf_counter() - now)
-            self._pacer.record_cost(cost - self._last_temporal)
+            wall = self._spent[0] + time.perf_counter() - now - self._last_temporal[0]
+            cpu = self._spent[1] + time.process_time() - now_cpu - self._last_temporal[1]
+            self._pacer.record_cost(wall, cpu)
             self._pacer.advance(k)
         else:
-            self._pacer.record_period(now - self._t_last)
+            self._pacer.record_period(now - self._t_last[0], now_cpu - self._t_last[1])
         self._step = k + 1
         if self._pacer.is_sampled(self._step):
             self._arm()
-        self._t_last = time.perf_counter()
+        self._t_last = (time.perf_counter(), time.process_time())
 
     def log_epoch(self, **metrics: Any) -> None:
         """Append one epoch row (``epoch`` defaults to the next number); unknown keys are kept."""
@@ -233,8 +234,9 @@ class TrainingMonitor:
 
     def _count_loss(self, loss: Any) -> None:
         if isinstance(loss, torch.Tensor):
-            bad = (~torch.isfinite(loss.detach())).sum()
-            self._nf_loss = self._nf_loss + bad            # stays on the device: no sync
+            bad = torch.isnan(loss.detach() * 0)   # nan exactly where loss is inf or nan
+            bad = bad.sum() if bad.dim() else bad
+            self._nf_loss = self._nf_loss + bad    # stays on the device: no sync
         elif isinstance(loss, float) and not math.isfinite(loss):
             self._nf_loss = self._nf_loss + 1
 
@@ -244,8 +246,7 @@ class TrainingMonitor:
 
     def _arm(self) -> None:
         """Register the hooks and take the weight snapshot for the next (sampled) step."""
-        t0 = time.perf_counter()
-        self._hook_seconds = 0.0
+        t0, c0 = time.perf_counter(), time.process_time()
         self._acts: dict[int, tuple[str | None, torch.Tensor, torch.Tensor]] = {}
         self._raw: dict[int, tuple[torch.Tensor, int]] = {}  # layer output, its version
         self._last_layer: _layers.LayerSpec | None = None
@@ -260,7 +261,8 @@ class TrainingMonitor:
             self._handles.append(module.register_forward_hook(self._act_hook(kind)))
         self._handles.append(self.model.register_forward_pre_hook(self._input_hook,
                                                                   with_kwargs=True))
-        self._arm_seconds = time.perf_counter() - t0
+        # the monitor's own seconds (wall, cpu) for this sampled step; hooks add theirs
+        self._spent = [time.perf_counter() - t0, time.process_time() - c0]
 
     def _disarm(self) -> None:
         while self._handles:
@@ -284,12 +286,13 @@ class TrainingMonitor:
             spec = self._last_layer
             if not self._active() or spec is None or spec.intrinsic or spec.index in self._acts:
                 return
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             y = _layers.first_tensor(output)
             if y is not None:
                 stats = _layers.activation_stats(y, kind, spec.unit_dim)
                 self._acts[spec.index] = (kind, stats, y)
-            self._hook_seconds += time.perf_counter() - t0
+            self._spent[0] += time.perf_counter() - t0
+            self._spent[1] += time.process_time() - c0
         return hook
 
     def _input_hook(self, module: nn.Module, args: Any, kwargs: Any) -> None:
@@ -298,7 +301,7 @@ class TrainingMonitor:
 
     def _record(self, k: int, loss: Any, target: Any) -> None:
         from explain.monitor._record import collect
-        self._last_temporal = 0.0
+        self._last_temporal = (0.0, 0.0)
         row, nonfinite, activation_kinds = collect(self, loss)
         h = self.history
         h.steps.append(k)
@@ -314,10 +317,10 @@ class TrainingMonitor:
         self._snapshot = None
         self._acts, self._raw = {}, {}
         if self._temporal_due():
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             self._record_temporal(k, target)
-            self._last_temporal = time.perf_counter() - t0
-            self._temporal_seconds += self._last_temporal
+            self._last_temporal = (time.perf_counter() - t0, time.process_time() - c0)
+            self._temporal_seconds += self._last_temporal[0]
 
     def _temporal_due(self) -> bool:
         if not self.temporal or self._temporal_done_epoch or self._input is None:

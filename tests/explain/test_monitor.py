@@ -366,19 +366,26 @@ def test_auto_every_stays_within_bounds():
 def test_pacer_adapts_to_cost_bounds_and_epoch_length():
     pacer = Pacer(None, budget=0.02, max_every=200)
     for _ in range(5):
-        pacer.record_period(0.010)
-    pacer.record_cost(0.002)          # 20 % of a step -> every = 0.2 / 0.02 = 10
-    pacer.advance(0)
+        pacer.record_period(0.010, 0.004)   # wall, cpu
+    pacer.record_cost(0.001, 0.0008)  # 10 % of a step in wall time, 20 % in CPU time
+    pacer.advance(0)                  # the worse one: every = 0.2 / 0.02 = 10
     assert (pacer.every, pacer.next_sampled) == (10, 10)
-    pacer.record_cost(10.0)           # median cost 5.001 s: huge -> capped at max_every
+    pacer.costs.clear()
+    pacer.record_cost(0.002)          # 20 % in wall time, 50 % in CPU time
     pacer.advance(10)
+    assert pacer.every == 25
+    pacer.record_cost(10.0)           # median cost 5 s: huge -> capped at max_every
+    pacer.advance(35)
     assert pacer.every == 200
     pacer.set_epoch_length(60)        # 3 records per epoch would cost far too much: 1 per epoch
-    pacer.advance(210)
+    pacer.advance(235)
     assert pacer.every == 60
     pacer.costs.clear()
+    pacer.periods.clear()
+    for _ in range(3):
+        pacer.record_period(0.010)
     pacer.record_cost(0.005)          # budget says 25; 3 per epoch (every 20) costs 2.5 %: ok
-    pacer.advance(270)
+    pacer.advance(295)
     assert pacer.every == 20
     fixed = Pacer(4)
     fixed.record_cost(100.0)
