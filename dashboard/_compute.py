@@ -14,6 +14,10 @@ __all__ = ["sample", "attribution", "trust", "sentence", "sentence_attribution",
            "quality_dict"]
 
 
+#: The audit's trust metrics: the verdict's criteria without the costlier perturbation metrics.
+TRUST_METRICS = ("completeness", "faithfulness", "sanity")
+
+
 def sample(run_id: str, index: int) -> tuple[torch.Tensor, int]:
     """Test sample ``index`` as a batch of one ``[1, *shape]`` and its label."""
     x, y = S.get_run(run_id).dataset.test.tensors
@@ -50,7 +54,7 @@ def trust(run_id: str, stamp: str, index: int, method: str,
     run = S.get_run(run_id)
     x, _ = sample(run_id, index)
     attr = attribution(run_id, stamp, index, method, target)
-    return quality_dict(explain.evaluate(run.model, x, attr))
+    return quality_dict(explain.evaluate(run.model, x, attr, metrics=TRUST_METRICS))
 
 
 def _vocab(run: Any) -> Any:

@@ -13,12 +13,19 @@ import streamlit as st
 import explain
 from dashboard import _state as S
 
-__all__ = ["guard", "run_picker", "selected_run", "show_findings", "SEVERITY_ICON", "preview", "decode_tokens",
+__all__ = ["guard", "run_picker", "selected_run", "show_findings", "SEVERITY_ICON", "SEVERITY_MARK",
+           "OK", "WRONG", "preview", "decode_tokens",
            "class_name", "md_escape"]
 
 _log = logging.getLogger("deepscope.dashboard")
 
-SEVERITY_ICON = {"pass": "✅", "info": "ℹ️", "warn": "⚠️", "fail": "❌", "error": "🛑"}
+# Markdown icons (Material Symbols ship with Streamlit, so they render without emoji fonts)
+SEVERITY_ICON = {"pass": ":green[:material/check_circle:]", "info": ":blue[:material/info:]",
+                 "warn": ":orange[:material/warning:]", "fail": ":red[:material/cancel:]",
+                 "error": ":red[:material/error:]"}
+# Plain symbols for places without Markdown (table cells, metrics)
+SEVERITY_MARK = {"pass": "✔", "info": "ℹ", "warn": "⚠", "fail": "✖", "error": "‼"}
+OK, WRONG = ":green[:material/check:]", ":red[:material/close:]"
 
 
 @contextlib.contextmanager
@@ -41,7 +48,7 @@ def run_picker() -> str | None:
     switches, and a page can select a run (after training or an upload) by setting it.
     """
     ids = [ref.id for ref in S.list_runs()]
-    st.sidebar.markdown("### 🔬 deepscope")
+    st.sidebar.markdown("### :material/biotech: deepscope")
     if not ids:
         st.session_state["run_id"] = None
         st.sidebar.caption(f"No runs in `{S.runs_root()}` yet.")

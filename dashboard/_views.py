@@ -49,7 +49,8 @@ def trust_view(quality: dict[str, Any], *, key: str) -> None:
     from explain.figures import attribution as FA
 
     verdict = str(quality.get("verdict") or "n/a")
-    icon = {"trustworthy": "✅", "doubtful": "⚠️", "fails-sanity": "❌"}.get(verdict, "ℹ️")
+    icon = {"trustworthy": U.SEVERITY_ICON["pass"], "doubtful": U.SEVERITY_ICON["warn"],
+            "fails-sanity": U.SEVERITY_ICON["fail"]}.get(verdict, U.SEVERITY_ICON["info"])
     st.markdown(f"Trust: {icon} **{U.md_escape(verdict.replace('-', ' '))}**")
     if quality.get("summary"):
         st.caption(U.md_escape(quality["summary"]))

@@ -19,11 +19,11 @@ import streamlit as st
 st.set_page_config(page_title="deepscope", page_icon="🔬", layout="wide")
 
 PAGES = [
-    st.Page("pages/runs.py", title="Runs", icon="📁", url_path="runs", default=True),
-    st.Page("pages/training.py", title="Training health", icon="🩺", url_path="training"),
-    st.Page("pages/predictions.py", title="Predictions", icon="🎯", url_path="predictions"),
-    st.Page("pages/explanations.py", title="Explanations", icon="🔍", url_path="explanations"),
-    st.Page("pages/audit.py", title="Audit", icon="📋", url_path="audit"),
+    st.Page("pages/runs.py", title="Runs", icon=":material/folder_open:", url_path="runs", default=True),
+    st.Page("pages/training.py", title="Training health", icon=":material/monitor_heart:", url_path="training"),
+    st.Page("pages/predictions.py", title="Predictions", icon=":material/ads_click:", url_path="predictions"),
+    st.Page("pages/explanations.py", title="Explanations", icon=":material/manage_search:", url_path="explanations"),
+    st.Page("pages/audit.py", title="Audit", icon=":material/fact_check:", url_path="audit"),
 ]
 
 

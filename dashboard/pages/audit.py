@@ -8,7 +8,7 @@ from dashboard import _compute as C
 from dashboard import _state as S
 from dashboard import _ui as U
 
-st.title("📋 Audit")
+st.title("Audit")
 st.caption("One call that checks everything: training health, test performance and calibration, "
            "and whether the explanations can be trusted. Download it to share.")
 
@@ -35,7 +35,7 @@ def _show(run_id: str, report, texts: dict[str, str]) -> None:
                  f"{U.md_escape(report.verdict.get('headline', ''))}")
     cols = st.columns(len(_FORMATS) + 1)
     for col, (label, fmt, mime, ext) in zip(cols, _FORMATS):
-        col.download_button(f"⬇️ {label}", texts[fmt], file_name=f"deepscope-audit-{run_id}.{ext}",
+        col.download_button(label, texts[fmt], icon=":material/download:", file_name=f"deepscope-audit-{run_id}.{ext}",
                             mime=mime, key=f"dl_{fmt}", on_click="ignore")
     if cols[-1].button("Run again", key="audit_again"):
         st.session_state["_audits"].pop(run_id, None)
@@ -58,7 +58,7 @@ def _page(run_id: str) -> None:
         if not st.button("Run the audit", type="primary", key="audit_go"):
             return
         _run_audit(run_id, stamp)
-        saved = st.session_state["_audits"][run_id]
+        st.rerun()  # redraw without the prompt
     _show(run_id, saved[1], saved[2])
 
 

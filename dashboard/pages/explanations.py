@@ -13,7 +13,7 @@ from dashboard import _ui as U
 from dashboard import _views as V
 from explain.figures import attribution as FA
 
-st.title("🔍 Explanations")
+st.title("Explanations")
 st.caption("Which parts of the input drove the prediction, by several attribution methods side by "
            "side, and how far each explanation can be trusted (sanity and faithfulness checks).")
 
@@ -32,9 +32,8 @@ def _pick_sample(run_id: str, names: list[str]) -> tuple[int, int | None]:
     options = [None, *range(len(names))]
     target = cols[1].selectbox(
         "Explain the class", options, key="exp_target",
-        format_func=lambda c: (f"predicted ({U.class_name(names, pred)})" if c is None
-                               else U.class_name(names, c)))
-    cols[2].markdown(f"{'✅' if y == pred else '❌'} true **{U.class_name(names, y)}** · predicted "
+        format_func=lambda c: "the predicted class" if c is None else U.class_name(names, c))
+    cols[2].markdown(f"{U.OK if y == pred else U.WRONG} true **{U.class_name(names, y)}** · predicted "
                      f"**{U.class_name(names, pred)}** ({conf:.0%})")
     return index, target
 
@@ -57,7 +56,7 @@ def _side_by_side(run_id: str, run, index: int, target: int | None, methods: lis
                                            if attr.requested_method not in ("", attr.method) else ""))
             V.attribution_view(attr, run, key=f"attr_{method}")
             for w in attr.warnings:
-                st.caption(f"ℹ️ {w}")
+                st.caption(f":material/info: {U.md_escape(w)}")
             if with_trust:
                 V.trust_view(C.trust(run_id, stamp, index, method, target),
                              key=f"trust_{method}")

@@ -11,7 +11,7 @@ from dashboard import _state as S
 from dashboard import _ui as U
 from explain.figures import performance as P
 
-st.title("🎯 Predictions")
+st.title("Predictions")
 st.caption("The model on the held-out test set. Filter by class, mistakes or confidence; click a "
            "cell of the confusion matrix to list its samples; click Explain on a sample to see "
            "why the model predicted it.")
@@ -103,7 +103,7 @@ def _gallery(run, p: dict, idx: np.ndarray, names: list[str]) -> np.ndarray:
         with cols[k % len(cols)]:
             ok = p["y"][i] == p["pred"][i]
             U.preview(x[i], modality, vocab=vocab)
-            st.markdown(f"{'✅' if ok else '❌'} **#{i}** · {U.class_name(names, int(p['pred'][i]))} "
+            st.markdown(f"{U.OK if ok else U.WRONG} **#{i}** · {U.class_name(names, int(p['pred'][i]))} "
                         f"({p['conf'][i]:.0%})  \ntrue: {U.class_name(names, int(p['y'][i]))}")
             if st.button("Explain", key=f"explain_{i}"):
                 st.session_state["explain_index"] = i

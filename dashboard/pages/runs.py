@@ -9,7 +9,7 @@ import zoo
 from dashboard import _state as S
 from dashboard import _ui as U
 
-st.title("📁 Runs")
+st.title("Runs")
 st.caption("Every run folder (model.safetensors + run.json) in the runs folder: its model, data, "
            "test accuracy and the training diagnosis at a glance. Click a row to open that run.")
 
@@ -27,7 +27,7 @@ def _row(ref: S.RunRef) -> dict:
 def _table(refs: list[S.RunRef]) -> None:
     rows = [_row(ref) for ref in refs]
     df = pd.DataFrame(rows)
-    df.insert(df.columns.get_loc("health"), " ", [U.SEVERITY_ICON.get(h, "") for h in df["health"]])
+    df["health"] = [f"{U.SEVERITY_MARK.get(h, '')} {h}" for h in df["health"]]
     event = st.dataframe(
         df, hide_index=True, on_select="rerun", selection_mode="single-row", key="runs_table",
         column_config={
@@ -57,7 +57,7 @@ def _diagnosis(run_id: str) -> None:
 
 
 def _train_form() -> None:
-    with st.expander("🏋️ Train a preset", expanded=not S.list_runs()):
+    with st.expander(":material/model_training: Train a preset", expanded=not S.list_runs()):
         try:
             presets = list(zoo.list_presets())
         except Exception as exc:  # the trainer is optional for browsing runs
@@ -96,7 +96,7 @@ def _train(preset: str, epochs: int, name: str) -> None:
 
 
 def _upload_form() -> None:
-    with st.expander("⬆️ Upload a run (model.safetensors + run.json)"):
+    with st.expander(":material/upload: Upload a run (model.safetensors + run.json)"):
         st.caption("Only these two files are accepted: weights as safetensors and the run's JSON. "
                    "No pickles, no code. They are saved under fixed names in a fresh temporary "
                    "run folder and checked like any run.")

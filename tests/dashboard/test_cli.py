@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import tomllib
 
 import pytest
+import tomllib
 
 import explain
 from zoo.commands import dashboard as cmd
