@@ -40,12 +40,16 @@ def _compact(t: torch.Tensor) -> Any:
     return out if t.ndim else flat[0]
 
 
-def _evaluate_kwargs(evaluate: Callable[..., Any], metrics: Sequence[str] | None) -> dict[str, Any]:
+def _evaluate_kwargs(evaluate: Callable[..., Any], metrics: Sequence[str] | None, n: int,
+                     modality: Modality) -> dict[str, Any]:
+    """The options of :func:`explain.evaluate` it accepts: metrics, every sample, modality."""
     try:
         params = inspect.signature(evaluate).parameters
     except (TypeError, ValueError):  # pragma: no cover
         return {}
-    return {"metrics": tuple(metrics)} if metrics is not None and "metrics" in params else {}
+    wanted = {"metrics": None if metrics is None else tuple(metrics), "n_samples": n,
+              "modality": modality.value}
+    return {k: v for k, v in wanted.items() if v is not None and k in params}
 
 
 def _quality_dict(quality: Any) -> dict[str, Any]:
@@ -101,15 +105,15 @@ def explain_samples(model: nn.Module, x: torch.Tensor, labels: torch.Tensor | No
                      seconds=time.perf_counter() - t0)
         for j, s in enumerate(samples):
             s["attributions"][method] = _compact(attr.values[j].detach().cpu())
-        entry.update(_grade(model, xs, attr, trust_metrics))
+        entry.update(_grade(model, xs, attr, trust_metrics, modality))
         per_method.append(entry)
     return {"available": True, "modality": modality.value, "methods": per_method,
             "samples": samples, "class_names": [str(c) for c in class_names],
             "agreement": _agreement(results, [m["method"] for m in per_method if not m["error"]])}
 
 
-def _grade(model: nn.Module, xs: torch.Tensor, attr: Any,
-           trust_metrics: Sequence[str] | None) -> dict[str, Any]:
+def _grade(model: nn.Module, xs: torch.Tensor, attr: Any, trust_metrics: Sequence[str] | None,
+           modality: Modality) -> dict[str, Any]:
     t0 = time.perf_counter()
     try:
         from explain.quality import evaluate
@@ -117,7 +121,8 @@ def _grade(model: nn.Module, xs: torch.Tensor, attr: Any,
         return {"quality": None, "verdict": None,
                 "verdict_reason": f"Trust metrics are not available (explain.quality: {exc})."}
     try:
-        quality = evaluate(model, xs, attr, **_evaluate_kwargs(evaluate, trust_metrics))
+        quality = evaluate(model, xs, attr, **_evaluate_kwargs(evaluate, trust_metrics,
+                                                               xs.shape[0], modality))
     except Exception as exc:  # recorded, so the report says which method could not be graded
         return {"quality": None, "verdict": None, "quality_seconds": time.perf_counter() - t0,
                 "verdict_reason": f"explain.evaluate failed: {type(exc).__name__}: {exc}"}
