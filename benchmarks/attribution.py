@@ -16,6 +16,7 @@ Goal (issue 4): IG >= 0.9x of the limit on every zoo model, >= 1.8x captum's def
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import resource
 import statistics
@@ -176,11 +177,11 @@ def main() -> None:
             evals = evaluations(method, model, x, options)
             ours, theirs = [], []
             for _ in range(args.repeats):  # interleaved: ours, captum, ours, captum, ...
-                ours.append(len(x) / timed(lambda: explain.attribute(
-                    model, x, target, method=method, **options), x))
+                ours.append(len(x) / timed(functools.partial(
+                    explain.attribute, model, x, target, method=method, **options), x))
                 if method == "integrated_gradients":
-                    theirs.append(len(x) / timed(
-                        lambda: captum_default(model, x, target, args.n_steps), x))
+                    theirs.append(len(x) / timed(functools.partial(
+                        captum_default, model, x, target, args.n_steps), x))
             limit = limit_rows / evals
             ratio = statistics.median(ours) / limit
             line = f"{name:12}{method:22}{fmt(ours):>24}{limit:10.1f}{ratio:7.2f}"

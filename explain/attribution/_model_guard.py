@@ -29,15 +29,16 @@ _HOOK_DICTS = (
 _SLOTS = ("_parameters", "_buffers", "_modules")
 
 # Clone parameters and buffers only up to this size; larger models are verified, not restored.
-_CLONE_LIMIT_BYTES = 512 * 2**20
+_CLONE_LIMIT_BYTES = 64 * 2**20
 
 
 class ModelGuard:
     """Snapshot a model on entry; restore and verify it on exit, also when the body raises.
 
     Restored: each module's train/eval flag, every parameter's ``requires_grad`` and ``.grad``,
-    hooks (any hook added inside is removed), attributes added to modules, and the values of
-    parameters and buffers (cloned up to 512 MiB; above that, writes are detected and reported).
+    hooks (any hook added inside is removed), attributes, parameters and buffers added to
+    modules, and the values of buffers and parameters (parameters are cloned up to 64 MiB;
+    above that, writes are detected through tensor version counters and reported).
 
     Examples
     --------
@@ -65,9 +66,11 @@ class ModelGuard:
         self._grads = [None if p.grad is None else p.grad.detach().clone() for _, p in self._params]
         tensors = [t for _, t in self._params + self._buffers]
         self._versions = [t._version for t in tensors]
-        size = sum(t.numel() * t.element_size() for t in tensors)
-        self._clones = ([t.detach().clone() for t in tensors] if size <= _CLONE_LIMIT_BYTES
-                        else None)
+        # Buffers (BatchNorm statistics) are always cloned; parameters while they are small.
+        size = sum(p.numel() * p.element_size() for _, p in self._params)
+        keep_params = size <= _CLONE_LIMIT_BYTES
+        self._clones = [t.detach().clone() if keep_params or i >= len(self._params) else None
+                        for i, t in enumerate(tensors)]
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -87,16 +90,22 @@ class ModelGuard:
         for (_, p), rg, g in zip(self._params, self._requires_grad, self._grads):
             p.requires_grad_(rg)
             p.grad = g
-        changed = [name for (name, t), v in zip(self._params + self._buffers, self._versions)
-                   if t._version != v]
-        if changed and self._clones is not None:
-            tensors = [t for _, t in self._params + self._buffers]
-            with torch.no_grad():
-                for t, saved in zip(tensors, self._clones):
+        lost = []
+        with torch.no_grad():
+            for i, ((name, t), v, saved) in enumerate(zip(
+                    self._params + self._buffers, self._versions, self._clones)):
+                # Kernels such as batch_norm write running statistics without bumping the
+                # version counter, so buffers are compared by value.
+                is_buffer = i >= len(self._params)
+                if (t._version == v and not is_buffer) or (is_buffer and torch.equal(t, saved)):
+                    continue
+                if saved is None:
+                    lost.append(name)
+                else:
                     t.copy_(saved)
-        elif changed and exc_type is None:
+        if lost and exc_type is None:
             raise AttributionError(
-                f"The attribution wrote to the model's tensors {changed[:5]} and the model is "
+                f"The attribution wrote to the model's tensors {lost[:5]} and the model is "
                 "too large to restore them. Reload the model; please report this as a bug.")
 
 

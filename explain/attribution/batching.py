@@ -95,14 +95,15 @@ def _bytes_per_row(model: nn.Module, forward: Callable, row: torch.Tensor, args:
 
 
 def _time_rows(forward: Callable, row: torch.Tensor, args: tuple, target: int, rows: int,
-               grad: bool) -> float:
+               grad: bool, reps: int = 1) -> float:
+    """Rows/s of one forward(+backward) pass at ``rows`` rows (fastest of ``reps``)."""
     x = row.expand(rows, *row.shape[1:]).clone()
     if x.is_floating_point():
         x = x + 1e-3 * torch.randn_like(x)
     a = tuple(t.expand(rows, *t.shape[1:]) if isinstance(t, torch.Tensor) and t.dim() > 0
               and t.shape[0] == 1 else t for t in args)
     best = float("inf")
-    for _ in range(3):  # warm-up + 2 timed, keep the fastest
+    for _ in range(reps):
         start = time.perf_counter()
         if grad and x.is_floating_point():
             xg = x.detach().requires_grad_(True)
@@ -129,8 +130,8 @@ def plan_batch(model: nn.Module, forward: Callable, row: torch.Tensor, args: tup
     row : one sample ``[1, *shape]`` in the space the method differentiates.
     args : extra forward arguments for that sample (tensors with batch dimension 1).
     target : class whose logit is differentiated.
-    total_rows : rows the job needs in all; no size above it is tried, and a job of at most
-        4096 rows is not probed (passes of up to 512 rows, within the budget).
+    total_rows : rows the job needs in all; the sizes tried add up to at most a fifth of it,
+        and a job of at most 4096 rows is not probed (passes of up to 512 rows).
     budget : memory budget in bytes (default :func:`memory_budget`).
     grad : time forward+backward (gradient methods) or forward only (perturbation methods).
     key : extra cache key part (e.g. the attribution space).
@@ -148,10 +149,11 @@ def plan_batch(model: nn.Module, forward: Callable, row: torch.Tensor, args: tup
             # a small job: probing would cost more than it could save
             rows = min(total_rows, _UNPROBED_ROWS, max(1, budget // per_row))
             return BatchPlan(rows=max(1, rows), bytes_per_row=per_row)
-        # no size above the whole job: the first candidate >= total_rows is the largest tried
-        fits = [r for r in fits if r < total_rows] + [r for r in fits if r >= total_rows][:1]
+        # the probe may cost at most a fifth of the job
+        fits = [r for i, r in enumerate(fits) if sum(fits[:i + 1]) <= total_rows // 5] or fits[:1]
     probed: dict[int, float] = {}
     worse = 0
+    _time_rows(forward, row, args, target, fits[0], grad)  # warm-up (allocator, kernels)
     for rows in fits:
         try:
             probed[rows] = _time_rows(forward, row, args, target, rows, grad)

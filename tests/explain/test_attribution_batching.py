@@ -36,9 +36,16 @@ def test_the_measured_best_size_is_chosen_and_cached(fake_speed):
     model = nn.Linear(4, 2)
     plan = batching.plan_batch(model, PlainForward(model), torch.zeros(1, 4), total_rows=10_000)
     assert plan.rows == 128 and plan.rows_per_s == 300.0
-    assert fake_speed == [32, 64, 128, 256, 512]  # stops after two sizes got slower
+    # a warm-up, then sizes until two got slower (the probe's rows stay under 1/5 of the job)
+    assert fake_speed == [32, 32, 64, 128, 256, 512]
     again = batching.plan_batch(model, PlainForward(model), torch.zeros(1, 4), total_rows=10_000)
-    assert again is plan and len(fake_speed) == 5
+    assert again is plan and len(fake_speed) == 6
+
+
+def test_the_probe_costs_at_most_a_fifth_of_the_job(fake_speed):
+    model = nn.Linear(4, 2)
+    batching.plan_batch(model, PlainForward(model), torch.zeros(1, 4), total_rows=5000)
+    assert fake_speed[1:] == [32, 64, 128, 256, 512] and sum(fake_speed[1:]) <= 1000
 
 
 def test_small_jobs_run_in_one_pass_without_probing(fake_speed):
@@ -55,7 +62,7 @@ def test_the_memory_budget_caps_the_sizes_tried(fake_speed):
     per_row = batching._bytes_per_row(model, PlainForward(model), row, ())
     plan = batching.plan_batch(model, PlainForward(model), row, total_rows=10_000,
                                budget=70 * per_row)
-    assert fake_speed == [32, 64] and plan.rows == 64
+    assert fake_speed == [32, 32, 64] and plan.rows == 64
 
 
 def test_out_of_memory_halves_the_chunk_and_says_so():

@@ -44,13 +44,13 @@ def zoo_sample(model: torch.nn.Module) -> torch.Tensor:
     return x
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def zoo_model(name: str) -> torch.nn.Module:
     """Each zoo model built once per session (attribution never changes it)."""
     return zoo.create_model(name).eval()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def small(case: str) -> tuple[torch.nn.Module, torch.Tensor]:
     return cases()[case]
 
