@@ -38,6 +38,24 @@ def _missing(sec: Mapping[str, Any]) -> list[str]:
     return [f"> Not available: {md_escape(sec.get('reason', ''))}", ""]
 
 
+def _epochs(training: Mapping[str, Any], limit: int = 30) -> list[str]:
+    """Per-epoch losses and accuracies (every k-th epoch past ``limit`` rows)."""
+    ep = (training.get("history") or {}).get("epochs") or {}
+    n = len(ep.get("epoch") or [])
+    over = training.get("overfit_epoch")
+    head = [f"{n} epochs logged" + (f"; overfitting starts after epoch {over} (lowest "
+                                    "validation loss)." if over else ".")
+            + " Curves and gradient flow are in the HTML report.", ""]
+    keys = [k for k in ("train_loss", "val_loss", "train_acc", "val_acc")
+            if any(v is not None for v in ep.get(k) or [])]
+    if not n or not keys:
+        return head
+    step = max(1, -(-n // limit))
+    rows = [[_n(ep["epoch"][i], "{:.0f}"), *(_n((ep.get(k) or [None] * n)[i]) for k in keys)]
+            for i in range(0, n, step)]
+    return head + _table(["epoch", *(k.replace("_", " ") for k in keys)], rows)
+
+
 def _performance(sec: Mapping[str, Any]) -> list[str]:
     if not sec.get("available"):
         return _missing(sec)
@@ -111,11 +129,7 @@ def render_markdown(report: Any) -> str:
     if not training.get("available"):
         out += _missing(training)
     else:
-        ep = (training.get("history") or {}).get("epochs") or {}
-        n = len(ep.get("epoch") or [])
-        out += [f"{n} epochs logged; overfitting starts at epoch "
-                f"{training.get('overfit_epoch')}." if training.get("overfit_epoch") else
-                f"{n} epochs logged; see the HTML report for curves and gradient flow.", ""]
+        out += _epochs(training)
     alphas = (training.get("spectral") or {}).get("alphas") or {}
     if alphas:
         out += _table(["layer", "spectral alpha"], [[md_escape(k), _n(v)] for k, v in alphas.items()])
