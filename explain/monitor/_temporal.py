@@ -27,6 +27,9 @@ def temporal_curve(model: nn.Module, x: torch.Tensor, target: torch.Tensor | Non
                    samples: int = 32) -> torch.Tensor | None:
     """Mean over samples of ``||d loss_i / d x[i, t, :]||`` for each time step ``t``.
 
+    The mean at ``t`` is over the sequences for which ``t`` is not padding (trailing all-zero
+    frames are padding); it is 0 where every sequence is padded.
+
     Parameters
     ----------
     model : the classifier; it must return logits ``[batch, classes]``.
@@ -60,4 +63,12 @@ def temporal_curve(model: nn.Module, x: torch.Tensor, target: torch.Tensor | Non
         with torch.no_grad():
             for buffer, old in zip(model.buffers(), saved):
                 buffer.copy_(old)
-    return grad.detach().float().norm(dim=2).mean(dim=0)  # [time]
+    norms = grad.detach().float().norm(dim=2)             # [n, time]
+    valid = _valid_frames(xs.detach())                    # [n, time]
+    return (norms * valid).sum(0) / valid.sum(0).clamp(min=1)  # [time]
+
+
+def _valid_frames(x: torch.Tensor) -> torch.Tensor:
+    """1.0 where a frame is not padding: trailing all-zero frames are padding."""
+    nonzero = (x != 0).any(dim=2).float()                 # [n, time]
+    return nonzero.flip(1).cummax(dim=1).values.flip(1)   # any non-zero frame at or after t

@@ -414,6 +414,25 @@ def test_temporal_curve_has_one_value_per_time_step_and_matches():
     assert mon.history.layers["gru"]["frac_saturated"][0] is not None
 
 
+def test_temporal_curve_averages_over_unpadded_sequences_only():
+    model = GRUNet().eval()
+    x, y = batch(model, n=4)
+    x[0, 4:] = 0   # sequence 0 has length 4; time steps 5 and 6 are padding in all but one
+    x[1:, 6:] = 0  # the last time step is padding everywhere
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with TrainingMonitor(model, every=1) as mon:
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+        mon.step(target=y)
+    xs = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(F.cross_entropy(model(xs), y, reduction="sum"), xs)
+    norms = g.norm(dim=2)  # [4, 7]
+    curve = mon.history.temporal[0]["grad_norm"]
+    assert curve[2] == pytest.approx(float(norms[:, 2].mean()), rel=1e-5)
+    assert curve[5] == pytest.approx(float(norms[1:, 5].mean()), rel=1e-5)
+    assert curve[6] == 0.0
+
+
 def test_temporal_is_recorded_at_most_once_per_epoch():
     model = GRUNet()
     with TrainingMonitor(model, every=1) as mon:
