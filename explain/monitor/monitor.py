@@ -19,6 +19,7 @@ from explain._validation import check_float, check_int
 from explain.errors import InvalidInputError, InvalidTypeError
 from explain.monitor import _layers
 from explain.monitor._pacer import Pacer
+from explain.monitor._record import collect
 from explain.monitor._temporal import is_sequence_input, temporal_curve
 from explain.monitor.history import LAYER_METRICS, History
 
@@ -300,7 +301,6 @@ class TrainingMonitor:
             self._input = (args, kwargs)
 
     def _record(self, k: int, loss: Any, target: Any) -> None:
-        from explain.monitor._record import collect
         self._last_temporal = (0.0, 0.0)
         row, nonfinite, activation_kinds = collect(self, loss)
         h = self.history
@@ -321,9 +321,11 @@ class TrainingMonitor:
             self._record_temporal(k, target)
             self._last_temporal = (time.perf_counter() - t0, time.process_time() - c0)
             self._temporal_seconds += self._last_temporal[0]
+        self._input = None
 
     def _temporal_due(self) -> bool:
-        if not self.temporal or self._temporal_done_epoch or self._input is None:
+        if not self.temporal or self._temporal_done_epoch or self._input is None \
+                or "temporal_error" in self.history.meta:
             return False
         args, kwargs = self._input
         if len(args) != 1 or kwargs or not is_sequence_input(args[0]):
@@ -335,12 +337,15 @@ class TrainingMonitor:
         return True
 
     def _record_temporal(self, k: int, target: Any) -> None:
+        """The BPTT curve; a model that cannot take the extra pass only loses the curve."""
         self._busy = True
         try:
             curve = temporal_curve(self.model, self._input[0][0], target, self.temporal_samples)
+        except Exception as exc:  # noqa: BLE001 - never break the user's training loop
+            self.history.meta["temporal_error"] = f"{type(exc).__name__}: {exc}"[:300]
+            curve = None
         finally:
             self._busy = False
-            self._input = None
         self._temporal_done_epoch = True
         if curve is not None:
             self.history.temporal.append({"step": k, "grad_norm": curve.cpu().tolist()})

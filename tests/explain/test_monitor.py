@@ -433,6 +433,21 @@ def test_temporal_curve_averages_over_unpadded_sequences_only():
     assert curve[6] == 0.0
 
 
+def test_a_model_that_fails_the_bptt_pass_only_loses_the_curve():
+    class Picky(GRUNet):
+        def forward(self, x):
+            if x.shape[0] != 24:
+                raise RuntimeError("batch of 24 only")
+            return super().forward(x)
+
+    model = Picky()
+    with TrainingMonitor(model, every=1) as mon:
+        train(model, 3, mon)
+    assert mon.history.temporal == []
+    assert mon.history.meta["temporal_error"] == "RuntimeError: batch of 24 only"
+    assert mon.history.steps == [0, 1, 2]
+
+
 def test_temporal_is_recorded_at_most_once_per_epoch():
     model = GRUNet()
     with TrainingMonitor(model, every=1) as mon:
