@@ -51,6 +51,7 @@ def audit(model: nn.Module, data: Any = None, *, history: Any = None,
           methods: Sequence[str] | None = None, checks: Iterable[str] | None = None,
           thresholds: Mapping[str, float] | None = None, learning_curve: Any = None,
           trust_metrics: Sequence[str] | None = ("completeness", "faithfulness", "sanity"),
+          trust_options: Mapping[str, Any] | None = None,
           vocab: Any = None, decode: Callable[[list[int]], Any] | None = None,
           card: ModelCard | None = None, meta: Mapping[str, Any] | None = None,
           max_samples: int = 10_000, title: str | None = None,
@@ -71,6 +72,8 @@ def audit(model: nn.Module, data: Any = None, *, history: Any = None,
         images); see :func:`explain.list_methods`.
     checks, thresholds, learning_curve : passed to :func:`explain.diagnose`.
     trust_metrics : the metrics :func:`explain.evaluate` computes per method.
+    trust_options : more options for :func:`explain.evaluate` (e.g. ``sanity_checkpoints=2``
+        to trade detail for speed).
     vocab, decode : turn token ids into strings for text models.
     card : the model card (default ``model.card``; the modality is inferred if there is none).
     meta : extra facts for the model card: ``config``, ``seed``, ``data`` (dict), ...
@@ -138,7 +141,7 @@ def audit(model: nn.Module, data: Any = None, *, history: Any = None,
         pick = _data.pick_samples(y if y is not None else logits.argmax(1), samples)
         sections["explanations"] = explain_samples(
             net, x, y, logits, pick, modality=modality, class_names=names, methods=methods,
-            trust_metrics=trust_metrics, vocab=vocab, decode=decode)
+            trust_metrics=trust_metrics, trust_options=trust_options, vocab=vocab, decode=decode)
         findings.extend(_trust_findings(sections["explanations"]))
     timings["explanations"] = time.perf_counter() - t
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -63,7 +63,8 @@ def _quality_dict(quality: Any) -> dict[str, Any]:
 def explain_samples(model: nn.Module, x: torch.Tensor, labels: torch.Tensor | None,
                     logits: torch.Tensor, indices: Sequence[int], *, modality: Modality,
                     class_names: Sequence[str], methods: Sequence[str] | None = None,
-                    trust_metrics: Sequence[str] | None = None, vocab: Any = None,
+                    trust_metrics: Sequence[str] | None = None,
+                    trust_options: Mapping[str, Any] | None = None, vocab: Any = None,
                     decode: Callable[[list[int]], Any] | None = None) -> dict[str, Any]:
     """Attribute the samples ``indices`` with each method, grade each method, compare methods.
 
@@ -105,7 +106,7 @@ def explain_samples(model: nn.Module, x: torch.Tensor, labels: torch.Tensor | No
                      seconds=time.perf_counter() - t0)
         for j, s in enumerate(samples):
             s["attributions"][method] = _compact(attr.values[j].detach().cpu())
-        entry.update(_grade(model, xs, attr, trust_metrics, modality))
+        entry.update(_grade(model, xs, attr, trust_metrics, modality, trust_options or {}))
         per_method.append(entry)
     return {"available": True, "modality": modality.value, "methods": per_method,
             "samples": samples, "class_names": [str(c) for c in class_names],
@@ -113,7 +114,7 @@ def explain_samples(model: nn.Module, x: torch.Tensor, labels: torch.Tensor | No
 
 
 def _grade(model: nn.Module, xs: torch.Tensor, attr: Any, trust_metrics: Sequence[str] | None,
-           modality: Modality) -> dict[str, Any]:
+           modality: Modality, options: Mapping[str, Any]) -> dict[str, Any]:
     t0 = time.perf_counter()
     try:
         from explain.quality import evaluate
@@ -121,8 +122,8 @@ def _grade(model: nn.Module, xs: torch.Tensor, attr: Any, trust_metrics: Sequenc
         return {"quality": None, "verdict": None,
                 "verdict_reason": f"Trust metrics are not available (explain.quality: {exc})."}
     try:
-        quality = evaluate(model, xs, attr, **_evaluate_kwargs(evaluate, trust_metrics,
-                                                               xs.shape[0], modality))
+        kwargs = {**_evaluate_kwargs(evaluate, trust_metrics, xs.shape[0], modality), **options}
+        quality = evaluate(model, xs, attr, **kwargs)
     except Exception as exc:  # recorded, so the report says which method could not be graded
         return {"quality": None, "verdict": None, "quality_seconds": time.perf_counter() - t0,
                 "verdict_reason": f"explain.evaluate failed: {type(exc).__name__}: {exc}"}
