@@ -152,10 +152,11 @@ class Explainer:
             job = prepare(model, self.card or card_of(self.model), inputs, target, baselines,
                           additional_forward_args, notes)
             job.batch_size, job.memory_budget = batch_size, memory_budget
-            method = self._resolve(job)
-            t1 = time.perf_counter()
-            values, delta = method._run(job, options)
-            t2 = time.perf_counter()
+            with _cudnn_off(job):
+                method = self._resolve(job)
+                t1 = time.perf_counter()
+                values, delta = method._run(job, options)
+                t2 = time.perf_counter()
         values = _to_input_space(job, values)
         base = job.baselines if job.token_ids is None else torch.zeros_like(job.token_ids)
         return Attribution(
@@ -246,7 +247,7 @@ class Explainer:
                          expand_args(job.args, slice(lo, hi), n))
             return self._attribute(job, part, r, **own)
 
-        with _cudnn_off(job), warnings.catch_warnings():
+        with warnings.catch_warnings():
             # captum's notes about setting requires_grad / hooks are about its own bookkeeping
             warnings.filterwarnings("ignore", category=UserWarning, module=r"captum\..*")
             outs = run_chunked(one, n, chunk, rows, job.warnings)

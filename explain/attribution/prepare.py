@@ -8,6 +8,7 @@ forward hook while the model still receives the token ids (so padding masks stay
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import torch
@@ -22,6 +23,7 @@ from explain.errors import InvalidInputError
 __all__ = ["prepare", "PlainForward", "EmbeddingForward"]
 
 _NO_GRAD_CHUNK = 256
+_TRACES: weakref.WeakKeyDictionary[nn.Module, dict[tuple, pf.Trace]] = weakref.WeakKeyDictionary()
 
 
 class PlainForward(nn.Module):
@@ -109,6 +111,21 @@ def _modality(card: ModelCard | None, inputs: torch.Tensor) -> str:
     return {1: "tabular", 2: "sequence", 3: "image"}.get(inputs.dim() - 1, "tabular")
 
 
+def _trace(model: nn.Module, forward: nn.Module, x: torch.Tensor, args: tuple) -> pf.Trace:
+    """The structural trace of one sample, cached per model, module set and input spec."""
+    key = (tuple(x.shape[1:]), x.dtype, type(forward).__name__, len(args),
+           tuple(id(m) for m in model.modules()))
+    cached = _TRACES.get(model, {}).get(key)
+    if cached is not None:
+        return cached
+    sample = x[:1].detach().clone()
+    if sample.is_floating_point():
+        sample.requires_grad_(True)
+    trace = pf.trace_model(model, forward, sample, args)
+    _TRACES.setdefault(model, {})[key] = trace
+    return trace
+
+
 def prepare(model: nn.Module, card: ModelCard | None, inputs: torch.Tensor, target: Any,
             baselines: Any, extra_args: Any, notes: list[str]) -> Job:
     """Check everything and build the job (see the module docstring)."""
@@ -137,10 +154,7 @@ def prepare(model: nn.Module, card: ModelCard | None, inputs: torch.Tensor, targ
         x, forward, token_ids = inputs, plain, None
         seq = baselines is None and _modality(card, inputs) == "sequence" and inputs.dim() == 3
         base = _sequence_baseline(inputs) if seq else _baselines(baselines, inputs)
-    sample = x[:1].detach().clone()
-    if sample.is_floating_point():
-        sample.requires_grad_(True)
-    trace = pf.trace_model(model, forward, sample, expand_args(args, slice(0, 1), n))
+    trace = _trace(model, forward, x, expand_args(args, slice(0, 1), n))
     return Job(model=model, card=card, modality=_modality(card, inputs), inputs=inputs, x=x,
                baselines=base, args=args, forward=forward, target=tgt, trace=trace,
                token_ids=token_ids, warnings=warnings)

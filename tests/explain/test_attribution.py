@@ -191,3 +191,34 @@ def test_results_do_not_depend_on_the_batch_size():
 def test_gru_uses_explicit_method_and_reports_the_requested_one():
     a = attribute(GRUNet().eval(), torch.randn(2, 3, 3), method="deeplift", n_steps=8)
     assert (a.requested_method, a.method) == ("deeplift", "integrated_gradients")
+
+
+class _MaskedBag(nn.Module):
+    """Token ids plus an explicit padding mask argument."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb, self.fc = nn.Embedding(10, 3), nn.Linear(3, 2)
+
+    def forward(self, ids, keep):
+        return self.fc((self.emb(ids) * keep[..., None]).sum(1))
+
+
+def test_token_ids_with_an_explicit_mask_argument():
+    model = _MaskedBag().eval()
+    ids = torch.tensor([[1, 2, 3, 0], [4, 5, 0, 0]])
+    keep = (ids != 0).float()
+    a = attribute(model, ids, target=1, additional_forward_args=keep, n_steps=4)
+    emb0 = model.emb.weight[0].detach()  # no padding_idx: the pad embedding is not zero
+    expected = ((model.emb(ids).detach() - emb0) @ model.fc.weight[1].detach()) * keep
+    assert torch.allclose(a.values, expected, atol=1e-5)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_recurrent_model_on_cuda_in_eval_mode():
+    model = GRUNet().cuda().eval()
+    x = torch.randn(4, 5, 3, device="cuda")
+    a = attribute(model, x, n_steps=8)
+    assert not model.training and a.values.device.type == "cpu"
+    assert any("cuDNN switched off" in w for w in a.warnings)
