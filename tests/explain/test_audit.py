@@ -245,3 +245,11 @@ def test_report_verdict_is_the_worst_finding():
     assert report.severity == Severity.FAIL
     assert report.verdict["headline"] == "1 problem needs attention: non-finite (fail)."
     assert isinstance(report, Report)
+
+
+def test_explain_audit_is_callable_even_after_the_package_was_imported():
+    import explain
+    import explain.audit  # binds explain.audit to the package  # noqa: F401
+    report = explain.audit(nn.Linear(4, 3), tiny_data(9), samples=0, checks=["non-finite"])
+    assert isinstance(report, explain.Report)
+    assert report.sections["performance"]["n"] == 9
