@@ -42,6 +42,7 @@ class Pacer:
         self.periods: deque[tuple[float, float]] = deque(maxlen=32)
         self.costs: deque[tuple[float, float]] = deque(maxlen=8)
         self.epoch_length: int | None = None
+        self.last_sampled: int | None = None
 
     def is_sampled(self, step: int) -> bool:
         return step == self.next_sampled
@@ -52,10 +53,19 @@ class Pacer:
     def record_cost(self, wall: float, cpu: float | None = None) -> None:
         self.costs.append((wall, wall if cpu is None else cpu))
 
-    def set_epoch_length(self, steps: int) -> None:
-        """Remember the length of the last epoch, which bounds the automatic interval."""
-        if steps > 0:
-            self.epoch_length = steps
+    def set_epoch_length(self, steps: int, next_step: int) -> None:
+        """Remember the length of the last epoch, which bounds the automatic interval.
+
+        An interval chosen before the epoch length was known is shortened at once, so the next
+        sampled step is at the latest ``last sampled + every`` (and not before ``next_step``).
+        """
+        if steps <= 0:
+            return
+        self.epoch_length = steps
+        if self.fixed is None and self.last_sampled is not None:
+            self._choose()
+            self.next_sampled = max(next_step, min(self.next_sampled,
+                                                   self.last_sampled + self.every))
 
     def relative_cost(self) -> float | None:
         """A sampled step's extra cost as a fraction of an unsampled step.
@@ -81,6 +91,11 @@ class Pacer:
 
     def advance(self, step: int) -> None:
         """Called after sampling ``step``: choose the interval and the next sampled step."""
+        self._choose()
+        self.last_sampled = step
+        self.next_sampled = step + self.every
+
+    def _choose(self) -> None:
         rel = self.relative_cost() if len(self.periods) >= 3 else None
         if self.fixed is None and rel is not None:
             every = min(max(math.ceil(rel / self.budget), 1), self.max_every)
@@ -91,4 +106,3 @@ class Pacer:
                 else:
                     every = min(every, self.epoch_length)  # else at least one per epoch
             self.every = int(every)
-        self.next_sampled = step + self.every

@@ -186,9 +186,11 @@ class TrainingMonitor:
     def log_epoch(self, **metrics: Any) -> None:
         """Append one epoch row (``epoch`` defaults to the next number); unknown keys are kept."""
         self.history.log_epoch(**metrics)
-        if self._started:
-            self._pacer.set_epoch_length(self._step - self._epoch_start)
+        if self._started and not self._closed:
+            self._pacer.set_epoch_length(self._step - self._epoch_start, self._step)
             self._epoch_start = self._step
+            if self._pacer.is_sampled(self._step) and not self._handles:
+                self._arm()  # the interval just shrank: the next step is sampled
         self._temporal_done_epoch = False
 
     # ------------------------------------------------------------------ internals

@@ -363,6 +363,22 @@ def test_auto_every_stays_within_bounds():
     assert 1 <= mon.every_ <= 6 and mon.history.meta["every"] == "auto"
 
 
+def test_log_epoch_shortens_an_interval_chosen_before_the_epoch_length_was_known():
+    model = mlp()
+    with TrainingMonitor(model) as mon:
+        train(model, 1, mon)                      # step 0 sampled
+        pacer = mon._pacer                        # pretend: expensive sampling, every 100
+        pacer.periods.extend([(0.01, 0.01)] * 32)
+        pacer.costs.extend([(0.005, 0.005)] * 8)  # half a step: budget says every 25
+        pacer.every, pacer.next_sampled = 100, 100
+        train(model, 4, mon)                      # steps 1..4
+        mon.log_epoch()                           # 5-step epochs: at least one per epoch
+        assert mon.every_ == 5
+        train(model, 1, mon)                      # step 5 is sampled, hooks armed in time
+    assert mon.history.steps == [0, 5]
+    assert mon.history.layers["0"]["act_mean"][1] is not None
+
+
 def test_pacer_adapts_to_cost_bounds_and_epoch_length():
     pacer = Pacer(None, budget=0.02, max_every=200)
     for _ in range(5):
@@ -377,8 +393,9 @@ def test_pacer_adapts_to_cost_bounds_and_epoch_length():
     pacer.record_cost(10.0)           # median cost 5 s: huge -> capped at max_every
     pacer.advance(35)
     assert pacer.every == 200
-    pacer.set_epoch_length(60)        # 3 records per epoch would cost far too much: 1 per epoch
-    pacer.advance(235)
+    pacer.set_epoch_length(60, 40)    # 3 records per epoch would cost far too much: 1 per epoch
+    assert pacer.next_sampled == 95   # shortened at once: 35 + 60, not 35 + 200
+    pacer.advance(95)
     assert pacer.every == 60
     pacer.costs.clear()
     pacer.periods.clear()
@@ -387,6 +404,15 @@ def test_pacer_adapts_to_cost_bounds_and_epoch_length():
     pacer.record_cost(0.005)          # budget says 25; 3 per epoch (every 20) costs 2.5 %: ok
     pacer.advance(295)
     assert pacer.every == 20
+    late = Pacer(None, budget=0.02)
+    for _ in range(3):
+        late.record_period(0.01)
+    late.record_cost(0.1)
+    late.advance(8)                   # every 200 before the epoch length is known
+    late.set_epoch_length(23, 23)     # then 23-step epochs: at least one record per epoch
+    assert (late.every, late.next_sampled) == (23, 31)
+    late.set_epoch_length(23, 40)     # never in the past
+    assert late.next_sampled == 40
     fixed = Pacer(4)
     fixed.record_cost(100.0)
     fixed.advance(0)
