@@ -126,10 +126,10 @@ class Report:
     schema: str = SCHEMA
 
     def __post_init__(self) -> None:
-        findings = tuple(sorted(self.findings, key=lambda f: -f.severity.rank))
-        if any(not isinstance(f, Finding) for f in findings):
+        if any(not isinstance(f, Finding) for f in self.findings):
             raise InvalidTypeError("Report 'findings' must be explain.Finding objects. Got "
-                                   f"{[type(f).__name__ for f in findings]} instead.")
+                                   f"{[type(f).__name__ for f in self.findings]} instead.")
+        findings = tuple(sorted(self.findings, key=lambda f: -f.severity.rank))
         object.__setattr__(self, "findings", findings)
         object.__setattr__(self, "sections", to_json_value(dict(self.sections)))
         object.__setattr__(self, "timings", {str(k): float(v) for k, v in self.timings.items()})

@@ -9,7 +9,7 @@ import re
 import pytest
 
 from explain.audit import SCHEMA, Report, audit
-from explain.errors import CorruptRunError, InvalidInputError
+from explain.errors import CorruptRunError, InvalidInputError, InvalidTypeError
 from explain.figures import performance as pf
 from explain.findings import Finding, Severity
 from explain.report import md_escape, render_html, render_markdown
@@ -64,10 +64,12 @@ def test_from_dict_refuses_other_schemas_and_bad_flags(report):
         Report.from_dict({**d, "nonfinite_values": [{"path": "/title", "value": "1e999"}]})
 
 
-def test_report_is_frozen():
+def test_report_is_frozen_and_checks_its_findings():
     r = Report(title="t")
     with pytest.raises(AttributeError):
         r.title = "other"  # type: ignore[misc]
+    with pytest.raises(InvalidTypeError, match="Report 'findings' must be explain.Finding"):
+        Report(findings=({"check": "x"},))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("ext", ["html", "json", "md"])
@@ -91,8 +93,10 @@ def test_save_rejects_unknown_extensions(report, tmp_path):
 
 
 def test_html_embeds_plotly_once_and_requests_nothing(report):
+    from plotly.offline import get_plotlyjs
     html = render_html(report)
-    assert html.count("<script type=\"text/javascript\">/**") == 1  # plotly.js bundle
+    bundle = get_plotlyjs()
+    assert html.count(bundle[:500]) == 1 and html.count(bundle[-500:]) == 1  # plotly.js once
     assert len(re.findall(r"Plotly\.newPlot\(", html)) >= 7
     assert not re.search(r"<(script|link|img|iframe)[^>]+(src|href)\s*=\s*[\"']?https?:", html)
     assert "cdn.plot.ly/plotly" not in html.split("</head>")[1]
