@@ -70,9 +70,8 @@ class Pacer:
     def relative_cost(self) -> float | None:
         """A sampled step's extra cost as a fraction of an unsampled step.
 
-        The larger of the wall-clock and the process-CPU-time ratios: waiting for a shared CPU
-        inflates wall periods, several intra-op threads inflate CPU periods; either would
-        understate the cost.
+        The larger of the wall-clock and the CPU-time ratios (CPU time of the training thread):
+        waiting for a shared CPU inflates wall periods, which would understate the cost.
         """
         if not self.costs or not self.periods:
             return None

@@ -27,20 +27,21 @@ def norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
         return []
     dense = [t.coalesce().values() if t.is_sparse else t for t in tensors]
     try:
-        return [n.float() for n in torch._foreach_norm(dense)]
+        out = list(torch._foreach_norm(dense))
     except (RuntimeError, AttributeError, TypeError):  # pragma: no cover - exotic tensors
-        return [torch.linalg.vector_norm(t.float()) for t in dense]
+        out = [torch.linalg.vector_norm(t) for t in dense]
+    return [n if n.dtype == torch.float32 else n.float() for n in out]
 
 
-def _gather(tensors: list[torch.Tensor]) -> list[float]:
-    """Move 0-d/1-d tensors to the CPU in as few transfers as possible (one per device)."""
+def _gather(scalars: list[torch.Tensor], vectors: list[torch.Tensor]) -> list[float]:
+    """Values of 0-d then of 1-d float32 tensors, in order, with one transfer (per device)."""
+    tensors = scalars + vectors
     if not tensors:
         return []
-    flat = [t.reshape(-1).float() for t in tensors]
-    devices = {t.device for t in flat}
-    if len(devices) == 1:
-        return torch.cat(flat).tolist()
-    return torch.cat([t.cpu() for t in flat]).tolist()
+    if len({t.device for t in tensors}) > 1:
+        scalars, vectors = [t.cpu() for t in scalars], [t.cpu() for t in vectors]
+    parts = ([torch.stack(scalars)] if scalars else []) + vectors
+    return torch.cat(parts).tolist()
 
 
 def _combine(values: list[float | None]) -> float | None:
@@ -86,7 +87,7 @@ def collect(mon: TrainingMonitor, loss: Any) -> tuple[dict, dict[str, int], dict
             act_refs[spec.index] = y
         loss_t = loss.detach().float().mean() if isinstance(loss, torch.Tensor) else None
         extra = [loss_t] if loss_t is not None else []
-        flat = _gather(g_norms + w_norms + d_norms + p_norms + act_tensors + extra)
+        flat = _gather(g_norms + w_norms + d_norms + p_norms + extra, act_tensors)
 
     pos = 0
 
@@ -98,8 +99,8 @@ def collect(mon: TrainingMonitor, loss: Any) -> tuple[dict, dict[str, int], dict
 
     g_list, w_list = take(len(g_norms)), take(len(w_norms))
     d_list, p_list = take(len(d_norms)), take(len(p_norms))
-    acts = [take(NUM_ACT_STATS) for _ in act_tensors]
     loss_value = take(1)[0] if loss_t is not None else (float(loss) if _is_number(loss) else None)
+    acts = [take(NUM_ACT_STATS) for _ in act_tensors]
 
     grad_norm: list[float | None] = [None] * len(params)
     for i, v in zip(grad_idx, g_list):

@@ -126,7 +126,7 @@ class TrainingMonitor:
         self._temporal_done_epoch = False
         self._temporal_seconds = 0.0
         self._t_start = time.perf_counter()
-        self._t_last = (self._t_start, time.process_time())
+        self._t_last = (self._t_start, time.thread_time())
         self._prepare_history()
         self._started = True
         self._arm()
@@ -160,7 +160,7 @@ class TrainingMonitor:
             values are counted at every step.
         target : the batch labels, used for the BPTT curve of sequence models (optional).
         """
-        now, now_cpu = time.perf_counter(), time.process_time()
+        now, now_cpu = time.perf_counter(), time.thread_time()
         if not self._started:
             self.start()
         if self._closed:
@@ -173,7 +173,7 @@ class TrainingMonitor:
             self._disarm()
             self._record(k, loss, target)
             wall = self._spent[0] + time.perf_counter() - now - self._last_temporal[0]
-            cpu = self._spent[1] + time.process_time() - now_cpu - self._last_temporal[1]
+            cpu = self._spent[1] + time.thread_time() - now_cpu - self._last_temporal[1]
             self._pacer.record_cost(wall, cpu)
             self._pacer.advance(k)
         else:
@@ -181,7 +181,9 @@ class TrainingMonitor:
         self._step = k + 1
         if self._pacer.is_sampled(self._step):
             self._arm()
-        self._t_last = (time.perf_counter(), time.process_time())
+            self._t_last = (time.perf_counter(), time.thread_time())
+        else:  # an unsampled step() costs next to nothing: the next period starts now
+            self._t_last = (now, now_cpu)
 
     def log_epoch(self, **metrics: Any) -> None:
         """Append one epoch row (``epoch`` defaults to the next number); unknown keys are kept."""
@@ -249,7 +251,7 @@ class TrainingMonitor:
 
     def _arm(self) -> None:
         """Register the hooks and take the weight snapshot for the next (sampled) step."""
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0, c0 = time.perf_counter(), time.thread_time()
         self._acts: dict[int, tuple[str | None, torch.Tensor, torch.Tensor]] = {}
         self._raw: dict[int, tuple[torch.Tensor, int]] = {}  # layer output, its version
         self._last_layer: _layers.LayerSpec | None = None
@@ -265,7 +267,7 @@ class TrainingMonitor:
         self._handles.append(self.model.register_forward_pre_hook(self._input_hook,
                                                                   with_kwargs=True))
         # the monitor's own seconds (wall, cpu) for this sampled step; hooks add theirs
-        self._spent = [time.perf_counter() - t0, time.process_time() - c0]
+        self._spent = [time.perf_counter() - t0, time.thread_time() - c0]
 
     def _disarm(self) -> None:
         while self._handles:
@@ -289,13 +291,13 @@ class TrainingMonitor:
             spec = self._last_layer
             if not self._active() or spec is None or spec.intrinsic or spec.index in self._acts:
                 return
-            t0, c0 = time.perf_counter(), time.process_time()
+            t0, c0 = time.perf_counter(), time.thread_time()
             y = _layers.first_tensor(output)
             if y is not None:
                 stats = _layers.activation_stats(y, kind, spec.unit_dim)
                 self._acts[spec.index] = (kind, stats, y)
             self._spent[0] += time.perf_counter() - t0
-            self._spent[1] += time.process_time() - c0
+            self._spent[1] += time.thread_time() - c0
         return hook
 
     def _input_hook(self, module: nn.Module, args: Any, kwargs: Any) -> None:
@@ -319,9 +321,9 @@ class TrainingMonitor:
         self._snapshot = None
         self._acts, self._raw = {}, {}
         if self._temporal_due():
-            t0, c0 = time.perf_counter(), time.process_time()
+            t0, c0 = time.perf_counter(), time.thread_time()
             self._record_temporal(k, target)
-            self._last_temporal = (time.perf_counter() - t0, time.process_time() - c0)
+            self._last_temporal = (time.perf_counter() - t0, time.thread_time() - c0)
             self._temporal_seconds += self._last_temporal[0]
         self._input = None
 
