@@ -11,11 +11,11 @@ from torch import nn
 
 from explain._validation import check_int
 from explain.audit import _data
-from explain.audit.explanations import explain_samples
+from explain.audit.explanations import compact, explain_samples
 from explain.audit.performance import performance_summary
 from explain.audit.report import Report
 from explain.audit.sections import card_section, data_sufficiency_section, training_section
-from explain.card import ModelCard, card_of
+from explain.card import Modality, ModelCard, card_of
 from explain.errors import DataMismatchError, InvalidTypeError
 from explain.findings import Finding, Severity
 
@@ -125,6 +125,7 @@ def audit(model: nn.Module, data: Any = None, *, history: Any = None,
     t = stage(2, "performance")
     if y is not None:
         sections["performance"] = performance_summary(logits, y, names)
+        _mistake_inputs(sections["performance"], x, _data.infer_modality(x, card), vocab, decode)
     else:
         sections["performance"] = {"available": False, "reason": (
             "No labelled data was given. Pass data=(inputs, labels), a Dataset or a DataLoader "
@@ -155,6 +156,18 @@ def audit(model: nn.Module, data: Any = None, *, history: Any = None,
     return Report(title=title or f"Audit of {name}", findings=tuple(findings), sections=sections,
                   timings=timings,
                   created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+
+def _mistake_inputs(perf: dict[str, Any], x: Any, modality: Modality, vocab: Any,
+                    decode: Callable[[list[int]], Any] | None) -> None:
+    """Add the inputs of the most confident mistakes: images, or text as tokens."""
+    for m in perf.get("mistakes", []):
+        sample = x[m["index"]]
+        if modality == Modality.TEXT:
+            ids = [int(t) for t in sample.tolist() if int(t) != 0]
+            m["text"] = " ".join(_data.decode_tokens(ids, vocab, decode))[:400]
+        elif modality == Modality.IMAGE and sample.numel() <= 4096:
+            m["input"] = compact(sample)
 
 
 def _trust_findings(section: Mapping[str, Any]) -> list[Finding]:

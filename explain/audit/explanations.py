@@ -19,7 +19,7 @@ from torch import nn
 from explain.audit._data import decode_tokens
 from explain.card import Modality
 
-__all__ = ["default_methods", "explain_samples"]
+__all__ = ["default_methods", "explain_samples", "compact"]
 
 _MAX_STORED = 4096  # inputs with more values per sample than this are not stored in the report
 
@@ -31,7 +31,7 @@ def default_methods(modality: Modality) -> tuple[str, ...]:
     return ("integrated_gradients", "saliency")
 
 
-def _compact(t: torch.Tensor) -> Any:
+def compact(t: torch.Tensor) -> Any:
     """Nested lists with 4 significant digits (keeps the JSON small; figures need no more)."""
     flat = [float(f"{v:.4g}") if math.isfinite(v) else v for v in t.double().flatten().tolist()]
     out: Any = flat
@@ -89,7 +89,7 @@ def explain_samples(model: nn.Module, x: torch.Tensor, labels: torch.Tensor | No
             s["input"] = ids
             s["tokens"] = decode_tokens(ids, vocab, decode)
         elif xs[j].numel() <= _MAX_STORED:
-            s["input"] = _compact(xs[j])
+            s["input"] = compact(xs[j])
         samples.append(s)
     per_method, results = [], []
     for method in methods:
@@ -105,7 +105,7 @@ def explain_samples(model: nn.Module, x: torch.Tensor, labels: torch.Tensor | No
         entry.update(used=attr.method, warnings=list(attr.warnings),
                      seconds=time.perf_counter() - t0)
         for j, s in enumerate(samples):
-            s["attributions"][method] = _compact(attr.values[j].detach().cpu())
+            s["attributions"][method] = compact(attr.values[j].detach().cpu())
         entry.update(_grade(model, xs, attr, trust_metrics, modality, trust_options or {}))
         per_method.append(entry)
     return {"available": True, "modality": modality.value, "methods": per_method,

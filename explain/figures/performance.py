@@ -14,7 +14,8 @@ import plotly.graph_objects as go
 from explain.figures._style import apply_layout, escape
 from explain.figures.training import MARK, TRAIN, VAL, _num, empty_figure
 
-__all__ = ["confusion_matrix", "per_class_metrics", "reliability_diagram", "confident_mistakes"]
+__all__ = ["confusion_matrix", "per_class_metrics", "reliability_diagram", "confident_mistakes",
+           "mistake_gallery"]
 
 
 def confusion_matrix(matrix: Sequence[Sequence[int]], class_names: Sequence[str],
@@ -105,3 +106,45 @@ def confident_mistakes(mistakes: Sequence[Mapping[str, Any]],
     fig.update_xaxes(range=[0, 1], title_text="confidence in the wrong class")
     apply_layout(fig, "Most confident mistakes", height=max(260, 80 + 26 * len(labels)))
     return fig
+
+
+def mistake_gallery(images: Sequence[Any], mistakes: Sequence[Mapping[str, Any]],
+                    class_names: Sequence[str], per_row: int = 5) -> go.Figure:
+    """Thumbnails of the most confident mistakes (images ``[C, H, W]``), titled true → predicted.
+
+    Examples
+    --------
+    >>> fig = mistake_gallery([[[[0.0, 1.0], [1.0, 0.0]]]],
+    ...                       [{"index": 3, "true": 0, "pred": 1, "confidence": 0.9}], ["a", "b"])
+    >>> fig.layout.annotations[0].text
+    '#3: a → b (0.90)'
+    """
+    import numpy as np
+    from plotly.subplots import make_subplots
+
+    pairs = [(np.asarray(img, dtype=float), m) for img, m in zip(images, mistakes)]
+    if not pairs:
+        return empty_figure("Most confident mistakes", "No mistakes among the evaluated samples.")
+    names = [escape(c) for c in class_names]
+    rows = -(-len(pairs) // per_row)
+    titles = [f"#{m['index']}: {names[m['true']]} → {names[m['pred']]} ({m['confidence']:.2f})"
+              for _, m in pairs]
+    fig = make_subplots(rows=rows, cols=per_row, subplot_titles=titles,
+                        horizontal_spacing=0.02, vertical_spacing=0.12)
+    for k, (img, _) in enumerate(pairs):
+        r, c = k // per_row + 1, k % per_row + 1
+        if img.ndim == 3 and img.shape[0] == 3:
+            lo, hi = float(img.min()), float(img.max())
+            rgb = ((img - lo) / (hi - lo if hi > lo else 1.0) * 255).astype("uint8")
+            fig.add_trace(go.Image(z=rgb.transpose(1, 2, 0), hoverinfo="skip"), row=r, col=c)
+        else:
+            fig.add_trace(go.Heatmap(z=img.reshape(img.shape[-2], img.shape[-1]),
+                                     colorscale="gray", showscale=False, hoverinfo="skip"),
+                          row=r, col=c)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False, autorange="reversed")
+    for key in [k for k in fig.layout if k.startswith("yaxis")]:
+        fig.layout[key].scaleanchor = "x" + key[len("yaxis"):]
+    for a in fig.layout.annotations:
+        a.font = {"size": 11}
+    return apply_layout(fig, "Most confident mistakes (inputs)", height=60 + 190 * rows)

@@ -33,10 +33,15 @@ def _performance(sec: Mapping[str, Any]) -> list[go.Figure]:
         return []
     names = sec.get("class_names", [])
     cal = sec.get("calibration") or {}
-    return [perf.confusion_matrix(sec.get("confusion", []), names),
+    mistakes = sec.get("mistakes", [])
+    figs = [perf.confusion_matrix(sec.get("confusion", []), names),
             perf.per_class_metrics(sec.get("per_class", [])),
             perf.reliability_diagram(cal.get("bins", []), cal.get("ece")),
-            perf.confident_mistakes(sec.get("mistakes", []), names)]
+            perf.confident_mistakes(mistakes, names)]
+    shown = [m for m in mistakes if "input" in m]
+    if shown:
+        figs.append(perf.mistake_gallery([m["input"] for m in shown], shown, names))
+    return figs
 
 
 def explanation_figures(sec: Mapping[str, Any]) -> list[go.Figure]:

@@ -99,11 +99,14 @@ def _performance(sec: Mapping[str, Any]) -> str:
     rows = [[escape(str(r["class"])), _num(r.get("precision")), _num(r.get("recall")),
              _num(r.get("f1")), _num(r.get("support"))] for r in sec.get("per_class", [])]
     names = sec.get("class_names", [])
+    texts = any("text" in m for m in sec.get("mistakes", []))
     mistakes = [[_num(m["index"]), escape(str(names[m["true"]])), escape(str(names[m["pred"]])),
-                 _num(m["confidence"])] for m in sec.get("mistakes", [])]
+                 _num(m["confidence"]), *([escape(m.get("text", ""))] if texts else [])]
+                for m in sec.get("mistakes", [])]
     return (head + _table(["class", "precision", "recall", "F1", "support"], rows)
             + "<h3>Most confident mistakes</h3>"
-            + (_table(["sample", "true", "predicted", "confidence"], mistakes) if mistakes
+            + (_table(["sample", "true", "predicted", "confidence", *(["text"] if texts else [])],
+                      mistakes) if mistakes
                else "<p>No mistakes among the evaluated samples.</p>"))
 
 

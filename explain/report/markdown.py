@@ -73,9 +73,11 @@ def _performance(sec: Mapping[str, Any]) -> list[str]:
                       [[md_escape(names[i]), *(str(v) for v in row)] for i, row in enumerate(conf)])
     if sec.get("mistakes"):
         out += ["Most confident mistakes:", ""]
-        out += _table(["sample", "true", "predicted", "confidence"],
+        texts = any("text" in m for m in sec["mistakes"])
+        out += _table(["sample", "true", "predicted", "confidence", *(["text"] if texts else [])],
                       [[str(m["index"]), md_escape(names[m["true"]]), md_escape(names[m["pred"]]),
-                        _n(m["confidence"])] for m in sec["mistakes"]])
+                        _n(m["confidence"]), *([md_escape(m.get("text", ""))] if texts else [])]
+                       for m in sec["mistakes"]])
     return out
 
 

@@ -253,3 +253,28 @@ def test_explain_audit_is_callable_even_after_the_package_was_imported():
     report = explain.audit(nn.Linear(4, 3), tiny_data(9), samples=0, checks=["non-finite"])
     assert isinstance(report, explain.Report)
     assert report.sections["performance"]["n"] == 9
+
+
+def test_mistakes_keep_their_inputs_images_as_pixels_and_text_as_tokens():
+    torch.manual_seed(0)
+    # images: a model that always predicts class 1, so every class-0 image is a mistake
+    image_model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+    with torch.no_grad():
+        image_model[1].weight.zero_()
+        image_model[1].bias.copy_(torch.tensor([0.0, 2.0]))
+    x = torch.rand(6, 1, 4, 4)
+    y = torch.tensor([0, 1, 0, 1, 0, 1])
+    perf = audit(image_model, (x, y), samples=0, checks=[]).sections["performance"]
+    assert [m["index"] for m in perf["mistakes"]] == [0, 2, 4]
+    assert torch.allclose(torch.tensor(perf["mistakes"][0]["input"]), x[0], atol=1e-3)
+    # text: token ids decoded with `decode`, padding (id 0) dropped
+    text_model = nn.Sequential(nn.Embedding(5, 2), nn.Flatten(), nn.Linear(12, 2))
+    with torch.no_grad():
+        text_model[2].weight.zero_()
+        text_model[2].bias.copy_(torch.tensor([0.0, 2.0]))
+    ids = torch.tensor([[2, 3, 4, 0, 0, 0], [3, 3, 0, 0, 0, 0]])
+    perf = audit(text_model, (ids, torch.tensor([0, 1])), samples=0, checks=[],
+                 decode=lambda toks: [["<pad>", "<unk>", "good", XSS, "film"][t] for t in toks]
+                 ).sections["performance"]
+    assert perf["mistakes"] == [{"index": 0, "true": 0, "pred": 1, "confidence": pytest.approx(
+        float(torch.softmax(torch.tensor([0.0, 2.0]), 0)[1])), "text": f"good {XSS} film"}]

@@ -154,3 +154,12 @@ def test_per_class_and_mistake_figures_carry_the_numbers():
     assert list(fig.data[0].y) == [0.5, None] and list(fig.data[1].y) == [1.0, 0.0]
     fig = pf.confident_mistakes([{"index": 7, "true": 0, "pred": 1, "confidence": 0.9}], ["a", "b"])
     assert list(fig.data[0].y) == ["#7: a → b"] and list(fig.data[0].x) == [0.9]
+
+
+def test_mistake_gallery_shows_each_image_with_true_and_predicted_class():
+    img = [[[0.0, 1.0], [1.0, 0.0]]]
+    mistakes = [{"index": i, "true": 0, "pred": 1, "confidence": 0.5} for i in range(7)]
+    fig = pf.mistake_gallery([img] * 7, mistakes, [XSS, "b"], per_row=5)
+    assert len(fig.data) == 7 and fig.data[0].type == "heatmap"
+    assert fig.layout.annotations[6].text == "#6: &lt;script&gt;alert(1)&lt;/script&gt; → b (0.50)"
+    assert fig.layout.height == 60 + 190 * 2
