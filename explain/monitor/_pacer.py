@@ -15,8 +15,8 @@ class Pacer:
     The cost of a sampled step (the monitor's own work: arming hooks, snapshots, statistics in
     hooks and in ``step()``) is measured and compared with the median period of unsampled steps;
     the interval is set so that ``sampled cost / (every * period) <= budget`` (in wall-clock
-    and in CPU time, whichever is worse), bounded by
-    ``[1, max_every]``. Once an epoch length is known, it is also at most
+    and in CPU time, whichever is worse), bounded by ``[1, max_every]``. Once an epoch length
+    is known, it is also at most
     ``epoch_length // min_records_per_epoch`` if that costs at most 1.5 times the budget, and at
     most ``epoch_length`` otherwise (one record per epoch, whatever the cost). Step 0 is always
     sampled; the first interval is ``first_every``.
@@ -26,7 +26,7 @@ class Pacer:
     every : a fixed interval (steps 0, every, 2 * every, ... are sampled) or None for automatic.
     budget : the target fraction of training time spent on sampled steps (automatic mode).
     max_every : the largest interval chosen automatically.
-    min_records_per_epoch : the automatic interval never leaves fewer records per epoch.
+    min_records_per_epoch : records per epoch kept when they cost at most 1.5 x ``budget``.
     first_every : the interval before any timing is known (automatic mode).
     """
 

@@ -58,7 +58,13 @@ class TrainingMonitor:
     Gradient, weight and activation statistics (and their non-finite counts) are taken at
     sampled steps; non-finite losses are counted at every step that passes ``loss``. With
     gradient accumulation call :meth:`step` once per optimizer step: the activation statistics
-    come from the first forward pass after the previous sampled step's arming.
+    come from the first forward pass (with gradients enabled) of the sampled step; forward
+    passes under ``torch.no_grad()`` (validation) are ignored. ``frac_dead`` counts units that
+    are zero for every sample of that one batch, so small batches overstate it.
+
+    With ``every=None`` the interval adapts (see ``explain.monitor._pacer.Pacer``): sampling
+    takes about ``budget`` of the time, with at least one record per epoch even when that costs
+    more (tiny models, where one sampled step costs several training steps).
 
     Examples
     --------

@@ -195,6 +195,39 @@ def test_shared_activation_module_is_attributed_by_execution_order():
         ("tanh", "tanh", None)
 
 
+def test_norm_layers_on_request_and_text_models():
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(4 * 6 * 6, 3))
+    with TrainingMonitor(model, every=1) as mon:
+        train(model, 1, mon)
+    assert list(mon.history.layers) == ["0", "4"]
+    assert mon.history.layer_info["0"]["activation"] == "relu"  # across the BatchNorm
+    with TrainingMonitor(model, every=1, include_norm=True) as mon:
+        train(model, 1, mon)
+    assert list(mon.history.layers) == ["0", "1", "4"]
+    assert mon.history.layer_info["1"] == {"type": "BatchNorm2d", "activation": "relu",
+                                           "num_params": 8, "index": 1}
+
+    class Text(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed, self.fc = nn.Embedding(20, 6, padding_idx=0), nn.Linear(6, 2)
+
+        def forward(self, ids):  # ids: [batch, length] int64
+            return self.fc(self.embed(ids).mean(1))
+
+    text = Text()
+    ids = torch.randint(0, 20, (8, 5))
+    with TrainingMonitor(text, every=1) as mon:
+        F.cross_entropy(text(ids), torch.zeros(8, dtype=torch.long)).backward()
+        mon.step()
+    emb = text.embed(ids).detach()
+    assert mon.history.layers["embed"]["act_mean"][0] == pytest.approx(float(emb.mean()))
+    assert mon.history.layers["embed"]["grad_norm"][0] == \
+        pytest.approx(float(text.embed.weight.grad.norm()))
+    assert mon.history.temporal == []  # token ids: no BPTT curve
+
+
 # ---------------------------------------------------------------------- hook hygiene
 
 
@@ -438,6 +471,8 @@ def test_temporal_curve_has_one_value_per_time_step_and_matches():
     assert temporal[0]["grad_norm"] == pytest.approx(seen["curve"].tolist(), rel=1e-5)
     assert mon.history.layer_info["gru"]["activation"] == "tanh"
     assert mon.history.layers["gru"]["frac_saturated"][0] is not None
+    assert mon.history.layers["gru"]["grad_norm"][0] == \
+        pytest.approx(norm(p.grad for p in model.gru.parameters()), rel=1e-5)
 
 
 def test_temporal_curve_averages_over_unpadded_sequences_only():
