@@ -17,14 +17,13 @@ from explain.errors import (
     UnknownNameError,
     UnsafeFileError,
 )
-
 from explain.findings import Finding, Severity
-from explain.attribution.result import Attribution
 
 __version__ = "0.1.0"
 
 # Heavier parts load on first use, so `import explain` stays fast.
 _LAZY = {
+    "Attribution": "explain.attribution.result",
     "TrainingMonitor": "explain.monitor",
     "History": "explain.monitor",
     "diagnose": "explain.checks",
