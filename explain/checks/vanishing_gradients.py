@@ -81,6 +81,9 @@ class VanishingGradients(Check):
         base = (f"the first layer's gradient norm ({evidence['first_layer']}, median "
                 f"{fmt(g_first)}) is {fmt(ratio)} times the last layer's "
                 f"({evidence['last_layer']}, {fmt(evidence['g_last'])})")
+        if g_first == 0:
+            base += (" (exactly zero: no gradient reaches it, e.g. dead ReLUs or a frozen layer; "
+                     "see dead-units)")
         loss_text = ("the loss progress is unknown" if loss is None else
                      loss_change(loss["progress"]))
         remedy = ("Use ReLU instead of sigmoid/tanh with Xavier/He init, add batch norm or "

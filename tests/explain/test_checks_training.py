@@ -312,3 +312,12 @@ def test_growth_threshold_both_sides(total, severity):
     f = run("exploding-gradients", exploding(norms))
     assert f.evidence["n_spikes"] == 0
     assert f.severity is severity
+
+
+def test_exactly_zero_first_layer_gradient_points_to_dead_units():
+    f = run("vanishing-gradients", vanishing(0.0))
+    assert f.severity is Severity.FAIL
+    assert f.summary == ("Gradients vanish: the first layer's gradient norm (fc0, median 0) is 0 "
+                         "times the last layer's (fc2, 0.01) (exactly zero: no gradient reaches "
+                         "it, e.g. dead ReLUs or a frozen layer; see dead-units), below 0.001, and "
+                         "the loss fell 0% (< 10%).")
