@@ -149,6 +149,8 @@ class TrainingMonitor:
             est = self._pacer.estimated_overhead()
             meta["overhead_estimate"] = None if est is None else round(est, 5)
             meta["temporal_seconds"] = round(self._temporal_seconds, 4)
+            # drop references to the last batch's tensors and the weight snapshot
+            self._acts, self._raw, self._input, self._snapshot = {}, {}, None, None
         self._closed = True
 
     @property
