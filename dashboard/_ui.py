@@ -13,7 +13,7 @@ import streamlit as st
 import explain
 from dashboard import _state as S
 
-__all__ = ["guard", "run_picker", "selected_run", "show_findings", "SEVERITY_ICON", "SEVERITY_MARK",
+__all__ = ["guard", "page_header", "run_picker", "selected_run", "show_findings", "SEVERITY_ICON", "SEVERITY_MARK",
            "OK", "WRONG", "preview", "decode_tokens",
            "class_name", "md_escape"]
 
@@ -39,6 +39,18 @@ def guard(what: str) -> Iterator[None]:
         _log.exception("dashboard: could not %s", what)  # full traceback to the server log only
         first = (str(exc).strip().splitlines() or [""])[0][:300]
         st.error(f"Could not {what}: {type(exc).__name__}: {first}")
+
+
+def page_header(title: str, caption: str) -> None:
+    """Page config, title and one-line caption of a page.
+
+    ``set_page_config`` is repeated here (not only in ``app.py``) so a page keeps the wide layout
+    even when Streamlit runs it without the router: on the first session after start-up, a deep
+    link into a ``pages/`` file is served in Streamlit's legacy multipage mode.
+    """
+    st.set_page_config(page_title=f"{title} · deepscope", page_icon="🔬", layout="wide")
+    st.title(title)
+    st.caption(caption)
 
 
 def run_picker() -> str | None:
@@ -79,7 +91,8 @@ def show_findings(found: list[dict[str, Any]], *, expanded_from: str = "warn") -
     rank = {"pass": 0, "info": 1, "warn": 2, "fail": 3, "error": 4}
     for f in found:
         sev = f["severity"]
-        label = f"{SEVERITY_ICON.get(sev, '')} {sev.upper()} · {f['check']} — {f['summary']}"
+        label = (f"{SEVERITY_ICON.get(sev, '')} {sev.upper()} · {md_escape(f['check'])} — "
+                 f"{md_escape(f['summary'])}")
         with st.expander(label, expanded=rank.get(sev, 0) >= rank[expanded_from]):
             if f.get("remedy"):
                 st.markdown("**What to do:** " + md_escape(f["remedy"]))
@@ -108,14 +121,10 @@ def class_name(names: tuple[str, ...] | list[str], index: int) -> str:
 def decode_tokens(vocab: Any, ids: Any) -> list[str]:
     """Token strings of the non-padding ids (0 = padding) using the data set's vocabulary."""
     ids = [int(i) for i in np.asarray(ids).reshape(-1) if int(i) != 0]
-    for attr in ("decode_tokens", "lookup_tokens", "to_tokens"):
-        fn = getattr(vocab, attr, None)
-        if callable(fn):
-            return [str(t) for t in fn(ids)]
-    itos = getattr(vocab, "itos", None) or getattr(vocab, "tokens", None)
-    if itos is not None:
-        return [str(itos[i]) if 0 <= i < len(itos) else "<unk>" for i in ids]
-    return [str(i) for i in ids]
+    itos = getattr(vocab, "itos", None)  # zoo.data.text.Vocabulary: id -> token
+    if itos is None:
+        return [str(i) for i in ids]
+    return [str(itos[i]) if 0 <= i < len(itos) else "<unk>" for i in ids]
 
 
 def _to_unit(a: np.ndarray) -> np.ndarray:

@@ -13,9 +13,8 @@ from dashboard import _ui as U
 from dashboard import _views as V
 from explain.figures import attribution as FA
 
-st.title("Explanations")
-st.caption("Which parts of the input drove the prediction, by several attribution methods side by "
-           "side, and how far each explanation can be trusted (sanity and faithfulness checks).")
+U.page_header("Explanations", "Which parts of the input drove the prediction, by several attribution methods side by "
+              "side, and how far each explanation can be trusted (sanity and faithfulness checks).")
 
 DEFAULT_METHODS = ("integrated_gradients", "saliency")
 

@@ -11,10 +11,9 @@ from dashboard import _state as S
 from dashboard import _ui as U
 from explain.figures import performance as P
 
-st.title("Predictions")
-st.caption("The model on the held-out test set. Filter by class, mistakes or confidence; click a "
-           "cell of the confusion matrix to list its samples; click Explain on a sample to see "
-           "why the model predicted it.")
+U.page_header("Predictions", "The model on the held-out test set. Filter by class, mistakes or confidence; click a "
+              "cell of the confusion matrix to list its samples; click Explain on a sample to see "
+              "why the model predicted it.")
 
 PER_PAGE = 12
 ANY = -1
@@ -26,12 +25,19 @@ def _confusion(y: np.ndarray, pred: np.ndarray, k: int) -> np.ndarray:
     return m
 
 
-def _clickable(fig: go.Figure, names: list[str]) -> go.Figure:
-    """Invisible markers on every cell: plotly heatmaps emit no selection events, markers do."""
+def _clickable(fig: go.Figure, names: list[str], matrix: np.ndarray) -> go.Figure:
+    """Invisible markers on every cell: plotly heatmaps emit no selection events, markers do.
+
+    The markers take over the hover text, so a click lands on them rather than the heatmap.
+    """
     xs = [n for _ in names for n in names]
     ys = [n for n in names for _ in names]
-    fig.add_trace(go.Scatter(x=xs, y=ys, mode="markers", marker={"size": 28, "opacity": 0},
-                             hoverinfo="skip", showlegend=False, name="cells"))
+    fig.data[0].hoverinfo = "skip"
+    fig.add_trace(go.Scatter(
+        x=xs, y=ys, mode="markers", customdata=matrix.reshape(-1).tolist(),
+        marker={"size": 30, "opacity": 0, "symbol": "square"}, showlegend=False, name="cells",
+        hovertemplate="true %{y}<br>predicted %{x}<br>count %{customdata}"
+                      "<br>click to list them<extra></extra>"))
     fig.update_layout(clickmode="event+select", dragmode=False)
     return fig
 
@@ -103,8 +109,9 @@ def _gallery(run, p: dict, idx: np.ndarray, names: list[str]) -> np.ndarray:
         with cols[k % len(cols)]:
             ok = p["y"][i] == p["pred"][i]
             U.preview(x[i], modality, vocab=vocab)
-            st.markdown(f"{U.OK if ok else U.WRONG} **#{i}** · {U.class_name(names, int(p['pred'][i]))} "
-                        f"({p['conf'][i]:.0%})  \ntrue: {U.class_name(names, int(p['y'][i]))}")
+            st.markdown(f"{U.OK if ok else U.WRONG} **{U.md_escape(U.class_name(names, int(p['pred'][i])))}**"
+                        f" {p['conf'][i]:.0%}")
+            st.caption(f"#{i} · true {U.md_escape(U.class_name(names, int(p['y'][i])))}")
             if st.button("Explain", key=f"explain_{i}"):
                 st.session_state["explain_index"] = i
                 st.switch_page("pages/explanations.py")
@@ -145,8 +152,8 @@ def _page(run_id: str) -> None:
 
     left, right = st.columns([2, 3])
     with left:
-        fig = _clickable(P.confusion_matrix(_confusion(p["y"], p["pred"], len(names)).tolist(),
-                                            names), names)
+        matrix = _confusion(p["y"], p["pred"], len(names))
+        fig = _clickable(P.confusion_matrix(matrix.tolist(), names), names, matrix)
         event = st.plotly_chart(fig, key="fig_confusion", on_select="rerun",
                                 selection_mode="points")
         _cell_from_click(event, names)

@@ -17,8 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from dashboard import _state as S
+from tests.dashboard.conftest import RUN_ID
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
+CELL = ("3", "3")  # (true, predicted) class of the confusion-matrix cell the test clicks
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -129,13 +133,15 @@ def _no_errors(page, name: str) -> str:
 
 
 @pytest.mark.browser
-def test_every_page_in_chromium(server, tmp_path):
+def test_every_page_in_chromium(server, app_env, tmp_path):
     playwright = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian chromium is not installed (apt-get install chromium)")
     shots = Path(os.environ.get("DEEPSCOPE_SCREENSHOTS") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     base = f"http://127.0.0.1:{server}"
+    p = S.predictions(RUN_ID, S.stamp_of(RUN_ID))  # what the server computes, for the checks
+    expected_cell = int(((p["y"] == int(CELL[0])) & (p["pred"] == int(CELL[1]))).sum())
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -161,15 +167,17 @@ def test_every_page_in_chromium(server, tmp_path):
             _no_errors(page, "training")
             page.screenshot(path=str(shots / "2-training.png"), full_page=True)
 
-            # Predictions: show only the mistakes
+            # Predictions: click a cell of the confusion matrix to list its samples
             page.goto(f"{base}/predictions", wait_until="domcontentloaded")
             page.get_by_text("matching samples").first.wait_for(timeout=60_000)
             _settle(page)
-            before = page.get_by_text("matching samples").first.inner_text()
-            page.get_by_text("mistakes", exact=True).click()
+            chart = page.locator('[data-testid="stPlotlyChart"]').first
+            col = chart.locator(".xtick text", has_text=CELL[1]).first.bounding_box()
+            row = chart.locator(".ytick text", has_text=CELL[0]).first.bounding_box()
+            page.mouse.click(col["x"] + col["width"] / 2, row["y"] + row["height"] / 2)
             _settle(page)
-            after = page.get_by_text("matching samples").first.inner_text()
-            assert after != before
+            page.get_by_text(f"{expected_cell} matching samples").first.wait_for(timeout=30_000)
+            assert page.get_by_role("combobox", name="True class").input_value() == CELL[0]
             _no_errors(page, "predictions")
             page.screenshot(path=str(shots / "3-predictions.png"), full_page=True)
 

@@ -157,3 +157,57 @@ def test_audit_page_runs_the_audit_and_offers_three_downloads(app, fast_audit):
     assert any(f"{s}: " in app.subheader[0].value for s in ("PASS", "INFO", "WARN", "FAIL"))
     assert [b.label for b in app.download_button] == ["HTML", "JSON", "Markdown"]
     assert any("deepscope" in m.lower() or "#" in m for m in _md(app))
+
+
+@pytest.mark.slow  # ~10 s on 2 busy cores: trains a model
+def test_runs_page_trains_a_preset_with_a_progress_bar(tmp_path, monkeypatch):
+    # Arrange: an empty runs folder
+    from streamlit.testing.v1 import AppTest
+
+    from tests.dashboard.conftest import APP
+
+    monkeypatch.setenv("DEEPSCOPE_RUNS", str(tmp_path / "runs"))
+    at = AppTest.from_file(str(APP), default_timeout=300).run()
+    assert any("No runs in" in i.value for i in at.info)
+    # Act
+    at.selectbox(key="train_preset").set_value("mlp-digits")
+    at.number_input(key="train_epochs").set_value(1)
+    at.button(key="train_go").click().run()
+    # Assert: the run exists, is selected and listed
+    assert not at.exception and not at.error
+    assert at.session_state["run_id"] == "mlp-digits"
+    assert (tmp_path / "runs" / "mlp-digits" / "model.safetensors").is_file()
+    table = at.dataframe[0].value
+    assert list(table["run"]) == ["mlp-digits"] and list(table["epochs"]) == [1]
+
+
+@pytest.fixture(scope="module")
+def text_runs(tmp_path_factory):
+    """A tiny Transformer on Rotten Tomatoes (1 epoch, d_model 16): a text run with attention."""
+    import zoo
+
+    root = tmp_path_factory.mktemp("text") / "runs"
+    zoo.train(preset="transformer-rt", out=root / "tiny-text", epochs=1, progress=False,
+              device="cpu", model_kwargs={"d_model": 16, "heads": 2, "layers": 1, "ff": 32})
+    return root
+
+
+@pytest.mark.slow  # trains a Transformer on 12.8k reviews (a minute or more on 2 cores)
+def test_explanations_page_for_text_types_a_sentence_and_shows_attention(text_runs, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.dashboard.conftest import APP
+
+    monkeypatch.setenv("DEEPSCOPE_RUNS", str(text_runs))
+    at = AppTest.from_file(str(APP), default_timeout=300).run()
+    open_page(at, "explanations")
+    assert "fig_attention" in plotly_specs(at)
+    tokens = [m for m in _md(at) if m.startswith('<div class="deepscope-tokens"')]
+    assert len(tokens) == 3  # two methods + the typed sentence
+    # Act: a hostile sentence
+    at.text_input(key="exp_sentence").set_value("a dull <b>mess</b> & boring").run()
+    # Assert: prediction shown, markup escaped, never rendered
+    assert not at.exception and not at.error
+    assert any(m.startswith("Prediction: **") for m in _md(at))
+    html = [m for m in _md(at) if m.startswith('<div class="deepscope-tokens"')][-1]
+    assert "<b>" not in html and ">dull<" in html
