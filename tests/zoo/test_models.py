@@ -330,6 +330,31 @@ def test_models_work_with_captum_deeplift():
 
     model = zoo.create_model("mlp", depth=2, width=16, batch_norm=True).eval()
     x = torch.randn(3, 1, 8, 8)
-    attr = DeepLift(model).attribute(x, target=1)
-    delta = attr.flatten(1).sum(1) - (model(x)[:, 1] - model(torch.zeros_like(x))[:, 1])
+    attr = DeepLift(model).attribute(x, target=1).detach()
+    with torch.no_grad():
+        delta = attr.flatten(1).sum(1) - (model(x)[:, 1] - model(torch.zeros_like(x))[:, 1])
     assert attr.shape == x.shape and float(delta.abs().max()) < 1e-4
+
+
+def test_input_shape_errors_name_the_layout():
+    with pytest.raises(InvalidInputError, match=r"'input_shape' parameter of cnn must be a list "
+                                                r"or tuple of 3 sizes \(C, H, W\). Got \(28, 28\)"):
+        zoo.create_model("cnn", input_shape=(28, 28))
+    with pytest.raises(InvalidInputError, match="'input_shape' parameter of mlp must be a "
+                                                "non-empty list or tuple"):
+        zoo.create_model("mlp", input_shape=64)
+    with pytest.raises(InvalidTypeError, match=r"'input_shape\[0\]' parameter of mlp must be an "
+                                               r"int >= 1. Got None"):
+        zoo.create_model("mlp", input_shape=(None, 4))
+    assert zoo.create_model("rnn", input_shape=[None, 3]).card.input_shape == (None, 3)
+
+
+def test_transformer_embeddings_start_small_and_padding_row_zero():
+    model = build("transformer", embed_std=0.02)
+    w = model.embed.weight.detach()
+    assert float(w[0].abs().max()) == 0.0
+    assert float(w[1:].std()) == pytest.approx(0.02, rel=0.1)
+    assert float(model.pos.weight.detach().std()) == pytest.approx(0.02, rel=0.2)
+    with pytest.raises(InvalidInputError, match="'embed_std' parameter of transformer must be a "
+                                                "finite number > 0.0. Got 0"):
+        build("transformer", embed_std=0)

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from explain._validation import check_choice, check_float, check_int
+from explain.errors import InvalidInputError
 from zoo.models._common import (
     check_batch,
     check_bool,
@@ -93,9 +94,11 @@ def mlp(*, input_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10,
     >>> model(torch.zeros(2, 1, 8, 8)).shape, model.card.modality.value, len(model.layers)
     (torch.Size([2, 10]), 'image', 4)
     """
-    shape = check_input_shape(input_shape, owner=_OWNER, ndim=len(input_shape)
-                              if isinstance(input_shape, (list, tuple)) and input_shape else 1,
-                              what="of positive ints")
+    if not isinstance(input_shape, (list, tuple)) or not input_shape:
+        raise InvalidInputError(
+            f"The 'input_shape' parameter of mlp must be a non-empty list or tuple of sizes, "
+            f"e.g. (1, 8, 8) or (20,). Got {input_shape!r} instead.")
+    shape = check_input_shape(input_shape, owner=_OWNER, ndim=len(input_shape), what="")
     k, names = check_class_names(class_names, num_classes, owner=_OWNER)
     d = check_int(depth, "depth", owner=_OWNER, min=0)
     w = check_int(width, "width", owner=_OWNER, min=1)

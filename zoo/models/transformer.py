@@ -43,11 +43,15 @@ class TextTransformer(nn.Module):
 
     def __init__(self, vocab_size: int, max_len: int, num_classes: int, d_model: int, heads: int,
                  layers: int, ff: int, dropout: float, norm_first: bool, activation: str,
-                 embed_skip: bool) -> None:
+                 embed_skip: bool, embed_std: float) -> None:
         super().__init__()
         self.vocab_size, self.max_len, self.embed_skip = vocab_size, max_len, embed_skip
         self.embed = nn.Embedding(vocab_size, d_model, padding_idx=0)
         self.pos = nn.Embedding(max_len, d_model)
+        with torch.no_grad():  # small embeddings (BERT/GPT style) learn fast at a small lr
+            nn.init.normal_(self.embed.weight, 0.0, embed_std)
+            nn.init.normal_(self.pos.weight, 0.0, embed_std)
+            self.embed.weight[0].zero_()
         self.embed_dropout = nn.Dropout(dropout)
         layer = nn.TransformerEncoderLayer(
             d_model, heads, dim_feedforward=ff, dropout=dropout,
@@ -141,8 +145,8 @@ def transformer(*, input_shape: Sequence[int | None] = (64,), num_classes: int =
                 class_names: Sequence[str] | None = None, vocab_size: int = 20000,
                 d_model: int = 64, heads: int = 4, layers: int = 2, ff: int = 128,
                 dropout: float = 0.1, max_len: int | None = None, norm_first: bool = False,
-                activation: str = "relu", embed_skip: bool = True, init: str = "default",
-                init_std: float = 0.02) -> TextTransformer:
+                activation: str = "relu", embed_skip: bool = True, embed_std: float = 0.02,
+                init: str = "default", init_std: float = 0.02) -> TextTransformer:
     """A small Transformer text classifier on int64 token ids ``[L]`` (0 = padding).
 
     Parameters
@@ -158,7 +162,10 @@ def transformer(*, input_shape: Sequence[int | None] = (64,), num_classes: int =
     norm_first : pre-LayerNorm encoder layers (plus a final LayerNorm).
     activation : feed-forward activation, ``relu`` or ``gelu``.
     embed_skip : add the mean token embedding to the pooled encoder output.
-    init : one of ``default, xavier, he, small-normal`` (``init_std`` for the latter).
+    embed_std : standard deviation of the token and positional embeddings at initialisation
+        (PyTorch's N(0, 1) learns several times slower on small corpora).
+    init : one of ``default, xavier, he, small-normal`` (``init_std`` for the latter, which
+        re-initialises the embeddings too).
 
     Examples
     --------
@@ -185,14 +192,15 @@ def transformer(*, input_shape: Sequence[int | None] = (64,), num_classes: int =
     ml = check_int(default_len if max_len is None else max_len, "max_len", owner=_OWNER, min=1)
     nf = check_bool(norm_first, "norm_first", owner=_OWNER)
     skip = check_bool(embed_skip, "embed_skip", owner=_OWNER)
+    estd = check_float(embed_std, "embed_std", owner=_OWNER, min=0.0, min_inclusive=False)
     make_activation(activation, owner=_OWNER, choices=["relu", "gelu"])  # validates the name
-    model = TextTransformer(vocab, ml, k, d, h, nl, f, p, nf, activation, skip)
+    model = TextTransformer(vocab, ml, k, d, h, nl, f, p, nf, activation, skip, estd)
     init_weights(model, init, activation=activation, std=init_std, owner=_OWNER)
     kwargs: dict[str, Any] = {
         "input_shape": list(shape), "num_classes": k, "class_names": names, "vocab_size": vocab,
         "d_model": d, "heads": h, "layers": nl, "ff": f, "dropout": p, "max_len": ml,
-        "norm_first": nf, "activation": activation, "embed_skip": skip, "init": init,
-        "init_std": float(init_std)}
+        "norm_first": nf, "activation": activation, "embed_skip": skip, "embed_std": estd,
+        "init": init, "init_std": float(init_std)}
     model.card = make_card(name="transformer", modality="text", input_shape=shape,
                            input_dtype="int64", class_names=names, layers={"embedding": "embed"},
                            kwargs=kwargs)
