@@ -8,6 +8,8 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 from explain.errors import CorruptRunError, InvalidInputError, InvalidTypeError
@@ -542,6 +544,26 @@ def test_json_round_trip_with_inf_and_nan():
     assert back.epochs["lr"][0] == pytest.approx(0.1)
     assert {"path": ["epochs", "val_loss", 0], "value": "inf"} in h.to_dict()["nonfinite_values"]
     assert h.to_dict()["schema"] == 1
+
+
+_numbers = st.one_of(st.none(), st.integers(-10**6, 10**6),
+                    st.floats(allow_nan=True, allow_infinity=True))
+
+
+@settings(max_examples=40, deadline=None)
+@given(losses=st.lists(_numbers, max_size=6), grads=st.lists(_numbers, max_size=6),
+       extra=_numbers, curve=st.lists(st.floats(allow_nan=True), max_size=5))
+def test_json_round_trip_property(losses, grads, extra, curve):
+    n = min(len(losses), len(grads))
+    h = History(steps=list(range(n)), step_loss=losses[:n],
+                layers={"fc": {"grad_norm": grads[:n]}},
+                layer_info={"fc": {"type": "Linear", "activation": None}},
+                temporal=[{"step": 0, "grad_norm": [c for c in curve if c is not None]}],
+                meta={"note": extra})
+    h.log_epoch(train_loss=extra, custom=extra)
+    text = h.to_json()
+    back = History.from_json(text)
+    assert back == h and back.to_json() == text
 
 
 def test_log_epoch_columns():
