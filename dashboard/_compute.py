@@ -100,9 +100,8 @@ def sentence_attribution(run_id: str, stamp: str, text: str, method: str) -> exp
 def audit(run_id: str, progress: Any = None) -> Any:
     """Audit the run on its test split: a frozen :class:`explain.Report`.
 
-    ``explain.audit`` is both the package and its function; the package's ``audit_run`` is the
-    one-call form for a zoo run. ``progress(stage, done, total)`` is called at each stage.
+    ``explain.audit`` audits a model and data; its ``audit_run`` is the one-call form for a zoo
+    run (model, history, test split, vocabulary). ``progress(stage, done, total)`` is called at
+    each stage.
     """
-    from explain.audit import audit_run
-
-    return audit_run(S.get_run(run_id), progress=progress)
+    return explain.audit.audit_run(S.get_run(run_id), progress=progress)

@@ -113,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
     root = str(_PACKAGE_DIR.parent)  # importable even without `pip install -e .`
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     url = f"http://127.0.0.1:{args.port}"
-    print(f"deepscope dashboard: {url}  (runs: {runs}; Ctrl+C to stop)", flush=True)
+    if not getattr(args, "quiet", False):
+        print(f"deepscope dashboard: {url}  (runs: {runs}; Ctrl+C to stop)", flush=True)
     if not args.no_browser:
         threading.Thread(target=_open_when_ready, args=(url, args.port), daemon=True).start()
     try:
