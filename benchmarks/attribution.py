@@ -112,17 +112,27 @@ def evaluations(method: str, model, x, options: dict) -> int:
     return get_explainer(method)(model).evaluations(job, options)
 
 
+def _peak_kib() -> int:
+    """Peak RSS of this process image (VmHWM; unlike ru_maxrss it is not inherited from the
+    parent across fork+exec)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # pragma: no cover
+
+
 def memory_child(spec: str) -> None:
     """Run one setting in this (fresh) process and print its RSS growth in MiB."""
     cfg = json.loads(spec)
     model, x, target = setup(cfg["model"], cfg["batch"], cfg["device"])
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    base = _peak_kib()
     if cfg["who"] == "captum":
         captum_default(model, x, target, cfg["n_steps"])
     else:
         import explain
         explain.attribute(model, x, target, method="integrated_gradients", n_steps=cfg["n_steps"])
-    grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
+    grown = (_peak_kib() - base) / 1024
     print(json.dumps({"rss_mib": grown}))
 
 

@@ -234,8 +234,8 @@ class Explainer:
         if job.batch_size is not None:
             rows = max(1, int(job.batch_size))
         else:
-            row = job.x[:1]
-            plan = plan_batch(job.model, job.forward, row, expand_args(job.args, slice(0, 1), n),
+            few = slice(0, min(n, 64))
+            plan = plan_batch(job.model, job.forward, job.x[few], expand_args(job.args, few, n),
                               target=int(job.target[0]), total_rows=n * evals,
                               budget=job.memory_budget, grad=self.gradient,
                               key=job.token_ids is not None)

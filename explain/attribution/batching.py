@@ -23,9 +23,9 @@ from explain.errors import AttributionError
 __all__ = ["BatchPlan", "plan_batch", "run_chunked", "memory_budget", "expand_args",
            "clear_cache"]
 
-_CANDIDATES = (32, 64, 128, 256, 512, 1024)
+_CANDIDATES = (32, 64, 128, 256, 512, 1024, 2048, 4096)
 _NO_PROBE_ROWS = 4096
-_UNPROBED_ROWS = 512
+_UNPROBED_ROWS = 1024
 _PLATEAU = 0.95
 _CACHE: weakref.WeakKeyDictionary[nn.Module, dict[tuple, BatchPlan]] = weakref.WeakKeyDictionary()
 
@@ -94,14 +94,12 @@ def _bytes_per_row(model: nn.Module, forward: Callable, row: torch.Tensor, args:
     return 3 * total[0]  # activations kept for backward + their gradients + slack
 
 
-def _time_rows(forward: Callable, row: torch.Tensor, args: tuple, target: int, rows: int,
-               grad: bool, reps: int = 1) -> float:
+def _time_rows(forward: Callable, row: torch.Tensor, args: tuple, target: int | torch.Tensor,
+               rows: int, grad: bool, reps: int = 1) -> float:
     """Rows/s of one forward(+backward) pass at ``rows`` rows (fastest of ``reps``)."""
-    x = row.expand(rows, *row.shape[1:]).clone()
-    if x.is_floating_point():
-        x = x + 1e-3 * torch.randn_like(x)
-    a = tuple(t.expand(rows, *t.shape[1:]) if isinstance(t, torch.Tensor) and t.dim() > 0
-              and t.shape[0] == 1 else t for t in args)
+    idx = torch.arange(rows, device=row.device) % row.shape[0]   # cycle the real samples
+    x = row[idx]
+    a = expand_args(args, idx, row.shape[0])
     best = float("inf")
     for _ in range(reps):
         start = time.perf_counter()
@@ -127,11 +125,12 @@ def plan_batch(model: nn.Module, forward: Callable, row: torch.Tensor, args: tup
     ----------
     model : the module (cache key; the cache forgets it when the model is deleted).
     forward : ``forward(x, *args) -> logits``.
-    row : one sample ``[1, *shape]`` in the space the method differentiates.
-    args : extra forward arguments for that sample (tensors with batch dimension 1).
+    row : a few real samples ``[k, *shape]`` in the space the method differentiates (cycled
+        to fill each probe batch, so e.g. sequence lengths are realistic).
+    args : extra forward arguments for those samples (tensors with batch dimension k).
     target : class whose logit is differentiated.
     total_rows : rows the job needs in all; the sizes tried add up to at most a fifth of it,
-        and a job of at most 4096 rows is not probed (passes of up to 512 rows).
+        and a job of at most 4096 rows is not probed (passes of up to 1024 rows).
     budget : memory budget in bytes (default :func:`memory_budget`).
     grad : time forward+backward (gradient methods) or forward only (perturbation methods).
     key : extra cache key part (e.g. the attribution space).
@@ -142,7 +141,8 @@ def plan_batch(model: nn.Module, forward: Callable, row: torch.Tensor, args: tup
     cached = _CACHE.get(model, {}).get(cache_key)
     if cached is not None:
         return cached
-    per_row = max(1, _bytes_per_row(model, forward, row, args))
+    per_row = max(1, _bytes_per_row(model, forward, row[:1], expand_args(args, slice(0, 1),
+                                                                           row.shape[0])))
     fits = [r for r in _CANDIDATES if r * per_row <= budget] or [max(1, budget // per_row)]
     if total_rows is not None:
         if total_rows <= _NO_PROBE_ROWS:

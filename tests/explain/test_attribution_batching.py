@@ -53,7 +53,7 @@ def test_small_jobs_run_in_one_pass_without_probing(fake_speed):
     plan = batching.plan_batch(model, PlainForward(model), torch.zeros(1, 4), total_rows=300)
     assert plan.rows == 300 and fake_speed == []
     plan = batching.plan_batch(model, PlainForward(model), torch.zeros(1, 4), total_rows=4000)
-    assert plan.rows == 512 and fake_speed == []
+    assert plan.rows == 1024 and fake_speed == []
 
 
 def test_the_memory_budget_caps_the_sizes_tried(fake_speed):
