@@ -249,6 +249,16 @@ def test_hooks_removed_after_normal_exit_and_after_exception():
         mon.step()
 
 
+def test_hooks_are_armed_only_for_sampled_steps():
+    model = mlp()
+    bare = hook_counts(model)
+    armed = []
+    with TrainingMonitor(model, every=4) as mon:
+        train(model, 8, mon, on_step=lambda k: armed.append(hook_counts(model) != bare))
+    # on_step runs before mon.step(k): hooks are present during steps 0 and 4 only
+    assert armed == [True, False, False, False, True, False, False, False]
+
+
 def test_model_mode_params_and_rng_are_unchanged_by_the_monitor():
     # Same seed, same loop, with and without the monitor: bitwise equal parameters and buffers,
     # although the monitor runs extra BPTT passes through dropout and BatchNorm.
