@@ -26,11 +26,15 @@ def norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
     if not tensors:
         return []
     dense = [t.coalesce().values() if t.is_sparse else t for t in tensors]
-    try:
-        out = list(torch._foreach_norm(dense))
-    except (RuntimeError, AttributeError, TypeError):  # pragma: no cover - exotic tensors
-        out = [torch.linalg.vector_norm(t) for t in dense]
-    return [n if n.dtype == torch.float32 else n.float() for n in out]
+    if all(t.dtype == torch.float32 for t in dense):
+        try:
+            return list(torch._foreach_norm(dense))
+        except (RuntimeError, AttributeError, TypeError):  # pragma: no cover - exotic tensors
+            pass
+    # mixed or other dtypes: half precision accumulates in float32, results are float32
+    return [torch.linalg.vector_norm(
+        t, dtype=torch.float32 if t.dtype in (torch.float16, torch.bfloat16) else None).float()
+        for t in dense]
 
 
 def _gather(scalars: list[torch.Tensor], vectors: list[torch.Tensor]) -> list[float]:

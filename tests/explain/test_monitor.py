@@ -384,6 +384,19 @@ def test_amp_scaler_gradients_are_unscaled_and_overflows_kept_apart():
     assert mon.history.layers["4"]["update_ratio"][1] == 0.0
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_other_parameter_dtypes(dtype):
+    model = mlp().to(dtype)
+    x, y = batch(model)
+    with TrainingMonitor(model, every=1) as mon:
+        F.cross_entropy(model(x.to(dtype)).float(), y).backward()
+        mon.step()
+    expected = norm(p.grad.float() for p in model[2].parameters())
+    assert mon.history.layers["2"]["grad_norm"][0] == pytest.approx(expected, rel=1e-3)
+    assert mon.history.layers["0"]["frac_dead"][0] >= 0.25
+    assert mon.history.meta["dtype"] == str(dtype).replace("torch.", "")
+
+
 # ---------------------------------------------------------------------- sampling
 
 
