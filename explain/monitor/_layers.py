@@ -122,7 +122,7 @@ def activation_stats(y: torch.Tensor, kind: str | None, unit_dim: int) -> torch.
         return torch.full((NUM_ACT_STATS,), float("nan"), device=y.device)
     if y.dtype != torch.float32:
         y = y.float()
-    nan = y.new_tensor(float("nan"))
+    nan = torch.full((), float("nan"), device=y.device)  # a fill, not a host-to-device copy
     mean = y.mean()
     std = torch.linalg.vector_norm(y - mean) / math.sqrt(n - 1) if n > 1 else nan
     frac_zero = frac_sat = frac_dead = nan
