@@ -1,7 +1,7 @@
 """``dead-units``: ReLU units that are never active at the end of training ("dying ReLU").
 
 Per ReLU-family layer, the median over the last sampled steps of the fraction of units never
-active in the sampled batch; the worst layer grades the finding (WARN > 20%, FAIL > 50%).
+active in the sampled batch; the worst layer grades the finding (WARN > 30%, FAIL > 50%).
 """
 
 from __future__ import annotations

@@ -63,6 +63,8 @@ class Overfitting(Check):
             "val_acc": [_num(v) for v in (epochs.get("val_acc") or [])][:n],
             "best_epoch": numbers[best], "min_val_loss": low, "final_val_loss": last,
             "val_rise": (last - low) / abs(low) if low else 0.0,
+            "max_val_rise": (max(v for v in val[best:] if v is not None) - low) / abs(low)
+            if low else 0.0,
             "epochs_above": above, "gap": gap, "gap_kind": kind, "gap_per_epoch": per_epoch,
         }
 
@@ -96,8 +98,9 @@ class Overfitting(Check):
         gapped = gap is not None and gap > gap_t
         gap_text = (f"the relative train/val {evidence['gap_kind']} gap is {fmt(gap)}"
                     if gap is not None else "no train/val gap could be computed")
-        rise_text = (f"validation loss rose {pct(evidence['val_rise'])} above its minimum at "
-                     f"epoch {best} and stayed >= {pct(rise_t)} above it for {above} epochs")
+        rise_text = (f"validation loss rose up to {pct(evidence['max_val_rise'])} above its "
+                     f"minimum at epoch {best} ({pct(evidence['val_rise'])} at the end) and was "
+                     f">= {pct(rise_t)} above it in {above} later epochs")
         stop = (f"Use early stopping at epoch {best} (the validation-loss minimum); regularize with "
                 "L2 weight decay (or L1), dropout and data augmentation, or get more data.")
         if rising and gapped:
@@ -111,8 +114,8 @@ class Overfitting(Check):
                     f"Consider early stopping at epoch {best} (the validation-loss minimum).")
         if gapped:
             return (Severity.INFO, f"{gap_text[0].upper()}{gap_text[1:]} (> {fmt(gap_t)}), but validation loss has "
-                    f"not stayed >= {pct(rise_t)} above its minimum (epoch {best}) for "
-                    f"{patience} epochs; not overfitting yet.",
+                    f"not been >= {pct(rise_t)} above its minimum (epoch {best}) in "
+                    f"{patience} later epochs; not overfitting yet.",
                     "Watch the validation loss; if it starts rising, use early stopping and "
                     "regularize (L2, dropout, data augmentation).")
         return (Severity.PASS, f"No overfitting: validation loss is within {pct(rise_t)} of its "

@@ -78,7 +78,7 @@ def test_diagnose_sorts_worst_first_then_by_registry_order():
 def test_diagnose_runs_a_subset_and_forwards_thresholds():
     findings = diagnose(sick_history(), checks=["dead-units"], dead_fail=0.7)
     assert [(f.check, f.severity) for f in findings] == [("dead-units", Severity.WARN)]
-    assert findings[0].evidence["thresholds"] == {"dead_warn": 0.2, "dead_fail": 0.7,
+    assert findings[0].evidence["thresholds"] == {"dead_warn": 0.3, "dead_fail": 0.7,
                                                   "tail_fraction": 0.25}
 
 

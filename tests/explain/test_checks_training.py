@@ -51,9 +51,9 @@ def overfit(val_acc: float, val_loss=RISING) -> History:
 def test_overfitting_fails_with_rising_val_loss_and_large_gap():
     f = run("overfitting", overfit(0.75))
     assert f.severity is Severity.FAIL
-    assert f.summary == ("Overfitting: validation loss rose 50% above its minimum at epoch 3 and "
-                         "stayed >= 10% above it for 3 epochs, and the relative train/val accuracy "
-                         "gap is 0.25 (> 0.1); stop at epoch 3.")
+    assert f.summary == ("Overfitting: validation loss rose up to 50% above its minimum at epoch 3 "
+                         "(50% at the end) and was >= 10% above it in 3 later epochs, and the "
+                         "relative train/val accuracy gap is 0.25 (> 0.1); stop at epoch 3.")
     assert "early stopping at epoch 3" in f.remedy
     assert f.evidence["best_epoch"] == 3 and f.evidence["epochs_above"] == 3
     assert f.evidence["val_loss"] == RISING
@@ -79,9 +79,9 @@ def test_overfitting_warns_between_gap_thresholds():
 def test_overfitting_rising_loss_with_small_gap_is_info():
     f = run("overfitting", overfit(0.91))  # the regularized CNN's regime: gap < 0.1
     assert f.severity is Severity.INFO
-    assert f.summary == ("The validation loss rose 50% above its minimum at epoch 3 and stayed "
-                         ">= 10% above it for 3 epochs, but the relative train/val accuracy gap "
-                         "is 0.09 (<= 0.1); not overfitting yet.")
+    assert f.summary == ("The validation loss rose up to 50% above its minimum at epoch 3 (50% at "
+                         "the end) and was >= 10% above it in 3 later epochs, but the relative "
+                         "train/val accuracy gap is 0.09 (<= 0.1); not overfitting yet.")
 
 
 def test_overfitting_needs_patience_epochs_above_the_minimum():
@@ -89,10 +89,19 @@ def test_overfitting_needs_patience_epochs_above_the_minimum():
     f = run("overfitting", overfit(0.75, two_epochs))
     assert f.severity is Severity.INFO
     assert f.summary == ("The relative train/val accuracy gap is 0.25 (> 0.1), but validation "
-                         "loss has not stayed >= 10% above its minimum (epoch 3) for 3 epochs; "
+                         "loss has not been >= 10% above its minimum (epoch 3) in 3 later epochs; "
                          "not overfitting yet.")
     assert run("overfitting", overfit(0.75, two_epochs), overfit_patience=2).severity \
         is Severity.FAIL
+
+
+def test_overfitting_reports_the_peak_and_the_final_rise():
+    wobbly = [1.0, 0.5, 0.6, 0.58, 0.56, 0.52]  # peak 20%, 4% at the end, 3 epochs >= 10%
+    f = run("overfitting", overfit(0.85, wobbly))
+    assert f.severity is Severity.WARN
+    assert f.summary.startswith("Overfitting: validation loss rose up to 20% above its minimum "
+                                "at epoch 2 (4% at the end) and was >= 10% above it in 3 later "
+                                "epochs")
 
 
 def test_overfitting_val_rise_threshold_both_sides():

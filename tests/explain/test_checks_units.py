@@ -40,7 +40,7 @@ def dead(frac: float, early: float = 0.0) -> History:
 
 
 @pytest.mark.parametrize(("frac", "severity"), [
-    (0.2, Severity.PASS), (0.21, Severity.WARN), (0.5, Severity.WARN), (0.51, Severity.FAIL)])
+    (0.3, Severity.PASS), (0.31, Severity.WARN), (0.5, Severity.WARN), (0.51, Severity.FAIL)])
 def test_dead_units_thresholds_both_sides(frac, severity):
     assert run("dead-units", dead(frac)).severity is severity
 
@@ -48,11 +48,11 @@ def test_dead_units_thresholds_both_sides(frac, severity):
 def test_dead_units_sentences():
     f = run("dead-units", dead(0.75))
     assert f.summary == ("Dying ReLU: 75% of the units of fc0 are dead (> 50%); 1 of 2 ReLU "
-                         "layers are above 20%.")
+                         "layers are above 30%.")
     assert "He init" in f.remedy and "lower learning rate" in f.remedy
     assert f.evidence["layers"] == ["fc0", "fc1"] and f.evidence["frac_dead"] == [0.75, 0.05]
     assert run("dead-units", dead(0.1)).summary == (
-        "No dying ReLU: at most 10% of a layer's units are dead (fc0), at or below 20%.")
+        "No dying ReLU: at most 10% of a layer's units are dead (fc0), at or below 30%.")
 
 
 def test_dead_units_judges_the_end_of_training():
