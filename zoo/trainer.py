@@ -210,9 +210,8 @@ def train(model: str | nn.Module | None = None, dataset: str | DatasetBundle | N
                 else:
                     opt.step()
                 sched.step()
-                if monitor is not None:
-                    with torch.random.fork_rng(devices=[]):  # the monitor never shifts training RNG
-                        monitor.step(loss=loss.detach())
+                if monitor is not None:  # it forks the RNG itself: training stays bit-exact
+                    monitor.step(loss=loss.detach(), target=yb)
                 loss_sum += loss.detach() * len(yb)
                 correct += (logits.detach().argmax(1) == yb).sum()
                 seen += len(yb)
