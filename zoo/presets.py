@@ -89,8 +89,10 @@ _add(Preset(
     "rnn-exploding", "rnn", "japanese-vowels",
     "A vanilla RNN trained with SGD at a high learning rate and no gradient clipping: gradient "
     "norms spike by orders of magnitude (exploding gradients).",
-    config={"epochs": 8, "batch_size": 16, "optimizer": "sgd", "lr": 2.0},
-    model_kwargs={"cell": "rnn", "activation": "relu", "init": "he"},
+    # Measured: max gradient norm 1.7e3 against a median of 4.6, loss 49 -> 82, accuracy 0.10.
+    # (A ReLU cell at lr >= 0.3 overflows to NaN instead: the trainer stops before any verdict.)
+    config={"epochs": 8, "batch_size": 16, "optimizer": "sgd", "lr": 10.0},
+    model_kwargs={"cell": "rnn", "activation": "tanh", "init": "xavier"},
     expected=("exploding-gradients",)))
 _add(Preset(
     "mlp-dead-relu", "mlp", "digits",
