@@ -27,6 +27,7 @@ _CANDIDATES = (32, 64, 128, 256, 512, 1024, 2048, 4096)
 _NO_PROBE_ROWS = 4096
 _UNPROBED_ROWS = 1024
 _PLATEAU = 0.95
+_REPS = 3  # timed passes per size; the fastest counts (robust to preemption)
 _CACHE: weakref.WeakKeyDictionary[nn.Module, dict[tuple, BatchPlan]] = weakref.WeakKeyDictionary()
 
 
@@ -37,7 +38,8 @@ class BatchPlan:
     Attributes
     ----------
     rows : model evaluations (rows) per forward+backward pass.
-    rows_per_s : measured forward+backward throughput at ``rows`` (0.0 when not probed).
+    rows_per_s : measured forward+backward throughput (0.0 when not probed; the best probed
+        size's when ``rows`` was extrapolated beyond the sizes the probe could afford).
     probed : rows -> measured rows/s for every size tried.
     bytes_per_row : estimated activation memory of one row (forward + backward).
     """
@@ -150,13 +152,14 @@ def plan_batch(model: nn.Module, forward: Callable, row: torch.Tensor, args: tup
             rows = min(total_rows, _UNPROBED_ROWS, max(1, budget // per_row))
             return BatchPlan(rows=max(1, rows), bytes_per_row=per_row)
         # the probe may cost at most a fifth of the job
-        fits = [r for i, r in enumerate(fits) if sum(fits[:i + 1]) <= total_rows // 5] or fits[:1]
+        fits = [r for i, r in enumerate(fits)
+                if _REPS * sum(fits[:i + 1]) <= total_rows // 5] or fits[:1]
     probed: dict[int, float] = {}
     worse = 0
     _time_rows(forward, row, args, target, fits[0], grad)  # warm-up (allocator, kernels)
     for rows in fits:
         try:
-            probed[rows] = _time_rows(forward, row, args, target, rows, grad)
+            probed[rows] = _time_rows(forward, row, args, target, rows, grad, reps=_REPS)
         except (torch.cuda.OutOfMemoryError, RuntimeError) as err:
             if not _is_oom(err):
                 raise
@@ -170,7 +173,13 @@ def plan_batch(model: nn.Module, forward: Callable, row: torch.Tensor, args: tup
     # the largest size within 5% of the fastest: fewer passes, and robust to timing noise
     top = max(probed.values())
     best = max(r for r, v in probed.items() if v >= _PLATEAU * top)
-    plan = BatchPlan(rows=best, rows_per_s=probed[best], probed=probed, bytes_per_row=per_row)
+    tried = list(probed)
+    if best == tried[-1] and len(tried) > 1 and probed[best] >= 1.1 * probed[tried[-2]]:
+        # still climbing at the largest size the probe could afford: go up to 4x further
+        bigger = [r for r in _CANDIDATES if best < r <= 4 * best and r * per_row <= budget]
+        best = bigger[-1] if bigger else best
+    plan = BatchPlan(rows=best, rows_per_s=probed.get(best, top), probed=probed,
+                     bytes_per_row=per_row)
     _CACHE.setdefault(model, {})[cache_key] = plan
     return plan
 

@@ -24,7 +24,7 @@ def fake_speed(monkeypatch):
     """Throughput peaks at 128 rows, like a model whose cache spills above that."""
     tried = []
 
-    def speed(forward, row, args, target, rows, grad):
+    def speed(forward, row, args, target, rows, grad, reps=1):
         tried.append(rows)
         return {32: 100.0, 64: 180.0, 128: 300.0, 256: 250.0, 512: 120.0, 1024: 90.0}[rows]
 
@@ -36,16 +36,17 @@ def test_the_measured_best_size_is_chosen_and_cached(fake_speed):
     model = nn.Linear(4, 2)
     plan = batching.plan_batch(model, PlainForward(model), torch.zeros(1, 4), total_rows=10_000)
     assert plan.rows == 128 and plan.rows_per_s == 300.0
-    # a warm-up, then sizes until two got slower (the probe's rows stay under 1/5 of the job)
-    assert fake_speed == [32, 32, 64, 128, 256, 512]
+    # a warm-up, then each size (3 timed passes) while the probe stays under 1/5 of the job
+    assert fake_speed == [32, 32, 64, 128, 256]
     again = batching.plan_batch(model, PlainForward(model), torch.zeros(1, 4), total_rows=10_000)
-    assert again is plan and len(fake_speed) == 6
+    assert again is plan and len(fake_speed) == 5
 
 
-def test_the_probe_costs_at_most_a_fifth_of_the_job(fake_speed):
+def test_a_probe_still_climbing_at_its_largest_size_goes_further(fake_speed):
     model = nn.Linear(4, 2)
-    batching.plan_batch(model, PlainForward(model), torch.zeros(1, 4), total_rows=5000)
-    assert fake_speed[1:] == [32, 64, 128, 256, 512] and sum(fake_speed[1:]) <= 1000
+    plan = batching.plan_batch(model, PlainForward(model), torch.zeros(1, 4), total_rows=5000)
+    assert fake_speed[1:] == [32, 64, 128]              # 3 x (32 + 64 + 128) <= 5000 / 5
+    assert plan.rows == 512 and plan.rows_per_s == 300.0
 
 
 def test_small_jobs_run_in_one_pass_without_probing(fake_speed):
@@ -110,9 +111,9 @@ def test_a_probed_plan_drives_captums_internal_batch_size(monkeypatch):
 
     monkeypatch.setattr(attr.IntegratedGradients, "attribute", spy)
     monkeypatch.setattr(batching, "_time_rows",
-                        lambda f, r, a, t, rows, g: {32: 1.0, 64: 5.0}.get(rows, 2.0))
+                        lambda f, r, a, t, rows, g, reps=1: {32: 1.0, 64: 5.0}.get(rows, 2.0))
     model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2)).eval()
-    a = attribute(model, torch.randn(250, 4), target=0, n_steps=20)
+    a = attribute(model, torch.randn(250, 4), target=0, n_steps=40)
     assert seen["ibs"] == [64] * 4 and seen["n"] == [64, 64, 64, 58]  # 64-row passes
     assert torch.isfinite(a.values).all()
 
@@ -121,5 +122,6 @@ def test_real_probe_measures_positive_throughput():
     model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)).eval()
     plan = batching.plan_batch(model, PlainForward(model), torch.randn(1, 4), total_rows=5000,
                                budget=2**30)
-    assert plan.rows in plan.probed and all(v > 0 for v in plan.probed.values())
-    assert plan.rows_per_s == max(plan.probed.values())
+    assert all(v > 0 for v in plan.probed.values())
+    assert plan.rows in plan.probed or plan.rows > max(plan.probed)  # measured, or extrapolated
+    assert plan.rows_per_s >= 0.95 * max(plan.probed.values())
