@@ -10,9 +10,12 @@ import torch
 import explain
 from dashboard import _state as S
 
-__all__ = ["sample", "attribution", "trust", "sentence", "sentence_attribution", "audit",
-           "quality_dict"]
+__all__ = ["AUDIT_SAMPLES", "TRUST_METRICS", "sample", "attribution", "trust", "sentence",
+           "sentence_attribution", "audit", "quality_dict"]
 
+
+#: Test samples the audit explains (spread over the classes).
+AUDIT_SAMPLES = 8
 
 #: The audit's trust metrics: the verdict's criteria without the costlier perturbation metrics.
 TRUST_METRICS = ("completeness", "faithfulness", "sanity")
@@ -104,4 +107,6 @@ def audit(run_id: str, progress: Any = None) -> Any:
     run (model, history, test split, vocabulary). ``progress(stage, done, total)`` is called at
     each stage.
     """
-    return explain.audit.audit_run(S.get_run(run_id), progress=progress)
+    from explain.audit import audit_run  # the package, whatever `explain.audit` resolved to
+
+    return audit_run(S.get_run(run_id), samples=AUDIT_SAMPLES, progress=progress)
