@@ -8,8 +8,10 @@ from dashboard import _compute as C
 from dashboard import _state as S
 from dashboard import _ui as U
 
-U.page_header("Audit", "One call that checks everything: training health, test performance and calibration, "
-              "and whether the explanations can be trusted. Download it to share.")
+U.page_header(
+    "Audit",
+    "One call that checks everything: training health, test performance and calibration, and "
+    "whether the explanations can be trusted. Download it to share.")
 
 # label, Report.render format, MIME type, file extension
 _FORMATS = (("HTML", "html", "text/html", "html"), ("JSON", "json", "application/json", "json"),

@@ -13,8 +13,10 @@ from dashboard import _ui as U
 from dashboard import _views as V
 from explain.figures import attribution as FA
 
-U.page_header("Explanations", "Which parts of the input drove the prediction, by several attribution methods side by "
-              "side, and how far each explanation can be trusted (sanity and faithfulness checks).")
+U.page_header(
+    "Explanations",
+    "Which parts of the input drove the prediction, by several attribution methods side by "
+    "side, and how far each explanation can be trusted (sanity and faithfulness checks).")
 
 DEFAULT_METHODS = ("integrated_gradients", "saliency")
 

@@ -11,9 +11,11 @@ from dashboard import _state as S
 from dashboard import _ui as U
 from explain.figures import performance as P
 
-U.page_header("Predictions", "The model on the held-out test set. Filter by class, mistakes or confidence; click a "
-              "cell of the confusion matrix to list its samples; click Explain on a sample to see "
-              "why the model predicted it.")
+U.page_header(
+    "Predictions",
+    "The model on the held-out test set. Filter by class, mistakes or confidence; click a "
+    "cell of the confusion matrix to list its samples; click Explain on a sample to see why "
+    "the model predicted it.")
 
 PER_PAGE = 12
 ANY = -1

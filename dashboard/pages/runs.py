@@ -9,8 +9,10 @@ import zoo
 from dashboard import _state as S
 from dashboard import _ui as U
 
-U.page_header("Runs", "Every run folder (model.safetensors + run.json) in the runs folder: its model, data, "
-              "test accuracy and the training diagnosis at a glance. Click a row to open that run.")
+U.page_header(
+    "Runs",
+    "Every run folder (model.safetensors + run.json) in the runs folder: its model, data, "
+    "test accuracy and the training diagnosis at a glance. Click a row to open that run.")
 
 
 def _row(ref: S.RunRef) -> dict:

@@ -9,8 +9,10 @@ from dashboard import _state as S
 from dashboard import _ui as U
 from explain.figures import training as F
 
-U.page_header("Training health", "How training went, read from the monitor's history: where validation loss turned, "
-              "whether gradients reached every layer, and which units died or saturated.")
+U.page_header(
+    "Training health",
+    "How training went, read from the monitor's history: where validation loss turned, "
+    "whether gradients reached every layer, and which units died or saturated.")
 
 _METRICS = {
     "grad_norm": "gradient norm",
