@@ -162,7 +162,7 @@ def test_cnn_grad_cam_layer_is_last_conv():
 def test_cnn_other_image_sizes_and_errors():
     model = zoo.create_model("cnn", input_shape=(3, 32, 32), num_classes=5)
     assert model(torch.randn(2, 3, 32, 32)).shape == (2, 5)
-    with pytest.raises(InvalidInputError, match="H and W >= 4"):
+    with pytest.raises(InvalidInputError, match="H and W >= 8"):
         zoo.create_model("cnn", input_shape=(1, 3, 3))
     with pytest.raises(InvalidTypeError, match="'channels' parameter of cnn"):
         zoo.create_model("cnn", channels=16)
