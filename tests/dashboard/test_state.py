@@ -97,3 +97,19 @@ def test_predictions_match_the_model(app_env):
     np.testing.assert_allclose(p["probs"].sum(axis=1), 1.0, atol=1e-5)
     acc = float((p["pred"] == p["y"]).mean())
     assert acc == pytest.approx(run.metrics["test_accuracy"], abs=1e-6)
+
+
+def test_markdown_escaping_of_data_strings():
+    from dashboard import _ui as U
+
+    text = U.md_escape("**bold** [link](http://x) <b>tag</b> `code`")
+    assert "**" not in text.replace("\\*", "")
+    assert "\\[link\\]\\(http://x\\)" in text and "\\<b\\>" in text and "\\`code\\`" in text
+
+
+def test_tokens_decode_without_padding():
+    from dashboard import _ui as U
+    from zoo.data.text import Vocabulary
+
+    vocab = Vocabulary(["<pad>", "<unk>", "great", "film"])
+    assert U.decode_tokens(vocab, [2, 3, 1, 0, 0]) == ["great", "film", "<unk>"]
