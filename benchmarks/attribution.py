@@ -159,10 +159,14 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--memory", action="store_true", help="measure peak RSS per setting")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch threads (0: torch's default); 1 is steadier on a busy machine")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         return memory_child(args.child)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     import explain
     from explain.attribution import list_methods
