@@ -24,11 +24,6 @@ FAST = {"integrated_gradients": {"n_steps": 2}, "deeplift": {"n_steps": 2},
 REFUSED = {"grad_cam": "Grad-CAM needs image inputs|no nn.Conv2d layer found",
            "shap_kernel": "Kernel SHAP fits one weight per feature"}
 
-# Heavy on 2 CPU cores (784-pixel images, a 1.3M-parameter transformer): run with -m slow.
-SLOW = {("cnn", "shap_deep"), ("cnn", "deeplift"), ("transformer", "shap_gradient"),
-        ("transformer", "deeplift"), ("transformer", "shap_deep"),
-        ("transformer", "feature_ablation"), ("transformer", "occlusion")}
-
 
 def zoo_sample(model: torch.nn.Module) -> torch.Tensor:
     """One seeded sample that fits the model's card (token ids with padding; padded frames)."""
@@ -76,8 +71,7 @@ def _check(model: torch.nn.Module, x: torch.Tensor, method: str) -> None:
 def _zoo_params():
     for name in zoo.list_models():
         for method in list_methods():
-            marks = [pytest.mark.slow] if (name, method) in SLOW else []
-            yield pytest.param(name, method, marks=marks, id=f"{name}-{method}")
+            yield pytest.param(name, method, id=f"{name}-{method}")
 
 
 @pytest.mark.parametrize("name, method", list(_zoo_params()))
