@@ -11,7 +11,7 @@ Two kinds of checks live here:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,12 +115,12 @@ def check_target(target: Any, predicted: torch.Tensor, num_classes: int) -> torc
     batch = predicted.shape[0]
     if target is None:
         return predicted.long()
-    if isinstance(target, bool) or not isinstance(target, (int, torch.Tensor, Sequence)):
-        if not (hasattr(target, "__index__")):
-            raise InvalidTypeError(
-                "The 'target' parameter of attribute must be None, an int or one int per "
-                f"sample. Got {type(target).__name__} instead.")
-    t = torch.as_tensor(target, device=predicted.device)
+    try:
+        t = torch.as_tensor(target, device=predicted.device)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise InvalidTypeError(
+            "The 'target' parameter of attribute must be None, an int or one int per "
+            f"sample. Got {type(target).__name__} instead.") from err
     if t.is_floating_point() or t.dtype == torch.bool:
         raise InvalidTypeError(
             "The 'target' parameter of attribute must hold integer class indices. Got dtype "

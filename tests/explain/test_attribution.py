@@ -83,6 +83,9 @@ def test_target_defaults_to_the_predicted_class_and_accepts_int_and_per_sample(l
     assert per.target.tolist() == [1, 0]
     assert torch.allclose(per.values[0], linear.weight[1].abs().detach())
     assert attribute(linear, x, target=[0, 1], method="saliency").target.tolist() == [0, 1]
+    import numpy as np
+    assert attribute(linear, x, target=np.array([1, 1]), method="saliency").target.tolist() == [1, 1]
+    assert attribute(linear, x, target=np.int64(0), method="saliency").target.tolist() == [0, 0]
 
 
 def test_token_ids_are_attributed_per_token_with_padding_at_zero():

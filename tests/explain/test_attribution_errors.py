@@ -79,6 +79,10 @@ def test_target_out_of_range_names_the_valid_range(mlp):
         attribute(mlp, torch.zeros(2, 4), target=[0, 1, 2])
     with pytest.raises(InvalidTypeError, match="integer class indices"):
         attribute(mlp, torch.zeros(2, 4), target=torch.tensor([0.5, 1.0]))
+    with pytest.raises(InvalidTypeError, match="integer class indices"):
+        attribute(mlp, torch.zeros(2, 4), target=True)
+    with pytest.raises(InvalidTypeError, match="None, an int or one int per sample. Got dict"):
+        attribute(mlp, torch.zeros(2, 4), target={"a": 1})
 
 
 def test_unknown_method_lists_the_closest_names(mlp):
