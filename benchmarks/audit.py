@@ -44,7 +44,7 @@ def _ensure_run(preset: str, runs: Path, epochs: int | None, quiet: bool) -> Pat
 def time_audit(folder: Path, samples: int) -> dict[str, float]:
     """Seconds per stage of one audit of ``folder`` (plus ``total``)."""
     import zoo
-    from explain.audit import audit_run
+    from explain.auditing import audit_run
 
     stages: dict[str, float] = {}
     t0 = time.perf_counter()

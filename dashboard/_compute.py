@@ -107,6 +107,6 @@ def audit(run_id: str, progress: Any = None) -> Any:
     run (model, history, test split, vocabulary). ``progress(stage, done, total)`` is called at
     each stage.
     """
-    from explain.audit import audit_run  # the package, whatever `explain.audit` resolved to
+    from explain import audit_run
 
     return audit_run(S.get_run(run_id), samples=AUDIT_SAMPLES, progress=progress)

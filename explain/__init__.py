@@ -34,8 +34,9 @@ _LAZY = {
     "Quality": "explain.quality",
     "Verdict": "explain.quality",
     "agreement": "explain.quality",
-    "audit": "explain.audit",
-    "Report": "explain.audit",
+    "audit": "explain.auditing",
+    "Report": "explain.auditing",
+    "audit_run": "explain.auditing",
 }
 
 
@@ -62,6 +63,7 @@ __all__ = [
     "agreement",
     "audit",
     "Report",
+    "audit_run",
     "Modality",
     "ModelCard",
     "card_of",

@@ -1,7 +1,7 @@
 """Performance figures (plotly): confusion matrix, per-class precision/recall, reliability
 diagram with the expected calibration error, and the most confident mistakes.
 
-Inputs are the plain values :func:`explain.audit.performance_summary` returns; no I/O.
+Inputs are the plain values :func:`explain.auditing.performance_summary` returns; no I/O.
 """
 
 from __future__ import annotations

@@ -10,8 +10,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from explain.audit import Report, audit, expected_calibration_error, performance_summary
-from explain.audit._data import collect, infer_modality, pick_samples
+from explain.auditing import Report, audit, expected_calibration_error, performance_summary
+from explain.auditing._data import collect, infer_modality, pick_samples
 from explain.card import Modality
 from explain.errors import DataMismatchError, InvalidInputError, InvalidTypeError
 from explain.findings import Severity
@@ -249,7 +249,7 @@ def test_report_verdict_is_the_worst_finding():
 
 def test_explain_audit_is_callable_even_after_the_package_was_imported():
     import explain
-    import explain.audit  # binds explain.audit to the package  # noqa: F401
+    import explain.auditing  # noqa: F401  # importing the package must not shadow the function
     report = explain.audit(nn.Linear(4, 3), tiny_data(9), samples=0, checks=["non-finite"])
     assert isinstance(report, explain.Report)
     assert report.sections["performance"]["n"] == 9

@@ -55,7 +55,7 @@ def runs(tmp_path, monkeypatch):
         return made[Path(path)]
     monkeypatch.setattr(zoo, "load_run", load_run, raising=False)
     # only the non-finite check, so the verdict does not depend on other checks' calibration
-    import explain.audit as ea
+    import explain.auditing as ea
     orig = ea.audit_run
     monkeypatch.setattr(ea, "audit_run", lambda run, **kw: orig(run, checks=["non-finite"], **kw))
     return folders

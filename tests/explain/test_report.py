@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from explain.audit import SCHEMA, Report, audit
+from explain.auditing import SCHEMA, Report, audit
 from explain.errors import CorruptRunError, InvalidInputError, InvalidTypeError
 from explain.figures import performance as pf
 from explain.findings import Finding, Severity

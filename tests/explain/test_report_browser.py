@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from explain.audit import audit
+from explain.auditing import audit
 from tests.explain.test_audit import XSS, synthetic_history, tiny_data, trained_mlp
 
 CHROMIUM = "/usr/bin/chromium"

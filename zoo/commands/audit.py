@@ -95,7 +95,7 @@ class _Unreadable(Exception):
 
 def run(args: argparse.Namespace) -> int:
     """Audit ``args.run_dir``; write the report; return 0, 1 (findings) or 2 (bad input)."""
-    from explain.audit import audit_run
+    from explain.auditing import audit_run
 
     quiet = bool(getattr(args, "quiet", False))
     out = Path(args.out) if args.out is not None else Path(args.run_dir) / "report.html"

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from explain.audit._data import decode_tokens
+from explain.auditing._data import decode_tokens
 from explain.card import Modality
 
 __all__ = ["default_methods", "explain_samples", "compact"]

@@ -10,11 +10,11 @@ from typing import Any
 from torch import nn
 
 from explain._validation import check_int
-from explain.audit import _data
-from explain.audit.explanations import compact, explain_samples
-from explain.audit.performance import performance_summary
-from explain.audit.report import Report
-from explain.audit.sections import card_section, data_sufficiency_section, training_section
+from explain.auditing import _data
+from explain.auditing.explanations import compact, explain_samples
+from explain.auditing.performance import performance_summary
+from explain.auditing.report import Report
+from explain.auditing.sections import card_section, data_sufficiency_section, training_section
 from explain.card import Modality, ModelCard, card_of
 from explain.errors import DataMismatchError, InvalidTypeError
 from explain.findings import Finding, Severity
