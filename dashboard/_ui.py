@@ -45,8 +45,7 @@ def page_header(title: str, caption: str) -> None:
     """Page config, title and one-line caption of a page.
 
     ``set_page_config`` is repeated here (not only in ``app.py``) so a page keeps the wide layout
-    even when Streamlit runs it without the router: on the first session after start-up, a deep
-    link into a ``pages/`` file is served in Streamlit's legacy multipage mode.
+    when it runs on its own (e.g. in an ``AppTest``).
     """
     st.set_page_config(page_title=f"{title} · deepscope", page_icon="🔬", layout="wide")
     st.title(title)

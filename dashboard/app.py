@@ -1,4 +1,7 @@
-"""deepscope dashboard: the entry point routes to one page per file in ``dashboard/pages/``.
+"""deepscope dashboard: the entry point routes to one page per file in ``dashboard/views/``.
+
+(Not ``pages/``: Streamlit serves a folder of that name in its legacy multipage mode when a
+session opens on a deep link.)
 
 Start it with ``deepscope dashboard --runs runs`` (settings shipped in ``dashboard/config.toml``)
 or ``streamlit run dashboard/app.py`` (runs folder from ``$DEEPSCOPE_RUNS``, else ``./runs``).
@@ -19,11 +22,11 @@ import streamlit as st
 st.set_page_config(page_title="deepscope", page_icon="🔬", layout="wide")
 
 PAGES = [
-    st.Page("pages/runs.py", title="Runs", icon=":material/folder_open:", url_path="runs", default=True),
-    st.Page("pages/training.py", title="Training health", icon=":material/monitor_heart:", url_path="training"),
-    st.Page("pages/predictions.py", title="Predictions", icon=":material/ads_click:", url_path="predictions"),
-    st.Page("pages/explanations.py", title="Explanations", icon=":material/manage_search:", url_path="explanations"),
-    st.Page("pages/audit.py", title="Audit", icon=":material/fact_check:", url_path="audit"),
+    st.Page("views/runs.py", title="Runs", icon=":material/folder_open:", url_path="runs", default=True),
+    st.Page("views/training.py", title="Training health", icon=":material/monitor_heart:", url_path="training"),
+    st.Page("views/predictions.py", title="Predictions", icon=":material/ads_click:", url_path="predictions"),
+    st.Page("views/explanations.py", title="Explanations", icon=":material/manage_search:", url_path="explanations"),
+    st.Page("views/audit.py", title="Audit", icon=":material/fact_check:", url_path="audit"),
 ]
 
 

@@ -40,8 +40,8 @@ def app(app_env: Path):
 
 
 def open_page(at, page: str):
-    """Switch to ``pages/<page>.py`` and run it; fail on any exception element."""
-    at.switch_page(f"pages/{page}.py").run()
+    """Switch to ``views/<page>.py`` and run it; fail on any exception element."""
+    at.switch_page(f"views/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 

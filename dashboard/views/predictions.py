@@ -116,7 +116,7 @@ def _gallery(run, p: dict, idx: np.ndarray, names: list[str]) -> np.ndarray:
             st.caption(f"#{i} · true {U.md_escape(U.class_name(names, int(p['y'][i])))}")
             if st.button("Explain", key=f"explain_{i}"):
                 st.session_state["explain_index"] = i
-                st.switch_page("pages/explanations.py")
+                st.switch_page("views/explanations.py")
     return shown
 
 
