@@ -256,6 +256,8 @@ def test_transformer_padding_never_changes_a_prediction():
         a, b, alone = model(ids), model(longer), model(ids[:1, :3])
     torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
     torch.testing.assert_close(alone, a[:1], atol=1e-6, rtol=0)
+    with_grad = model(longer).detach()          # the slow (autograd) path agrees too
+    torch.testing.assert_close(with_grad, a, atol=1e-6, rtol=0)
 
 
 @pytest.mark.parametrize("norm_first,activation", [(False, "relu"), (True, "gelu")])
