@@ -12,10 +12,10 @@ demo: setup  ## train the default zoo models if missing, audit them, open the da
 	$(PYTHON) -m zoo.cli demo --runs $(RUNS)
 
 test: setup  ## the default test run (CI); < 15 min on 2 cores
-	$(PYTHON) -m pytest -q
+	OMP_NUM_THREADS=1 $(PYTHON) -m pytest -q
 
 test-slow: setup  ## full-size training and other slow tests
-	$(PYTHON) -m pytest -q -m slow
+	OMP_NUM_THREADS=1 $(PYTHON) -m pytest -q -m slow
 
 lint:
 	$(PYTHON) -m ruff check explain zoo dashboard tests benchmarks
