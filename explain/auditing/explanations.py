@@ -24,9 +24,10 @@ __all__ = ["default_methods", "explain_samples", "compact"]
 _MAX_STORED = 4096  # inputs with more values per sample than this are not stored in the report
 
 
-def default_methods(modality: Modality) -> tuple[str, ...]:
-    """Integrated gradients plus saliency, or Grad-CAM for images."""
-    if modality == Modality.IMAGE:
+def default_methods(modality: Modality, model: nn.Module | None = None) -> tuple[str, ...]:
+    """Integrated gradients plus Grad-CAM for convolutional image models, else saliency."""
+    has_conv = model is None or any(isinstance(m, nn.Conv2d) for m in model.modules())
+    if modality == Modality.IMAGE and has_conv:
         return ("integrated_gradients", "grad_cam")
     return ("integrated_gradients", "saliency")
 
@@ -75,7 +76,7 @@ def explain_samples(model: nn.Module, x: torch.Tensor, labels: torch.Tensor | No
     except ImportError as exc:
         return {"available": False, "reason": "Attribution is not available in this install "
                 f"(explain.attribution could not be imported: {exc})."}
-    methods = tuple(methods) if methods else default_methods(modality)
+    methods = tuple(methods) if methods else default_methods(modality, model)
     idx = torch.as_tensor(list(indices), dtype=torch.long)
     xs = x[idx]
     probs = torch.softmax(logits[idx].double(), dim=1)

@@ -278,3 +278,13 @@ def test_mistakes_keep_their_inputs_images_as_pixels_and_text_as_tokens():
                  ).sections["performance"]
     assert perf["mistakes"] == [{"index": 0, "true": 0, "pred": 1, "confidence": pytest.approx(
         float(torch.softmax(torch.tensor([0.0, 2.0]), 0)[1])), "text": f"good {XSS} film"}]
+
+
+def test_default_methods_use_grad_cam_only_for_convolutional_image_models():
+    from explain.auditing.explanations import default_methods
+    from explain.card import Modality
+    mlp = nn.Sequential(nn.Flatten(), nn.Linear(64, 10))
+    cnn = nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten(), nn.Linear(144, 10))
+    assert default_methods(Modality.IMAGE, mlp) == ("integrated_gradients", "saliency")
+    assert default_methods(Modality.IMAGE, cnn) == ("integrated_gradients", "grad_cam")
+    assert default_methods(Modality.TEXT, cnn) == ("integrated_gradients", "saliency")
