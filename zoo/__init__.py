@@ -8,7 +8,14 @@ from typing import Any
 
 from explain.card import Modality, ModelCard
 from zoo.data.base import DatasetBundle, TensorPairDataset
-from zoo.registry import create_model, list_datasets, list_models, load_dataset, register_dataset, register_model
+from zoo.registry import (
+    create_model,
+    list_datasets,
+    list_models,
+    load_dataset,
+    register_dataset,
+    register_model,
+)
 
 __all__ = [
     "Modality",
