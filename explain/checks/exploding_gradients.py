@@ -43,7 +43,8 @@ def total_grad_norm(history: Any) -> list[float | None]:
 
 def spikes(norms: list[float | None], window: int, floor: float = 0.0) -> list[float | None]:
     """Per step, the norm over its reference: the running median of the (up to) ``window``
-    previous steps, but never less than ``floor`` (the starting norm).
+    previous steps, but never less than ``floor`` (the starting norm, a median over the first
+    quarter and at least 5 sampled steps).
 
     The floor matters late in training: as the loss approaches zero the typical gradient norm
     shrinks by orders of magnitude while one hard batch still gives a gradient of the starting
@@ -53,7 +54,7 @@ def spikes(norms: list[float | None], window: int, floor: float = 0.0) -> list[f
     factors: list[float | None] = []
     seen: list[float] = []
     for v in norms:
-        if v is None or len(seen) < 3:
+        if v is None or not seen:
             factors.append(None)
         else:
             ref = max(statistics.median(seen[-window:]), floor)
@@ -94,7 +95,9 @@ class ExplodingGradients(Check):
         if len(vals) >= 5:
             q = max(1, len(vals) // 4)
             early = statistics.median(vals[:q])
-            factors = spikes(norms, int(context.threshold("spike_window")), floor=early)
+            # the floor: the starting norm, over enough steps that one early spike cannot set it
+            floor = statistics.median(vals[:max(5, q)])
+            factors = spikes(norms, int(context.threshold("spike_window")), floor=floor)
             worst = max(range(len(factors)), key=lambda i: factors[i] or 0.0)
             evidence.update(
                 spike_factor_per_step=factors, max_spike=factors[worst],

@@ -264,7 +264,7 @@ def test_healthy_decaying_norms_pass():
     norms = [4.0, 3.0, 2.5, 2.0, 1.8, 1.5, 1.4, 1.2, 1.1, 1.0, 1.0, 0.9]
     f = run("exploding-gradients", exploding(norms))
     assert f.severity is Severity.PASS
-    assert f.summary == ("No exploding gradients: the largest spike is 0.667x the running median "
+    assert f.summary == ("No exploding gradients: the largest spike is 0.75x the running median "
                          "(floored at the starting norm; < 10x), the norm changed 0.333x from the first to the last quarter, and "
                          "the first/last layer ratio is 1 (<= 70).")
 
