@@ -1,7 +1,10 @@
 """``dead-units``: ReLU units that are never active at the end of training ("dying ReLU").
 
-Per ReLU-family layer, the median over the last sampled steps of the fraction of units never
-active in the sampled batch; the worst layer grades the finding (WARN > 30%, FAIL > 50%).
+Per ReLU-family layer, the fraction of units never active in the sampled batch, taken as the
+minimum over the last sampled steps: a dead unit is silent in every batch, while a live but
+selective unit can be silent in one small batch (a 64-unit layer trained with batch 32 showed
+50-70% per-batch "dead" units that fired in other batches). The minimum counts only units silent
+in all of them. The worst layer grades the finding (WARN > 30%, FAIL > 50%).
 """
 
 from __future__ import annotations
@@ -31,20 +34,26 @@ def activation_of(info: dict[str, Any]) -> str:
     return str(act).lower()
 
 
-def unit_fractions(history: Any, metric: str, activations: set[str],
-                   fraction: float) -> tuple[list[str], dict[str, list], dict[str, float]]:
-    """Layers with one of ``activations``; their ``metric`` series and end-of-training medians.
+def unit_fractions(history: Any, metric: str, activations: set[str], fraction: float,
+                   reduce: Any = median) -> tuple[list[str], dict[str, list], dict[str, float]]:
+    """Layers with one of ``activations``; their ``metric`` series and end-of-training values.
 
-    Returns ``(matching_layers, series, tail_medians)``; ``series`` only holds the layers that
-    recorded ``metric``.
+    Returns ``(matching_layers, series, tail_values)``; ``series`` only holds the layers that
+    recorded ``metric``; ``reduce`` (median by default) summarises the tail of each series.
     """
     infos = getattr(history, "layer_info", None) or {}
     layers = getattr(history, "layers", None) or {}
     matching = [n for n in layers if activation_of(infos.get(n, {})) in activations]
     series = layer_series(history, metric,
                           skip=lambda n, info: activation_of(info) not in activations)
-    medians = {n: median(tail(s, fraction)) for n, s in series.items()}
+    medians = {n: reduce(tail(s, fraction)) for n, s in series.items()}
     return matching, series, {n: m for n, m in medians.items() if m is not None}
+
+
+def _persistent(values: list) -> float | None:
+    """The smallest finite value: units dead in every one of the sampled batches."""
+    vals = [v for v in values if v is not None and v == v]
+    return min(vals) if vals else None
 
 
 @register_check("dead-units")
@@ -56,7 +65,8 @@ class DeadUnits(Check):
 
     def compute(self, context: CheckContext) -> dict[str, Any]:
         matching, series, medians = unit_fractions(
-            context.history, "frac_dead", RELU_FAMILY, context.threshold("tail_fraction"))
+            context.history, "frac_dead", RELU_FAMILY, context.threshold("tail_fraction"),
+            reduce=_persistent)
         if not matching:
             raise MissingInput(
                 "No layer with a ReLU activation was recorded, so the dead-units check does not "

@@ -57,7 +57,16 @@ def test_dead_units_sentences():
 
 def test_dead_units_judges_the_end_of_training():
     assert run("dead-units", dead(0.0, early=0.9)).severity is Severity.PASS
-    assert run("dead-units", dead(0.0, early=0.9), tail_fraction=1.0).severity is Severity.FAIL
+    assert run("dead-units", dead(0.9, early=0.0)).severity is Severity.FAIL
+    assert run("dead-units", dead(0.9, early=0.0), tail_fraction=1.0).severity is Severity.PASS
+
+
+def test_dead_units_counts_only_units_silent_in_every_sampled_batch():
+    # a selective layer that is silent in one small batch but fires in the next is not dead
+    flicker = units_history("frac_dead", {"fc0": ("relu", [0.1] * 4 + [0.7, 0.1, 0.7, 0.1]),
+                                          "out": (None, [None] * 8)})
+    f = run("dead-units", flicker, tail_fraction=0.5)
+    assert f.severity is Severity.PASS and f.evidence["frac_dead"] == [0.1]
 
 
 def test_dead_units_does_not_apply_without_relu():
