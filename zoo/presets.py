@@ -58,9 +58,11 @@ _add(Preset(
     "A small Transformer encoder (learned positions, padding mask) trained from scratch on "
     "the 12.8k Rotten Tomatoes review snippets (fresh/rotten; 56 exact duplicates dropped so no "
     "snippet is in both train and test). Healthy: >= 0.72 test accuracy.",
-    config={"epochs": 6, "batch_size": 64, "optimizer": "adamw", "lr": 1e-3,
+    # Early stopping keeps the best epoch: from epoch 3 on, validation loss rises (measured
+    # 0.509 -> 0.595 while train accuracy goes 0.81 -> 0.96); 6 epochs overfit.
+    config={"epochs": 4, "batch_size": 64, "optimizer": "adamw", "lr": 1e-3,
             "weight_decay": 0.01, "scheduler": "onecycle", "grad_clip": 1.0,
-            "label_smoothing": 0.05}))
+            "label_smoothing": 0.05, "early_stopping": 2}))
 _add(Preset(
     "mlp-digits", "mlp", "digits",
     "A small ReLU MLP on scikit-learn's 8x8 digits: trains in a second; for tests and demos.",
@@ -70,11 +72,14 @@ _add(Preset(
 # ---- planted pathologies --------------------------------------------------------------------
 _add(Preset(
     "cnn-overfit", "cnn", "mnist-5k",
-    "The CNN without dropout or weight decay on only 300 training digits for many epochs: "
-    "validation loss rises from its minimum while training loss goes to zero (overfitting).",
+    "The CNN without dropout, batch norm or weight decay on only 150 training digits for 40 "
+    "epochs: training accuracy reaches 1.0 while validation loss rises from its minimum "
+    "(overfitting).",
+    # Measured: train/val accuracy 1.00 / 0.85 (relative gap 0.15), validation loss 18% above its
+    # epoch-11 minimum for 19 epochs. With 300 digits the gap was 0.096, on the 0.1 line.
     config={"epochs": 40, "batch_size": 32, "optimizer": "adam", "lr": 3e-3},
     model_kwargs={"dropout": 0.0, "batch_norm": False},
-    dataset_options={"train_size": 300},
+    dataset_options={"train_size": 150},
     expected=("overfitting",)))
 _add(Preset(
     "mlp-vanishing", "mlp", "mnist-5k",
