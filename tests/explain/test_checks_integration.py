@@ -74,10 +74,8 @@ def test_negative_biases_kill_relu_units():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [
-    pytest.param("cnn-overfit", marks=pytest.mark.xfail(
-        strict=False, reason="measured relative gap 0.096 at seed 0, just under deepchecks' 0.1 "
-        "(validation loss 31% above its minimum for 27 epochs); the preset needs a clearer gap")),
-    "mlp-vanishing", "rnn-exploding", "mlp-dead-relu", "mlp-digits", "rnn-vowels"])
+    "cnn-overfit", "mlp-vanishing", "rnn-exploding", "mlp-dead-relu", "mlp-digits", "rnn-vowels",
+    "cnn-mnist", "transformer-rt"])
 def test_presets_get_their_expected_diagnosis(name, tmp_path):
     zoo = pytest.importorskip("zoo")
     from explain.errors import TrainingDivergedError
