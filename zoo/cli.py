@@ -130,8 +130,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
             ns = argparse.Namespace(run_dir=folder, out=report, fail_on=None, samples=None,
                                     quiet=args.quiet)
             _fill_defaults(audit, ns)
-            audit.run(ns)
-            _say(args, f"  report: {report}")
+            audit.run(ns)  # prints the verdict and where the report went
     dash = _command("dashboard")
     if dash is not None and not args.no_dashboard:
         ns = argparse.Namespace(runs=args.runs, port=args.port, quiet=args.quiet)
