@@ -205,3 +205,29 @@ def test_every_page_in_chromium(server, app_env, tmp_path):
             browser.close()
     assert sorted(p.name for p in shots.glob("*.png"))[:5] == [
         "1-runs.png", "2-training.png", "3-predictions.png", "4-explanations.png", "5-audit.png"]
+
+
+def test_stopping_the_command_stops_the_streamlit_server(tmp_path):
+    # SIGTERM to `deepscope dashboard` must not leave an orphaned Streamlit server behind
+    port = _free_port()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "zoo.commands.dashboard", "--runs", str(tmp_path), "--port",
+         str(port), "--no-browser"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _wait_for(port, proc)
+        proc.terminate()
+        proc.wait(timeout=20)
+        deadline = time.monotonic() + 15
+        still_listening = True
+        while still_listening and time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                    time.sleep(0.3)
+            except OSError:
+                still_listening = False
+        assert not still_listening, f"a Streamlit server still listens on port {port}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
