@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import tempfile
 from pathlib import Path
@@ -54,11 +53,6 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         raise
     fsync_dir(path.parent)
 
-
-def _jsonable(obj: Any) -> Any:
-    if isinstance(obj, float) and not math.isfinite(obj):
-        raise ValueError(f"non-finite number {obj!r} cannot be written as strict JSON")
-    return obj
 
 
 def strict_json_dumps(obj: Any, *, indent: int | None = 1) -> str:

@@ -84,11 +84,12 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def batches(dataset: Dataset, config: TrainConfig, epoch: int, device: torch.device,
-            *, shuffle: bool = True, batch_size: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+def batches(dataset: Dataset, batch_size: int, device: torch.device, *, seed: int = 0,
+            epoch: int = 0, shuffle: bool = True,
+            num_workers: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Mini-batches in an order that depends only on (seed, epoch): resume is exact."""
-    bs = batch_size or config.batch_size
-    gen = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
+    bs = batch_size
+    gen = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
     tensors = getattr(dataset, "tensors", None)
     if tensors is not None:  # in-memory: index tensors directly, no per-sample collation
         x, y = tensors
@@ -99,7 +100,7 @@ def batches(dataset: Dataset, config: TrainConfig, epoch: int, device: torch.dev
             yield x[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
         return
     loader = DataLoader(dataset, batch_size=bs, shuffle=shuffle, generator=gen,
-                        num_workers=config.num_workers, pin_memory=device.type == "cuda")
+                        num_workers=num_workers, pin_memory=device.type == "cuda")
     for xb, yb in loader:
         yield xb.to(device, non_blocking=True), torch.as_tensor(yb).to(device, non_blocking=True)
 
@@ -110,10 +111,9 @@ def predict(model: nn.Module, dataset: Dataset, device: torch.device, *, batch_s
     """Logits [N, classes] (float32, CPU) and labels [N] for a whole dataset, in eval mode."""
     was_training = model.training
     model.eval()
-    cfg = TrainConfig(batch_size=batch_size)
     outs, ys = [], []
     try:
-        for xb, yb in batches(dataset, cfg, 0, device, shuffle=False):
+        for xb, yb in batches(dataset, batch_size, device, shuffle=False):
             with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
                 outs.append(model(xb).float().cpu())
             ys.append(yb.cpu())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from collections.abc import Callable
@@ -190,7 +191,8 @@ def train(model: str | nn.Module | None = None, dataset: str | DatasetBundle | N
             loss_sum = torch.zeros((), device=device)
             correct = torch.zeros((), device=device, dtype=torch.long)
             seen = 0
-            for xb, yb in _loop.batches(data.train, cfg, epoch, device):
+            for xb, yb in _loop.batches(data.train, cfg.batch_size, device, seed=cfg.seed,
+                                        epoch=epoch, num_workers=cfg.num_workers):
                 opt.zero_grad(set_to_none=True)
                 with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
                     logits = net(xb)
@@ -216,7 +218,7 @@ def train(model: str | nn.Module | None = None, dataset: str | DatasetBundle | N
                 correct += (logits.detach().argmax(1) == yb).sum()
                 seen += len(yb)
             train_loss = float(loss_sum) / max(seen, 1)
-            if not torch.isfinite(torch.tensor(train_loss)):
+            if not math.isfinite(train_loss):
                 net.load_state_dict(good_state)
                 _finish(run, net, data, device, autocast, epoch, time.perf_counter() - t_all)
                 run.history = monitor.history if monitor is not None else history
@@ -235,7 +237,7 @@ def train(model: str | nn.Module | None = None, dataset: str | DatasetBundle | N
                        "seconds": time.perf_counter() - t0}
             if monitor is not None:
                 monitor.log_epoch(**metrics)
-            stop = _early_stopping(cfg, early, epoch + 1, val_loss, net)
+            stop = _early_stopping(cfg, early, epoch + 1, val_loss)
             if early["best_epoch"] == epoch + 1 and cfg.early_stopping is not None:
                 best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
             run.epoch = epoch + 1
@@ -276,8 +278,7 @@ def _finish(run: Run, net, data, device, autocast, epochs: int, seconds: float) 
                    "n_train": len(data.train), "n_val": len(data.val), "n_test": len(data.test)}
 
 
-def _early_stopping(cfg: TrainConfig, early: dict[str, Any], epoch: int, val_loss: float,
-                    net: nn.Module) -> bool:
+def _early_stopping(cfg: TrainConfig, early: dict[str, Any], epoch: int, val_loss: float) -> bool:
     best = early["best_val_loss"]
     if best is None or val_loss < best:
         early.update(best_val_loss=val_loss, best_epoch=epoch, bad_epochs=0)
