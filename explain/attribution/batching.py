@@ -26,7 +26,7 @@ __all__ = ["BatchPlan", "plan_batch", "run_chunked", "memory_budget", "expand_ar
 _CANDIDATES = (32, 64, 128, 256, 512, 1024, 2048, 4096)
 _NO_PROBE_ROWS = 4096
 _UNPROBED_ROWS = 1024
-_PLATEAU = 0.95
+_PLATEAU = 0.98
 _REPS = 3  # timed passes per size; the fastest counts (robust to preemption)
 _CACHE: weakref.WeakKeyDictionary[nn.Module, dict[tuple, BatchPlan]] = weakref.WeakKeyDictionary()
 
@@ -170,7 +170,7 @@ def plan_batch(model: nn.Module, forward: Callable, row: torch.Tensor, args: tup
                 break
         else:
             worse = 0
-    # the largest size within 5% of the fastest: fewer passes, and robust to timing noise
+    # the largest size within 2% of the fastest: fewer passes, and robust to timing noise
     top = max(probed.values())
     best = max(r for r, v in probed.items() if v >= _PLATEAU * top)
     tried = list(probed)

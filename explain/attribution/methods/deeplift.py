@@ -6,6 +6,7 @@ import torch
 from captum import attr
 
 from explain.attribution.base import Chunk, Explainer, Job, register_explainer
+from explain.attribution.methods._gradients import fast_gradients
 
 __all__ = ["DeepLift"]
 
@@ -29,7 +30,7 @@ class DeepLift(Explainer):
 
     def _attribute(self, job: Job, chunk: Chunk, rows: int,
                    eps: float = 1e-10) -> tuple[torch.Tensor, torch.Tensor]:
-        values, delta = attr.DeepLift(job.forward, eps=eps).attribute(
+        values, delta = fast_gradients(attr.DeepLift(job.forward, eps=eps)).attribute(
             chunk.x, baselines=chunk.baselines, target=chunk.target,
             additional_forward_args=chunk.args or None, return_convergence_delta=True)
         return values, delta

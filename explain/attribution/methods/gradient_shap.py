@@ -7,6 +7,7 @@ from captum import attr
 
 from explain._validation import check_float, check_int
 from explain.attribution.base import Chunk, Explainer, Job, register_explainer
+from explain.attribution.methods._gradients import fast_gradients
 
 __all__ = ["GradientShap"]
 
@@ -27,7 +28,7 @@ class GradientShap(Explainer):
         check_float(stdevs, "stdevs", owner=self.name, min=0.0)
         with torch.random.fork_rng(devices=[chunk.x.device] if chunk.x.is_cuda else []):
             torch.manual_seed(check_int(seed, "seed", owner=self.name, min=0))
-            values = attr.GradientShap(job.forward).attribute(
+            values = fast_gradients(attr.GradientShap(job.forward)).attribute(
                 chunk.x, baselines=chunk.baselines, target=chunk.target,
                 additional_forward_args=chunk.args or None, n_samples=n_samples,
                 stdevs=float(stdevs))

@@ -6,6 +6,7 @@ import torch
 from captum import attr
 
 from explain.attribution.base import Chunk, Explainer, Job, register_explainer
+from explain.attribution.methods._gradients import fast_gradients
 
 __all__ = ["InputXGradient"]
 
@@ -27,6 +28,6 @@ class InputXGradient(Explainer):
     uses_baselines = False
 
     def _attribute(self, job: Job, chunk: Chunk, rows: int) -> tuple[torch.Tensor, None]:
-        values = attr.InputXGradient(job.forward).attribute(
+        values = fast_gradients(attr.InputXGradient(job.forward)).attribute(
             chunk.x, target=chunk.target, additional_forward_args=chunk.args or None)
         return values, None

@@ -7,6 +7,7 @@ from captum import attr
 
 from explain._validation import check_choice, check_int
 from explain.attribution.base import Chunk, Explainer, Job, register_explainer
+from explain.attribution.methods._gradients import fast_gradients
 
 __all__ = ["IntegratedGradients"]
 
@@ -43,7 +44,7 @@ class IntegratedGradients(Explainer):
                    method: str = "gausslegendre") -> tuple[torch.Tensor, torch.Tensor]:
         check_choice(method, "method", ["gausslegendre", "riemann_trapezoid", "riemann_left",
                                         "riemann_right", "riemann_middle"], owner=self.name)
-        ig = attr.IntegratedGradients(job.forward)
+        ig = fast_gradients(attr.IntegratedGradients(job.forward))
         values, delta = ig.attribute(
             chunk.x, baselines=chunk.baselines, target=chunk.target,
             additional_forward_args=chunk.args or None, n_steps=n_steps, method=method,

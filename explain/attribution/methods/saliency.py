@@ -6,6 +6,7 @@ import torch
 from captum import attr
 
 from explain.attribution.base import Chunk, Explainer, Job, register_explainer
+from explain.attribution.methods._gradients import fast_gradients
 
 __all__ = ["Saliency"]
 
@@ -27,7 +28,7 @@ class Saliency(Explainer):
 
     def _attribute(self, job: Job, chunk: Chunk, rows: int,
                    abs: bool = True) -> tuple[torch.Tensor, None]:
-        values = attr.Saliency(job.forward).attribute(
+        values = fast_gradients(attr.Saliency(job.forward)).attribute(
             chunk.x, target=chunk.target, abs=bool(abs),
             additional_forward_args=chunk.args or None)
         return values, None

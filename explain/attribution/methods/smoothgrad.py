@@ -7,6 +7,7 @@ from captum import attr
 
 from explain._validation import check_float, check_int
 from explain.attribution.base import Chunk, Explainer, Job, register_explainer
+from explain.attribution.methods._gradients import fast_gradients
 
 __all__ = ["SmoothGrad"]
 
@@ -28,7 +29,7 @@ class SmoothGrad(Explainer):
         per_pass = max(1, rows // chunk.x.shape[0])
         with torch.random.fork_rng(devices=[chunk.x.device] if chunk.x.is_cuda else []):
             torch.manual_seed(check_int(seed, "seed", owner=self.name, min=0))
-            values = attr.NoiseTunnel(attr.Saliency(job.forward)).attribute(
+            values = fast_gradients(attr.NoiseTunnel(attr.Saliency(job.forward))).attribute(
                 chunk.x, nt_type="smoothgrad", nt_samples=nt_samples, stdevs=stdev,
                 nt_samples_batch_size=min(per_pass, nt_samples), target=chunk.target,
                 additional_forward_args=chunk.args or None)
