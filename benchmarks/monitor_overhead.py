@@ -1,7 +1,8 @@
 """Overhead of ``explain.TrainingMonitor`` at its defaults: bare loop vs monitored loop.
 
 The same training loop (same initial weights, same batches, Adam) runs bare (A) and with
-``TrainingMonitor(model)`` (B), interleaved A B A B ... so that machine noise hits both alike.
+``TrainingMonitor(model)`` (B), interleaved A B B A A B ... so that machine noise and the
+position within a pair hit both alike.
 Each run trains ``--epochs`` passes over the training split and calls ``log_epoch`` after each,
 as the zoo trainer does. Printed: per model the median seconds of A and B with their spread
 (min-max and IQR), the median of the per-pair ratios B/A (wall clock, and process CPU time,
@@ -101,7 +102,18 @@ def run_once(model0, batches, epochs: int, monitored: bool) -> tuple[float, floa
 def spread(values: list[float]) -> dict[str, float]:
     q = statistics.quantiles(values, n=4) if len(values) >= 2 else [values[0]] * 3
     return {"median": statistics.median(values), "min": min(values), "max": max(values),
-            "iqr": q[2] - q[0]}
+            "iqr": q[2] - q[0], "ci90": median_ci(values)}
+
+
+def median_ci(values: list[float], level: float = 0.9, resamples: int = 2000) -> list[float]:
+    """Bootstrap interval of the median (seeded): how far the median itself may be off."""
+    import random
+    rng = random.Random(0)
+    meds = sorted(statistics.median(rng.choices(values, k=len(values)))
+                  for _ in range(resamples))
+    lo = meds[int((1 - level) / 2 * resamples)]
+    hi = meds[min(resamples - 1, int((1 + level) / 2 * resamples))]
+    return [lo, hi]
 
 
 def bench(name: str, args: argparse.Namespace) -> dict:
@@ -111,9 +123,13 @@ def bench(name: str, args: argparse.Namespace) -> dict:
     run_once(model, batches, 1, False)  # warm-up: allocator, kernels, lazy imports
     run_once(model, batches, 1, True)
     bare, mon, ratios, cpu_ratios, records = [], [], [], [], 0
-    for _ in range(args.repeats):  # A B A B ...
-        a, a_cpu, _ = run_once(model, batches, epochs, False)
-        b, b_cpu, records = run_once(model, batches, epochs, True)
+    for i in range(args.repeats):  # A B, B A, A B, ...: the order alternates (no position bias)
+        if i % 2 == 0:
+            a, a_cpu, _ = run_once(model, batches, epochs, False)
+            b, b_cpu, records = run_once(model, batches, epochs, True)
+        else:
+            b, b_cpu, records = run_once(model, batches, epochs, True)
+            a, a_cpu, _ = run_once(model, batches, epochs, False)
         bare.append(a)
         mon.append(b)
         ratios.append(b / a)
@@ -127,7 +143,8 @@ def bench(name: str, args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7, help="A/B pairs per model (default 7)")
+    parser.add_argument("--repeats", type=int, default=15,
+                        help="A/B pairs per model (default 15)")
     parser.add_argument("--epochs", type=int, default=None,
                         help="epochs per run (default: cnn 2, rnn 15)")
     parser.add_argument("--models", default="cnn,rnn", help="comma-separated: cnn, rnn")
@@ -154,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
               f"  IQR {b['iqr']:.3f}s")
         print(f"  monitor  median {m['median']:.3f}s  min-max {m['min']:.3f}-{m['max']:.3f}s"
               f"  IQR {m['iqr']:.3f}s")
-        print(f"  ratio    median {r['median']:.3f}x  min-max {r['min']:.3f}-{r['max']:.3f}x"
+        print(f"  ratio    median {r['median']:.3f}x  90% CI of the median "
+              f"{r['ci90'][0]:.3f}-{r['ci90'][1]:.3f}x  min-max {r['min']:.3f}-{r['max']:.3f}x"
               f"  (ratio of medians {result['ratio_of_medians']:.3f}x; goal <= 1.03x)")
         c = result["cpu_ratio"]
         print(f"  CPU-time ratio median {c['median']:.3f}x  min-max {c['min']:.3f}-{c['max']:.3f}x"

