@@ -28,6 +28,7 @@ _NO_PROBE_ROWS = 4096
 _UNPROBED_ROWS = 1024
 _PLATEAU = 0.98
 _REPS = 3  # timed passes per size; the fastest counts (robust to preemption)
+_MIN_PASS_S = 2e-3  # passes shorter than this are dominated by per-pass overhead
 _CACHE: weakref.WeakKeyDictionary[nn.Module, dict[tuple, BatchPlan]] = weakref.WeakKeyDictionary()
 
 
@@ -138,11 +139,11 @@ def plan_batch(model: nn.Module, forward: Callable, row: torch.Tensor, args: tup
     key : extra cache key part (e.g. the attribution space).
     """
     device = row.device
-    budget = memory_budget(device) if budget is None else budget
     cache_key = (tuple(row.shape[1:]), row.dtype, str(device), grad, key)
     cached = _CACHE.get(model, {}).get(cache_key)
-    if cached is not None:
+    if cached is not None and (budget is None or cached.rows * cached.bytes_per_row <= budget):
         return cached
+    budget = memory_budget(device) if budget is None else budget
     per_row = max(1, _bytes_per_row(model, forward, row[:1], expand_args(args, slice(0, 1),
                                                                            row.shape[0])))
     fits = [r for r in _CANDIDATES if r * per_row <= budget] or [max(1, budget // per_row)]
@@ -175,8 +176,12 @@ def plan_batch(model: nn.Module, forward: Callable, row: torch.Tensor, args: tup
     best = max(r for r, v in probed.items() if v >= _PLATEAU * top)
     tried = list(probed)
     if best == tried[-1] and len(tried) > 1 and probed[best] >= 1.1 * probed[tried[-2]]:
-        # still climbing at the largest size the probe could afford: go up to 4x further
-        bigger = [r for r in _CANDIDATES if best < r <= 4 * best and r * per_row <= budget]
+        # still climbing at the largest size the probe could afford: go up to 4x further, or
+        # up to 16x while passes stay short (then fixed per-pass costs, e.g. captum's Python
+        # per batch, dominate: the zoo MLP needed 2048 rows, ~2 ms, to reach its limit)
+        short = 4 * best / probed[best] < _MIN_PASS_S
+        factor = 16 if short else 4
+        bigger = [r for r in _CANDIDATES if best < r <= factor * best and r * per_row <= budget]
         best = bigger[-1] if bigger else best
     plan = BatchPlan(rows=best, rows_per_s=probed.get(best, top), probed=probed,
                      bytes_per_row=per_row)
