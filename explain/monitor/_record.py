@@ -106,15 +106,14 @@ def collect(mon: TrainingMonitor, loss: Any) -> tuple[dict, dict[str, int], dict
     g_list, w_list = take(len(g_norms)), take(len(w_norms))
     d_list, p_list = take(len(d_norms)), take(len(p_norms))
     loss_value = take(1)[0] if loss_t is not None else (float(loss) if _is_number(loss) else None)
-    acts = [finish_stats(take(NUM_ACT_STATS), kinds[i], y, y._version == version)
-            for i, (y, version) in act_refs.items()]
+    act_by_layer = {i: finish_stats(take(NUM_ACT_STATS), kinds[i], y, y._version == version)
+                    for i, (y, version) in act_refs.items()}
 
     grad_norm: list[float | None] = [None] * len(params)
     for i, v in zip(grad_idx, g_list):
         grad_norm[i] = v
     upd: dict[int, tuple[float, float]] = {i: (d, p) for i, d, p in zip(upd_idx, d_list, p_list)}
     nonfinite = _count_nonfinite(mon, grad_idx, g_list, w_list)
-    act_by_layer = dict(zip([i for i in kinds], acts))
 
     row: dict[str, Any] = {"__loss__": loss_value}
     for spec, idx in zip(mon._layers, mon._layer_params):
