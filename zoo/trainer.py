@@ -178,7 +178,7 @@ def train(model: str | nn.Module | None = None, dataset: str | DatasetBundle | N
               model_name=model_name or type(net).__name__, model_kwargs=model_kw or {},
               dataset_name=dataset_name, dataset_options=dopts if dataset_name else {},
               preset=preset, vocab=data.vocab, epoch=start_epoch)
-    monitor = _make_monitor(net, cfg, history)
+    monitor = _make_monitor(net, cfg, history, scaler)
     last_epoch = cfg.epochs if stop_after is None else min(cfg.epochs, start_epoch + stop_after)
     bar = _progress(progress, start_epoch, cfg.epochs, model_name, data.name)
     t_all = time.perf_counter()
@@ -287,7 +287,7 @@ def _early_stopping(cfg: TrainConfig, early: dict[str, Any], epoch: int, val_los
     return cfg.early_stopping is not None and early["bad_epochs"] >= cfg.early_stopping
 
 
-def _make_monitor(net: nn.Module, cfg: TrainConfig, history):
+def _make_monitor(net: nn.Module, cfg: TrainConfig, history, scaler=None):
     if not cfg.monitor:
         return None
     try:
@@ -296,6 +296,8 @@ def _make_monitor(net: nn.Module, cfg: TrainConfig, history):
         return None
     import inspect
     kwargs: dict[str, Any] = {"every": cfg.monitor_every}
+    if scaler is not None:  # AMP: overflows are the scaler's, the BPTT curve is unscaled
+        kwargs["scaler"] = scaler
     if history is not None and "history" in inspect.signature(TrainingMonitor).parameters:
         kwargs["history"] = history
     return TrainingMonitor(net, **kwargs)

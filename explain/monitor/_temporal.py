@@ -1,13 +1,20 @@
 """The BPTT curve of a sequence model: the norm of d loss / d input at each time step.
 
-It is computed from a separate forward/backward pass on a small slice of the training batch, so
-the user's parameter gradients, the model's train/eval mode, its buffers (BatchNorm statistics)
-and the random number generators (dropout) are all left exactly as they were.
+Two ways to get it. :class:`InputGradTap` reads it from the user's own training step: the input
+of the sampled forward pass becomes ``x + 0`` with a zero that requires grad, so the user's
+``loss.backward()`` also computes ``d loss / d x`` (one input-sized add and the input gradient
+of the first layer; no extra pass). When that gradient never arrives (a loop that calls
+``torch.autograd.grad`` on the parameters only, a model that detaches its input),
+:func:`temporal_curve` runs a separate forward/backward pass on a small slice of the batch, which
+leaves the user's parameter gradients, the model's train/eval mode, its buffers (BatchNorm
+statistics) and the random number generators (dropout) exactly as they were.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -15,7 +22,8 @@ from torch import nn
 
 from explain.monitor._layers import first_tensor
 
-__all__ = ["temporal_curve", "is_sequence_input"]
+__all__ = ["InputGradTap", "TemporalRecorder", "temporal_curve", "curve_from_grad",
+           "is_sequence_input"]
 
 
 def is_sequence_input(x: object) -> bool:
@@ -63,12 +71,136 @@ def temporal_curve(model: nn.Module, x: torch.Tensor, target: torch.Tensor | Non
         with torch.no_grad():
             for buffer, old in zip(model.buffers(), saved):
                 buffer.copy_(old)
+    return curve_from_grad(grad, xs)
+
+
+def curve_from_grad(grad: torch.Tensor, x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """``scale * ||grad[i, t, :]||`` averaged over the sequences ``i`` where ``t`` is not padding
+    (trailing all-zero frames of ``x``); a ``[time]`` tensor on ``grad``'s device (no sync)."""
     norms = grad.detach().float().norm(dim=2)             # [n, time]
-    valid = _valid_frames(xs.detach())                    # [n, time]
+    if scale != 1.0:
+        norms = norms * scale
+    valid = _valid_frames(x.detach())                     # [n, time]
     return (norms * valid).sum(0) / valid.sum(0).clamp(min=1)  # [time]
+
+
+class InputGradTap:
+    """Keeps ``d loss / d x`` of one training forward pass, computed by the user's backward.
+
+    :meth:`attach` returns ``x + zero`` (the same values; ``zero`` is a 0-d tensor that requires
+    grad), so autograd computes the gradient with respect to the input even when ``x`` does not
+    require grad. It is not a leaf, so in-place operations on it inside the model stay legal, and
+    when ``x`` itself requires grad (adversarial training) its gradient still flows to ``x``.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.x: torch.Tensor | None = None
+        self.grad: torch.Tensor | None = None
+        self.loss_scale: torch.Tensor | float | None = None
+        self._scaler: object = None
+
+    @property
+    def attached(self) -> bool:
+        return self.x is not None
+
+    def attach(self, x: torch.Tensor, scaler: object = None) -> torch.Tensor:
+        zero = torch.zeros((), dtype=x.dtype, device=x.device, requires_grad=True)
+        tapped = x + zero
+        tapped.register_hook(self._keep)
+        self.x, self.grad, self._scaler = x.detach(), None, scaler
+        return tapped
+
+    def _keep(self, grad: torch.Tensor) -> None:
+        if self.grad is not None:  # a second backward through the same graph: keep the first
+            return
+        self.grad = grad.detach()
+        scaler = self._scaler
+        if scaler is not None and scaler.is_enabled():
+            # the GradScaler's scale of *this* backward (its update() may change it later)
+            scale = getattr(scaler, "_scale", None)
+            self.loss_scale = (scale.detach().clone() if isinstance(scale, torch.Tensor)
+                               else float(scaler.get_scale()))
+
+    def curve(self) -> torch.Tensor:
+        """The per-sequence curve, assuming the loss is a mean over the batch (torch's default
+        reduction): the gradient is multiplied by the batch size (and divided by the AMP loss
+        scale), which makes it ``||d loss_i / d x_i[t]||`` as :func:`temporal_curve` computes."""
+        grad = self.grad
+        if self.loss_scale is not None:
+            grad = grad.float() / self.loss_scale
+        return curve_from_grad(grad, self.x, scale=float(self.x.shape[0]))
 
 
 def _valid_frames(x: torch.Tensor) -> torch.Tensor:
     """1.0 where a frame is not padding: trailing all-zero frames are padding."""
     nonzero = (x != 0).any(dim=2).float()                 # [n, time]
     return nonzero.flip(1).cummax(dim=1).values.flip(1)   # any non-zero frame at or after t
+
+
+class TemporalRecorder:
+    """When the monitor records the BPTT curve (at most once per epoch), and from where.
+
+    Parameters
+    ----------
+    enabled : record curves at all.
+    samples : sequences used by the extra pass.
+    budget : with ``auto``, extra passes after the first take at most a quarter of it.
+    auto : the monitor chooses its interval (``every=None``).
+    """
+
+    def __init__(self, enabled: bool, samples: int, budget: float, auto: bool) -> None:
+        self.enabled, self.samples, self.budget, self.auto = enabled, samples, budget, auto
+        self.tap, self.tap_ok = InputGradTap(), True
+        self.done_epoch = False
+        self.seconds = 0.0  # wall seconds spent in extra passes
+
+    def tap_input(self, args: tuple, history: Any, scaler: Any) -> torch.Tensor | None:
+        """The input to give the model in place of ``args[0]`` (tapped), or None."""
+        if not self.enabled or not self.tap_ok or self.done_epoch or not args \
+                or not is_sequence_input(args[0]) or "temporal_error" in history.meta:
+            return None
+        return self.tap.attach(args[0], scaler)
+
+    def take_tapped(self, k: int, history: Any) -> None:
+        """Keep the curve of the step's own backward, if it came."""
+        if self.tap.grad is not None:
+            self._add(k, self.tap.curve(), "training step", history)
+        elif self.tap.attached:  # the input gradient never arrived: extra passes from now on
+            self.tap_ok = False
+        self.tap.reset()
+
+    def extra_due(self, inputs: tuple | None, history: Any, elapsed: float) -> bool:
+        if not self.enabled or self.done_epoch or inputs is None \
+                or "temporal_error" in history.meta:
+            return False
+        args, kwargs = inputs
+        if len(args) != 1 or kwargs or not is_sequence_input(args[0]):
+            return False
+        if self.auto and self.seconds > 0:  # after the first: a quarter of the budget
+            return self.seconds <= 0.25 * self.budget * elapsed
+        return True
+
+    def extra_pass(self, k: int, model: nn.Module, x: torch.Tensor, target: Any,
+                   history: Any) -> tuple[float, float]:
+        """The curve from a separate pass; a model that cannot take it only loses the curve.
+        Returns the (wall, cpu) seconds it took."""
+        t0, c0 = time.perf_counter(), time.thread_time()
+        try:
+            curve = temporal_curve(model, x, target, self.samples)
+        except Exception as exc:  # noqa: BLE001 - never break the user's training loop
+            history.meta["temporal_error"] = f"{type(exc).__name__}: {exc}"[:300]
+            curve = None
+        self.done_epoch = True
+        if curve is not None:
+            self._add(k, curve, "extra pass", history)
+        spent = (time.perf_counter() - t0, time.thread_time() - c0)
+        self.seconds += spent[0]
+        return spent
+
+    def _add(self, k: int, curve: torch.Tensor, source: str, history: Any) -> None:
+        self.done_epoch = True
+        history.temporal.append({"step": k, "grad_norm": curve.cpu().tolist()})
+        history.meta["temporal_source"] = source

@@ -3,7 +3,7 @@
 Only *sampled* steps cost anything: the forward hooks are registered just for the step that will
 be sampled and removed right after it, a copy of the weights is taken just before it (for the
 update ratio), and all statistics of a sampled step reach the CPU in one synchronisation.
-Unsampled steps do a counter increment and, when a loss tensor is given, one tiny device op.
+An unsampled ``step()`` increments a counter and keeps the loss tensor (no device op, no clock).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from explain.errors import InvalidInputError, InvalidTypeError
 from explain.monitor import _layers
 from explain.monitor._pacer import Pacer
 from explain.monitor._record import collect
-from explain.monitor._temporal import is_sequence_input, temporal_curve
+from explain.monitor._temporal import TemporalRecorder
 from explain.monitor.history import LAYER_METRICS, History
 
 __all__ = ["TrainingMonitor"]
@@ -47,9 +47,13 @@ class TrainingMonitor:
         scaler skips) are counted in ``meta["amp_overflow_values"]``, not as ``nonfinite``.
     include_norm : also watch norm layers (BatchNorm, LayerNorm, ...).
     temporal : record the BPTT curve of sequence models (float input ``[batch, time,
-        features]``) at most once per epoch; with ``every=None`` the first always, later ones
-        only while these extra passes take at most a quarter of ``budget``.
-    temporal_samples : sequences used for the BPTT curve.
+        features]``) at most once per epoch, at a sampled step. It is read from the step's own
+        backward pass (the model's input is ``x + 0`` with a zero that requires grad, so the
+        gradient reaches it) over the whole batch, assuming the loss is a batch mean. If that
+        gradient does not arrive, an extra pass on ``temporal_samples`` sequences computes it;
+        with ``every=None`` the first always, later ones only while they take at most a
+        quarter of ``budget``. ``history.meta["temporal_source"]`` says which.
+    temporal_samples : sequences used by the extra BPTT pass.
     budget : target fraction of training time spent sampling when ``every`` is None.
     max_every : the largest automatic interval.
     history : an earlier history to continue (resumed training); steps continue its count.
@@ -64,8 +68,9 @@ class TrainingMonitor:
     are zero for every sample of that one batch, so small batches overstate it.
 
     With ``every=None`` the interval adapts (see ``explain.monitor._pacer.Pacer``): sampling
-    takes about ``budget`` of the time, with at least one record per epoch even when that costs
-    more (tiny models, where one sampled step costs several training steps).
+    takes about ``budget`` of the training time over the run. The first five records come at
+    least once per epoch even when that costs more (tiny models, where one sampled step costs
+    a large part of a training step); later records wait until that is paid back.
 
     Examples
     --------
@@ -132,10 +137,12 @@ class TrainingMonitor:
         self._nf_device: dict[torch.device, torch.Tensor] = {}  # folded counts, on device
         self._snapshot: list[torch.Tensor | None] | None = None
         self._epoch_start = self._step
-        self._temporal_done_epoch = False
-        self._temporal_seconds = 0.0
+        trainable = any(p.requires_grad for p in self._params)  # else no backward to tap
+        self._temporal = TemporalRecorder(self.temporal and trainable, self.temporal_samples,
+                                          self.budget, auto=self.every is None)
         self._t_start = time.perf_counter()
         self._t_last = (self._t_start, time.thread_time())
+        self._t_last_step = self._step  # where the stretch timed by _t_last starts
         self._prepare_history()
         self._started = True
         self._arm()
@@ -151,9 +158,10 @@ class TrainingMonitor:
             meta["every_final"] = self._pacer.every
             est = self._pacer.estimated_overhead()
             meta["overhead_estimate"] = None if est is None else round(est, 5)
-            meta["temporal_seconds"] = round(self._temporal_seconds, 4)
+            meta["temporal_seconds"] = round(self._temporal.seconds, 4)
             # drop references to the last batch's tensors and the weight snapshot
             self._acts, self._raw, self._input, self._snapshot = {}, {}, None, None
+            self._temporal.tap.reset()
         self._closed = True
 
     @property
@@ -171,7 +179,6 @@ class TrainingMonitor:
             values are counted at every step.
         target : the batch labels, used for the BPTT curve of sequence models (optional).
         """
-        now, now_cpu = time.perf_counter(), time.thread_time()
         if not self._started:
             self.start()
         if self._closed:
@@ -180,21 +187,29 @@ class TrainingMonitor:
                 "'with TrainingMonitor(model) as mon:' block.")
         k = self._step
         self._count_loss(loss)
-        if self._pacer.is_sampled(k):
+        pacer = self._pacer
+        sampled = pacer.is_sampled(k)
+        if sampled:
+            now, now_cpu = time.perf_counter(), time.thread_time()
             self._disarm()
             self._record(k, loss, target)
             wall = self._spent[0] + time.perf_counter() - now - self._last_temporal[0]
             cpu = self._spent[1] + time.thread_time() - now_cpu - self._last_temporal[1]
-            self._pacer.record_cost(wall, cpu)
-            self._pacer.advance(k)
-        else:
-            self._pacer.record_period(now - self._t_last[0], now_cpu - self._t_last[1])
+            pacer.record_cost(wall, cpu)
+            pacer.advance(k)
         self._step = k + 1
-        if self._pacer.is_sampled(self._step):
+        arm = pacer.is_sampled(self._step)
+        if arm and not sampled:
+            # the end of a stretch of unsampled steps, whose step() reads no clock: its mean
+            now, now_cpu = time.perf_counter(), time.thread_time()
+            n = self._step - self._t_last_step
+            if n > 0:
+                pacer.record_period((now - self._t_last[0]) / n, (now_cpu - self._t_last[1]) / n)
+        if arm:
             self._arm()
+        if arm or sampled:  # a stretch starts after this step (after the next, if sampled)
             self._t_last = (time.perf_counter(), time.thread_time())
-        else:  # an unsampled step() costs next to nothing: the next period starts now
-            self._t_last = (now, now_cpu)
+            self._t_last_step = self._step + 1 if arm else self._step
 
     def log_epoch(self, **metrics: Any) -> None:
         """Append one epoch row (``epoch`` defaults to the next number); unknown keys are kept."""
@@ -204,7 +219,8 @@ class TrainingMonitor:
             self._epoch_start = self._step
             if self._pacer.is_sampled(self._step) and not self._handles:
                 self._arm()  # the interval just shrank: the next step is sampled
-        self._temporal_done_epoch = False
+        if self._started:
+            self._temporal.done_epoch = False
 
     # ------------------------------------------------------------------ internals
     def _validate(self) -> None:
@@ -256,7 +272,7 @@ class TrainingMonitor:
         them all with one reduction per device and one synchronisation.
         """
         if isinstance(loss, torch.Tensor):
-            self._losses.append(loss.detach())
+            self._losses.append(loss.detach() if loss.requires_grad else loss)
             if len(self._losses) >= _FOLD_LOSSES:  # a long interval: bound what is kept
                 self._fold_losses()
         elif isinstance(loss, float) and not math.isfinite(loss):
@@ -331,9 +347,15 @@ class TrainingMonitor:
             self._spent[1] += time.thread_time() - c0
         return hook
 
-    def _input_hook(self, module: nn.Module, args: Any, kwargs: Any) -> None:
-        if self._active() and self._input is None:
-            self._input = (args, kwargs)
+    def _input_hook(self, module: nn.Module, args: Any, kwargs: Any) -> Any:
+        if not self._active() or self._input is not None:
+            return None
+        self._input = (args, kwargs)
+        t0, c0 = time.perf_counter(), time.thread_time()
+        tapped = self._temporal.tap_input(args, self.history, self.scaler)
+        self._spent[0] += time.perf_counter() - t0
+        self._spent[1] += time.thread_time() - c0
+        return None if tapped is None else ((tapped, *args[1:]), kwargs)
 
     def _record(self, k: int, loss: Any, target: Any) -> None:
         self._last_temporal = (0.0, 0.0)
@@ -351,39 +373,16 @@ class TrainingMonitor:
         self._flush_loss_count()
         self._snapshot = None
         self._acts, self._raw = {}, {}
-        if self._temporal_due():
-            t0, c0 = time.perf_counter(), time.thread_time()
-            self._record_temporal(k, target)
-            self._last_temporal = (time.perf_counter() - t0, time.thread_time() - c0)
-            self._temporal_seconds += self._last_temporal[0]
+        self._temporal.take_tapped(k, h)  # the BPTT curve of this step's own backward
+        elapsed = time.perf_counter() - self._t_start
+        if self._temporal.extra_due(self._input, h, elapsed):
+            self._busy = True  # the hooks ignore the extra pass
+            try:
+                self._last_temporal = self._temporal.extra_pass(
+                    k, self.model, self._input[0][0], target, h)
+            finally:
+                self._busy = False
         self._input = None
-
-    def _temporal_due(self) -> bool:
-        if not self.temporal or self._temporal_done_epoch or self._input is None \
-                or "temporal_error" in self.history.meta:
-            return False
-        args, kwargs = self._input
-        if len(args) != 1 or kwargs or not is_sequence_input(args[0]):
-            return False
-        if self.every is None and self._temporal_seconds > 0:
-            # automatic mode: after the first, BPTT passes get a quarter of the budget
-            elapsed = time.perf_counter() - self._t_start
-            return self._temporal_seconds <= 0.25 * self.budget * elapsed
-        return True
-
-    def _record_temporal(self, k: int, target: Any) -> None:
-        """The BPTT curve; a model that cannot take the extra pass only loses the curve."""
-        self._busy = True
-        try:
-            curve = temporal_curve(self.model, self._input[0][0], target, self.temporal_samples)
-        except Exception as exc:  # noqa: BLE001 - never break the user's training loop
-            self.history.meta["temporal_error"] = f"{type(exc).__name__}: {exc}"[:300]
-            curve = None
-        finally:
-            self._busy = False
-        self._temporal_done_epoch = True
-        if curve is not None:
-            self.history.temporal.append({"step": k, "grad_norm": curve.cpu().tolist()})
 
 
 def _static_activation_guess(model: nn.Module, layers: list[_layers.LayerSpec]) -> dict:

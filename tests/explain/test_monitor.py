@@ -437,7 +437,31 @@ def test_log_epoch_shortens_an_interval_chosen_before_the_epoch_length_was_known
     assert mon.history.layers["0"]["act_mean"][1] is not None
 
 
-def test_pacer_adapts_to_cost_bounds_and_epoch_length():
+def test_an_unsampled_step_reads_no_clock(monkeypatch):
+    import time
+    model = mlp()
+    reads = []
+    with TrainingMonitor(model, every=5) as mon:
+        train(model, 1, mon)  # step 0: sampled
+        for name in ("perf_counter", "thread_time"):
+            real = getattr(time, name)
+            monkeypatch.setattr(time, name, lambda real=real: reads.append(1) or real())
+        train(model, 3, mon)  # steps 1-3: unsampled, and step 4 is not due yet
+        assert reads == []
+        train(model, 1, mon)  # step 4 arms step 5 and times the stretch of steps 1-4
+        assert reads and len(mon._pacer.periods) == 1
+        monkeypatch.undo()
+
+
+def pacer_with(cost: float, period: float = 0.01, budget: float = 0.02, **kw) -> Pacer:
+    pacer = Pacer(None, budget=budget, **kw)
+    for _ in range(3):
+        pacer.record_period(period)
+    pacer.record_cost(cost)
+    return pacer
+
+
+def test_pacer_keeps_the_budget_over_the_whole_run():
     pacer = Pacer(None, budget=0.02, max_every=200)
     for _ in range(5):
         pacer.record_period(0.010, 0.004)   # wall, cpu
@@ -445,59 +469,125 @@ def test_pacer_adapts_to_cost_bounds_and_epoch_length():
     pacer.advance(0)                  # the worse one: every = 0.2 / 0.02 = 10
     assert (pacer.every, pacer.next_sampled) == (10, 10)
     pacer.costs.clear()
-    pacer.record_cost(0.002)          # 20 % in wall time, 50 % in CPU time
-    pacer.advance(10)
-    assert pacer.every == 25
+    pacer.record_cost(0.002)          # now 50 % (CPU): every 25 from here on, but the two
+    pacer.advance(10)                 # records so far cost 2 * 0.5 steps = 2 % of 50 steps
+    assert (pacer.every, pacer.next_sampled) == (40, 50)
+    pacer.advance(50)                 # 3 records: 75 steps
+    assert (pacer.every, pacer.next_sampled) == (25, 75)
     pacer.record_cost(10.0)           # median cost 5 s: huge -> capped at max_every
-    pacer.advance(35)
+    pacer.advance(75)
     assert pacer.every == 200
-    pacer.set_epoch_length(60, 40)    # 3 records per epoch would cost far too much: 1 per epoch
-    assert pacer.next_sampled == 95   # shortened at once: 35 + 60, not 35 + 200
-    pacer.advance(95)
-    assert pacer.every == 60
-    pacer.costs.clear()
-    pacer.periods.clear()
-    for _ in range(3):
-        pacer.record_period(0.010)
-    pacer.record_cost(0.005)          # budget says 25; 3 per epoch (every 20) costs 2.5 %: ok
-    pacer.advance(295)
-    assert pacer.every == 20
-    late = Pacer(None, budget=0.02)
-    for _ in range(3):
-        late.record_period(0.01)
-    late.record_cost(0.1)
-    late.advance(8)                   # every 200 before the epoch length is known
-    late.set_epoch_length(23, 23)     # then 23-step epochs: at least one record per epoch
-    assert (late.every, late.next_sampled) == (23, 31)
-    late.set_epoch_length(23, 40)     # never in the past
-    assert late.next_sampled == 40
     fixed = Pacer(4)
     fixed.record_cost(100.0)
     fixed.advance(0)
     assert fixed.every == 4
 
 
+def test_pacer_records_per_epoch_when_affordable_and_a_minimum_of_records():
+    few = pacer_with(0.005)           # half a step: budget says every 25
+    few.set_epoch_length(60, 0)
+    few.advance(0)                    # 3 per 60-step epoch (every 20) costs 2.5 % <= 1.5 x 2 %
+    assert few.every == 20
+    one = pacer_with(0.010)           # a whole step: budget says 50
+    one.set_epoch_length(40, 0)
+    one.advance(0)                    # 3 per epoch: 7.7 %, too much; 1 per epoch: 2.5 %, ok
+    assert one.every == 40
+    late = pacer_with(0.1)            # ten steps: budget says 500, capped at 200
+    late.advance(8)                   # every 200 before the epoch length is known
+    assert late.every == 200
+    late.set_epoch_length(23, 23)     # 23-step epochs: one per epoch costs 43 %, but the
+    assert (late.every, late.next_sampled) == (23, 31)  # first 5 records come once per epoch
+    late.set_epoch_length(23, 40)     # never in the past
+    assert late.next_sampled == 40
+    for step in (40, 63, 86):
+        late.advance(step)
+        assert late.next_sampled == step + 23
+    late.advance(109)                 # the fifth record: from now on the budget (and payback)
+    assert (late.every, late.next_sampled) == (200, 309)
+
+
 # ---------------------------------------------------------------------- temporal curve
 
 
-def test_temporal_curve_has_one_value_per_time_step_and_matches():
-    model = GRUNet()
+def test_temporal_curve_is_read_from_the_training_steps_own_backward():
+    model = GRUNet().eval()  # eval: no dropout, BatchNorm per sample, so rows are independent
     x, y = batch(model)
-    seen = {}
-    model.eval()  # so that the independent pass below is deterministic (no dropout)
+    xs = x.clone().requires_grad_(True)  # the step's gradient: weights before the update
+    (g,) = torch.autograd.grad(F.cross_entropy(model(xs), y, reduction="sum"), xs)
     with TrainingMonitor(model, every=1, temporal_samples=10) as mon:
-        train(model, 1, mon)
-        xs = x[:10].clone().requires_grad_(True)
-        (g,) = torch.autograd.grad(F.cross_entropy(model(xs), y[:10], reduction="sum"), xs)
-        seen["curve"] = g.norm(dim=2).mean(0)
+        train(model, 1, mon)  # batch-mean loss: the monitor scales by the batch size
     temporal = mon.history.temporal
     assert len(temporal) == 1 and temporal[0]["step"] == 0
     assert len(temporal[0]["grad_norm"]) == x.shape[1]
-    assert temporal[0]["grad_norm"] == pytest.approx(seen["curve"].tolist(), rel=1e-5)
+    assert temporal[0]["grad_norm"] == pytest.approx(g.norm(dim=2).mean(0).tolist(), rel=1e-5)
+    assert mon.history.meta["temporal_source"] == "training step"
     assert mon.history.layer_info["gru"]["activation"] == "tanh"
     assert mon.history.layers["gru"]["frac_saturated"][0] is not None
     assert mon.history.layers["gru"]["grad_norm"][0] == \
         pytest.approx(norm(p.grad for p in model.gru.parameters()), rel=1e-5)
+
+
+def test_temporal_curve_falls_back_to_an_extra_pass_without_an_input_gradient():
+    # A loop that differentiates the parameters only never computes d loss / d x: the monitor
+    # notices and computes the curve with its own pass on temporal_samples sequences.
+    model = GRUNet().eval()
+    x, y = batch(model)
+    params = list(model.parameters())
+    opt = torch.optim.SGD(params, lr=0.1)
+    with TrainingMonitor(model, every=1, temporal_samples=10) as mon:
+        for _ in range(2):
+            grads = torch.autograd.grad(F.cross_entropy(model(x), y), params)
+            for p, grad in zip(params, grads):
+                p.grad = grad
+            opt.step()
+            mon.step(target=y)
+            xs = x[:10].clone().requires_grad_(True)
+            (g,) = torch.autograd.grad(F.cross_entropy(model(xs), y[:10], reduction="sum"), xs)
+            mon.log_epoch()
+            if len(mon.history.temporal) == 1:
+                expected = g.norm(dim=2).mean(0).tolist()
+    assert [t["step"] for t in mon.history.temporal] == [0, 1]
+    assert mon.history.temporal[0]["grad_norm"] == pytest.approx(expected, rel=1e-5)
+    assert mon.history.meta["temporal_source"] == "extra pass"
+
+
+def test_temporal_tap_leaves_in_place_ops_and_input_gradients_working():
+    class InPlace(GRUNet):
+        def forward(self, x):
+            x.mul_(1.0)  # legal on the user's tensor; must stay legal on the tapped one
+            return super().forward(x)
+
+    model = InPlace().eval()
+    x, y = batch(model)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with TrainingMonitor(model, every=1) as mon:
+        for adversarial in (False, True):  # then the user also wants d loss / d x
+            xb = x.clone().requires_grad_(adversarial)
+            loss = F.cross_entropy(model(xb * 1 if adversarial else xb), y)
+            loss.backward()
+            opt.step()
+            mon.step(loss=loss.detach())
+            mon.log_epoch()
+            assert (xb.grad is not None and bool(xb.grad.abs().sum() > 0)) == adversarial
+    assert [t["step"] for t in mon.history.temporal] == [0, 1]
+    assert mon.history.meta["temporal_source"] == "training step"
+
+
+def test_temporal_curve_is_unscaled_with_a_grad_scaler():
+    model = GRUNet().eval()
+    x, y = batch(model)
+    xs = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(F.cross_entropy(model(xs), y, reduction="sum"), xs)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    with TrainingMonitor(model, every=1, scaler=scaler) as mon:
+        loss = F.cross_entropy(model(x), y)
+        scaler.scale(loss).backward()  # d (1024 * loss) / dx reaches the tap
+        scaler.step(opt)
+        scaler.update()
+        mon.step(loss=loss.detach())
+    assert mon.history.temporal[0]["grad_norm"] == \
+        pytest.approx(g.norm(dim=2).mean(0).tolist(), rel=1e-5)
 
 
 def test_temporal_curve_averages_over_unpadded_sequences_only():
@@ -505,14 +595,14 @@ def test_temporal_curve_averages_over_unpadded_sequences_only():
     x, y = batch(model, n=4)
     x[0, 4:] = 0   # sequence 0 has length 4; time steps 5 and 6 are padding in all but one
     x[1:, 6:] = 0  # the last time step is padding everywhere
+    xs = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(F.cross_entropy(model(xs), y, reduction="sum"), xs)
+    norms = g.norm(dim=2)  # [4, 7]
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     with TrainingMonitor(model, every=1) as mon:
         F.cross_entropy(model(x), y).backward()
         opt.step()
         mon.step(target=y)
-    xs = x.clone().requires_grad_(True)
-    (g,) = torch.autograd.grad(F.cross_entropy(model(xs), y, reduction="sum"), xs)
-    norms = g.norm(dim=2)  # [4, 7]
     curve = mon.history.temporal[0]["grad_norm"]
     assert curve[2] == pytest.approx(float(norms[:, 2].mean()), rel=1e-5)
     assert curve[5] == pytest.approx(float(norms[1:, 5].mean()), rel=1e-5)
@@ -524,7 +614,7 @@ def test_a_model_that_fails_the_bptt_pass_only_loses_the_curve():
         def forward(self, x):
             if x.shape[0] != 24:
                 raise RuntimeError("batch of 24 only")
-            return super().forward(x)
+            return super().forward(x.detach())  # no input gradient: the extra pass is needed
 
     model = Picky()
     with TrainingMonitor(model, every=1) as mon:
