@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -19,7 +20,7 @@ from explain.monitor._layers import (
 if TYPE_CHECKING:
     from explain.monitor.monitor import TrainingMonitor
 
-__all__ = ["collect", "norms"]
+__all__ = ["BackwardGradNorms", "collect", "norms"]
 
 
 def norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -36,6 +37,43 @@ def norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
     return [torch.linalg.vector_norm(
         t, dtype=torch.float32 if t.dtype in (torch.float16, torch.bfloat16) else None).float()
         for t in dense]
+
+
+class BackwardGradNorms:
+    """Gradient norms taken as backward accumulates them, before the loop clips or edits them.
+
+    Armed for sampled steps only: a post-accumulate-grad hook per trainable parameter computes
+    the norm of ``p.grad`` (a device op, no sync) each time backward adds to it, so with
+    gradient accumulation the last one is the norm of the accumulated gradient. With an
+    enabled GradScaler the norm is divided by the scale of that backward. Parameters whose
+    hook did not run (a gradient assigned by hand) are read from ``p.grad`` at ``step()``.
+    """
+
+    def __init__(self) -> None:
+        self.values: dict[int, torch.Tensor] = {}
+        self.seconds = 0.0
+
+    def arm(self, params: list[torch.Tensor], scaler: Any, busy: Any) -> list[Any]:
+        self.values, self.seconds = {}, 0.0
+        self._scaler = scaler if scaler is not None and scaler.is_enabled() else None
+        self._busy = busy
+        return [p.register_post_accumulate_grad_hook(self._hook(i))
+                for i, p in enumerate(params) if p.requires_grad]
+
+    def _hook(self, i: int):
+        def hook(p: torch.Tensor) -> None:
+            if p.grad is None or self._busy():
+                return
+            t0 = time.perf_counter()
+            with torch.no_grad():
+                value = norms([p.grad.detach()])[0]
+                if self._scaler is not None:
+                    scale = getattr(self._scaler, "_scale", None)
+                    value = value / (scale if isinstance(scale, torch.Tensor)
+                                     else float(self._scaler.get_scale()))
+            self.values[i] = value
+            self.seconds += time.perf_counter() - t0
+        return hook
 
 
 def _gather(scalars: list[torch.Tensor], vectors: list[torch.Tensor]) -> list[float]:
@@ -62,8 +100,10 @@ def collect(mon: TrainingMonitor, loss: Any) -> tuple[dict, dict[str, int], dict
     params = mon._params
     with torch.no_grad():
         grad_idx = [i for i, p in enumerate(params) if p.grad is not None]
-        grads = [params[i].grad.detach() for i in grad_idx]
-        g_norms = norms(grads)
+        taken = mon._grad_norms.values  # as backward produced them (before any clipping)
+        late = [i for i in grad_idx if i not in taken]
+        now = dict(zip(late, norms([params[i].grad.detach() for i in late])))
+        g_norms = [taken[i] if i in taken else now[i] for i in grad_idx]
         w_norms = norms([p.detach() for p in params])
         snap = mon._snapshot or [None] * len(params)
         upd_idx = [i for i, s in enumerate(snap) if s is not None and params[i].requires_grad

@@ -19,7 +19,7 @@ from explain._validation import check_float, check_int
 from explain.errors import InvalidInputError, InvalidTypeError
 from explain.monitor import _layers
 from explain.monitor._pacer import Pacer
-from explain.monitor._record import collect
+from explain.monitor._record import BackwardGradNorms, collect
 from explain.monitor._temporal import TemporalRecorder
 from explain.monitor.history import LAYER_METRICS, History
 
@@ -41,10 +41,10 @@ class TrainingMonitor:
     model : the model being trained.
     every : sample every ``every``-th step (steps 0, every, 2 * every, ...), or None to choose
         the interval automatically so that sampling costs about ``budget`` of the training time.
-    scaler : the ``torch.amp.GradScaler`` of mixed-precision training. Call :meth:`step` after
-        ``scaler.step(optimizer)``, which unscales the gradients in place, so the recorded
-        norms are true gradient norms; with a scaler, non-finite gradients (overflows that the
-        scaler skips) are counted in ``meta["amp_overflow_values"]``, not as ``nonfinite``.
+    scaler : the ``torch.amp.GradScaler`` of mixed-precision training: gradient norms (and
+        the BPTT curve) are divided by the loss scale, so they are true gradient norms; with a
+        scaler, non-finite gradients (overflows that the scaler skips) are counted in
+        ``meta["amp_overflow_values"]``, not as ``nonfinite``.
     include_norm : also watch norm layers (BatchNorm, LayerNorm, ...).
     temporal : record the BPTT curve of sequence models (float input ``[batch, time,
         features]``) at most once per epoch, at a sampled step. It is read from the step's own
@@ -61,7 +61,9 @@ class TrainingMonitor:
     Notes
     -----
     Gradient, weight and activation statistics (and their non-finite counts) are taken at
-    sampled steps; non-finite losses are counted at every step that passes ``loss``. With
+    sampled steps; non-finite losses are counted at every step that passes ``loss``. Gradient
+    norms are taken as backward accumulates them, so they are the norms before any gradient
+    clipping in the loop (a gradient assigned by hand is read at :meth:`step`). With
     gradient accumulation call :meth:`step` once per optimizer step: the activation statistics
     come from the first forward pass (with gradients enabled) of the sampled step; forward
     passes under ``torch.no_grad()`` (validation) are ignored. ``frac_dead`` counts units that
@@ -126,6 +128,7 @@ class TrainingMonitor:
         self._layers = _layers.find_layers(self.model, self.include_norm)
         self._activations = _layers.find_activations(self.model)
         self._params = list(self.model.parameters())
+        self._grad_norms = BackwardGradNorms()
         index = {id(p): i for i, p in enumerate(self._params)}
         self._layer_params = [[index[id(p)] for p in spec.params] for spec in self._layers]
         self._step = int(self.history.meta.get("total_steps", 0))
@@ -193,8 +196,9 @@ class TrainingMonitor:
             now, now_cpu = time.perf_counter(), time.thread_time()
             self._disarm()
             self._record(k, loss, target)
-            wall = self._spent[0] + time.perf_counter() - now - self._last_temporal[0]
-            cpu = self._spent[1] + time.thread_time() - now_cpu - self._last_temporal[1]
+            hooks = self._grad_norms.seconds  # wall time in backward hooks, counted as CPU too
+            wall = self._spent[0] + hooks + time.perf_counter() - now - self._last_temporal[0]
+            cpu = self._spent[1] + hooks + time.thread_time() - now_cpu - self._last_temporal[1]
             pacer.record_cost(wall, cpu)
             pacer.advance(k)
         self._step = k + 1
@@ -313,6 +317,7 @@ class TrainingMonitor:
             self._handles.append(module.register_forward_hook(self._act_hook(kind)))
         self._handles.append(self.model.register_forward_pre_hook(self._input_hook,
                                                                   with_kwargs=True))
+        self._handles += self._grad_norms.arm(self._params, self.scaler, lambda: self._busy)
         # the monitor's own seconds (wall, cpu) for this sampled step; hooks add theirs
         self._spent = [time.perf_counter() - t0, time.thread_time() - c0]
 

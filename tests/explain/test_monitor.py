@@ -332,16 +332,37 @@ def test_gradient_accumulation_records_the_accumulated_gradient():
     assert mon.history.step_loss == [None, None]
 
 
+def test_gradient_norms_are_taken_before_clipping():
+    model = mlp()
+    x, y = batch(model)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with TrainingMonitor(model, every=1) as mon:
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        before = norm(p.grad for p in model[4].parameters())
+        total = float(nn.utils.clip_grad_norm_(model.parameters(), max_norm=1e-3))
+        assert norm(p.grad for p in model[4].parameters()) < 1e-3 < total
+        opt.step()
+        mon.step()
+    assert mon.history.layers["4"]["grad_norm"][0] == pytest.approx(before, rel=1e-6)
+    layers = [mon.history.layers[name]["grad_norm"][0] for name in ("0", "2", "4")]
+    assert math.sqrt(sum(v * v for v in layers)) == pytest.approx(total, rel=1e-5)
+
+
 def test_nonfinite_values_are_counted_not_dropped():
     model = mlp()
 
-    def poison(k):
-        if k == 1:
-            model[2].weight.grad[0, :3] = float("inf")
-            model[2].weight.grad[1, 0] = float("nan")
+    def bad_grad(g: torch.Tensor) -> torch.Tensor:  # as if backward overflowed
+        g = g.clone()
+        g[0, :3] = float("inf")
+        g[1, 0] = float("nan")
+        return g
 
     with TrainingMonitor(model, every=1) as mon:
-        train(model, 2, mon, poison)
+        train(model, 1, mon)
+        handle = model[2].weight.register_hook(bad_grad)
+        train(model, 1, mon)
+        handle.remove()
         model.zero_grad()
         mon.step(loss=torch.tensor(float("nan")))
         mon.step(loss=float("inf"))
@@ -350,7 +371,7 @@ def test_nonfinite_values_are_counted_not_dropped():
     assert math.isnan(h.layers["2"]["grad_norm"][1])
     assert h.nonfinite["loss"] == 2
     assert math.isnan(h.step_loss[2]) and h.step_loss[3] == math.inf
-    assert h.nonfinite["weight"] == 0
+    assert h.nonfinite["weight"] == 3 * 4  # SGD made 4 weights non-finite; 3 records since
 
     with torch.no_grad():
         model[0].weight[0, 0] = float("inf")
@@ -368,10 +389,11 @@ def test_amp_scaler_gradients_are_unscaled_and_overflows_kept_apart():
     with TrainingMonitor(model, every=1, scaler=scaler) as mon:
         for k in range(2):
             opt.zero_grad()
-            scaler.scale(F.cross_entropy(model(x), y)).backward()
+            overflow = model[4].bias.register_hook(  # at k == 1 backward overflows: the
+                lambda g, k=k: g.index_fill(0, torch.tensor([0]), float("inf")) if k else g)
+            scaler.scale(F.cross_entropy(model(x), y)).backward()  # scaler skips that step
+            overflow.remove()
             scaled = norm(p.grad for p in model[4].parameters())
-            if k == 1:  # an overflow: the scaler skips this step
-                model[4].bias.grad[0] = float("inf")
             scaler.step(opt)
             scaler.update()
             mon.step()
