@@ -6,7 +6,9 @@ position within a pair hit both alike.
 Each run trains ``--epochs`` passes over the training split and calls ``log_epoch`` after each,
 as the zoo trainer does. Printed: per model the median seconds of A and B with their spread
 (min-max and IQR), the median of the per-pair ratios B/A (wall clock, and process CPU time,
-which other processes on a shared machine disturb less), and the records the monitor kept.
+which other processes on a shared machine disturb less), the records the monitor kept, and
+the time spent inside the monitor's own calls (start, step, log_epoch, close; not its hooks
+inside forward/backward), which machine noise barely touches: a floor of the overhead.
 
 Usage::
 
@@ -73,14 +75,18 @@ def setup(name: str, batch_size: int, limit: int | None):
     return model, batches, source
 
 
-def run_once(model0, batches, epochs: int, monitored: bool) -> tuple[float, float, int]:
-    """Wall and process-CPU seconds for ``epochs`` passes, and the number of records kept."""
+def run_once(model0, batches, epochs: int, monitored: bool) -> tuple[float, float, int, float]:
+    """Wall and process-CPU seconds for ``epochs`` passes, the number of records kept, and the
+    wall seconds spent inside the monitor's own calls (start, step, log_epoch, close)."""
     model = copy.deepcopy(model0).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     mon = TrainingMonitor(model) if monitored else None
+    own, clock = 0.0, time.perf_counter
     start, cpu = time.perf_counter(), time.process_time()
     if mon is not None:
+        t = clock()
         mon.start()
+        own += clock() - t
     try:
         for epoch in range(epochs):
             for xb, yb in batches:
@@ -89,14 +95,21 @@ def run_once(model0, batches, epochs: int, monitored: bool) -> tuple[float, floa
                 loss.backward()
                 opt.step()
                 if mon is not None:
+                    t = clock()
                     mon.step(loss=loss.detach(), target=yb)
+                    own += clock() - t
+            value = loss.item()
             if mon is not None:
-                mon.log_epoch(epoch=epoch + 1, train_loss=loss.item())
+                t = clock()
+                mon.log_epoch(epoch=epoch + 1, train_loss=value)
+                own += clock() - t
     finally:
         if mon is not None:
+            t = clock()
             mon.close()
+            own += clock() - t
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return seconds, cpu, (len(mon.history.steps) if mon is not None else 0)
+    return seconds, cpu, (len(mon.history.steps) if mon is not None else 0), own
 
 
 def spread(values: list[float]) -> dict[str, float]:
@@ -122,23 +135,26 @@ def bench(name: str, args: argparse.Namespace) -> dict:
     model, batches, source = setup(name, batch_size, args.limit)
     run_once(model, batches, 1, False)  # warm-up: allocator, kernels, lazy imports
     run_once(model, batches, 1, True)
-    bare, mon, ratios, cpu_ratios, records = [], [], [], [], 0
+    bare, mon, ratios, cpu_ratios, own, records = [], [], [], [], [], 0
     for i in range(args.repeats):  # A B, B A, A B, ...: the order alternates (no position bias)
         if i % 2 == 0:
-            a, a_cpu, _ = run_once(model, batches, epochs, False)
-            b, b_cpu, records = run_once(model, batches, epochs, True)
+            a, a_cpu, _, _ = run_once(model, batches, epochs, False)
+            b, b_cpu, records, b_own = run_once(model, batches, epochs, True)
         else:
-            b, b_cpu, records = run_once(model, batches, epochs, True)
-            a, a_cpu, _ = run_once(model, batches, epochs, False)
+            b, b_cpu, records, b_own = run_once(model, batches, epochs, True)
+            a, a_cpu, _, _ = run_once(model, batches, epochs, False)
         bare.append(a)
         mon.append(b)
         ratios.append(b / a)
         cpu_ratios.append(b_cpu / a_cpu)
+        own.append(b_own)
     steps = epochs * len(batches)
     return {"model": name, "data": source, "steps": steps, "records": records,
             "bare_s": spread(bare), "monitor_s": spread(mon), "ratio": spread(ratios),
             "ratio_of_medians": statistics.median(mon) / statistics.median(bare),
-            "cpu_ratio": spread(cpu_ratios), "threads": torch.get_num_threads()}
+            "cpu_ratio": spread(cpu_ratios), "own_s": spread(own),
+            "own_fraction": statistics.median(own) / statistics.median(bare),
+            "threads": torch.get_num_threads()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  ratio    median {r['median']:.3f}x  90% CI of the median "
               f"{r['ci90'][0]:.3f}-{r['ci90'][1]:.3f}x  min-max {r['min']:.3f}-{r['max']:.3f}x"
               f"  (ratio of medians {result['ratio_of_medians']:.3f}x; goal <= 1.03x)")
+        o = result["own_s"]
+        print(f"  own time median {o['median'] * 1e3:.1f} ms  min-max {o['min'] * 1e3:.1f}-"
+              f"{o['max'] * 1e3:.1f} ms = {result['own_fraction']:.2%} of the bare median  (inside"
+              f" the monitor's calls; excludes its hooks in forward/backward; little noise)")
         c = result["cpu_ratio"]
         print(f"  CPU-time ratio median {c['median']:.3f}x  min-max {c['min']:.3f}-{c['max']:.3f}x"
               f"  (process time: less sensitive to other processes on a shared machine)")

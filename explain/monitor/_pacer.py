@@ -69,7 +69,7 @@ class Pacer:
         An interval chosen before the epoch length was known is shortened at once, so the next
         sampled step is at the latest ``last sampled + every`` (and not before ``next_step``).
         """
-        if steps <= 0:
+        if steps <= 0 or steps == self.epoch_length:  # unchanged: already taken into account
             return
         self.epoch_length = steps
         if self.fixed is None and self.last_sampled is not None:

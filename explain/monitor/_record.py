@@ -42,38 +42,51 @@ def norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
 class BackwardGradNorms:
     """Gradient norms taken as backward accumulates them, before the loop clips or edits them.
 
-    Armed for sampled steps only: a post-accumulate-grad hook per trainable parameter computes
-    the norm of ``p.grad`` (a device op, no sync) each time backward adds to it, so with
-    gradient accumulation the last one is the norm of the accumulated gradient. With an
-    enabled GradScaler the norm is divided by the scale of that backward. Parameters whose
-    hook did not run (a gradient assigned by hand) are read from ``p.grad`` at ``step()``.
+    Armed for sampled steps only. A post-accumulate-grad hook per trainable parameter notes
+    that its gradient is complete, and the first one of a backward queues a callback that, at
+    the end of that backward, takes the norms of all noted gradients in one fused op (no sync);
+    with gradient accumulation the last backward gives the norm of the accumulated gradient.
+    With an enabled GradScaler the norms are divided by the scale of that backward. Parameters
+    whose hook did not run (a gradient assigned by hand) are read from ``p.grad`` at ``step()``.
     """
 
     def __init__(self) -> None:
         self.values: dict[int, torch.Tensor] = {}
         self.seconds = 0.0
 
-    def arm(self, params: list[torch.Tensor], scaler: Any, busy: Any) -> list[Any]:
+    def arm(self, params: list[torch.Tensor], scaler: Any) -> list[Any]:
         self.values, self.seconds = {}, 0.0
+        self._params, self._fired, self._queued = params, [], False
         self._scaler = scaler if scaler is not None and scaler.is_enabled() else None
-        self._busy = busy
         return [p.register_post_accumulate_grad_hook(self._hook(i))
                 for i, p in enumerate(params) if p.requires_grad]
 
     def _hook(self, i: int):
         def hook(p: torch.Tensor) -> None:
-            if p.grad is None or self._busy():
-                return
-            t0 = time.perf_counter()
+            self._fired.append(i)
+            if not self._queued:
+                self._queued = True
+                try:  # the engine's end-of-backward callback, as DistributedDataParallel uses
+                    torch.autograd.Variable._execution_engine.queue_callback(self._finish)
+                except (AttributeError, RuntimeError):  # pragma: no cover - no such callback
+                    self._finish()
+        return hook
+
+    def _finish(self) -> None:
+        t0 = time.perf_counter()
+        params = self._params
+        idx = [i for i in dict.fromkeys(self._fired) if params[i].grad is not None]
+        self._fired, self._queued = [], False
+        if idx:
             with torch.no_grad():
-                value = norms([p.grad.detach()])[0]
+                values = norms([params[i].grad.detach() for i in idx])
                 if self._scaler is not None:
                     scale = getattr(self._scaler, "_scale", None)
-                    value = value / (scale if isinstance(scale, torch.Tensor)
-                                     else float(self._scaler.get_scale()))
-            self.values[i] = value
-            self.seconds += time.perf_counter() - t0
-        return hook
+                    values = list(torch._foreach_div(
+                        values, scale if isinstance(scale, torch.Tensor)
+                        else float(self._scaler.get_scale())))
+            self.values.update(zip(idx, values))
+        self.seconds += time.perf_counter() - t0
 
 
 def _gather(scalars: list[torch.Tensor], vectors: list[torch.Tensor]) -> list[float]:

@@ -317,7 +317,7 @@ class TrainingMonitor:
             self._handles.append(module.register_forward_hook(self._act_hook(kind)))
         self._handles.append(self.model.register_forward_pre_hook(self._input_hook,
                                                                   with_kwargs=True))
-        self._handles += self._grad_norms.arm(self._params, self.scaler, lambda: self._busy)
+        self._handles += self._grad_norms.arm(self._params, self.scaler)
         # the monitor's own seconds (wall, cpu) for this sampled step; hooks add theirs
         self._spent = [time.perf_counter() - t0, time.thread_time() - c0]
 

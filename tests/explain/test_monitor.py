@@ -519,13 +519,15 @@ def test_pacer_records_per_epoch_when_affordable_and_a_minimum_of_records():
     assert late.every == 200
     late.set_epoch_length(23, 23)     # 23-step epochs: one per epoch costs 43 %, but the
     assert (late.every, late.next_sampled) == (23, 31)  # first 5 records come once per epoch
-    late.set_epoch_length(23, 40)     # never in the past
+    late.set_epoch_length(23, 30)     # the same length again: nothing changes
+    assert (late.every, late.next_sampled) == (23, 31)
+    late.set_epoch_length(20, 40)     # shorter epochs: due at 8 + 20, but never in the past
     assert late.next_sampled == 40
-    for step in (40, 63, 86):
+    for step in (40, 60, 80):
         late.advance(step)
-        assert late.next_sampled == step + 23
-    late.advance(109)                 # the fifth record: from now on the budget (and payback)
-    assert (late.every, late.next_sampled) == (200, 309)
+        assert late.next_sampled == step + 20
+    late.advance(100)                 # the fifth record: from now on the budget (and payback)
+    assert (late.every, late.next_sampled) == (200, 300)
 
 
 # ---------------------------------------------------------------------- temporal curve
