@@ -162,6 +162,14 @@ THRESHOLDS: dict[str, Threshold] = {t.name: t for t in [
        "Smallest number of eigenvalues for which an exponent is estimated.",
        "A tail fit needs several points; WeightWatcher skips layers with too few evals.",
        minimum=3, strict=False, integer=True),
+    _T("spectral_min_tail", 50, ("spectral",),
+       "Fewest eigenvalues in the fitted tail for an alpha < alpha_low to be a WARN (it must "
+       "also lie below alpha_low by more than 1.645 standard errors, (alpha - 1) / sqrt(n)); "
+       "shorter tails give INFO.",
+       "Clauset, Shalizi & Newman 2009: power-law fits on fewer than ~50 points are unreliable. "
+       "Measured here: 64x64 random matrices fit alpha 2.3-6.5, trained 64x64 MLP layers "
+       "1.7 with 33-point tails on a model that does not overfit.",
+       minimum=1, strict=False, integer=True),
     # -- data ----------------------------------------------------------------------------------
     _T("sufficiency_gain", 0.02, ("data-sufficiency",),
        "Gain of the validation score per doubling of the training set (last segment of the "

@@ -143,15 +143,15 @@ def test_temporal_pass_sentence_and_missing_input():
 
 
 # -- spectral -----------------------------------------------------------------------------------
-def spectral_model(*tails: float) -> torch.nn.Module:
+def spectral_model(*tails: float, size: int = 100) -> torch.nn.Module:
     """Square layers whose eigenvalues (squared singular values) follow given Pareto tails."""
     rng = np.random.default_rng(1)
     layers = []
     for exponent in tails:  # density exponent alpha = 1 + exponent
-        evals = (1 - rng.random(100)) ** (-1 / exponent)
-        u, _ = np.linalg.qr(rng.normal(size=(100, 100)))
-        v, _ = np.linalg.qr(rng.normal(size=(100, 100)))
-        layer = torch.nn.Linear(100, 100)
+        evals = (1 - rng.random(size)) ** (-1 / exponent)
+        u, _ = np.linalg.qr(rng.normal(size=(size, size)))
+        v, _ = np.linalg.qr(rng.normal(size=(size, size)))
+        layer = torch.nn.Linear(size, size)
         layer.weight.data = torch.tensor(u @ np.diag(np.sqrt(evals)) @ v.T, dtype=torch.float32)
         layers.append(layer)
     return torch.nn.Sequential(*layers)
@@ -169,9 +169,29 @@ def test_spectral_flags_over_trained_layers():
     f = run("spectral", model=spectral_model(0.6, 2.0))
     assert f.severity is Severity.WARN
     assert f.summary == ("1 of 2 layers have a very heavy-tailed spectrum (alpha < 2; lowest "
-                         "0.weight at 1.6, mean 2.45): over-trained.")
+                         "0.weight at 1.6 from a tail of 99 eigenvalues, mean 2.45): "
+                         "over-trained.")
     assert f.evidence["layers"] == ["0.weight", "1.weight"]
+    assert f.evidence["n_tail"][0] == 99
+    assert f.evidence["alpha_se"][0] == pytest.approx((1.6 - 1) / 99 ** 0.5, abs=0.01)
     assert len(f.evidence["esd"]["0.weight"]) == 100
+
+
+def test_spectral_low_alpha_from_a_short_tail_is_only_info():
+    small = spectral_model(0.6, size=30)  # 30 eigenvalues: below spectral_min_tail = 50
+    f = run("spectral", model=small)
+    assert f.severity is Severity.INFO
+    alpha = f.evidence["alpha"][0]
+    assert alpha < 2 and f.evidence["n_tail"][0] < 50
+    assert f.summary == ("1 of 1 layers have alpha < 2 (lowest 0.weight at 1.56 from a tail of "
+                         "30 eigenvalues, mean 1.56), but no fit has the 50+ eigenvalues and the "
+                         "margin a verdict needs: possibly over-trained.")
+    assert run("spectral", model=small, spectral_min_tail=20).severity is Severity.WARN
+    # a long tail but alpha within 1.645 standard errors of 2: no verdict either
+    near = run("spectral", model=spectral_model(0.6), alpha_low=1.65)
+    assert near.evidence["alpha"][0] < 1.65 < near.evidence["alpha"][0] + \
+        1.645 * near.evidence["alpha_se"][0]
+    assert near.severity is Severity.INFO
 
 
 def test_spectral_pass_and_barely_trained():
