@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +29,7 @@ import zoo
 __all__ = [
     "RUNS_ENV", "RUN_FILES", "RunRef", "runs_root", "list_runs", "resolve_run", "get_run",
     "stamp_of", "overview", "findings", "predictions", "save_upload", "new_run_folder",
-    "upload_root",
+    "upload_root", "prune_uploads",
 ]
 
 RUNS_ENV = "DEEPSCOPE_RUNS"
@@ -36,6 +37,7 @@ RUN_FILES = ("model.safetensors", "run.json")
 _UPLOAD_PREFIX = "upload-"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _MAX_JSON_BYTES = 20 * 1024 * 1024
+UPLOAD_MAX_AGE_S = 24 * 3600  # an upload no session has listed for this long is removed
 _BATCH = 512
 
 
@@ -73,7 +75,37 @@ def list_runs(root: Path | None = None) -> list[RunRef]:
         folder = upload_root() / run_id
         if _is_run(folder):
             refs.append(RunRef(run_id, folder))
+            try:
+                os.utime(folder)  # in use: keeps it from being pruned
+            except OSError:
+                pass
     return refs
+
+
+def prune_uploads(max_age_s: float = UPLOAD_MAX_AGE_S, now: float | None = None) -> list[str]:
+    """Remove uploaded runs no session has listed for ``max_age_s`` seconds, and leftovers of
+    failed uploads; return the removed folder names.
+
+    Uploads are copies the user still has; each session touches its own on every page, so only
+    abandoned ones age. Only folders this module creates (``upload-*``, ``tmp-*``) are removed.
+    """
+    root = upload_root()
+    if not root.is_dir():
+        return []
+    now = time.time() if now is None else now
+    removed = []
+    for child in root.iterdir():
+        if child.is_symlink() or not child.is_dir() \
+                or not child.name.startswith((_UPLOAD_PREFIX, "tmp-")):
+            continue
+        try:
+            age = now - child.stat().st_mtime
+        except OSError:
+            continue
+        if age > max_age_s:
+            shutil.rmtree(child, ignore_errors=True)
+            removed.append(child.name)
+    return sorted(removed)
 
 
 def resolve_run(run_id: str) -> Path:
@@ -193,6 +225,7 @@ def save_upload(model_bytes: bytes, run_json_bytes: bytes) -> str:
 
     Only the bytes are used (never the uploaded file names). The folder is then loaded with
     :func:`zoo.load_run` like any run; if that fails the folder is removed and the error raised.
+    Uploads abandoned for a day are pruned first (:func:`prune_uploads`).
     """
     _check_safetensors(model_bytes)
     if len(run_json_bytes) > _MAX_JSON_BYTES:
@@ -206,6 +239,7 @@ def save_upload(model_bytes: bytes, run_json_bytes: bytes) -> str:
             f"The uploaded run.json must be JSON text. Got invalid JSON ({exc.__class__.__name__}). "
             "Upload the run.json of a deepscope run folder.") from None
     run_id = f"{_UPLOAD_PREFIX}{uuid.uuid4().hex[:12]}"
+    prune_uploads()
     root = upload_root()
     root.mkdir(parents=True, exist_ok=True)
     folder = Path(tempfile.mkdtemp(prefix="tmp-", dir=root))

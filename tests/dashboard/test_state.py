@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import pickle  # only to build a hostile upload; nothing here ever unpickles
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -86,6 +88,27 @@ def test_upload_of_a_real_run_is_saved_under_fixed_names(uploads, app_env):
     assert run_id.startswith("upload-")
     assert sorted(p.name for p in folder.iterdir()) == ["model.safetensors", "run.json"]
     assert S.resolve_run(run_id) == folder
+
+
+def test_abandoned_uploads_are_pruned_and_listed_ones_kept(uploads, app_env):
+    # Arrange: an upload this session uses, an abandoned one, a failed leftover, a stranger
+    weights = (app_env / RUN_ID / "model.safetensors").read_bytes()
+    record = (app_env / RUN_ID / "run.json").read_bytes()
+    mine = S.save_upload(weights, record)
+    old = uploads / "upload-abandoned"
+    leftover = uploads / "tmp-crashed"
+    stranger = uploads / "notes"
+    for folder in (old, leftover, stranger):
+        folder.mkdir()
+    two_days_ago = time.time() - 2 * 24 * 3600
+    for folder in (uploads / mine, old, leftover, stranger):
+        os.utime(folder, (two_days_ago, two_days_ago))
+    # Act: listing touches the session's own upload; the next upload prunes the rest
+    assert mine in [r.id for r in S.list_runs()]
+    second = S.save_upload(weights, record)
+    # Assert
+    assert sorted(p.name for p in uploads.iterdir()) == sorted([mine, second, "notes"])
+    assert S.prune_uploads(max_age_s=0, now=time.time() + 1) == sorted([mine, second])
 
 
 def test_predictions_match_the_model(app_env):
