@@ -85,9 +85,10 @@ def train(model: nn.Module, steps: int, mon: TrainingMonitor | None = None,
             mon.step(loss=loss.detach(), target=y)
 
 
-def hook_counts(model: nn.Module) -> list[tuple[int, int, int, int]]:
+def hook_counts(model: nn.Module) -> list[tuple[int, ...]]:
     return [(len(m._forward_hooks), len(m._forward_pre_hooks), len(m._backward_hooks),
-             len(m._forward_hooks_with_kwargs)) for m in model.modules()]
+             len(m._forward_hooks_with_kwargs)) for m in model.modules()] + \
+        [len(p._post_accumulate_grad_hooks or {}) for p in model.parameters()]
 
 
 def norm(tensors) -> float:
