@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 __all__ = ["LayerSpec", "find_layers", "find_activations", "activation_kind", "activation_stats",
-           "count_nonfinite", "first_tensor", "finish_stats", "NUM_ACT_STATS"]
+           "count_nonfinite", "first_tensor", "finish_stats", "static_activation_guess",
+           "NUM_ACT_STATS"]
 
 _NORM_TYPES: tuple[type[nn.Module], ...] = (
     nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm,
@@ -95,6 +96,20 @@ def find_activations(model: nn.Module) -> list[tuple[nn.Module, str]]:
         if kind is not None:
             found.append((module, kind))
     return found
+
+
+def static_activation_guess(model: nn.Module, layers: list[LayerSpec]) -> dict:
+    """Layer -> the first activation module registered after it (before the next layer)."""
+    by_module = {id(spec.module): spec for spec in layers}
+    guess: dict[str, str | None] = {}
+    current = None
+    for module in model.modules():
+        if id(module) in by_module:
+            current = by_module[id(module)]
+            guess[current.name] = current.intrinsic
+        elif current is not None and guess[current.name] is None:
+            guess[current.name] = activation_kind(module)
+    return guess
 
 
 def first_tensor(output: object) -> torch.Tensor | None:

@@ -23,7 +23,7 @@ from torch import nn
 from explain.monitor._layers import first_tensor
 
 __all__ = ["InputGradTap", "TemporalRecorder", "temporal_curve", "curve_from_grad",
-           "is_sequence_input"]
+           "is_sequence_input", "sequence_layout"]
 
 
 def is_sequence_input(x: object) -> bool:
@@ -31,8 +31,20 @@ def is_sequence_input(x: object) -> bool:
     return isinstance(x, torch.Tensor) and x.is_floating_point() and x.dim() == 3
 
 
+def sequence_layout(model: nn.Module) -> int | None:
+    """The time dimension of a sequence model's input: 1 when its recurrent and attention
+    modules are batch-first (``[batch, time, features]``), 0 when they are sequence-first
+    (``[time, batch, features]``, PyTorch's default), None when it has none, mixes both, or has
+    convolutions (``[batch, channels, length]``): then no BPTT curve is recorded."""
+    seq = [m for m in model.modules() if isinstance(m, (nn.RNNBase, nn.MultiheadAttention))]
+    if not seq or any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules()):
+        return None
+    firsts = {bool(getattr(m, "batch_first", False)) for m in seq}
+    return None if len(firsts) != 1 else (1 if firsts.pop() else 0)
+
+
 def temporal_curve(model: nn.Module, x: torch.Tensor, target: torch.Tensor | None = None,
-                   samples: int = 32) -> torch.Tensor | None:
+                   samples: int = 32, time_dim: int = 1) -> torch.Tensor | None:
     """Mean over samples of ``||d loss_i / d x[i, t, :]||`` for each time step ``t``.
 
     The mean at ``t`` is over the sequences for which ``t`` is not padding (trailing all-zero
@@ -41,17 +53,19 @@ def temporal_curve(model: nn.Module, x: torch.Tensor, target: torch.Tensor | Non
     Parameters
     ----------
     model : the classifier; it must return logits ``[batch, classes]``.
-    x : the input batch ``[batch, time, features]``; only the first ``samples`` rows are used.
+    x : the input batch ``[batch, time, features]`` (``[time, batch, features]`` with
+        ``time_dim=0``); only the first ``samples`` sequences are used.
     target : the true labels ``[batch]``; without them the model's own predictions are used.
     samples : how many sequences to use.
+    time_dim : 1 (batch-first input) or 0 (sequence-first).
 
     Returns
     -------
     A tensor ``[time]`` on the input's device (not synchronised), or None if the model's output
     is not ``[batch, classes]`` logits.
     """
-    n = min(samples, x.shape[0])
-    xs = x[:n].detach().clone().requires_grad_(True)      # [n, time, features]
+    n = min(samples, x.shape[1 - time_dim])
+    xs = (x[:n] if time_dim == 1 else x[:, :n]).detach().clone().requires_grad_(True)
     saved = [b.detach().clone() for b in model.buffers()]
     devices = [xs.device.index or 0] if xs.is_cuda else []
     cudnn = torch.backends.cudnn.flags(enabled=False) if xs.is_cuda else contextlib.nullcontext()
@@ -71,7 +85,9 @@ def temporal_curve(model: nn.Module, x: torch.Tensor, target: torch.Tensor | Non
         with torch.no_grad():
             for buffer, old in zip(model.buffers(), saved):
                 buffer.copy_(old)
-    return curve_from_grad(grad, xs)
+    if time_dim == 0:
+        grad, xs = grad.transpose(0, 1), xs.transpose(0, 1)
+    return curve_from_grad(grad, xs)                      # grad, xs: [n, time, features]
 
 
 def curve_from_grad(grad: torch.Tensor, x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
@@ -124,14 +140,16 @@ class InputGradTap:
             self.loss_scale = (scale.detach().clone() if isinstance(scale, torch.Tensor)
                                else float(scaler.get_scale()))
 
-    def curve(self) -> torch.Tensor:
+    def curve(self, time_dim: int = 1) -> torch.Tensor:
         """The per-sequence curve, assuming the loss is a mean over the batch (torch's default
         reduction): the gradient is multiplied by the batch size (and divided by the AMP loss
         scale), which makes it ``||d loss_i / d x_i[t]||`` as :func:`temporal_curve` computes."""
-        grad = self.grad
+        grad, x = self.grad, self.x
         if self.loss_scale is not None:
             grad = grad.float() / self.loss_scale
-        return curve_from_grad(grad, self.x, scale=float(self.x.shape[0]))
+        if time_dim == 0:
+            grad, x = grad.transpose(0, 1), x.transpose(0, 1)
+        return curve_from_grad(grad, x, scale=float(x.shape[0]))
 
 
 def _valid_frames(x: torch.Tensor) -> torch.Tensor:
@@ -149,10 +167,13 @@ class TemporalRecorder:
     samples : sequences used by the extra pass.
     budget : with ``auto``, extra passes after the first take at most a quarter of it.
     auto : the monitor chooses its interval (``every=None``).
+    time_dim : the input's time dimension (:func:`sequence_layout`); None records nothing.
     """
 
-    def __init__(self, enabled: bool, samples: int, budget: float, auto: bool) -> None:
-        self.enabled, self.samples, self.budget, self.auto = enabled, samples, budget, auto
+    def __init__(self, enabled: bool, samples: int, budget: float, auto: bool,
+                 time_dim: int | None = 1) -> None:
+        self.enabled = enabled and time_dim is not None
+        self.samples, self.budget, self.auto, self.time_dim = samples, budget, auto, time_dim
         self.tap, self.tap_ok = InputGradTap(), True
         self.done_epoch = False
         self.seconds = 0.0  # wall seconds spent in extra passes
@@ -167,7 +188,7 @@ class TemporalRecorder:
     def take_tapped(self, k: int, history: Any) -> None:
         """Keep the curve of the step's own backward, if it came."""
         if self.tap.grad is not None:
-            self._add(k, self.tap.curve(), "training step", history)
+            self._add(k, self.tap.curve(self.time_dim), "training step", history)
         elif self.tap.attached:  # the input gradient never arrived: extra passes from now on
             self.tap_ok = False
         self.tap.reset()
@@ -189,7 +210,7 @@ class TemporalRecorder:
         Returns the (wall, cpu) seconds it took."""
         t0, c0 = time.perf_counter(), time.thread_time()
         try:
-            curve = temporal_curve(model, x, target, self.samples)
+            curve = temporal_curve(model, x, target, self.samples, self.time_dim)
         except Exception as exc:  # noqa: BLE001 - never break the user's training loop
             history.meta["temporal_error"] = f"{type(exc).__name__}: {exc}"[:300]
             curve = None

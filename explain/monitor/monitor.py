@@ -20,7 +20,7 @@ from explain.errors import InvalidInputError, InvalidTypeError
 from explain.monitor import _layers
 from explain.monitor._pacer import Pacer
 from explain.monitor._record import BackwardGradNorms, collect
-from explain.monitor._temporal import TemporalRecorder
+from explain.monitor._temporal import TemporalRecorder, sequence_layout
 from explain.monitor.history import LAYER_METRICS, History
 
 __all__ = ["TrainingMonitor"]
@@ -46,8 +46,9 @@ class TrainingMonitor:
         scaler, non-finite gradients (overflows that the scaler skips) are counted in
         ``meta["amp_overflow_values"]``, not as ``nonfinite``.
     include_norm : also watch norm layers (BatchNorm, LayerNorm, ...).
-    temporal : record the BPTT curve of sequence models (float input ``[batch, time,
-        features]``) at most once per epoch, at a sampled step. It is read from the step's own
+    temporal : record the BPTT curve of sequence models (recurrent or attention modules, no
+        convolutions; float input ``[batch, time, features]``, or ``[time, batch, features]``
+        when they are not batch-first) at most once per epoch, at a sampled step. It is read from the step's own
         backward pass (the model's input is ``x + 0`` with a zero that requires grad, so the
         gradient reaches it) over the whole batch, assuming the loss is a batch mean. If that
         gradient does not arrive, an extra pass on ``temporal_samples`` sequences computes it;
@@ -142,7 +143,8 @@ class TrainingMonitor:
         self._epoch_start = self._step
         trainable = any(p.requires_grad for p in self._params)  # else no backward to tap
         self._temporal = TemporalRecorder(self.temporal and trainable, self.temporal_samples,
-                                          self.budget, auto=self.every is None)
+                                          self.budget, auto=self.every is None,
+                                          time_dim=sequence_layout(self.model))
         self._t_start = time.perf_counter()
         self._t_last = (self._t_start, time.thread_time())
         self._t_last_step = self._step  # where the stretch timed by _t_last starts
@@ -248,7 +250,7 @@ class TrainingMonitor:
 
     def _prepare_history(self) -> None:
         h, n = self.history, len(self.history.steps)
-        guess = _static_activation_guess(self.model, self._layers)
+        guess = _layers.static_activation_guess(self.model, self._layers)
         for spec in self._layers:
             h.layers.setdefault(spec.name, {})
             for metric in LAYER_METRICS:
@@ -389,16 +391,3 @@ class TrainingMonitor:
                 self._busy = False
         self._input = None
 
-
-def _static_activation_guess(model: nn.Module, layers: list[_layers.LayerSpec]) -> dict:
-    """Layer -> the first activation module registered after it (before the next layer)."""
-    by_module = {id(spec.module): spec for spec in layers}
-    guess: dict[str, str | None] = {}
-    current = None
-    for module in model.modules():
-        if id(module) in by_module:
-            current = by_module[id(module)]
-            guess[current.name] = current.intrinsic
-        elif current is not None and guess[current.name] is None:
-            guess[current.name] = _layers.activation_kind(module)
-    return guess

@@ -615,6 +615,56 @@ def test_temporal_curve_is_unscaled_with_a_grad_scaler():
         pytest.approx(g.norm(dim=2).mean(0).tolist(), rel=1e-5)
 
 
+class SeqFirstGRU(nn.Module):
+    """PyTorch's default layout: input [time, batch, features]."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gru, self.fc = nn.GRU(5, 12), nn.Linear(12, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.gru(x)[1][-1])
+
+
+def test_temporal_curve_of_a_sequence_first_model_runs_along_time():
+    model = SeqFirstGRU()
+    x, y = batch(GRUNet())                   # [24, 7, 5]
+    x = x.transpose(0, 1).contiguous()       # [7, 24, 5]
+    xs = x.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(F.cross_entropy(model(xs), y, reduction="sum"), xs)
+    expected = g.norm(dim=2).mean(1)         # [7]: per time step, mean over the batch
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with TrainingMonitor(model, every=1) as mon:
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+        mon.step(target=y)                    # from the step's own backward
+        mon.log_epoch()
+        mon._temporal.tap_ok = False          # as if the input gradient had not arrived
+        opt.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        opt.step()
+        mon.step(target=y)                    # from the extra pass, on 16 sequences
+        xs = x[:, :16].clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(F.cross_entropy(model(xs), y[:16], reduction="sum"), xs)
+    first, second = mon.history.temporal
+    assert first["grad_norm"] == pytest.approx(expected.tolist(), rel=1e-5)
+    assert second["grad_norm"] == pytest.approx(g.norm(dim=2).mean(1).tolist(), rel=1e-5)
+    assert mon.history.meta["temporal_source"] == "extra pass"
+
+
+def test_no_temporal_curve_where_the_time_axis_is_unknown():
+    conv = nn.Sequential(nn.Conv1d(5, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 5, 3))
+    per_step = nn.Sequential(nn.Linear(5, 4), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 7, 3))
+    x, y = batch(GRUNet())  # [24, 7, 5]: a conv reads it as 7 channels, the MLP per step
+    for model, xb in ((conv, x.transpose(1, 2)), (per_step, x)):
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        with TrainingMonitor(model, every=1) as mon:
+            F.cross_entropy(model(xb), y).backward()
+            opt.step()
+            mon.step(target=y)
+        assert mon.history.temporal == [] and "temporal_source" not in mon.history.meta
+
+
 def test_temporal_curve_averages_over_unpadded_sequences_only():
     model = GRUNet().eval()
     x, y = batch(model, n=4)
