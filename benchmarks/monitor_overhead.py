@@ -8,7 +8,10 @@ as the zoo trainer does. Printed: per model the median seconds of A and B with t
 (min-max and IQR), the median of the per-pair ratios B/A (wall clock, and process CPU time,
 which other processes on a shared machine disturb less), the records the monitor kept, and
 the time spent inside the monitor's own calls (start, step, log_epoch, close; not its hooks
-inside forward/backward), which machine noise barely touches: a floor of the overhead.
+inside forward/backward) and the monitor's own measure of its sampled steps' work (including
+those hooks; ``meta["monitor_seconds"]``). These two barely move with machine noise; together
+(minus their overlap, the records inside step()) they bound the direct overhead, while the wall
+ratio also shows indirect costs (caches, allocator) and the machine's noise.
 
 Usage::
 
@@ -75,9 +78,12 @@ def setup(name: str, batch_size: int, limit: int | None):
     return model, batches, source
 
 
-def run_once(model0, batches, epochs: int, monitored: bool) -> tuple[float, float, int, float]:
-    """Wall and process-CPU seconds for ``epochs`` passes, the number of records kept, and the
-    wall seconds spent inside the monitor's own calls (start, step, log_epoch, close)."""
+def run_once(model0, batches, epochs: int, monitored: bool
+             ) -> tuple[float, float, int, float, float]:
+    """Wall and process-CPU seconds for ``epochs`` passes, the number of records kept, the wall
+    seconds spent inside the monitor's own calls (start, step, log_epoch, close), and the
+    monitor's own measure of its sampled steps' work (``meta["monitor_seconds"]``: arming,
+    hooks in forward/backward, records, BPTT passes)."""
     model = copy.deepcopy(model0).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     mon = TrainingMonitor(model) if monitored else None
@@ -109,7 +115,9 @@ def run_once(model0, batches, epochs: int, monitored: bool) -> tuple[float, floa
             mon.close()
             own += clock() - t
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    return seconds, cpu, (len(mon.history.steps) if mon is not None else 0), own
+    if mon is None:
+        return seconds, cpu, 0, 0.0, 0.0
+    return seconds, cpu, len(mon.history.steps), own, mon.history.meta["monitor_seconds"]
 
 
 def spread(values: list[float]) -> dict[str, float]:
@@ -135,25 +143,28 @@ def bench(name: str, args: argparse.Namespace) -> dict:
     model, batches, source = setup(name, batch_size, args.limit)
     run_once(model, batches, 1, False)  # warm-up: allocator, kernels, lazy imports
     run_once(model, batches, 1, True)
-    bare, mon, ratios, cpu_ratios, own, records = [], [], [], [], [], 0
+    bare, mon, ratios, cpu_ratios, own, sampled, records = [], [], [], [], [], [], 0
     for i in range(args.repeats):  # A B, B A, A B, ...: the order alternates (no position bias)
         if i % 2 == 0:
-            a, a_cpu, _, _ = run_once(model, batches, epochs, False)
-            b, b_cpu, records, b_own = run_once(model, batches, epochs, True)
+            a, a_cpu, *_ = run_once(model, batches, epochs, False)
+            b, b_cpu, records, b_own, b_sampled = run_once(model, batches, epochs, True)
         else:
-            b, b_cpu, records, b_own = run_once(model, batches, epochs, True)
-            a, a_cpu, _, _ = run_once(model, batches, epochs, False)
+            b, b_cpu, records, b_own, b_sampled = run_once(model, batches, epochs, True)
+            a, a_cpu, *_ = run_once(model, batches, epochs, False)
         bare.append(a)
         mon.append(b)
         ratios.append(b / a)
         cpu_ratios.append(b_cpu / a_cpu)
         own.append(b_own)
+        sampled.append(b_sampled)
     steps = epochs * len(batches)
     return {"model": name, "data": source, "steps": steps, "records": records,
             "bare_s": spread(bare), "monitor_s": spread(mon), "ratio": spread(ratios),
             "ratio_of_medians": statistics.median(mon) / statistics.median(bare),
             "cpu_ratio": spread(cpu_ratios), "own_s": spread(own),
             "own_fraction": statistics.median(own) / statistics.median(bare),
+            "sampled_s": spread(sampled),
+            "sampled_fraction": statistics.median(sampled) / statistics.median(bare),
             "threads": torch.get_num_threads()}
 
 
@@ -194,6 +205,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  own time median {o['median'] * 1e3:.1f} ms  min-max {o['min'] * 1e3:.1f}-"
               f"{o['max'] * 1e3:.1f} ms = {result['own_fraction']:.2%} of the bare median  (inside"
               f" the monitor's calls; excludes its hooks in forward/backward; little noise)")
+        o = result["sampled_s"]
+        print(f"  sampled-step work median {o['median'] * 1e3:.1f} ms = "
+              f"{result['sampled_fraction']:.2%} of the bare median  (the monitor's measure: "
+              "arming, hooks in forward/backward, records, BPTT passes)")
         c = result["cpu_ratio"]
         print(f"  CPU-time ratio median {c['median']:.3f}x  min-max {c['min']:.3f}-{c['max']:.3f}x"
               f"  (process time: less sensitive to other processes on a shared machine)")

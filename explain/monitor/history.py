@@ -11,9 +11,12 @@ The layout is a contract every part of deepscope codes against (checks, figures,
 ``layers``      dict[layer name, dict[metric, list[float | None]]], one value per sampled step;
                 layers ordered input -> output; metrics in :data:`LAYER_METRICS`.
 ``layer_info``  dict[layer name, dict]: ``"type"``, ``"activation"``, ``"num_params"``, ``"index"``.
-``temporal``    list[{"step": int, "grad_norm": [float per time step]}] (sequence models).
+``temporal``    list[{"step": int, "grad_norm": [float per time step]}] (sequence models):
+                ``||d loss_i / d x_i[t]||`` averaged over the batch's sequences.
 ``nonfinite``   dict[str, int]: counts for ``"loss"``, ``"grad"``, ``"weight"``, ``"activation"``.
-``meta``        dict: model class, parameter count, sampling interval, device, amp, ...
+``meta``        dict: model class, parameter count, sampling interval, device, amp,
+                ``"temporal_source"`` (``"training step"`` or ``"extra pass"``),
+                ``"monitor_seconds"`` (the monitor's measured work), ...
 
 JSON is the canonical form (:meth:`History.to_dict`): strict JSON, where every non-finite number
 is written as ``null`` and its path listed under ``"nonfinite_values"``, so

@@ -137,6 +137,7 @@ class TrainingMonitor:
                             start=self._step)
         self._sequence = any(isinstance(m, nn.RNNBase) for m in self.model.modules())
         self._nf_loss = 0                      # non-finite float losses since the last record
+        self._seconds = 0.0                    # measured wall time of the sampled steps' work
         self._losses: list[torch.Tensor] = []  # loss tensors since the last record
         self._nf_device: dict[torch.device, torch.Tensor] = {}  # folded counts, on device
         self._snapshot: list[torch.Tensor | None] | None = None
@@ -164,6 +165,7 @@ class TrainingMonitor:
             est = self._pacer.estimated_overhead()
             meta["overhead_estimate"] = None if est is None else round(est, 5)
             meta["temporal_seconds"] = round(self._temporal.seconds, 4)
+            meta["monitor_seconds"] = round(self._seconds + self._temporal.seconds, 4)
             # drop references to the last batch's tensors and the weight snapshot
             self._acts, self._raw, self._input, self._snapshot = {}, {}, None, None
             self._temporal.tap.reset()
@@ -202,6 +204,7 @@ class TrainingMonitor:
             wall = self._spent[0] + hooks + time.perf_counter() - now - self._last_temporal[0]
             cpu = self._spent[1] + hooks + time.thread_time() - now_cpu - self._last_temporal[1]
             pacer.record_cost(wall, cpu)
+            self._seconds += wall
             pacer.advance(k)
         self._step = k + 1
         arm = pacer.is_sampled(self._step)

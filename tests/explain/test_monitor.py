@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import pytest
 import torch
@@ -474,6 +475,21 @@ def test_an_unsampled_step_reads_no_clock(monkeypatch):
         train(model, 1, mon)  # step 4 arms step 5 and times the stretch of steps 1-4
         assert reads and len(mon._pacer.periods) == 1
         monkeypatch.undo()
+
+
+def test_close_reports_what_the_monitor_spent():
+    model = GRUNet()
+    start = time.perf_counter()
+    with TrainingMonitor(model) as mon:
+        for _ in range(3):
+            train(model, 8, mon)
+            mon.log_epoch()
+    elapsed = time.perf_counter() - start
+    meta = mon.history.meta
+    assert meta["total_steps"] == 24 and meta["every"] == "auto"
+    assert 0 < meta["monitor_seconds"] < elapsed
+    assert meta["temporal_seconds"] <= meta["monitor_seconds"]
+    assert meta["overhead_estimate"] is not None and meta["overhead_estimate"] > 0
 
 
 def pacer_with(cost: float, period: float = 0.01, budget: float = 0.02, **kw) -> Pacer:
