@@ -70,6 +70,9 @@ def _page(run_id: str) -> None:
     cols[2].metric("Epochs", history.num_epochs if hasattr(history, "num_epochs") else "?")
     acc = (run.metrics or {}).get("test_accuracy")
     cols[3].metric("Test accuracy", f"{acc:.1%}" if isinstance(acc, float) else "n/a")
+    cost = history.monitor_cost() if hasattr(history, "monitor_cost") else None
+    if cost:
+        st.caption(cost)
 
     st.plotly_chart(_figure(run_id, stamp, "loss", _overfit_epoch(found)), key="fig_loss")
 

@@ -86,6 +86,19 @@ class History:
         """Number of logged epochs."""
         return len(self.epochs.get("epoch", []))
 
+    def monitor_cost(self) -> str | None:
+        """One sentence on what the monitor sampled and what that cost, or None before any
+        record (``meta["monitor_seconds"]`` is written when the monitor closes)."""
+        spent, total = self.meta.get("monitor_seconds"), self.meta.get("total_steps")
+        if not self.steps or not isinstance(spent, (int, float)) or not total:
+            return None
+        text = (f"The monitor sampled {len(self.steps)} of {total} steps; their extra work took "
+                f"{spent:.2g} s")
+        seconds = [v for v in self.epochs.get("seconds", []) if isinstance(v, (int, float))]
+        if seconds and len(seconds) == self.num_epochs and sum(seconds) > 0:
+            text += f", {spent / sum(seconds):.1%} of the {sum(seconds):.3g} s of training"
+        return text + "."
+
     def log_epoch(self, **metrics: Any) -> None:
         """Append one row to :attr:`epochs`; unknown keys become new columns.
 

@@ -490,6 +490,14 @@ def test_close_reports_what_the_monitor_spent():
     assert 0 < meta["monitor_seconds"] < elapsed
     assert meta["temporal_seconds"] <= meta["monitor_seconds"]
     assert meta["overhead_estimate"] is not None and meta["overhead_estimate"] > 0
+    h = mon.history
+    assert h.monitor_cost() == (f"The monitor sampled {len(h.steps)} of 24 steps; their extra "
+                                f"work took {meta['monitor_seconds']:.2g} s.")
+    for _ in range(3):
+        h.epochs["seconds"][_] = 2.0
+    assert h.monitor_cost().endswith(f", {meta['monitor_seconds'] / 6:.1%} of the 6 s of "
+                                     "training.")
+    assert History().monitor_cost() is None
 
 
 def pacer_with(cost: float, period: float = 0.01, budget: float = 0.02, **kw) -> Pacer:
