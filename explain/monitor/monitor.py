@@ -322,7 +322,8 @@ class TrainingMonitor:
             self._handles.append(module.register_forward_hook(self._act_hook(kind)))
         self._handles.append(self.model.register_forward_pre_hook(self._input_hook,
                                                                   with_kwargs=True))
-        self._handles += self._grad_norms.arm(self._params, self.scaler)
+        self._handles.append(self.model.register_forward_hook(self._output_hook))
+        self._grad_norms.arm(self._params, self.scaler)
         # the monitor's own seconds (wall, cpu) for this sampled step; hooks add theirs
         self._spent = [time.perf_counter() - t0, time.thread_time() - c0]
 
@@ -366,6 +367,10 @@ class TrainingMonitor:
         self._spent[0] += time.perf_counter() - t0
         self._spent[1] += time.thread_time() - c0
         return None if tapped is None else ((tapped, *args[1:]), kwargs)
+
+    def _output_hook(self, module: nn.Module, args: Any, output: Any) -> None:
+        if self._active():  # this forward's graph exists now: hook its gradient accumulators
+            self._handles += self._grad_norms.attach()
 
     def _record(self, k: int, loss: Any, target: Any) -> None:
         self._last_temporal = (0.0, 0.0)

@@ -89,7 +89,7 @@ def train(model: nn.Module, steps: int, mon: TrainingMonitor | None = None,
 def hook_counts(model: nn.Module) -> list[tuple[int, ...]]:
     return [(len(m._forward_hooks), len(m._forward_pre_hooks), len(m._backward_hooks),
              len(m._forward_hooks_with_kwargs)) for m in model.modules()] + \
-        [len(p._post_accumulate_grad_hooks or {}) for p in model.parameters()]
+        [p._post_accumulate_grad_hooks is not None for p in model.parameters()]  # a residue
 
 
 def norm(tensors) -> float:
