@@ -17,7 +17,7 @@ from torch import nn
 
 __all__ = ["LayerSpec", "find_layers", "find_activations", "activation_kind", "activation_stats",
            "count_nonfinite", "first_tensor", "finish_stats", "static_activation_guess",
-           "NUM_ACT_STATS"]
+           "compiled_modules", "NUM_ACT_STATS"]
 
 _NORM_TYPES: tuple[type[nn.Module], ...] = (
     nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm,
@@ -96,6 +96,24 @@ def find_activations(model: nn.Module) -> list[tuple[nn.Module, str]]:
         if kind is not None:
             found.append((module, kind))
     return found
+
+
+def compiled_modules(model: nn.Module) -> set[int]:
+    """The ``id`` of every module whose calls run inside code compiled by ``torch.compile``.
+
+    For ``torch.compile(module)`` that is the wrapped module and everything in it (the wrapper
+    itself runs eagerly); for ``module.compile()`` the module itself too. Hooks there would be
+    traced into the compiled graphs (TorchDynamo does not guard on hooks by default), so the
+    monitor leaves those modules alone.
+    """
+    inside: set[int] = set()
+    for module in model.modules():
+        if getattr(module, "_compiled_call_impl", None) is not None:
+            inside.update(id(m) for m in module.modules())
+        orig = getattr(module, "_orig_mod", None)
+        if isinstance(orig, nn.Module) and type(module).__name__ == "OptimizedModule":
+            inside.update(id(m) for m in orig.modules())
+    return inside
 
 
 def static_activation_guess(model: nn.Module, layers: list[LayerSpec]) -> dict:

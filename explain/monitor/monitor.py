@@ -8,7 +8,6 @@ An unsampled ``step()`` increments a counter and keeps the loss tensor (no devic
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
@@ -19,14 +18,13 @@ from explain._validation import check_float, check_int
 from explain.errors import InvalidInputError, InvalidTypeError
 from explain.monitor import _layers
 from explain.monitor._pacer import Pacer
-from explain.monitor._record import BackwardGradNorms, collect
+from explain.monitor._record import BackwardGradNorms, LossCounter, collect
 from explain.monitor._temporal import TemporalRecorder, sequence_layout
 from explain.monitor.history import LAYER_METRICS, History
 
 __all__ = ["TrainingMonitor"]
 
 _OWNER = "TrainingMonitor"
-_FOLD_LOSSES = 256  # loss tensors kept between records before they are reduced
 
 
 class TrainingMonitor:
@@ -69,6 +67,11 @@ class TrainingMonitor:
     come from the first forward pass (with gradients enabled) of the sampled step; forward
     passes under ``torch.no_grad()`` (validation) are ignored. ``frac_dead`` counts units that
     are zero for every sample of that one batch, so small batches overstate it.
+
+    Modules inside code compiled by ``torch.compile`` are never hooked (the compiler would trace
+    the hooks into its graphs): they get no activation statistics; gradient, weight and update
+    statistics are recorded as usual. A model compiled in place (``model.compile()``) also
+    gets no BPTT curve and its gradient norms are read at :meth:`step` (after any clipping).
 
     With ``every=None`` the interval adapts (see ``explain.monitor._pacer.Pacer``): sampling
     takes about ``budget`` of the training time over the run. The first five records come at
@@ -130,19 +133,25 @@ class TrainingMonitor:
         self._activations = _layers.find_activations(self.model)
         self._params = list(self.model.parameters())
         self._grad_norms = BackwardGradNorms()
+        self._compiled = _layers.compiled_modules(self.model)
+        # made once and kept out of torch.compile's tracing (in case a compiled region calls
+        # them anyway): the same hook objects at every sampled step
+        off = torch.compiler.disable
+        self._hooks = {"layers": [off(self._layer_hook(spec)) for spec in self._layers],
+                       "acts": [off(self._act_hook(kind)) for _, kind in self._activations],
+                       "input": off(self._input_hook), "output": off(self._output_hook)}
         index = {id(p): i for i, p in enumerate(self._params)}
         self._layer_params = [[index[id(p)] for p in spec.params] for spec in self._layers]
         self._step = int(self.history.meta.get("total_steps", 0))
         self._pacer = Pacer(self.every, budget=self.budget, max_every=self.max_every,
                             start=self._step)
         self._sequence = any(isinstance(m, nn.RNNBase) for m in self.model.modules())
-        self._nf_loss = 0                      # non-finite float losses since the last record
+        self._losses = LossCounter()           # non-finite losses, counted at records
         self._seconds = 0.0                    # measured wall time of the sampled steps' work
-        self._losses: list[torch.Tensor] = []  # loss tensors since the last record
-        self._nf_device: dict[torch.device, torch.Tensor] = {}  # folded counts, on device
         self._snapshot: list[torch.Tensor | None] | None = None
         self._epoch_start = self._step
         trainable = any(p.requires_grad for p in self._params)  # else no backward to tap
+        trainable = trainable and id(self.model) not in self._compiled  # no extra compiled pass
         self._temporal = TemporalRecorder(self.temporal and trainable, self.temporal_samples,
                                           self.budget, auto=self.every is None,
                                           time_dim=sequence_layout(self.model))
@@ -158,7 +167,7 @@ class TrainingMonitor:
         """Remove every hook and finish the history; safe to call more than once."""
         self._disarm()
         if self._started and not self._closed:
-            self._flush_loss_count()
+            self.history.nonfinite["loss"] += self._losses.flush()
             meta = self.history.meta
             meta["total_steps"] = self._step
             meta["every_final"] = self._pacer.every
@@ -193,7 +202,7 @@ class TrainingMonitor:
                 "TrainingMonitor.step() was called after close(). Call it inside the "
                 "'with TrainingMonitor(model) as mon:' block.")
         k = self._step
-        self._count_loss(loss)
+        self._losses.add(loss)
         pacer = self._pacer
         sampled = pacer.is_sampled(k)
         if sampled:
@@ -271,39 +280,8 @@ class TrainingMonitor:
             "dtype": str(first.dtype).replace("torch.", "") if first is not None else None,
             "amp": bool(self.scaler is not None and self.scaler.is_enabled()),
             "sequence": self._sequence, "include_norm": self.include_norm,
+            "compiled_modules": len(self._compiled),
             "temporal_samples": self.temporal_samples})
-
-    def _count_loss(self, loss: Any) -> None:
-        """Keep the step's loss for counting non-finite values at the next record.
-
-        Tensors are only detached and kept (a few microseconds; an ``isnan`` per step measured
-        ~30 us in a real loop, 0.5% of a small RNN's step); :meth:`_flush_loss_count` counts
-        them all with one reduction per device and one synchronisation.
-        """
-        if isinstance(loss, torch.Tensor):
-            self._losses.append(loss.detach() if loss.requires_grad else loss)
-            if len(self._losses) >= _FOLD_LOSSES:  # a long interval: bound what is kept
-                self._fold_losses()
-        elif isinstance(loss, float) and not math.isfinite(loss):
-            self._nf_loss += 1
-
-    def _fold_losses(self) -> None:
-        """Reduce the kept losses to one count per device, still on the device (no sync)."""
-        by_device: dict[torch.device, list[torch.Tensor]] = {}
-        for t in self._losses:
-            by_device.setdefault(t.device, []).append(t.reshape(-1))
-        self._losses = []
-        with torch.no_grad():
-            for device, ts in by_device.items():
-                bad = (~torch.isfinite(torch.cat(ts))).sum()
-                old = self._nf_device.get(device)
-                self._nf_device[device] = bad if old is None else old + bad
-
-    def _flush_loss_count(self) -> None:
-        self._fold_losses()
-        counts, self._nf_device = self._nf_device, {}
-        count, self._nf_loss = self._nf_loss, 0
-        self.history.nonfinite["loss"] += count + sum(int(c) for c in counts.values())
 
     def _arm(self) -> None:
         """Register the hooks and take the weight snapshot for the next (sampled) step."""
@@ -316,13 +294,17 @@ class TrainingMonitor:
         with torch.no_grad():
             self._snapshot = [p.detach().clone() if p.requires_grad else None
                               for p in self._params]
-        for spec in self._layers:
-            self._handles.append(spec.module.register_forward_hook(self._layer_hook(spec)))
-        for module, kind in self._activations:
-            self._handles.append(module.register_forward_hook(self._act_hook(kind)))
-        self._handles.append(self.model.register_forward_pre_hook(self._input_hook,
-                                                                  with_kwargs=True))
-        self._handles.append(self.model.register_forward_hook(self._output_hook))
+        hooks, compiled = self._hooks, self._compiled  # never hook inside compiled code
+        for spec, hook in zip(self._layers, hooks["layers"]):
+            if id(spec.module) not in compiled:
+                self._handles.append(spec.module.register_forward_hook(hook))
+        for (module, _), hook in zip(self._activations, hooks["acts"]):
+            if id(module) not in compiled:
+                self._handles.append(module.register_forward_hook(hook))
+        if id(self.model) not in compiled:
+            self._handles.append(self.model.register_forward_pre_hook(hooks["input"],
+                                                                      with_kwargs=True))
+            self._handles.append(self.model.register_forward_hook(hooks["output"]))
         self._grad_norms.arm(self._params, self.scaler)
         # the monitor's own seconds (wall, cpu) for this sampled step; hooks add theirs
         self._spent = [time.perf_counter() - t0, time.thread_time() - c0]
@@ -385,7 +367,7 @@ class TrainingMonitor:
                 h.layer_info[spec.name]["activation"] = activation_kinds[spec.index]
         for kind, count in nonfinite.items():
             h.nonfinite[kind] += count
-        self._flush_loss_count()
+        h.nonfinite["loss"] += self._losses.flush()
         self._snapshot = None
         self._acts, self._raw = {}, {}
         self._temporal.take_tapped(k, h)  # the BPTT curve of this step's own backward
