@@ -21,7 +21,7 @@ from explain.monitor._layers import (
 if TYPE_CHECKING:
     from explain.monitor.monitor import TrainingMonitor
 
-__all__ = ["BackwardGradNorms", "LossCounter", "collect", "norms"]
+__all__ = ["BackwardGradNorms", "LossCounter", "SnapshotPlan", "collect", "norms"]
 
 
 def norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -38,6 +38,39 @@ def norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
     return [torch.linalg.vector_norm(
         t, dtype=torch.float32 if t.dtype in (torch.float16, torch.bfloat16) else None).float()
         for t in dense]
+
+
+class SnapshotPlan:
+    """Which parameters to copy before a sampled step (for the update ratio), within a memory
+    limit: the trainable parameters of the watched layers. When they do not all fit, the layers
+    take turns: each plan starts with the first layer the previous one left out, so every layer
+    no larger than the limit gets update ratios at some records."""
+
+    def __init__(self, params: list[torch.Tensor], layer_params: list[list[int]],
+                 limit: int | None) -> None:
+        self.layers = [[i for i in idx if params[i].requires_grad] for idx in layer_params]
+        self.sizes = [sum(params[i].numel() * params[i].element_size() for i in idx)
+                      for idx in self.layers]
+        self.limited = limit is not None and sum(self.sizes) > limit
+        self.limit = limit
+        self._all = {i for idx in self.layers for i in idx}
+        self._start = 0
+
+    def next(self) -> set[int]:
+        """The parameter indices to copy for the next sampled step."""
+        if not self.limited:
+            return self._all
+        n, used, chosen, left_out = len(self.layers), 0, set(), None
+        for j in range(n):
+            layer = (self._start + j) % n
+            if used + self.sizes[layer] <= self.limit:
+                used += self.sizes[layer]
+                chosen.update(self.layers[layer])
+            elif left_out is None and self.sizes[layer] <= self.limit:
+                left_out = layer
+        if left_out is not None:
+            self._start = left_out
+        return chosen
 
 
 class LossCounter:

@@ -18,7 +18,7 @@ from explain._validation import check_float, check_int
 from explain.errors import InvalidInputError, InvalidTypeError
 from explain.monitor import _layers
 from explain.monitor._pacer import Pacer
-from explain.monitor._record import BackwardGradNorms, LossCounter, collect
+from explain.monitor._record import BackwardGradNorms, LossCounter, SnapshotPlan, collect
 from explain.monitor._temporal import TemporalRecorder, sequence_layout
 from explain.monitor.history import LAYER_METRICS, History
 
@@ -55,6 +55,9 @@ class TrainingMonitor:
     temporal_samples : sequences used by the extra BPTT pass.
     budget : target fraction of training time spent sampling when ``every`` is None.
     max_every : the largest automatic interval.
+    max_snapshot_bytes : the most memory the weight copy for update ratios may take at a sampled
+        step (default 1 GiB; None for no limit). Above it, the layers take turns: each record
+        has update ratios for the layers that fit, the next record continues with the others.
     history : an earlier history to continue (resumed training); steps continue its count.
 
     Notes
@@ -100,6 +103,7 @@ class TrainingMonitor:
     def __init__(self, model: nn.Module, *, every: int | None = None, scaler: Any = None,
                  include_norm: bool = False, temporal: bool = True, temporal_samples: int = 16,
                  budget: float = 0.01, max_every: int = 200,
+                 max_snapshot_bytes: int | None = 2**30,
                  history: History | None = None) -> None:
         self.model = model
         self.every = every
@@ -109,6 +113,7 @@ class TrainingMonitor:
         self.temporal_samples = temporal_samples
         self.budget = budget
         self.max_every = max_every
+        self.max_snapshot_bytes = max_snapshot_bytes
         self.history = history if history is not None else History()
         self._started = self._closed = False
         self._handles: list[Any] = []
@@ -142,6 +147,7 @@ class TrainingMonitor:
                        "input": off(self._input_hook), "output": off(self._output_hook)}
         index = {id(p): i for i, p in enumerate(self._params)}
         self._layer_params = [[index[id(p)] for p in spec.params] for spec in self._layers]
+        self._snapshots = SnapshotPlan(self._params, self._layer_params, self.max_snapshot_bytes)
         self._step = int(self.history.meta.get("total_steps", 0))
         self._pacer = Pacer(self.every, budget=self.budget, max_every=self.max_every,
                             start=self._step)
@@ -250,6 +256,8 @@ class TrainingMonitor:
             check_int(self.every, "every", owner=_OWNER, min=1)
         check_int(self.temporal_samples, "temporal_samples", owner=_OWNER, min=1)
         check_int(self.max_every, "max_every", owner=_OWNER, min=1)
+        if self.max_snapshot_bytes is not None:
+            check_int(self.max_snapshot_bytes, "max_snapshot_bytes", owner=_OWNER, min=0)
         check_float(self.budget, "budget", owner=_OWNER, min=0, min_inclusive=False, max=1)
         if not isinstance(self.history, History):
             raise InvalidTypeError(
@@ -281,6 +289,7 @@ class TrainingMonitor:
             "amp": bool(self.scaler is not None and self.scaler.is_enabled()),
             "sequence": self._sequence, "include_norm": self.include_norm,
             "compiled_modules": len(self._compiled),
+            "snapshot_limited": self._snapshots.limited,
             "temporal_samples": self.temporal_samples})
 
     def _arm(self) -> None:
@@ -292,8 +301,9 @@ class TrainingMonitor:
         self._input: tuple[Any, ...] | None = None
         self._busy = False
         with torch.no_grad():
-            self._snapshot = [p.detach().clone() if p.requires_grad else None
-                              for p in self._params]
+            chosen = self._snapshots.next()
+            self._snapshot = [p.detach().clone() if i in chosen else None
+                              for i, p in enumerate(self._params)]
         hooks, compiled = self._hooks, self._compiled  # never hook inside compiled code
         for spec, hook in zip(self._layers, hooks["layers"]):
             if id(spec.module) not in compiled:

@@ -367,6 +367,24 @@ def test_compiled_models_are_never_hooked_inside(in_place):
     assert layer["update_ratio"][0] > 0 and layer["act_mean"] == [None, None]
 
 
+def test_weight_snapshots_stay_within_their_memory_limit():
+    # layer bytes: "0" 448, "2" 544, "4" 108 (float32); 600 bytes hold "0" + "4", or "2"
+    model = mlp()
+    with TrainingMonitor(model, every=1, max_snapshot_bytes=600) as mon:
+        train(model, 3, mon)
+    ratios = {name: rows["update_ratio"] for name, rows in mon.history.layers.items()}
+    assert [r is not None for r in ratios["0"]] == [True, False, True]
+    assert [r is not None for r in ratios["2"]] == [False, True, False]  # its turn comes
+    assert [r is not None for r in ratios["4"]] == [True, False, True]
+    assert mon.history.meta["snapshot_limited"] is True
+    with TrainingMonitor(model, every=1, max_snapshot_bytes=None) as mon:
+        train(model, 1, mon)
+    assert all(rows["update_ratio"][0] > 0 for rows in mon.history.layers.values())
+    assert mon.history.meta["snapshot_limited"] is False
+    with pytest.raises(InvalidInputError, match="max_snapshot_bytes"):
+        TrainingMonitor(model, max_snapshot_bytes=-1).start()
+
+
 def test_gradient_norms_are_taken_before_clipping():
     model = mlp()
     x, y = batch(model)
