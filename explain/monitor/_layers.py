@@ -17,7 +17,7 @@ from torch import nn
 
 __all__ = ["LayerSpec", "find_layers", "find_activations", "activation_kind", "activation_stats",
            "count_nonfinite", "first_tensor", "finish_stats", "static_activation_guess",
-           "compiled_modules", "NUM_ACT_STATS"]
+           "compiled_modules", "loss_scale", "NUM_ACT_STATS"]
 
 _NORM_TYPES: tuple[type[nn.Module], ...] = (
     nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm,
@@ -96,6 +96,15 @@ def find_activations(model: nn.Module) -> list[tuple[nn.Module, str]]:
         if kind is not None:
             found.append((module, kind))
     return found
+
+
+def loss_scale(scaler: object) -> torch.Tensor | float | None:
+    """The scale an enabled ``GradScaler`` applies to the loss right now (a copy of its device
+    tensor, no sync), or None without one. Read it during backward: ``update()`` changes it."""
+    if scaler is None or not scaler.is_enabled():
+        return None
+    scale = getattr(scaler, "_scale", None)
+    return scale.detach().clone() if isinstance(scale, torch.Tensor) else float(scaler.get_scale())
 
 
 def compiled_modules(model: nn.Module) -> set[int]:

@@ -16,6 +16,7 @@ from explain.monitor._layers import (
     activation_stats,
     count_nonfinite,
     finish_stats,
+    loss_scale,
 )
 
 if TYPE_CHECKING:
@@ -136,7 +137,7 @@ class BackwardGradNorms:
     def arm(self, params: list[torch.Tensor], scaler: Any) -> None:
         self.values, self.seconds = {}, 0.0
         self._params, self._fired, self._queued = params, [], False
-        self._scaler = scaler if scaler is not None and scaler.is_enabled() else None
+        self._scaler = scaler
 
     def attach(self) -> list[Any]:
         """Hook the gradient accumulators of the graph just built; returns the handles."""
@@ -165,11 +166,9 @@ class BackwardGradNorms:
         if idx:
             with torch.no_grad():
                 values = norms([params[i].grad.detach() for i in idx])
-                if self._scaler is not None:
-                    scale = getattr(self._scaler, "_scale", None)
-                    values = list(torch._foreach_div(
-                        values, scale if isinstance(scale, torch.Tensor)
-                        else float(self._scaler.get_scale())))
+                scale = loss_scale(self._scaler)
+                if scale is not None:
+                    values = list(torch._foreach_div(values, scale))
             self.values.update(zip(idx, values))
         self.seconds += time.perf_counter() - t0
 

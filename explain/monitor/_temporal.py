@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from explain.monitor._layers import first_tensor
+from explain.monitor._layers import first_tensor, loss_scale
 
 __all__ = ["InputGradTap", "TemporalRecorder", "temporal_curve", "curve_from_grad",
            "is_sequence_input", "sequence_layout"]
@@ -85,14 +85,17 @@ def temporal_curve(model: nn.Module, x: torch.Tensor, target: torch.Tensor | Non
         with torch.no_grad():
             for buffer, old in zip(model.buffers(), saved):
                 buffer.copy_(old)
-    if time_dim == 0:
-        grad, xs = grad.transpose(0, 1), xs.transpose(0, 1)
-    return curve_from_grad(grad, xs)                      # grad, xs: [n, time, features]
+    return curve_from_grad(grad, xs, time_dim=time_dim)
 
 
-def curve_from_grad(grad: torch.Tensor, x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+def curve_from_grad(grad: torch.Tensor, x: torch.Tensor, scale: float = 1.0,
+                    time_dim: int = 1) -> torch.Tensor:
     """``scale * ||grad[i, t, :]||`` averaged over the sequences ``i`` where ``t`` is not padding
-    (trailing all-zero frames of ``x``); a ``[time]`` tensor on ``grad``'s device (no sync)."""
+    (trailing all-zero frames of ``x``); a ``[time]`` tensor on ``grad``'s device (no sync).
+    ``grad`` and ``x`` are ``[batch, time, features]``, or ``[time, batch, features]`` with
+    ``time_dim=0``."""
+    if time_dim == 0:
+        grad, x = grad.transpose(0, 1), x.transpose(0, 1)
     norms = grad.detach().float().norm(dim=2)             # [n, time]
     if scale != 1.0:
         norms = norms * scale
@@ -133,23 +136,15 @@ class InputGradTap:
         if self.grad is not None:  # a second backward through the same graph: keep the first
             return
         self.grad = grad.detach()
-        scaler = self._scaler
-        if scaler is not None and scaler.is_enabled():
-            # the GradScaler's scale of *this* backward (its update() may change it later)
-            scale = getattr(scaler, "_scale", None)
-            self.loss_scale = (scale.detach().clone() if isinstance(scale, torch.Tensor)
-                               else float(scaler.get_scale()))
+        self.loss_scale = loss_scale(self._scaler)  # of *this* backward
 
     def curve(self, time_dim: int = 1) -> torch.Tensor:
         """The per-sequence curve, assuming the loss is a mean over the batch (torch's default
         reduction): the gradient is multiplied by the batch size (and divided by the AMP loss
         scale), which makes it ``||d loss_i / d x_i[t]||`` as :func:`temporal_curve` computes."""
-        grad, x = self.grad, self.x
-        if self.loss_scale is not None:
-            grad = grad.float() / self.loss_scale
-        if time_dim == 0:
-            grad, x = grad.transpose(0, 1), x.transpose(0, 1)
-        return curve_from_grad(grad, x, scale=float(x.shape[0]))
+        grad = self.grad if self.loss_scale is None else self.grad.float() / self.loss_scale
+        batch = self.x.shape[1 - time_dim]
+        return curve_from_grad(grad, self.x, scale=float(batch), time_dim=time_dim)
 
 
 def _valid_frames(x: torch.Tensor) -> torch.Tensor:

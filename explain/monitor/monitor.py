@@ -46,12 +46,13 @@ class TrainingMonitor:
     include_norm : also watch norm layers (BatchNorm, LayerNorm, ...).
     temporal : record the BPTT curve of sequence models (recurrent or attention modules, no
         convolutions; float input ``[batch, time, features]``, or ``[time, batch, features]``
-        when they are not batch-first) at most once per epoch, at a sampled step. It is read from the step's own
-        backward pass (the model's input is ``x + 0`` with a zero that requires grad, so the
-        gradient reaches it) over the whole batch, assuming the loss is a batch mean. If that
-        gradient does not arrive, an extra pass on ``temporal_samples`` sequences computes it;
-        with ``every=None`` the first always, later ones only while they take at most a
-        quarter of ``budget``. ``history.meta["temporal_source"]`` says which.
+        when they are not batch-first) at most once per epoch, at a sampled step. It is read
+        from the step's own backward pass (the model's input is ``x + 0`` with a zero that
+        requires grad, so the gradient reaches it) over the whole batch, assuming the loss is
+        a batch mean. If that gradient does not arrive, an extra pass on ``temporal_samples``
+        sequences computes it; with ``every=None`` the first always, later ones only while
+        they take at most a quarter of ``budget``. ``history.meta["temporal_source"]`` says
+        which.
     temporal_samples : sequences used by the extra BPTT pass.
     budget : target fraction of training time spent sampling when ``every`` is None.
     max_every : the largest automatic interval.
@@ -139,12 +140,14 @@ class TrainingMonitor:
         self._params = list(self.model.parameters())
         self._grad_norms = BackwardGradNorms()
         self._compiled = _layers.compiled_modules(self.model)
-        # made once and kept out of torch.compile's tracing (in case a compiled region calls
-        # them anyway): the same hook objects at every sampled step
+        # (module, forward hook) pairs, made once and kept out of torch.compile's tracing: the
+        # same hook objects at every sampled step, never on a module inside compiled code
         off = torch.compiler.disable
-        self._hooks = {"layers": [off(self._layer_hook(spec)) for spec in self._layers],
-                       "acts": [off(self._act_hook(kind)) for _, kind in self._activations],
-                       "input": off(self._input_hook), "output": off(self._output_hook)}
+        targets = [(spec.module, self._layer_hook(spec)) for spec in self._layers]
+        targets += [(module, self._act_hook(kind)) for module, kind in self._activations]
+        self._hook_targets = [(m, off(h)) for m, h in targets if id(m) not in self._compiled]
+        self._model_hooks = (None if id(self.model) in self._compiled
+                             else (off(self._input_hook), off(self._output_hook)))
         index = {id(p): i for i, p in enumerate(self._params)}
         self._layer_params = [[index[id(p)] for p in spec.params] for spec in self._layers]
         self._snapshots = SnapshotPlan(self._params, self._layer_params, self.max_snapshot_bytes)
@@ -156,9 +159,9 @@ class TrainingMonitor:
         self._seconds = 0.0                    # measured wall time of the sampled steps' work
         self._snapshot: list[torch.Tensor | None] | None = None
         self._epoch_start = self._step
-        trainable = any(p.requires_grad for p in self._params)  # else no backward to tap
-        trainable = trainable and id(self.model) not in self._compiled  # no extra compiled pass
-        self._temporal = TemporalRecorder(self.temporal and trainable, self.temporal_samples,
+        # a backward to tap, and no extra pass through compiled code
+        tappable = any(p.requires_grad for p in self._params) and self._model_hooks is not None
+        self._temporal = TemporalRecorder(self.temporal and tappable, self.temporal_samples,
                                           self.budget, auto=self.every is None,
                                           time_dim=sequence_layout(self.model))
         self._t_start = time.perf_counter()
@@ -304,17 +307,12 @@ class TrainingMonitor:
             chosen = self._snapshots.next()
             self._snapshot = [p.detach().clone() if i in chosen else None
                               for i, p in enumerate(self._params)]
-        hooks, compiled = self._hooks, self._compiled  # never hook inside compiled code
-        for spec, hook in zip(self._layers, hooks["layers"]):
-            if id(spec.module) not in compiled:
-                self._handles.append(spec.module.register_forward_hook(hook))
-        for (module, _), hook in zip(self._activations, hooks["acts"]):
-            if id(module) not in compiled:
-                self._handles.append(module.register_forward_hook(hook))
-        if id(self.model) not in compiled:
-            self._handles.append(self.model.register_forward_pre_hook(hooks["input"],
-                                                                      with_kwargs=True))
-            self._handles.append(self.model.register_forward_hook(hooks["output"]))
+        for module, hook in self._hook_targets:
+            self._handles.append(module.register_forward_hook(hook))
+        if self._model_hooks is not None:
+            before, after = self._model_hooks
+            self._handles.append(self.model.register_forward_pre_hook(before, with_kwargs=True))
+            self._handles.append(self.model.register_forward_hook(after))
         self._grad_norms.arm(self._params, self.scaler)
         # the monitor's own seconds (wall, cpu) for this sampled step; hooks add theirs
         self._spent = [time.perf_counter() - t0, time.thread_time() - c0]
