@@ -10,11 +10,20 @@ __all__ = ["Severity", "Finding"]
 
 
 class Severity(str, enum.Enum):
-    """How bad a finding is; ordered PASS < INFO < WARN < FAIL < ERROR.
+    """How bad a finding is; ordered SKIPPED < PASS < INFO < WARN < FAIL < ERROR.
 
-    ERROR means the check itself could not run (its exception is in the evidence).
+    SKIPPED means the check did not apply or lacked its data (the finding says why); ERROR means
+    the check itself could not run (its exception is in the evidence). The class owns both the
+    order and the presentation (:attr:`label`, :attr:`icon`, :attr:`color`, :attr:`mark`,
+    :attr:`material`), so HTML, Markdown, the CLI and the dashboard show every grade alike.
+
+    Examples
+    --------
+    >>> Severity.WARN > Severity.PASS > Severity.SKIPPED, Severity.FAIL.icon, Severity.PASS.color
+    (True, '❌', '#009E73')
     """
 
+    SKIPPED = "skipped"
     PASS = "pass"
     INFO = "info"
     WARN = "warn"
@@ -23,7 +32,33 @@ class Severity(str, enum.Enum):
 
     @property
     def rank(self) -> int:
+        """Position in the order (SKIPPED 0 ... ERROR 5)."""
         return _RANK[self]
+
+    @property
+    def label(self) -> str:
+        """Upper-case label: ``"WARN"``."""
+        return self.value.upper()
+
+    @property
+    def icon(self) -> str:
+        """Emoji for Markdown and plain text."""
+        return _PRESENTATION[self].icon
+
+    @property
+    def mark(self) -> str:
+        """A one-character symbol for table cells without emoji fonts."""
+        return _PRESENTATION[self].mark
+
+    @property
+    def color(self) -> str:
+        """Hex colour (colour-blind safe, Okabe-Ito) for HTML badges and figures."""
+        return _PRESENTATION[self].color
+
+    @property
+    def material(self) -> str:
+        """Streamlit Markdown icon (Material Symbols ship with Streamlit)."""
+        return _PRESENTATION[self].material
 
     def __lt__(self, other: object) -> bool:  # type: ignore[override]
         if not isinstance(other, Severity):
@@ -46,7 +81,24 @@ class Severity(str, enum.Enum):
         return self.rank >= other.rank
 
 
-_RANK = {Severity.PASS: 0, Severity.INFO: 1, Severity.WARN: 2, Severity.FAIL: 3, Severity.ERROR: 4}
+@dataclass(frozen=True)
+class _Look:
+    icon: str
+    mark: str
+    color: str
+    material: str
+
+
+_RANK = {s: i for i, s in enumerate(Severity)}
+#: The one presentation table: every renderer reads a grade's look from here.
+_PRESENTATION = {
+    Severity.SKIPPED: _Look("⏭️", "–", "#BBBBBB", ":gray[:material/skip_next:]"),
+    Severity.PASS: _Look("✅", "✔", "#009E73", ":green[:material/check_circle:]"),
+    Severity.INFO: _Look("ℹ️", "ℹ", "#56B4E9", ":blue[:material/info:]"),
+    Severity.WARN: _Look("⚠️", "⚠", "#E69F00", ":orange[:material/warning:]"),
+    Severity.FAIL: _Look("❌", "✖", "#D55E00", ":red[:material/cancel:]"),
+    Severity.ERROR: _Look("💥", "‼", "#7F7F7F", ":red[:material/error:]"),
+}
 
 
 @dataclass(frozen=True)

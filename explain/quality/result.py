@@ -7,6 +7,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from explain.findings import Severity
+
 __all__ = ["Verdict", "Quality", "DEFAULT_THRESHOLDS"]
 
 #: Thresholds of the verdict (see the :mod:`explain.quality` docstring for their rationale).
@@ -19,7 +21,13 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
 
 
 class Verdict(str, enum.Enum):
-    """One-word verdict on an explanation."""
+    """One-word verdict on an explanation; :attr:`severity` is its grade on the common scale.
+
+    Examples
+    --------
+    >>> Verdict.DOUBTFUL.severity.value, Verdict.FAILS_SANITY.label
+    ('warn', 'fails sanity')
+    """
 
     TRUSTWORTHY = "trustworthy"
     DOUBTFUL = "doubtful"
@@ -29,6 +37,15 @@ class Verdict(str, enum.Enum):
     def label(self) -> str:
         """Human form: ``"trustworthy"``, ``"doubtful"``, ``"fails sanity"``."""
         return self.value.replace("-", " ")
+
+    @property
+    def severity(self) -> Severity:
+        """The :class:`explain.Severity` of this verdict (the one mapping; renderers use it)."""
+        return _VERDICT_SEVERITY[self]
+
+
+_VERDICT_SEVERITY = {Verdict.TRUSTWORTHY: Severity.PASS, Verdict.DOUBTFUL: Severity.WARN,
+                     Verdict.FAILS_SANITY: Severity.FAIL}
 
 
 def _clean(value: Any) -> Any:

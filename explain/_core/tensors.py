@@ -1,0 +1,132 @@
+"""Torch helpers several stages share: modality inference, device look-up, eval copies,
+batched predict and token decoding.
+
+Examples
+--------
+>>> import torch
+>>> infer_modality(torch.zeros(2, 1, 8, 8)).value, infer_modality(torch.zeros(2, 5, dtype=torch.long)).value
+('image', 'text')
+>>> predict(torch.nn.Linear(3, 2), torch.zeros(5, 3)).shape
+torch.Size([5, 2])
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from explain.card import Modality, ModelCard, card_of
+from explain.errors import DataMismatchError, InvalidInputError
+
+__all__ = ["infer_modality", "device_of", "eval_copy", "predict", "decode_tokens"]
+
+#: Float batches by rank: [batch, features], [batch, time, features], [batch, C, H, W].
+_BY_RANK = {2: Modality.TABULAR, 3: Modality.SEQUENCE, 4: Modality.IMAGE}
+
+
+def infer_modality(inputs: torch.Tensor, card: ModelCard | None = None, *,
+                   modality: str | Modality | None = None, model: nn.Module | None = None,
+                   owner: str = "deepscope") -> Modality:
+    """The modality of a batch: ``modality`` if given, else the card's (or ``model``'s card),
+    else from the batch: integer ids -> text; float 2-D -> tabular, 3-D -> sequence,
+    4-D -> image. Any other rank raises :class:`explain.InvalidInputError`.
+    """
+    if modality is not None:
+        return Modality(getattr(modality, "value", modality))
+    if card is None and model is not None:
+        card = card_of(model)
+    if card is not None:
+        return card.modality
+    if not inputs.is_floating_point():
+        return Modality.TEXT
+    if inputs.dim() not in _BY_RANK:
+        raise InvalidInputError(
+            f"The inputs of {owner} must be a batch [batch, features], [batch, time, features] "
+            f"or [batch, channels, height, width]. Got shape {tuple(inputs.shape)} instead. "
+            "Pass modality= explicitly or give the model a card (explain.ModelCard).")
+    return _BY_RANK[inputs.dim()]
+
+
+def device_of(model: nn.Module) -> torch.device:
+    """The device of the model's first parameter or buffer (CPU for a parameter-free model)."""
+    for t in model.parameters():
+        return t.device
+    for t in model.buffers():
+        return t.device
+    return torch.device("cpu")
+
+
+def eval_copy(model: nn.Module) -> nn.Module:
+    """The model itself if it is in eval mode, else an eval-mode deep copy (the user's model
+    is never flipped)."""
+    if not model.training:
+        return model
+    return copy.deepcopy(model).eval()
+
+
+def _logits_of(out: Any) -> torch.Tensor:
+    if isinstance(out, (tuple, list)):
+        out = out[0]
+    return out
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512, *,
+            owner: str = "the audit") -> torch.Tensor:
+    """Logits ``[n, classes]`` (float32, CPU) of ``x`` in batches, without autograd.
+
+    A model that cannot take ``x`` raises :class:`explain.DataMismatchError` naming the
+    per-sample shape and dtype instead of a traceback from inside the model.
+    """
+    dev = device_of(model)
+    outs = []
+    for i in range(0, x.shape[0], batch_size):
+        try:
+            out = _logits_of(model(x[i:i + batch_size].to(dev)))
+        except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            raise DataMismatchError(
+                f"The model could not take the data of {owner}: inputs of shape "
+                f"{list(x.shape[1:])} ({x.dtype}) per sample raised {type(exc).__name__}: "
+                f"{first}. Pass data the model was built for.") from exc
+        outs.append(out.detach().float().cpu())
+    logits = torch.cat(outs) if outs else torch.zeros(0, 0)
+    if logits.ndim != 2:
+        raise DataMismatchError(f"The model must return logits [batch, classes]. Got shape "
+                                f"{list(logits.shape)} instead.")
+    return logits
+
+
+def decode_tokens(ids: Sequence[int] | torch.Tensor, vocab: Any = None,
+                  decode: Callable[[list[int]], Any] | None = None, *,
+                  skip_padding: bool = False) -> list[str]:
+    """Token strings for ``ids``: through ``decode`` (a callable on a list of ids), else a
+    vocabulary (``itos`` / ``tokens`` / ``id_to_token`` tables, or a ``decode``-like method, or a
+    tokenizer's ``convert_ids_to_tokens``), else ``"<id>"``. ``skip_padding`` drops id 0.
+    """
+    flat = ids.reshape(-1).tolist() if isinstance(ids, torch.Tensor) else list(ids)
+    ints = [int(i) for i in flat]
+    if skip_padding:
+        ints = [i for i in ints if i != 0]
+    if decode is not None:
+        out = decode(ints)
+        return out.split() if isinstance(out, str) else [str(t) for t in out]
+    if vocab is not None:
+        for attr in ("itos", "tokens", "id_to_token", "idx2word"):
+            table = getattr(vocab, attr, None)
+            if isinstance(table, (list, tuple, dict)):
+                return [str(table[i]) if (i in table if isinstance(table, dict)
+                                          else 0 <= i < len(table)) else f"<{i}>" for i in ints]
+        for attr in ("convert_ids_to_tokens", "decode_tokens", "lookup_tokens", "decode"):
+            fn = getattr(vocab, attr, None)
+            if callable(fn):
+                out = fn(ints)
+                if isinstance(out, str):
+                    out = out.split()
+                if len(out) == len(ints):
+                    return [str(t) for t in out]
+    return [f"<{i}>" for i in ints]
