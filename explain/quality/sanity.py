@@ -147,7 +147,10 @@ def cascading_randomization(model: nn.Module, inputs: torch.Tensor, values: torc
     if n == 0:
         nan = np.full(inputs.shape[0], np.nan)
         return SanityResult(layers=[], checkpoints=[], curve=[], final=nan)
-    marks = sorted({int(round(v)) for v in np.linspace(1, n, min(n, max(1, checkpoints)))})
+    k = min(n, max(1, checkpoints))
+    # k points from the output layer down; the last is always "every layer randomized"
+    # (linspace(1, n, 1) would be [1]: only the output layer).
+    marks = sorted({int(round(v)) for v in np.linspace(1, n, k)}) if k > 1 else [n]
     curve, names, final = [], [], np.full(inputs.shape[0], np.nan)
     done = 0
     for mark in marks:

@@ -82,7 +82,7 @@ class Sensitivity(TrustMetric):
                      "Perturbed inputs per sample whose explanations are compared.", minimum=1),
         MetricOption("sensitivity_radius", 0.02,
                      "Noise radius as a fraction of the input's spread (captum's default "
-                     "perturbation radius).", kind="float", minimum=0.0, strict=True),
+                     "perturbation radius).", kind="float", minimum=0, strict=True),
     )
 
     def not_applicable(self, context: MetricContext) -> str:

@@ -49,7 +49,7 @@ class TrustThreshold:
     metric: str
     meaning: str
     anchor: str
-    minimum: float | None = 0.0
+    minimum: float | None = 0
     maximum: float | None = None
 
     def validate(self, value: Any, *, owner: str = "evaluate") -> float:
@@ -84,7 +84,7 @@ THRESHOLDS: dict[str, TrustThreshold] = {t.name: t for t in [
        "Adebayo et al. 2018 ('Sanity Checks for Saliency Maps'): maps of methods that pass "
        "decorrelate towards 0, guided backprop's stay close to the original. 0.5 is Cohen's "
        "(1988) 'large' correlation. Measured here: IG and saliency on a trained MLP < 0.5; a "
-       "map equal to the input (an edge detector) stays at 1.0.", minimum=-1.0, maximum=1.0),
+       "map equal to the input (an edge detector) stays at 1.0.", minimum=-1, maximum=1),
     _T("max_sensitivity", 1.0, "sensitivity",
        "Largest median max-sensitivity, max ||e(x + u) - e(x)|| / ||e(x)|| over uniform noise u "
        "of sensitivity_radius x the input's spread; above 1 the map changes by more than its "
