@@ -74,13 +74,15 @@ def evaluate(model: nn.Module, inputs: torch.Tensor | None, attribution: Attribu
     modality : override the modality (default: the model card's, else from the input shape).
     seed : seed of every random draw (orders, perturbations, re-initialization).
     batch_size : rows per forward pass.
-    **options : the metrics' sizes and the verdict's thresholds, by name. Sizes: ``steps``
-        (20) and ``n_random`` (3) and ``patch_size`` (None) of the faithfulness curves,
-        ``sanity_checkpoints`` (4), ``sanity_abs`` (False), ``infidelity_perturbations`` (16),
-        ``sensitivity_perturbations`` (4), ``sensitivity_radius`` (0.02). Thresholds, with
-        their anchors in :mod:`explain.quality.thresholds`: ``max_completeness_error`` (0.05),
+    **options : the metrics' sizes and the verdict's thresholds, by name (an unknown name
+        raises :class:`explain.UnknownNameError`). Sizes, declared by the metrics:
+        ``steps`` (20), ``n_random`` (3), ``patch_size`` (None): the faithfulness curves;
+        ``sanity_checkpoints`` (4), ``sanity_abs`` (False): the randomization cascade;
+        ``infidelity_perturbations`` (16); ``sensitivity_perturbations`` (4),
+        ``sensitivity_radius`` (0.02). Thresholds, with their anchors in
+        :mod:`explain.quality.thresholds`: ``max_completeness_error`` (0.05),
         ``min_faithfulness_margin`` (0.0), ``max_sanity_correlation`` (0.5),
-        ``max_sensitivity`` (1.0). An unknown name raises :class:`explain.UnknownNameError`.
+        ``max_sensitivity`` (1.0).
 
     Returns
     -------

@@ -123,3 +123,12 @@ def test_one_sanity_checkpoint_still_randomizes_every_layer():
 
     assert one.sanity_curve["layer"] == ["0"] and every.sanity_curve["layer"] == ["4", "2", "0"]
     assert one.per_sample["sanity"] == every.per_sample["sanity"]
+
+
+def test_evaluate_docstring_lists_every_option_and_threshold_with_its_default():
+    from explain.quality.base import metric_options
+
+    doc = " ".join(evaluate.__doc__.split())
+    listed = {**{n: o.default for n, o in metric_options().items()}, **DEFAULT_THRESHOLDS}
+
+    assert [n for n, d in listed.items() if f"``{n}`` ({d})" not in doc] == []
