@@ -73,6 +73,23 @@ def check_float(value: Any, name: str, *, owner: str | None = None, min: float |
     return value
 
 
+def check_bool(value: Any, name: str, *, owner: str | None = None) -> bool:
+    """Return ``value`` if it is a bool (numpy bools included), or raise a clear error."""
+    if not isinstance(value, bool) and not _is_numpy_bool(value):
+        raise InvalidTypeError(
+            f"The {name!r} parameter{_where(owner)} must be a bool. Got {value!r} "
+            f"({type(value).__name__}) instead.")
+    return bool(value)
+
+
+def _is_numpy_bool(value: Any) -> bool:
+    try:
+        import numpy as np
+        return isinstance(value, np.bool_)
+    except ImportError:  # pragma: no cover
+        return False
+
+
 def _is_number(value: Any) -> bool:
     try:
         import numpy as np

@@ -1,38 +1,81 @@
 """Trust in explanations: is an attribution faithful to the model, and does it depend on it?
 
-:func:`evaluate` computes, for the first ``n_samples`` of an :class:`explain.Attribution`:
+:func:`evaluate` runs the registered trust metrics on the first ``n_samples`` of an
+:class:`explain.Attribution` and adds their criteria up to a :class:`Verdict`
+(``trustworthy`` / ``doubtful`` / ``fails-sanity``; :attr:`Verdict.severity` places it on the
+common :class:`explain.Severity` scale). One metric per file, registered like the checks
+(:mod:`explain.quality.base`), in this order (:func:`list_metrics`):
 
-* **completeness** (path and Shapley methods only): ``|sum(attr) - (f(x) - f(b))|`` relative to
-  ``|f(x) - f(b)|``, on the logit of the explained class. Integrated gradients is exact in the
-  limit of infinitely many steps, so an error above **5 %** means too few steps (raise
-  ``n_steps``) or a baseline/target mismatch: the map does not account for the prediction.
-* **faithfulness**: deletion and insertion curves (units replaced by the baseline value, most
-  positive attribution first; image patches, frame x feature cells of real frames, non-pad
-  tokens replaced by pad id 0, tabular features), AUC of the class probability over the
-  fraction changed, in [0, 1]. The reference is the same curve in random order (mean of
-  ``n_random`` seeds). A map that ranks evidence better than chance must give a deletion AUC
-  **below** and an insertion AUC **above** the random-order AUC (margin
-  ``min_faithfulness_margin``, default 0): otherwise it is no better than guessing.
-* **sanity** (Adebayo et al. 2018): cascading randomization of a deep copy of the model from the
-  output layer down. The median Spearman rank correlation (signed maps, real elements only)
-  between the original map and the map of the fully randomized model must drop to
-  **<= 0.5**; a map that stays more correlated reflects the input, not the model (an edge
-  detector passes every faithfulness-free test), and **fails sanity**.
-* **infidelity** (Yeh et al. 2019, normalized): reported, not graded; it is in squared logit
-  units, so compare methods on the same model rather than against a fixed number.
-* **sensitivity** (max-sensitivity, relative to the norm of the map, under uniform noise of
-  2 % of the input's spread): above **1.0** the map changes by more than its own size under a
-  perturbation the model barely notices, so it is unstable and doubtful.
+* ``completeness`` (:mod:`~explain.quality.completeness`, path and Shapley methods only): do
+  the attributions add up to ``f(x) - f(baseline)``?
+* ``faithfulness`` (:mod:`~explain.quality.faithfulness`): deletion and insertion curves
+  against the same curves in random order.
+* ``sanity`` (:mod:`~explain.quality.sanity`, Adebayo et al. 2018): does the map change when
+  the model is randomized layer by layer?
+* ``infidelity`` (:mod:`~explain.quality.infidelity`, Yeh et al. 2019): reported, not graded.
+* ``sensitivity`` (:mod:`~explain.quality.sensitivity`): max-sensitivity under small noise.
 
-Verdict: ``fails-sanity`` when the sanity correlation is above its threshold; else ``doubtful``
-when any graded criterion (completeness, deletion, insertion, sensitivity) fails or a graded
-metric could not run; else ``trustworthy``. :func:`agreement` gives the method x method matrix
-of median per-sample rank correlations when several attributions were computed.
+Every threshold of the verdict, its meaning and its anchor (the paper or rule of thumb behind
+the number) is in :mod:`explain.quality.thresholds`. :func:`agreement` gives the method x method
+matrix of median per-sample rank correlations when several attributions were computed.
 """
 
-from explain.quality.evaluation import METRICS, default_explain_fn, evaluate
-from explain.quality.method_agreement import agreement
-from explain.quality.result import DEFAULT_THRESHOLDS, Quality, Verdict
+from __future__ import annotations
 
-__all__ = ["evaluate", "Quality", "Verdict", "agreement", "METRICS", "DEFAULT_THRESHOLDS",
-           "default_explain_fn"]
+import importlib
+import pkgutil
+
+from explain.quality.base import (
+    MetricContext,
+    MetricResult,
+    MetricStatus,
+    TrustMetric,
+    get_metric,
+    list_metrics,
+    register_metric,
+)
+from explain.quality.result import Quality, Verdict
+from explain.quality.thresholds import DEFAULT_THRESHOLDS, THRESHOLDS, TrustThreshold
+
+# Built-in metrics in the order evaluate computes them; new metric files come after.
+_ORDER = ("completeness", "faithfulness", "sanity", "infidelity", "sensitivity")
+# Modules of this package that are not metrics.
+_SUPPORT = frozenset({"base", "evaluation", "method_agreement", "result", "thresholds"})
+_loaded = False
+
+
+def _load_all() -> None:
+    """Import every metric module once, so their ``@register_metric`` decorators run."""
+    global _loaded
+    if _loaded:
+        return
+    others = sorted(info.name for info in pkgutil.iter_modules(__path__)
+                    if not info.name.startswith("_") and info.name not in (*_ORDER, *_SUPPORT))
+    for name in (*_ORDER, *others):
+        importlib.import_module(f"{__name__}.{name}")
+    _loaded = True
+
+
+_load_all()
+
+from explain.quality.evaluation import METRICS, default_explain_fn, evaluate  # noqa: E402
+from explain.quality.method_agreement import agreement  # noqa: E402
+
+__all__ = [
+    "evaluate",
+    "Quality",
+    "Verdict",
+    "agreement",
+    "list_metrics",
+    "get_metric",
+    "register_metric",
+    "TrustMetric",
+    "MetricContext",
+    "MetricResult",
+    "MetricStatus",
+    "METRICS",
+    "THRESHOLDS",
+    "TrustThreshold",
+    "DEFAULT_THRESHOLDS",
+    "default_explain_fn",
+]

@@ -1,4 +1,8 @@
-"""Helpers shared by the trust metrics: modality, a model guard, batched forwards, feature units.
+"""Helpers shared by the trust metrics: method families, batched forwards, feature units.
+
+Modality inference, device look-up and the model guard are the shared ones in
+:mod:`explain._core` (:func:`~explain._core.tensors.infer_modality`,
+:func:`~explain._core.tensors.device_of`, :class:`~explain._core.guard.ModelGuard`).
 
 A *feature unit* is what faithfulness curves remove or insert at once and what rank correlations
 compare: a pixel patch (all channels) for images, one (frame, feature) cell of a real frame for
@@ -8,29 +12,32 @@ frames, token id 0) is never a unit, so it is never perturbed and never inflates
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from explain._core.tensors import device_of
 from explain.attribution.result import Attribution
-from explain.card import Modality, card_of
-from explain.errors import DataMismatchError, InvalidInputError, InvalidTypeError
+from explain.card import Modality
+from explain.errors import DataMismatchError, InvalidInputError
 
 __all__ = [
     "ExplainFn",
-    "resolve_modality",
-    "model_guard",
-    "device_of",
+    "COMPLETE_METHODS",
+    "MULTIPLY_BY_INPUTS",
+    "TOKEN_NOISE_NOTE",
     "class_scores",
     "attribution_values",
     "feature_units",
     "real_mask",
     "default_baseline",
+    "float_baseline",
+    "spread",
+    "chunk_size",
     "spearman",
     "median",
     "to_list",
@@ -39,55 +46,18 @@ __all__ = [
 #: ``explain_fn(model, inputs, target) -> values`` recomputes an explanation (sanity, sensitivity).
 ExplainFn = Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 
-
-def resolve_modality(model: nn.Module, inputs: torch.Tensor,
-                     modality: str | Modality | None) -> Modality:
-    """The modality given, else the model card's, else inferred from the input shape and dtype."""
-    if modality is not None:
-        return Modality(getattr(modality, "value", modality))
-    card = card_of(model)
-    if card is not None:
-        return card.modality
-    if not inputs.is_floating_point():
-        return Modality.TEXT
-    by_rank = {2: Modality.TABULAR, 3: Modality.SEQUENCE, 4: Modality.IMAGE}
-    if inputs.dim() not in by_rank:
-        raise InvalidInputError(
-            f"The 'inputs' of the attribution must be [batch, features], [batch, time, features] "
-            f"or [batch, channels, height, width]. Got shape {tuple(inputs.shape)} instead. "
-            f"Pass modality= explicitly or give the model a card.")
-    return by_rank[inputs.dim()]
-
-
-def device_of(model: nn.Module) -> torch.device:
-    """The device of the model's first parameter or buffer (CPU for a parameter-free model)."""
-    for t in list(model.parameters()) + list(model.buffers()):
-        return t.device
-    return torch.device("cpu")
-
-
-@contextlib.contextmanager
-def model_guard(model: nn.Module) -> Iterator[nn.Module]:
-    """Put ``model`` in eval mode and restore every module's mode and every ``.grad`` afterwards.
-
-    Parameters and buffers are never written by the metrics (forwards run in eval mode and
-    gradients are taken with respect to inputs), so restoring the mode and the gradients leaves
-    the user's model exactly as it was.
-    """
-    if not isinstance(model, nn.Module):
-        raise InvalidTypeError(
-            f"The 'model' parameter of evaluate must be a torch.nn.Module. Got "
-            f"{type(model).__name__} instead.")
-    modes = [(m, m.training) for m in model.modules()]
-    grads = [(p, None if p.grad is None else p.grad.detach().clone()) for p in model.parameters()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for m, mode in modes:
-            m.training = mode
-        for p, g in grads:
-            p.grad = g
+#: Methods whose attributions should sum to f(x) - f(baseline).
+COMPLETE_METHODS = frozenset({
+    "integrated_gradients", "layer_integrated_gradients", "deeplift", "deeplift_shap",
+    "gradient_shap", "shap_deep", "shap_gradient", "shap_kernel", "shapley_value_sampling",
+    "lrp",
+})
+#: Methods whose maps are "global" (already multiplied by input - baseline).
+MULTIPLY_BY_INPUTS = COMPLETE_METHODS | frozenset({
+    "input_x_gradient", "occlusion", "feature_ablation", "lime", "feature_permutation",
+})
+#: Why noise-based metrics (infidelity, sensitivity) skip text inputs.
+TOKEN_NOISE_NOTE = "not defined for token ids (they cannot be nudged by noise)"
 
 
 def class_scores(model: nn.Module, x: torch.Tensor, target: torch.Tensor, *, batch_size: int,
@@ -155,6 +125,32 @@ def default_baseline(x: torch.Tensor, modality: Modality) -> torch.Tensor:
     if modality is Modality.SEQUENCE:
         return real_mask(x, modality).to(x.dtype) * 1e-6
     return torch.zeros_like(x)
+
+
+def float_baseline(inputs: torch.Tensor, baselines: torch.Tensor | None,
+                   modality: Modality) -> torch.Tensor:
+    """Float baselines shaped like ``inputs``: the attribution's own, the mean of a baseline
+    distribution, else :func:`default_baseline`."""
+    if baselines is not None and baselines.shape == inputs.shape:
+        return baselines.detach().cpu().float()
+    if baselines is not None and baselines.dim() == inputs.dim() and \
+            baselines.shape[1:] == inputs.shape[1:]:
+        return baselines.detach().cpu().float().mean(0, keepdim=True).expand_as(inputs).clone()
+    return default_baseline(inputs, modality).float()
+
+
+def spread(inputs: torch.Tensor, mask: torch.Tensor) -> float:
+    """Standard deviation of the real elements of ``inputs`` (1.0 when it is 0 or undefined):
+    the scale noise radii are relative to."""
+    real = inputs[mask]
+    s = float(real.float().std()) if real.numel() > 1 else 0.0
+    return s if s > 0 else 1.0
+
+
+def chunk_size(batch_size: int, inputs: torch.Tensor, n_perturb: int) -> int:
+    """captum's ``max_examples_per_batch``; it wants ``n <= value <= n * n_perturb``."""
+    n = inputs.shape[0]
+    return max(n, min(batch_size, n * n_perturb))
 
 
 def feature_units(x: torch.Tensor, modality: Modality,

@@ -1,43 +1,42 @@
-""":func:`evaluate`: every trust metric of one attribution and the verdict they add up to.
+""":func:`evaluate`: run the registered trust metrics on one attribution and grade them.
 
-The thresholds and their rationale are documented in the :mod:`explain.quality` docstring.
+The stages: validate the call and build one :class:`~explain.quality.base.MetricContext`; run each
+requested metric (``TrustMetric.run`` never raises); add the metrics' own criteria up to a
+:class:`~explain.quality.result.Verdict`; assemble the frozen :class:`Quality`.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from explain._validation import check_float, check_int, unknown_name
+from explain._core.guard import ModelGuard
+from explain._core.tensors import device_of, infer_modality
+from explain._validation import check_int, unknown_name
 from explain.attribution.result import Attribution
 from explain.card import Modality
 from explain.errors import AttributionError, DataMismatchError, InvalidTypeError
-from explain.quality import fidelity
-from explain.quality._common import (
-    ExplainFn,
-    attribution_values,
-    device_of,
-    median,
-    model_guard,
-    real_mask,
-    resolve_modality,
-    to_list,
+from explain.quality._common import ExplainFn, attribution_values
+from explain.quality.base import (
+    MetricContext,
+    MetricResult,
+    MetricStatus,
+    get_metric,
+    list_metrics,
+    resolve_options,
 )
-from explain.quality.faithfulness import deletion_insertion
 from explain.quality.result import Quality, Verdict
-from explain.quality.sanity import cascading_randomization
 
 __all__ = ["METRICS", "evaluate", "default_explain_fn"]
 
-#: Every metric :func:`evaluate` can compute, in the order it computes them.
-METRICS = ("completeness", "faithfulness", "sanity", "infidelity", "sensitivity")
+#: Every registered metric, in the order :func:`evaluate` computes them.
+METRICS: tuple[str, ...] = tuple(list_metrics())
 
 
-def default_explain_fn(method: str, options: dict[str, Any] | None = None) -> ExplainFn:
+def default_explain_fn(method: str, options: Mapping[str, Any] | None = None) -> ExplainFn:
     """``explain_fn`` that reruns :func:`explain.attribute` with ``method`` (imported lazily)."""
     options = dict(options or {})
 
@@ -53,39 +52,12 @@ def default_explain_fn(method: str, options: dict[str, Any] | None = None) -> Ex
     return explain_fn
 
 
-def _check_metrics(metrics: str | Sequence[str]) -> tuple[str, ...]:
-    names = (metrics,) if isinstance(metrics, str) else tuple(metrics)
-    for name in names:
-        if name not in METRICS:
-            raise unknown_name("quality metric", name, METRICS)
-    return tuple(m for m in METRICS if m in names)
-
-
-def _inputs_of(attribution: Attribution, inputs: torch.Tensor | None, n: int) -> torch.Tensor:
-    if inputs is None:
-        return attribution.inputs[:n].detach().cpu()
-    if not isinstance(inputs, torch.Tensor):
-        raise InvalidTypeError(
-            f"The 'inputs' parameter of evaluate must be a torch.Tensor or None. Got "
-            f"{type(inputs).__name__} instead.")
-    if tuple(inputs.shape) != tuple(attribution.inputs.shape):
-        raise DataMismatchError(
-            f"The 'inputs' of evaluate have shape {tuple(inputs.shape)} but the attribution was "
-            f"computed on inputs of shape {tuple(attribution.inputs.shape)}. Pass the inputs "
-            f"the attribution explains (or inputs=None to use attribution.inputs).")
-    return inputs[:n].detach().cpu()
-
-
 def evaluate(model: nn.Module, inputs: torch.Tensor | None, attribution: Attribution, *,
-             metrics: str | Sequence[str] = METRICS, n_samples: int = 8, steps: int = 20,
-             n_random: int = 3, patch_size: int | None = None, explain_fn: ExplainFn | None = None,
-             attribute_options: dict[str, Any] | None = None,
+             metrics: str | Sequence[str] = METRICS, n_samples: int = 8,
+             explain_fn: ExplainFn | None = None,
+             attribute_options: Mapping[str, Any] | None = None,
              modality: str | Modality | None = None, seed: int = 0, batch_size: int = 256,
-             infidelity_perturbations: int = 16, sensitivity_perturbations: int = 4,
-             sensitivity_radius: float = 0.02, sanity_checkpoints: int = 4,
-             sanity_abs: bool = False, max_completeness_error: float = 0.05,
-             max_sanity_correlation: float = 0.5, max_sensitivity: float = 1.0,
-             min_faithfulness_margin: float = 0.0) -> Quality:
+             **options: Any) -> Quality:
     """Measure how far ``attribution`` can be trusted and give a one-line verdict.
 
     Parameters
@@ -93,23 +65,24 @@ def evaluate(model: nn.Module, inputs: torch.Tensor | None, attribution: Attribu
     model : the model explained. It is never changed (mode, parameters, buffers, gradients).
     inputs : the inputs explained (``None``: ``attribution.inputs``).
     attribution : an :class:`explain.Attribution`.
-    metrics : which of ``"completeness"``, ``"faithfulness"``, ``"sanity"``, ``"infidelity"``,
-        ``"sensitivity"`` to compute.
+    metrics : names among :func:`explain.list_metrics` (``"completeness"``,
+        ``"faithfulness"``, ``"sanity"``, ``"infidelity"``, ``"sensitivity"``).
     n_samples : evaluate the first ``n_samples`` samples only.
-    steps : intervals of the deletion/insertion curves.
-    n_random : random orders averaged for the random-order AUC.
-    patch_size : image patch side for the curves (default ~16 patches per side).
     explain_fn : ``explain_fn(model, inputs, target) -> values`` recomputing the explanation
         (sanity, sensitivity); default reruns :func:`explain.attribute` with the same method.
     attribute_options : keyword arguments for the default ``explain_fn``.
     modality : override the modality (default: the model card's, else from the input shape).
     seed : seed of every random draw (orders, perturbations, re-initialization).
     batch_size : rows per forward pass.
-    infidelity_perturbations, sensitivity_perturbations, sensitivity_radius : metric sizes.
-    sanity_checkpoints : explanations recomputed along the randomization cascade.
-    sanity_abs : correlate absolute maps in the sanity test (default: signed maps).
-    max_completeness_error, max_sanity_correlation, max_sensitivity, min_faithfulness_margin :
-        the verdict's thresholds.
+    **options : the metrics' sizes and the verdict's thresholds, by name (an unknown name
+        raises :class:`explain.UnknownNameError`). Sizes, declared by the metrics:
+        ``steps`` (20), ``n_random`` (3), ``patch_size`` (None): the faithfulness curves;
+        ``sanity_checkpoints`` (4), ``sanity_abs`` (False): the randomization cascade;
+        ``infidelity_perturbations`` (16); ``sensitivity_perturbations`` (4),
+        ``sensitivity_radius`` (0.02). Thresholds, with their anchors in
+        :mod:`explain.quality.thresholds`: ``max_completeness_error`` (0.05),
+        ``min_faithfulness_margin`` (0.0), ``max_sanity_correlation`` (0.5),
+        ``max_sensitivity`` (1.0).
 
     Returns
     -------
@@ -128,6 +101,22 @@ def evaluate(model: nn.Module, inputs: torch.Tensor | None, attribution: Attribu
     >>> q.verdict.value, q.medians["completeness"] < 1e-4
     ('trustworthy', True)
     """
+    _check_types(model, attribution)
+    names = _check_metrics(metrics)
+    sizes, thresholds = resolve_options(options)
+    context = _context(model, inputs, attribution, n_samples=n_samples, modality=modality,
+                       explain_fn=explain_fn, attribute_options=attribute_options, seed=seed,
+                       batch_size=batch_size, options=sizes, thresholds=thresholds)
+    device = device_of(model)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
+            ModelGuard(model):
+        model.eval()
+        torch.manual_seed(context.seed)  # stochastic explainers (SmoothGrad) repeat
+        results = [get_metric(name).run(context) for name in names]
+    return _assemble(context, results)
+
+
+def _check_types(model: Any, attribution: Any) -> None:
     if not isinstance(model, nn.Module):
         raise InvalidTypeError(
             f"The 'model' parameter of evaluate must be a torch.nn.Module. Got "
@@ -136,185 +125,94 @@ def evaluate(model: nn.Module, inputs: torch.Tensor | None, attribution: Attribu
         raise InvalidTypeError(
             f"The 'attribution' parameter of evaluate must be an explain.Attribution. Got "
             f"{type(attribution).__name__} instead. Compute one with explain.attribute(...).")
-    names = _check_metrics(metrics)
+
+
+def _check_metrics(metrics: str | Sequence[str]) -> tuple[str, ...]:
+    names = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+    known = list_metrics()
+    for name in names:
+        if name not in known:
+            raise unknown_name("quality metric", name, known)
+    return tuple(m for m in known if m in names)
+
+
+def _inputs_of(attribution: Attribution, inputs: torch.Tensor | None, n: int) -> torch.Tensor:
+    if inputs is None:
+        return attribution.inputs[:n].detach().cpu()
+    if not isinstance(inputs, torch.Tensor):
+        raise InvalidTypeError(
+            f"The 'inputs' parameter of evaluate must be a torch.Tensor or None. Got "
+            f"{type(inputs).__name__} instead.")
+    if tuple(inputs.shape) != tuple(attribution.inputs.shape):
+        raise DataMismatchError(
+            f"The 'inputs' of evaluate have shape {tuple(inputs.shape)} but the attribution was "
+            f"computed on inputs of shape {tuple(attribution.inputs.shape)}. Pass the inputs "
+            f"the attribution explains (or inputs=None to use attribution.inputs).")
+    return inputs[:n].detach().cpu()
+
+
+def _context(model: nn.Module, inputs: torch.Tensor | None, attribution: Attribution, *,
+             n_samples: int, modality: str | Modality | None, explain_fn: ExplainFn | None,
+             attribute_options: Mapping[str, Any] | None, seed: int, batch_size: int,
+             options: dict[str, Any], thresholds: dict[str, float]) -> MetricContext:
+    """The one context every metric reads: the first ``n_samples`` samples, validated."""
     n = check_int(n_samples, "n_samples", owner="evaluate", min=1)
-    opts = {
-        "steps": check_int(steps, "steps", owner="evaluate", min=2),
-        "n_random": check_int(n_random, "n_random", owner="evaluate", min=1),
-        "batch_size": check_int(batch_size, "batch_size", owner="evaluate", min=1),
-        "seed": check_int(seed, "seed", owner="evaluate", min=0),
-    }
-    infidelity_perturbations = check_int(infidelity_perturbations, "infidelity_perturbations",
-                                         owner="evaluate", min=1)
-    sensitivity_perturbations = check_int(sensitivity_perturbations, "sensitivity_perturbations",
-                                          owner="evaluate", min=1)
-    sensitivity_radius = check_float(sensitivity_radius, "sensitivity_radius", owner="evaluate",
-                                     min=0, min_inclusive=False)
-    sanity_checkpoints = check_int(sanity_checkpoints, "sanity_checkpoints", owner="evaluate",
-                                   min=1)
-    if patch_size is not None:
-        patch_size = check_int(patch_size, "patch_size", owner="evaluate", min=1)
-    thresholds = {
-        "max_completeness_error": check_float(max_completeness_error, "max_completeness_error",
-                                              owner="evaluate", min=0),
-        "max_sanity_correlation": check_float(max_sanity_correlation, "max_sanity_correlation",
-                                              owner="evaluate", min=-1, max=1),
-        "max_sensitivity": check_float(max_sensitivity, "max_sensitivity", owner="evaluate",
-                                       min=0),
-        "min_faithfulness_margin": check_float(min_faithfulness_margin,
-                                               "min_faithfulness_margin", owner="evaluate"),
-    }
+    seed = check_int(seed, "seed", owner="evaluate", min=0)
+    batch_size = check_int(batch_size, "batch_size", owner="evaluate", min=1)
     x = _inputs_of(attribution, inputs, n)
     n = x.shape[0]
-    values = attribution_values(attribution, n)
-    target = attribution.target[:n].detach().cpu().long()
-    baselines = attribution.baselines
-    kind = resolve_modality(model, x, modality)
-    fn = explain_fn or default_explain_fn(attribution.method, attribute_options)
-    method = attribution.method
-    per: dict[str, list[float | None]] = {}
-    curves: dict[str, list[float | None]] = {}
-    sanity_curve: dict[str, list[Any]] = {}
-    notes: list[str] = []
-    done: list[str] = []
-    timings: dict[str, float] = {}
-
-    def run(name: str, work) -> None:
-        start = time.perf_counter()
-        try:
-            work()
-            done.append(name)
-        except Exception as exc:  # one metric failing must not sink the others
-            notes.append(f"{name}: could not run ({type(exc).__name__}: {exc})")
-        timings[name] = round(time.perf_counter() - start, 4)
-
-    def completeness() -> None:
-        delta = attribution.convergence_delta
-        err, _gap = fidelity.completeness(model, x, values, target, baselines,
-                                          delta=None if delta is None else delta[:n],
-                                          batch_size=opts["batch_size"])
-        per["completeness"] = to_list(err)
-
-    def faithfulness() -> None:
-        c = deletion_insertion(model, x, values, target, baselines, kind,
-                               steps=opts["steps"], n_random=opts["n_random"], seed=opts["seed"],
-                               patch_size=patch_size, batch_size=opts["batch_size"])
-        per.update(deletion_auc=to_list(c.deletion), insertion_auc=to_list(c.insertion),
-                   random_deletion_auc=to_list(c.random_deletion),
-                   random_insertion_auc=to_list(c.random_insertion))
-        curves.update({"fraction": to_list(c.fractions)},
-                      **{k: to_list(v) for k, v in c.mean_curves.items()})
-
-    def sanity() -> None:
-        s = cascading_randomization(model, x, values, target, fn, real_mask(x, kind),
-                                    checkpoints=sanity_checkpoints, use_abs=sanity_abs,
-                                    seed=opts["seed"])
-        per["sanity"] = to_list(s.final)
-        sanity_curve.update(layer=s.checkpoints, correlation=to_list(s.curve), layers=s.layers)
-
-    def infidelity() -> None:
-        per["infidelity"] = to_list(fidelity.infidelity(
-            model, x, values, target, baselines, method, kind,
-            n_perturb=infidelity_perturbations, seed=opts["seed"],
-            batch_size=opts["batch_size"]))
-
-    def sensitivity() -> None:
-        per["sensitivity"] = to_list(fidelity.sensitivity(
-            model, x, target, fn, kind, n_perturb=sensitivity_perturbations,
-            radius=sensitivity_radius, seed=opts["seed"], batch_size=opts["batch_size"]))
-
-    work = {"completeness": completeness, "faithfulness": faithfulness, "sanity": sanity,
-            "infidelity": infidelity, "sensitivity": sensitivity}
-    device = device_of(model)
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
-            model_guard(model):
-        torch.manual_seed(opts["seed"])  # stochastic explainers (SmoothGrad) repeat; global RNG kept
-        for name in names:
-            skip = _not_applicable(name, method, kind)
-            if skip:
-                notes.append(skip)
-            else:
-                run(name, work[name])
-    medians = {k: _finite_or_none(median(v)) for k, v in per.items()}
-    verdict, passed, reasons = _grade(names, done, medians, thresholds, notes)
-    summary = _summary(method, n, verdict, medians, sanity_curve, done)
-    return Quality(method=method, verdict=verdict, summary=summary, n_samples=n,
-                   metrics=tuple(done), per_sample=per, medians=medians, passed=passed,
-                   curves=curves, sanity_curve=sanity_curve, reasons=tuple(reasons),
-                   notes=tuple(notes), thresholds=thresholds, timings=timings)
+    delta = attribution.convergence_delta
+    return MetricContext(
+        model=model, inputs=x, values=attribution_values(attribution, n),
+        target=attribution.target[:n].detach().cpu().long(), method=attribution.method,
+        modality=infer_modality(x, modality=modality, model=model, owner="evaluate"),
+        explain_fn=explain_fn or default_explain_fn(attribution.method, attribute_options),
+        baselines=attribution.baselines, convergence_delta=None if delta is None else delta[:n],
+        seed=seed, batch_size=batch_size, options=options, thresholds=thresholds)
 
 
-def _finite_or_none(v: float) -> float | None:
-    return v if v == v and abs(v) != float("inf") else None
+def _assemble(context: MetricContext, results: list[MetricResult]) -> Quality:
+    """The frozen :class:`Quality` of the metrics' results."""
+    per = {k: list(v) for r in results for k, v in r.per_sample.items()}
+    medians = {k: r.median(k) for r in results for k in r.per_sample}
+    verdict, passed, reasons = _grade(context, results)
+    numbers = "; ".join(d for r in results if r.status is MetricStatus.COMPUTED
+                        for d in [get_metric(r.metric).describe(r)] if d)
+    summary = (f"{context.method} on {context.n_samples} samples: {verdict.label} "
+               f"({numbers or 'no metric could be computed'}).")
+    return Quality(
+        method=context.method, verdict=verdict, summary=summary, n_samples=context.n_samples,
+        metrics=tuple(r.metric for r in results if r.status is MetricStatus.COMPUTED),
+        per_sample=per, medians=medians, passed=passed,
+        curves={k: list(v) for r in results for k, v in r.curves.items()},
+        sanity_curve={k: list(v) for r in results for k, v in r.sanity_curve.items()},
+        reasons=tuple(reasons), notes=tuple(r.note for r in results if r.note),
+        thresholds=dict(context.thresholds),
+        timings={r.metric: r.seconds for r in results if r.seconds is not None})
 
 
-def _not_applicable(name: str, method: str, kind: Modality) -> str:
-    if name == "completeness" and method not in fidelity.COMPLETE_METHODS:
-        return (f"completeness: not applicable to {method!r} (only path and Shapley methods "
-                f"sum to f(x) - f(baseline))")
-    if name in ("infidelity", "sensitivity") and kind is Modality.TEXT:
-        return f"{name}: not defined for token ids (they cannot be nudged by noise)"
-    return ""
-
-
-def _grade(requested: tuple[str, ...], done: list[str], med: dict[str, float | None],
-           th: dict[str, float], notes: list[str]) -> tuple[Verdict, dict[str, bool], list[str]]:
+def _grade(context: MetricContext,
+           results: list[MetricResult]) -> tuple[Verdict, dict[str, bool], list[str]]:
+    """The verdict, each criterion's outcome, and the reasons (worst verdict first)."""
     passed: dict[str, bool] = {}
-    reasons: list[str] = []
-    if "completeness" in done and med.get("completeness") is not None:
-        passed["completeness"] = med["completeness"] <= th["max_completeness_error"]
-        if not passed["completeness"]:
-            reasons.append(f"completeness error {med['completeness']:.1%} of |f(x)-f(b)| > "
-                           f"{th['max_completeness_error']:.0%}")
-    if "faithfulness" in done and med.get("deletion_auc") is not None:
-        margin = th["min_faithfulness_margin"]
-        passed["deletion"] = med["deletion_auc"] < med["random_deletion_auc"] - margin
-        passed["insertion"] = med["insertion_auc"] > med["random_insertion_auc"] + margin
-        if not passed["deletion"]:
-            reasons.append(f"deletion AUC {med['deletion_auc']:.2f} is not below the random-order "
-                           f"{med['random_deletion_auc']:.2f}")
-        if not passed["insertion"]:
-            reasons.append(f"insertion AUC {med['insertion_auc']:.2f} is not above the "
-                           f"random-order {med['random_insertion_auc']:.2f}")
-    if "sensitivity" in done and med.get("sensitivity") is not None:
-        passed["sensitivity"] = med["sensitivity"] <= th["max_sensitivity"]
-        if not passed["sensitivity"]:
-            reasons.append(f"max-sensitivity {med['sensitivity']:.2f} > {th['max_sensitivity']}")
-    sanity_failed = False
-    if "sanity" in done and med.get("sanity") is None:
-        reasons.append("the sanity correlation is undefined (constant maps explain nothing)")
-    if "sanity" in done and med.get("sanity") is not None:
-        passed["sanity"] = med["sanity"] <= th["max_sanity_correlation"]
-        sanity_failed = not passed["sanity"]
-        if sanity_failed:
-            reasons.insert(0, f"rank correlation {med['sanity']:.2f} with the map of a fully "
-                              f"randomized model > {th['max_sanity_correlation']}")
-    for name in requested:
-        if name in ("completeness", "faithfulness", "sanity", "sensitivity") and \
-                name not in done and any(note.startswith(f"{name}: could not") for note in notes):
-            reasons.append(f"{name} could not be computed")
-    if sanity_failed:
-        return Verdict.FAILS_SANITY, passed, reasons
+    failed: list[tuple[Verdict, str]] = []
+    missing: list[str] = []
+    for r in results:
+        metric = get_metric(r.metric)
+        if r.status is MetricStatus.FAILED and metric.graded:
+            missing.append(f"{r.metric} could not be computed")
+        if r.status is not MetricStatus.COMPUTED:
+            continue
+        for c in metric.criteria(r, context):
+            if c.passed is not None:
+                passed[c.name] = c.passed
+            if not c.passed:
+                failed.append((c.fails, c.reason))
+    failed.sort(key=lambda vr: -vr[0].severity.rank)  # stable: registry order within a verdict
+    reasons = [reason for _, reason in failed] + missing
     if not passed and not reasons:
         reasons.append("no graded metric could be computed")
-    return (Verdict.DOUBTFUL if reasons else Verdict.TRUSTWORTHY), passed, reasons
-
-
-def _summary(method: str, n: int, verdict: Verdict, med: dict[str, float | None],
-             sanity_curve: dict[str, list[Any]], done: list[str]) -> str:
-    parts = []
-    if med.get("completeness") is not None:
-        parts.append(f"completeness error {med['completeness']:.1%} of |f(x)-f(b)|")
-    if med.get("deletion_auc") is not None:
-        parts.append(f"deletion AUC {med['deletion_auc']:.2f} vs {med['random_deletion_auc']:.2f} "
-                     f"random, insertion AUC {med['insertion_auc']:.2f} vs "
-                     f"{med['random_insertion_auc']:.2f} random")
-    if med.get("sanity") is not None:
-        layers = len(sanity_curve.get("layers", []))
-        parts.append(f"rank correlation {med['sanity']:.2f} after randomizing all {layers} layers")
-    if med.get("infidelity") is not None:
-        parts.append(f"infidelity {med['infidelity']:.3g}")
-    if med.get("sensitivity") is not None:
-        parts.append(f"max-sensitivity {med['sensitivity']:.2f}")
-    numbers = "; ".join(parts) if parts else "no metric could be computed"
-    return f"{method} on {n} samples: {verdict.label} ({numbers})."
+    worst = failed[0][0] if failed else Verdict.TRUSTWORTHY
+    if worst is Verdict.TRUSTWORTHY and reasons:
+        worst = Verdict.DOUBTFUL
+    return worst, passed, reasons

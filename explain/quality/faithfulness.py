@@ -9,6 +9,7 @@ a faithful map makes the probability rise fast, so its AUC is *above* the random
 The x-axis is the fraction of units changed (0 to 1) and the y-axis the class probability, so every
 AUC lies in [0, 1]. All perturbed versions of one sample (both curves, the attribution order and
 every random order, all ``steps + 1`` points) go through the model in a few batched forwards.
+Graded against ``min_faithfulness_margin`` (:mod:`explain.quality.thresholds`).
 """
 
 from __future__ import annotations
@@ -20,9 +21,17 @@ import torch
 from torch import nn
 
 from explain.card import Modality
-from explain.quality._common import class_scores, default_baseline, feature_units
+from explain.quality._common import class_scores, default_baseline, feature_units, to_list
+from explain.quality.base import (
+    Criterion,
+    MetricContext,
+    MetricOption,
+    MetricResult,
+    TrustMetric,
+    register_metric,
+)
 
-__all__ = ["Curves", "deletion_insertion"]
+__all__ = ["Curves", "Faithfulness", "deletion_insertion"]
 
 
 @dataclass(frozen=True)
@@ -135,9 +144,9 @@ def deletion_insertion(model: nn.Module, inputs: torch.Tensor, values: torch.Ten
         t = target[i].repeat(batch.shape[0])
         probs = class_scores(model, batch, t, batch_size=batch_size, probability=True)
         all_probs.append(probs.view(2, r, k).numpy())
-    probs = np.stack(all_probs) if all_probs else np.zeros((0, 2, r, k))
-    auc = np.trapezoid(probs, fractions, axis=-1)                                # [n, 2, R]
-    mean = probs.mean(0) if len(probs) else np.zeros((2, r, k))
+    stacked = np.stack(all_probs) if all_probs else np.zeros((0, 2, r, k))      # [n, 2, R, K]
+    auc = np.trapezoid(stacked, fractions, axis=-1)                              # [n, 2, R]
+    mean = stacked.mean(0) if len(stacked) else np.zeros((2, r, k))
     return Curves(
         fractions=fractions,
         deletion=auc[:, 0, 0], insertion=auc[:, 1, 0],
@@ -146,3 +155,53 @@ def deletion_insertion(model: nn.Module, inputs: torch.Tensor, values: torch.Ten
                      "random_deletion": mean[0, 1:].mean(0),
                      "random_insertion": mean[1, 1:].mean(0)},
     )
+
+
+@register_metric("faithfulness")
+class Faithfulness(TrustMetric):
+    """Deletion and insertion AUCs against the same curves in random order."""
+
+    title = "Faithfulness"
+    thresholds = ("min_faithfulness_margin",)
+    options = (
+        MetricOption("steps", 20, "Intervals of the deletion/insertion curves.", minimum=2),
+        MetricOption("n_random", 3, "Random orders averaged for the random-order AUC.",
+                     minimum=1),
+        MetricOption("patch_size", None, "Image patch side in pixels (default: about 16 "
+                     "patches along the longer side).", minimum=1, optional=True),
+    )
+
+    def compute(self, context: MetricContext) -> MetricResult:
+        c = deletion_insertion(context.model, context.inputs, context.values, context.target,
+                               context.baselines, context.modality,
+                               steps=context.option("steps"), n_random=context.option("n_random"),
+                               seed=context.seed, patch_size=context.option("patch_size"),
+                               batch_size=context.batch_size)
+        per_sample = {"deletion_auc": c.deletion, "insertion_auc": c.insertion,
+                      "random_deletion_auc": c.random_deletion,
+                      "random_insertion_auc": c.random_insertion}
+        curves = {"fraction": c.fractions, **c.mean_curves}
+        return MetricResult(self.name,
+                            per_sample={k: tuple(to_list(v)) for k, v in per_sample.items()},
+                            curves={k: tuple(to_list(v)) for k, v in curves.items()})
+
+    def criteria(self, result: MetricResult, context: MetricContext) -> tuple[Criterion, ...]:
+        d, rd = result.median("deletion_auc"), result.median("random_deletion_auc")
+        i, ri = result.median("insertion_auc"), result.median("random_insertion_auc")
+        if d is None or rd is None or i is None or ri is None:
+            return ()
+        margin = context.threshold("min_faithfulness_margin")
+        return (
+            Criterion("deletion", d < rd - margin,
+                      f"deletion AUC {d:.2f} is not below the random-order {rd:.2f}"),
+            Criterion("insertion", i > ri + margin,
+                      f"insertion AUC {i:.2f} is not above the random-order {ri:.2f}"),
+        )
+
+    def describe(self, result: MetricResult) -> str:
+        d, rd = result.median("deletion_auc"), result.median("random_deletion_auc")
+        i, ri = result.median("insertion_auc"), result.median("random_insertion_auc")
+        if d is None or rd is None or i is None or ri is None:
+            return ""
+        return (f"deletion AUC {d:.2f} vs {rd:.2f} random, insertion AUC {i:.2f} vs {ri:.2f} "
+                f"random")

@@ -7,9 +7,10 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from explain._core.tensors import infer_modality
 from explain.attribution.result import Attribution
 from explain.errors import DataMismatchError, InvalidInputError, InvalidTypeError
-from explain.quality._common import attribution_values, median, real_mask, resolve_modality
+from explain.quality._common import attribution_values, median, real_mask
 from explain.quality._common import spearman as _spearman
 
 __all__ = ["agreement"]
@@ -63,7 +64,7 @@ def agreement(attributions: Sequence[Attribution], *, use_abs: bool = False) -> 
                 f"({tuple(first.inputs.shape)}). Compute every attribution on the same batch.")
     n = first.inputs.shape[0]
     x = first.inputs.detach().cpu()
-    mask = real_mask(x, resolve_modality(None, x, None)).reshape(n, -1).numpy()
+    mask = real_mask(x, infer_modality(x, owner="agreement")).reshape(n, -1).numpy()
     maps = [attribution_values(a, n).reshape(n, -1).numpy() for a in attrs]
     if use_abs:
         maps = [np.abs(m) for m in maps]

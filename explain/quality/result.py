@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 import enum
-import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from explain._core.jsoncodec import decode, encode
+from explain.errors import CorruptRunError
 from explain.findings import Severity
+from explain.quality.thresholds import DEFAULT_THRESHOLDS
 
-__all__ = ["Verdict", "Quality", "DEFAULT_THRESHOLDS"]
-
-#: Thresholds of the verdict (see the :mod:`explain.quality` docstring for their rationale).
-DEFAULT_THRESHOLDS: dict[str, float] = {
-    "max_completeness_error": 0.05,
-    "max_sanity_correlation": 0.5,
-    "max_sensitivity": 1.0,
-    "min_faithfulness_margin": 0.0,
-}
+__all__ = ["Verdict", "Quality"]
 
 
 class Verdict(str, enum.Enum):
@@ -46,21 +41,6 @@ class Verdict(str, enum.Enum):
 
 _VERDICT_SEVERITY = {Verdict.TRUSTWORTHY: Severity.PASS, Verdict.DOUBTFUL: Severity.WARN,
                      Verdict.FAILS_SANITY: Severity.FAIL}
-
-
-def _clean(value: Any) -> Any:
-    """JSON values only: NaN/inf -> None, tuples -> lists, numpy scalars -> Python numbers."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, enum.Enum):
-        return value.value
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 @dataclass(frozen=True)
@@ -118,8 +98,20 @@ class Quality:
         return self.medians.get(metric)
 
     def to_dict(self) -> dict[str, Any]:
-        """Strict-JSON form (NaN and infinities become ``None``)."""
-        return _clean({
+        """Strict-JSON form (:mod:`explain._core.jsoncodec`): a NaN or infinity is written as
+        ``None`` and listed under ``"nonfinite_values"``, so :meth:`from_dict` restores it.
+
+        Examples
+        --------
+        >>> q = Quality(method="m", verdict="doubtful", summary="s", n_samples=1,
+        ...             medians={"sanity": float("nan")})
+        >>> d = q.to_dict()
+        >>> d["medians"], d["nonfinite_values"]
+        ({'sanity': None}, [{'path': '/medians/sanity', 'value': 'nan'}])
+        >>> Quality.from_dict(d).medians
+        {'sanity': nan}
+        """
+        return encode({
             "method": self.method, "verdict": self.verdict, "summary": self.summary,
             "n_samples": self.n_samples, "metrics": self.metrics,
             "per_sample": self.per_sample, "medians": self.medians, "passed": self.passed,
@@ -128,7 +120,20 @@ class Quality:
         })
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Quality:
-        """Rebuild a :class:`Quality` from :meth:`to_dict` output."""
-        known = {k: d[k] for k in cls.__dataclass_fields__ if k in d}
-        return cls(**known)
+    def from_dict(cls, d: Mapping[str, Any]) -> Quality:
+        """Rebuild a :class:`Quality` from :meth:`to_dict` output (non-finite values restored).
+
+        Raises
+        ------
+        CorruptRunError
+            ``d`` is not a mapping or lacks ``method``, ``verdict``, ``summary``, ``n_samples``.
+        """
+        if not isinstance(d, Mapping):
+            raise CorruptRunError(f"A Quality must be read from a dict (Quality.to_dict()). Got "
+                                  f"{type(d).__name__} instead.")
+        data = decode(d, what="Quality")
+        missing = [k for k in ("method", "verdict", "summary", "n_samples") if k not in data]
+        if missing:
+            raise CorruptRunError(f"The Quality dict lacks {missing}. Re-create it with "
+                                  "Quality.to_dict().")
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})

@@ -7,7 +7,8 @@ zero. One that stays correlated after every layer is random (e.g. an edge detect
 reflects the input) does not explain the model and fails the test.
 
 The user's model is never touched: only the copy is randomized, with a private random generator
-(the global torch RNG is left as it was).
+(the global torch RNG is left as it was). Graded against ``max_sanity_correlation``
+(:mod:`explain.quality.thresholds`); a failure makes the verdict ``fails-sanity``.
 """
 
 from __future__ import annotations
@@ -19,9 +20,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from explain.quality._common import ExplainFn, device_of, median, spearman
+from explain._core.tensors import device_of
+from explain.quality._common import ExplainFn, median, real_mask, spearman, to_list
+from explain.quality.base import (
+    Criterion,
+    MetricContext,
+    MetricOption,
+    MetricResult,
+    TrustMetric,
+    register_metric,
+)
+from explain.quality.result import Verdict
 
-__all__ = ["SanityResult", "layer_order", "randomize_module", "cascading_randomization"]
+__all__ = ["Sanity", "SanityResult", "layer_order", "randomize_module",
+           "cascading_randomization"]
 
 
 @dataclass(frozen=True)
@@ -88,8 +100,9 @@ def randomize_module(module: nn.Module, seed: int) -> None:
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
-        if callable(getattr(module, "reset_parameters", None)):
-            module.reset_parameters()
+        reset = getattr(module, "reset_parameters", None)
+        if callable(reset):
+            reset()
             return
         with torch.no_grad():
             for p in module.parameters(recurse=False):
@@ -134,7 +147,10 @@ def cascading_randomization(model: nn.Module, inputs: torch.Tensor, values: torc
     if n == 0:
         nan = np.full(inputs.shape[0], np.nan)
         return SanityResult(layers=[], checkpoints=[], curve=[], final=nan)
-    marks = sorted({int(round(v)) for v in np.linspace(1, n, min(n, max(1, checkpoints)))})
+    k = min(n, max(1, checkpoints))
+    # k points from the output layer down; the last is always "every layer randomized"
+    # (linspace(1, n, 1) would be [1]: only the output layer).
+    marks = sorted({int(round(v)) for v in np.linspace(1, n, k)}) if k > 1 else [n]
     curve, names, final = [], [], np.full(inputs.shape[0], np.nan)
     done = 0
     for mark in marks:
@@ -148,3 +164,44 @@ def cascading_randomization(model: nn.Module, inputs: torch.Tensor, values: torc
         curve.append(median(final))
         names.append(top_down[mark - 1])
     return SanityResult(layers=top_down, checkpoints=names, curve=curve, final=final)
+
+
+@register_metric("sanity")
+class Sanity(TrustMetric):
+    """Rank correlation with the map of a fully randomized copy of the model (per sample)."""
+
+    title = "Sanity (model randomization)"
+    thresholds = ("max_sanity_correlation",)
+    options = (
+        MetricOption("sanity_checkpoints", 4,
+                     "Explanations recomputed along the randomization cascade.", minimum=1),
+        MetricOption("sanity_abs", False, "Correlate absolute maps (Adebayo's ABS variant) "
+                     "instead of signed maps.", kind="bool"),
+    )
+
+    def compute(self, context: MetricContext) -> MetricResult:
+        s = cascading_randomization(context.model, context.inputs, context.values,
+                                    context.target, context.explain_fn,
+                                    real_mask(context.inputs, context.modality),
+                                    checkpoints=context.option("sanity_checkpoints"),
+                                    use_abs=context.option("sanity_abs"), seed=context.seed)
+        return MetricResult(self.name, per_sample={"sanity": tuple(to_list(s.final))},
+                            sanity_curve={"layer": tuple(s.checkpoints),
+                                          "correlation": tuple(to_list(s.curve)),
+                                          "layers": tuple(s.layers)})
+
+    def criteria(self, result: MetricResult, context: MetricContext) -> tuple[Criterion, ...]:
+        rho = result.median("sanity")
+        if rho is None:
+            return (Criterion("sanity", None, "the sanity correlation is undefined (constant "
+                                              "maps explain nothing)"),)
+        limit = context.threshold("max_sanity_correlation")
+        return (Criterion("sanity", rho <= limit,
+                          f"rank correlation {rho:.2f} with the map of a fully randomized "
+                          f"model > {limit}", fails=Verdict.FAILS_SANITY),)
+
+    def describe(self, result: MetricResult) -> str:
+        rho = result.median("sanity")
+        layers = len(result.sanity_curve.get("layers", ()))
+        return "" if rho is None else (f"rank correlation {rho:.2f} after randomizing all "
+                                       f"{layers} layers")
