@@ -110,7 +110,8 @@ def _upload_form() -> None:
         cols = st.columns(2)
         weights = cols[0].file_uploader("model.safetensors", type=["safetensors"], key="up_model")
         record = cols[1].file_uploader("run.json", type=["json"], key="up_json")
-        if st.button("Open the uploaded run", disabled=not (weights and record), key="up_go"):
+        go = st.button("Open the uploaded run", disabled=not (weights and record), key="up_go")
+        if go and weights is not None and record is not None:
             with W.guard("open the uploaded run"):
                 run_id = R.save_upload(weights.getvalue(), record.getvalue())
                 st.session_state["run_id"] = run_id

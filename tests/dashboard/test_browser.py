@@ -19,7 +19,7 @@ import pytest
 
 from dashboard import cache as C
 from dashboard import runs as R
-from tests.dashboard.conftest import RUN_ID
+from tests.dashboard.helpers import RUN_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"

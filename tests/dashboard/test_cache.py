@@ -10,7 +10,7 @@ import explain
 from dashboard import cache as C
 from dashboard import runs as R
 from explain.auditing import performance_summary
-from tests.dashboard.conftest import RUN_ID
+from tests.dashboard.helpers import RUN_ID
 
 
 def test_predictions_match_the_model(app_env):

@@ -10,7 +10,7 @@ import pytest
 from dashboard import cache as C
 from dashboard import runs as R
 from dashboard import widgets as W
-from tests.dashboard.conftest import RUN_ID, open_page, plotly_specs
+from tests.dashboard.helpers import RUN_ID, open_page, plotly_specs
 
 
 def _md(at) -> list[str]:
@@ -165,7 +165,7 @@ def test_runs_page_trains_a_preset_with_a_progress_bar(tmp_path, monkeypatch):
     # Arrange: an empty runs folder
     from streamlit.testing.v1 import AppTest
 
-    from tests.dashboard.conftest import APP
+    from tests.dashboard.helpers import APP
 
     monkeypatch.setenv("DEEPSCOPE_RUNS", str(tmp_path / "runs"))
     at = AppTest.from_file(str(APP), default_timeout=300).run()
@@ -197,7 +197,7 @@ def text_runs(tmp_path_factory):
 def test_explanations_page_for_text_types_a_sentence_and_shows_attention(text_runs, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from tests.dashboard.conftest import APP
+    from tests.dashboard.helpers import APP
 
     monkeypatch.setenv("DEEPSCOPE_RUNS", str(text_runs))
     at = AppTest.from_file(str(APP), default_timeout=300).run()

@@ -11,7 +11,7 @@ import pytest
 
 import explain
 from dashboard import runs as R
-from tests.dashboard.conftest import RUN_ID
+from tests.dashboard.helpers import RUN_ID
 
 
 @pytest.fixture()
