@@ -30,4 +30,4 @@ PAGES = [
 ]
 
 
-st.navigation(PAGES).run()  # every page draws the sidebar run picker itself (_ui.run_picker)
+st.navigation(PAGES).run()  # every page draws the sidebar run picker itself (widgets.run_picker)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import _compute as C
-from dashboard import _state as S
-from dashboard import _ui as U
+import explain
+from dashboard import cache as C
+from dashboard import runs as R
+from dashboard import widgets as W
 
-U.page_header(
+W.page_header(
     "Audit",
     "One call that checks everything: training health, test performance and calibration, and "
     "whether the explanations can be trusted. Download it to share.")
@@ -30,10 +31,9 @@ def _run_audit(run_id: str, stamp: str) -> None:
     bar.empty()
 
 
-def _show(run_id: str, report, texts: dict[str, str]) -> None:
-    sev = report.verdict.get("severity", "pass")
-    st.subheader(f"{U.SEVERITY_ICON.get(sev, '')} {sev.upper()}: "
-                 f"{U.md_escape(report.verdict.get('headline', ''))}")
+def _show(run_id: str, report: explain.Report, texts: dict[str, str]) -> None:
+    st.subheader(f"{W.severity_badge(report.severity)}: "
+                 f"{W.escape_markdown(report.verdict.get('headline', ''))}")
     cols = st.columns(len(_FORMATS) + 1)
     for col, (label, fmt, mime, ext) in zip(cols, _FORMATS):
         col.download_button(label, texts[fmt], icon=":material/download:", file_name=f"deepscope-audit-{run_id}.{ext}",
@@ -43,7 +43,7 @@ def _show(run_id: str, report, texts: dict[str, str]) -> None:
         st.rerun()
     tab_findings, tab_report = st.tabs(["Findings", "Full report"])
     with tab_findings:
-        U.show_findings([f.to_dict() for f in report.findings])
+        W.show_findings(report.findings)
     with tab_report:
         st.markdown(texts["markdown"])  # Streamlit never renders raw HTML from this
     if report.timings:
@@ -51,10 +51,10 @@ def _show(run_id: str, report, texts: dict[str, str]) -> None:
 
 
 def _page(run_id: str) -> None:
-    stamp = S.stamp_of(run_id)
+    stamp = R.stamp_of(run_id)
     saved = st.session_state.get("_audits", {}).get(run_id)
     if saved is None or saved[0] != stamp:
-        st.markdown(f"No audit of **{U.md_escape(run_id)}** yet. It explains a few test samples "
+        st.markdown(f"No audit of **{W.escape_markdown(run_id)}** yet. It explains a few test samples "
                     "with several methods and checks them, so it takes a little while.")
         if not st.button("Run the audit", type="primary", key="audit_go"):
             return
@@ -63,7 +63,7 @@ def _page(run_id: str) -> None:
     _show(run_id, saved[1], saved[2])
 
 
-run_id = U.selected_run()
+run_id = W.selected_run()
 if run_id:
-    with U.guard("audit this run"):
+    with W.guard("audit this run"):
         _page(run_id)

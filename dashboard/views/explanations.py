@@ -7,13 +7,12 @@ import numpy as np
 import streamlit as st
 
 import explain
-from dashboard import _compute as C
-from dashboard import _state as S
-from dashboard import _ui as U
-from dashboard import _views as V
+from dashboard import cache as C
+from dashboard import runs as R
+from dashboard import widgets as W
 from explain.figures import attribution as FA
 
-U.page_header(
+W.page_header(
     "Explanations",
     "Which parts of the input drove the prediction, by several attribution methods side by "
     "side, and how far each explanation can be trusted (sanity and faithfulness checks).")
@@ -22,20 +21,21 @@ DEFAULT_METHODS = ("integrated_gradients", "saliency")
 
 
 def _pick_sample(run_id: str, names: list[str]) -> tuple[int, int | None]:
-    p = S.predictions(run_id, S.stamp_of(run_id))
-    n = len(p["y"])
+    p = C.predictions(run_id, R.stamp_of(run_id))
+    n = len(p.y)
     if "explain_index" in st.session_state:  # sent here by the Predictions page
         st.session_state["exp_index"] = int(st.session_state.pop("explain_index")) % max(1, n)
     cols = st.columns([1, 2, 2])
     index = int(cols[0].number_input("Test sample #", 0, max(0, n - 1), 0, step=1,
                                      key="exp_index"))
-    y, pred, conf = int(p["y"][index]), int(p["pred"][index]), float(p["conf"][index])
+    y, pred, conf = int(p.y[index]), int(p.pred[index]), float(p.conf[index])
     options = [None, *range(len(names))]
     target = cols[1].selectbox(
         "Explain the class", options, key="exp_target",
-        format_func=lambda c: "the predicted class" if c is None else U.class_name(names, c))
-    cols[2].markdown(f"{U.OK if y == pred else U.WRONG} true **{U.class_name(names, y)}** · predicted "
-                     f"**{U.class_name(names, pred)}** ({conf:.0%})")
+        format_func=lambda c: "the predicted class" if c is None else W.class_name(names, c))
+    true_name, pred_name = (W.escape_markdown(W.class_name(names, c)) for c in (y, pred))
+    cols[2].markdown(f"{W.OK if y == pred else W.WRONG} true **{true_name}** · predicted "
+                     f"**{pred_name}** ({conf:.0%})")
     return index, target
 
 
@@ -48,18 +48,18 @@ def _methods() -> list[str]:
 
 def _side_by_side(run_id: str, run, index: int, target: int | None, methods: list[str],
                   with_trust: bool) -> None:
-    stamp = S.stamp_of(run_id)
+    stamp = R.stamp_of(run_id)
     cols = st.columns(max(1, len(methods)))
     for col, method in zip(cols, methods):
-        with col, U.guard(f"explain with {method}"):
+        with col, W.guard(f"explain with {method}"):
             attr = C.attribution(run_id, stamp, index, method, target)
             st.markdown(f"**{method}**" + (f" (fell back from {attr.requested_method})"
                                            if attr.requested_method not in ("", attr.method) else ""))
-            V.attribution_view(attr, run, key=f"attr_{method}")
+            W.attribution_view(attr, run, key=f"attr_{method}")
             for w in attr.warnings:
-                st.caption(f":material/info: {U.md_escape(w)}")
+                st.caption(f":material/info: {W.escape_markdown(w)}")
             if with_trust:
-                V.trust_view(C.trust(run_id, stamp, index, method, target),
+                W.trust_view(C.trust(run_id, stamp, index, method, target),
                              key=f"trust_{method}")
 
 
@@ -69,22 +69,22 @@ def _sentence(run_id: str, run, names: list[str], methods: list[str]) -> None:
                          key="exp_sentence")
     if not text.strip():
         return
-    stamp = S.stamp_of(run_id)
+    stamp = R.stamp_of(run_id)
     out = C.sentence(run_id, stamp, text)
-    probs = out["probs"]
+    probs = out.probs
     top = int(np.argmax(probs))
-    st.markdown(f"Prediction: **{U.md_escape(U.class_name(names, top))}** ({probs[top]:.0%})"
-                + (f" · {out['unknown']} word(s) not in the vocabulary" if out["unknown"] else ""))
+    st.markdown(f"Prediction: **{W.escape_markdown(W.class_name(names, top))}** ({probs[top]:.0%})"
+                + (f" · {out.unknown} word(s) not in the vocabulary" if out.unknown else ""))
     method = methods[0] if methods else DEFAULT_METHODS[0]
     attr = C.sentence_attribution(run_id, stamp, text, method)
     scores = attr.values[0].detach().numpy()
-    kept = [float(s) for s, i in zip(scores, out["ids"][0]) if int(i) != 0]
-    st.markdown(FA.token_html(out["tokens"], kept), unsafe_allow_html=True)  # escaped
-    st.caption(f"{method}: red pushes towards {U.class_name(names, top)}, blue against.")
+    kept = [float(s) for s, i in zip(scores, out.ids[0]) if int(i) != 0]
+    st.markdown(FA.token_html(out.tokens, kept), unsafe_allow_html=True)  # escaped
+    st.caption(f"{method}: red pushes towards {W.class_name(names, top)}, blue against.")
 
 
 def _page(run_id: str) -> None:
-    run = S.get_run(run_id)
+    run = C.get_run(run_id)
     if run.dataset is None:
         st.info("This run's data was passed in by the user, so its test set cannot be reloaded.")
         return
@@ -98,14 +98,14 @@ def _page(run_id: str) -> None:
     else:
         st.info("Pick at least one method.")
     if run.card.modality.value == "text":
-        with U.guard("explain your sentence"):
+        with W.guard("explain your sentence"):
             _sentence(run_id, run, names, methods)
-    if V.has_attention(run.model):
-        with U.guard("show the attention maps"):
-            V.attention_view(run, index)
+    if W.has_attention(run.model):
+        with W.guard("show the attention maps"):
+            W.attention_view(run_id, index)
 
 
-run_id = U.selected_run()
+run_id = W.selected_run()
 if run_id:
-    with U.guard("explain this run"):
+    with W.guard("explain this run"):
         _page(run_id)

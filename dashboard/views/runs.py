@@ -6,29 +6,35 @@ import pandas as pd
 import streamlit as st
 
 import zoo
-from dashboard import _state as S
-from dashboard import _ui as U
+from dashboard import cache as C
+from dashboard import runs as R
+from dashboard import widgets as W
+from explain import Severity
 
-U.page_header(
+W.page_header(
     "Runs",
     "Every run folder (model.safetensors + run.json) in the runs folder: its model, data, "
     "test accuracy and the training diagnosis at a glance. Click a row to open that run.")
 
 
-def _row(ref: S.RunRef) -> dict:
+def _overview(ref: R.RunRef) -> C.RunOverview:
     try:
-        return S.overview(ref.id, S.stamp_of(ref.id))
+        return C.overview(ref.id, R.stamp_of(ref.id))
     except Exception as exc:  # one broken folder must not hide the others
         first = (str(exc).splitlines() or [""])[0][:160]
-        return {"run": ref.id, "model": "?", "modality": "?", "data": "?", "preset": "",
-                "test accuracy": None, "epochs": 0, "health": "error",
-                "issues": f"cannot load: {type(exc).__name__}: {first}"}
+        return C.RunOverview(run=ref.id, model="?", modality="?", data="?", preset="",
+                             test_accuracy=None, epochs=0, health=Severity.ERROR,
+                             issues=f"cannot load: {type(exc).__name__}: {first}")
 
 
-def _table(refs: list[S.RunRef]) -> None:
-    rows = [_row(ref) for ref in refs]
-    df = pd.DataFrame(rows)
-    df["health"] = [f"{U.SEVERITY_MARK.get(h, '')} {h}" for h in df["health"]]
+def _table(refs: list[R.RunRef]) -> None:
+    rows = [_overview(ref) for ref in refs]
+    df = pd.DataFrame({
+        "run": [o.run for o in rows], "model": [o.model for o in rows],
+        "modality": [o.modality for o in rows], "data": [o.data for o in rows],
+        "preset": [o.preset for o in rows], "test accuracy": [o.test_accuracy for o in rows],
+        "epochs": [o.epochs for o in rows], "health": [W.severity_text(o.health) for o in rows],
+        "issues": [o.issues for o in rows]})
     event = st.dataframe(
         df, hide_index=True, on_select="rerun", selection_mode="single-row", key="runs_table",
         column_config={
@@ -40,7 +46,7 @@ def _table(refs: list[S.RunRef]) -> None:
     # act on a new click only, so the sidebar picker still works after a row was selected
     if picked and picked != st.session_state.get("_runs_table_last"):
         st.session_state["_runs_table_last"] = picked
-        run_id = rows[picked[0]]["run"]
+        run_id = rows[picked[0]].run
         if run_id != st.session_state.get("run_id"):
             st.session_state["run_id"] = run_id
             st.rerun()
@@ -49,16 +55,16 @@ def _table(refs: list[S.RunRef]) -> None:
 
 def _diagnosis(run_id: str) -> None:
     st.subheader(f"Diagnosis of {run_id}")
-    with U.guard("diagnose this run"):
-        found = S.findings(run_id, S.stamp_of(run_id))
-        bad = [f for f in found if f["severity"] in ("warn", "fail", "error")]
+    with W.guard("diagnose this run"):
+        found = C.findings(run_id, R.stamp_of(run_id))
+        bad = [f for f in found if f.severity >= Severity.WARN]
         st.markdown(f"**{len(bad)} of {len(found)} checks** found a problem."
                     + (" Open **Training health** for the curves behind them." if bad else ""))
-        U.show_findings(found)
+        W.show_findings(found)
 
 
 def _train_form() -> None:
-    with st.expander(":material/model_training: Train a preset", expanded=not S.list_runs()):
+    with st.expander(":material/model_training: Train a preset", expanded=not R.list_runs()):
         try:
             presets = list(zoo.list_presets())
         except Exception as exc:  # the trainer is optional for browsing runs
@@ -71,7 +77,7 @@ def _train_form() -> None:
                                       value=2, step=1, key="train_epochs")
         name = cols[2].text_input("Run name (default: the preset)", key="train_name",
                                   max_chars=64)
-        with U.guard("describe the preset"):
+        with W.guard("describe the preset"):
             st.caption(zoo.get_preset(preset).description)
         go = st.button("Train", type="primary", key="train_go")
         if go:
@@ -79,8 +85,8 @@ def _train_form() -> None:
 
 
 def _train(preset: str, epochs: int, name: str) -> None:
-    with U.guard(f"train {preset!r}"):
-        out = S.new_run_folder(name)
+    with W.guard(f"train {preset!r}"):
+        out = R.new_run_folder(name)
         bar = st.progress(0.0, text=f"Training {preset} ...")
 
         def progress(epoch: int, total: int, metrics: dict) -> None:
@@ -104,19 +110,20 @@ def _upload_form() -> None:
         cols = st.columns(2)
         weights = cols[0].file_uploader("model.safetensors", type=["safetensors"], key="up_model")
         record = cols[1].file_uploader("run.json", type=["json"], key="up_json")
-        if st.button("Open the uploaded run", disabled=not (weights and record), key="up_go"):
-            with U.guard("open the uploaded run"):
-                run_id = S.save_upload(weights.getvalue(), record.getvalue())
+        go = st.button("Open the uploaded run", disabled=not (weights and record), key="up_go")
+        if go and weights is not None and record is not None:
+            with W.guard("open the uploaded run"):
+                run_id = R.save_upload(weights.getvalue(), record.getvalue())
                 st.session_state["run_id"] = run_id
                 st.rerun()
 
 
-U.run_picker()
-refs = S.list_runs()
+W.run_picker()
+refs = R.list_runs()
 if refs:
     _table(refs)
 else:
-    st.info(f"No runs in `{S.runs_root()}` yet: train a preset below, or start the dashboard with "
+    st.info(f"No runs in `{R.runs_root()}` yet: train a preset below, or start the dashboard with "
             "`deepscope dashboard --runs DIR`.")
 _train_form()
 _upload_form()

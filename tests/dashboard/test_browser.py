@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import _state as S
-from tests.dashboard.conftest import RUN_ID
+from dashboard import cache as C
+from dashboard import runs as R
+from tests.dashboard.helpers import RUN_ID
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -140,8 +141,8 @@ def test_every_page_in_chromium(server, app_env, tmp_path):
     shots = Path(os.environ.get("DEEPSCOPE_SCREENSHOTS") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
     base = f"http://127.0.0.1:{server}"
-    p = S.predictions(RUN_ID, S.stamp_of(RUN_ID))  # what the server computes, for the checks
-    expected_cell = int(((p["y"] == int(CELL[0])) & (p["pred"] == int(CELL[1]))).sum())
+    p = C.predictions(RUN_ID, R.stamp_of(RUN_ID))  # what the server computes, for the checks
+    expected_cell = int(p.confusion[int(CELL[0]), int(CELL[1])])
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})

@@ -7,9 +7,10 @@ import pickle  # only to build a hostile upload; nothing here ever unpickles
 
 import pytest
 
-from dashboard import _state as S
-from dashboard import _ui as U
-from tests.dashboard.conftest import RUN_ID, open_page, plotly_specs
+from dashboard import cache as C
+from dashboard import runs as R
+from dashboard import widgets as W
+from tests.dashboard.helpers import RUN_ID, open_page, plotly_specs
 
 
 def _md(at) -> list[str]:
@@ -19,7 +20,7 @@ def _md(at) -> list[str]:
 # ----------------------------------------------------------------------------- Runs
 def test_runs_page_lists_the_run_with_its_accuracy_and_diagnosis(app):
     # Arrange
-    run = S.get_run(RUN_ID)
+    run = C.get_run(RUN_ID)
     # Act: the fixture already landed on the default page
     table = app.dataframe[0].value
     # Assert
@@ -27,7 +28,8 @@ def test_runs_page_lists_the_run_with_its_accuracy_and_diagnosis(app):
     assert (row["model"], row["data"], row["preset"], row["epochs"]) == ("mlp", "digits",
                                                                          "mlp-digits", 2)
     assert row["test accuracy"] == pytest.approx(run.metrics["test_accuracy"])
-    assert row["health"].split()[-1] in {"pass", "info", "warn", "fail"}
+    health = C.overview(RUN_ID, R.stamp_of(RUN_ID)).health
+    assert row["health"] == f"{health.mark} {health.value}"
     assert "mlp-digits" in app.selectbox(key="train_preset").options
     assert [u.label for u in app.file_uploader] == ["model.safetensors", "run.json"]
     assert app.sidebar.selectbox(key="_run_picker").value == RUN_ID
@@ -35,8 +37,8 @@ def test_runs_page_lists_the_run_with_its_accuracy_and_diagnosis(app):
 
 
 def test_runs_page_refuses_a_pickled_upload(app, tmp_path, monkeypatch):
-    monkeypatch.setattr(S, "upload_root", lambda: tmp_path / "uploads")
-    record = (S.resolve_run(RUN_ID) / "run.json").read_bytes()
+    monkeypatch.setattr(R, "upload_root", lambda: tmp_path / "uploads")
+    record = (R.resolve_run(RUN_ID) / "run.json").read_bytes()
     app.file_uploader[0].set_value(("evil.safetensors", pickle.dumps([1]), "application/octet-stream"))
     app.file_uploader[1].set_value(("run.json", record, "application/json"))
     app.run()
@@ -47,8 +49,8 @@ def test_runs_page_refuses_a_pickled_upload(app, tmp_path, monkeypatch):
 
 
 def test_runs_page_opens_an_uploaded_run(app, tmp_path, monkeypatch):
-    monkeypatch.setattr(S, "upload_root", lambda: tmp_path / "uploads")
-    folder = S.resolve_run(RUN_ID)
+    monkeypatch.setattr(R, "upload_root", lambda: tmp_path / "uploads")
+    folder = R.resolve_run(RUN_ID)
     app.file_uploader[0].set_value(("../../x.safetensors", (folder / "model.safetensors").read_bytes(),
                                     "application/octet-stream"))
     app.file_uploader[1].set_value(("x.json", (folder / "run.json").read_bytes(), "application/json"))
@@ -72,7 +74,7 @@ def test_training_page_draws_the_curves_and_switches_the_layer_signal(app):
     loss = json.loads(figs["fig_loss"])
     names = [t.get("name") for t in loss["data"]]
     assert names[:2] == ["train loss", "val loss"]
-    history = S.get_run(RUN_ID).history
+    history = C.get_run(RUN_ID).history
     assert loss["data"][0]["y"] == pytest.approx(history.epochs["train_loss"])
     flow = json.loads(figs["fig_flow"])
     assert flow["data"][0]["y"] == list(history.layers)
@@ -82,32 +84,35 @@ def test_training_page_draws_the_curves_and_switches_the_layer_signal(app):
     # Assert
     flow = json.loads(plotly_specs(app)["fig_flow"])
     assert "update_ratio" in flow["data"][0]["colorbar"]["title"]["text"]
-    assert len(app.expander) >= 1  # findings with remedies
+    found = C.findings(RUN_ID, R.stamp_of(RUN_ID))
+    assert app.metric[0].value == f"{found[0].severity.mark} {found[0].severity.label}"
+    assert len(app.expander) == len(found)  # one per finding, with its remedy
+    assert app.expander[0].label.startswith(found[0].severity.material)
 
 
 # ----------------------------------------------------------------------------- Predictions
 def test_predictions_page_filters_mistakes_and_classes(app):
     # Arrange
-    p = S.predictions(RUN_ID, S.stamp_of(RUN_ID))
-    wrong = int((p["y"] != p["pred"]).sum())
+    p = C.predictions(RUN_ID, R.stamp_of(RUN_ID))
+    wrong = int((p.y != p.pred).sum())
     # Act
     open_page(app, "predictions")
     # Assert: everything is listed, paginated 12 at a time, with the confusion matrix
-    assert f"**{len(p['y']):,}** matching samples" in _md(app)
-    assert app.get("pagination")[0].proto.num_pages == -(-len(p["y"]) // 12)
+    assert f"**{len(p.y):,}** matching samples" in _md(app)
+    assert app.get("pagination")[0].proto.num_pages == -(-len(p.y) // 12)
     assert "fig_confusion" in plotly_specs(app)
     cm = json.loads(plotly_specs(app)["fig_confusion"])["data"][0]["text"]
-    assert sum(int(v) for row in cm for v in row) == len(p["y"])
+    assert sum(int(v) for row in cm for v in row) == len(p.y)
     # Act: only the mistakes
     app.radio(key="pred_show").set_value("mistakes").run()
     # Assert
     assert f"**{wrong:,}** matching samples" in _md(app)
-    cards = [m for m in _md(app) if m.startswith((U.OK, U.WRONG))]
-    assert cards and all(c.startswith(U.WRONG) for c in cards)
+    cards = [m for m in _md(app) if m.startswith((W.OK, W.WRONG))]
+    assert cards and all(c.startswith(W.WRONG) for c in cards)
     # Act: one true class, all predictions
     app.radio(key="pred_show").set_value("all").run()
     app.selectbox(key="pred_true").set_value(3).run()
-    assert f"**{int((p['y'] == 3).sum()):,}** matching samples" in _md(app)
+    assert f"**{int((p.y == 3).sum()):,}** matching samples" in _md(app)
 
 
 def test_predictions_page_sends_a_sample_to_explanations(app):
@@ -142,8 +147,6 @@ def test_explanations_page_shows_methods_side_by_side_with_trust(app):
 @pytest.fixture()
 def fast_audit(monkeypatch):
     """The real audit, explaining 2 samples instead of 8 (same code path, a third the time)."""
-    from dashboard import _compute as C
-
     monkeypatch.setattr(C, "AUDIT_SAMPLES", 2)
 
 
@@ -162,7 +165,7 @@ def test_runs_page_trains_a_preset_with_a_progress_bar(tmp_path, monkeypatch):
     # Arrange: an empty runs folder
     from streamlit.testing.v1 import AppTest
 
-    from tests.dashboard.conftest import APP
+    from tests.dashboard.helpers import APP
 
     monkeypatch.setenv("DEEPSCOPE_RUNS", str(tmp_path / "runs"))
     at = AppTest.from_file(str(APP), default_timeout=300).run()
@@ -194,7 +197,7 @@ def text_runs(tmp_path_factory):
 def test_explanations_page_for_text_types_a_sentence_and_shows_attention(text_runs, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from tests.dashboard.conftest import APP
+    from tests.dashboard.helpers import APP
 
     monkeypatch.setenv("DEEPSCOPE_RUNS", str(text_runs))
     at = AppTest.from_file(str(APP), default_timeout=300).run()

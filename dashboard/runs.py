@@ -1,9 +1,9 @@
-"""The dashboard's data layer: which run folders exist, loading them safely, cached results.
+"""Finding runs: which run folders exist, where a run id points, new folders, uploads.
 
 Only run folders that are direct children of the runs folder (or uploads this module saved
 itself) are ever loaded; a run is addressed by its folder *name*, never by a path from the user.
-Models are cached with ``st.cache_resource``; computed results with ``st.cache_data``, keyed by
-the run id plus a stamp of its files, so retraining into the same folder refreshes everything.
+:func:`stamp_of` changes whenever a run's files change; :mod:`dashboard.cache` keys every cached
+result by run id plus stamp, so retraining into the same folder refreshes everything.
 """
 
 from __future__ import annotations
@@ -19,17 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import streamlit as st
-import torch
 
 import explain
 import zoo
 
 __all__ = [
-    "RUNS_ENV", "RUN_FILES", "RunRef", "runs_root", "list_runs", "resolve_run", "get_run",
-    "stamp_of", "overview", "findings", "predictions", "save_upload", "new_run_folder",
-    "upload_root", "prune_uploads",
+    "RUNS_ENV", "RUN_FILES", "UPLOAD_MAX_AGE_S", "RunRef", "runs_root", "list_runs",
+    "resolve_run", "stamp_of", "vocab_of", "save_upload", "new_run_folder", "upload_root", "prune_uploads",
 ]
 
 RUNS_ENV = "DEEPSCOPE_RUNS"
@@ -38,7 +35,6 @@ _UPLOAD_PREFIX = "upload-"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _MAX_JSON_BYTES = 20 * 1024 * 1024
 UPLOAD_MAX_AGE_S = 24 * 3600  # an upload no session has listed for this long is removed
-_BATCH = 512
 
 
 @dataclass(frozen=True)
@@ -130,66 +126,12 @@ def stamp_of(run_id: str) -> str:
     return f"{folder}|{'|'.join(parts)}"
 
 
-@st.cache_resource(max_entries=8, show_spinner="Loading the run ...")
-def _load(run_id: str, stamp: str) -> Any:
-    run = zoo.load_run(resolve_run(run_id))
-    run.model.eval()
-    return run
-
-
-def get_run(run_id: str) -> Any:
-    """The :class:`zoo.Run` ``run_id`` (model in eval mode), loaded once per process."""
-    return _load(run_id, stamp_of(run_id))
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def findings(run_id: str, stamp: str) -> list[dict[str, Any]]:
-    """``explain.diagnose(run.history, model=run.model)`` as dicts, worst first ([] without history)."""
-    run = get_run(run_id)
-    if run.history is None:
-        return []
-    found = explain.diagnose(run.history, model=run.model)
-    found = sorted(found, key=lambda f: -explain.Severity(f.severity).rank)
-    return [f.to_dict() for f in found]
-
-
-@st.cache_data(max_entries=64, show_spinner=False)
-def overview(run_id: str, stamp: str) -> dict[str, Any]:
-    """One row of the Runs table: model, data, accuracy, epochs and the diagnosis at a glance."""
-    run = get_run(run_id)
-    found = findings(run_id, stamp)
-    bad = [f for f in found if f["severity"] in ("warn", "fail", "error")]
-    worst = found[0]["severity"] if found else ("pass" if run.history is not None else "info")
-    acc = (run.metrics or {}).get("test_accuracy")
-    return {
-        "run": run_id,
-        "model": run.model_name,
-        "modality": run.card.modality.value,
-        "data": run.dataset_name or "(user data)",
-        "preset": run.preset or "",
-        "test accuracy": float(acc) if isinstance(acc, (int, float)) else None,
-        "epochs": int(run.epoch),
-        "health": worst,
-        "issues": (", ".join(f["check"] for f in bad) or "none") if run.history is not None
-        else "no training history recorded",
-    }
-
-
-@st.cache_data(max_entries=16, show_spinner="Predicting the test set ...")
-def predictions(run_id: str, stamp: str) -> dict[str, np.ndarray]:
-    """Test-set probabilities: ``probs`` [N, classes], ``y`` [N], ``pred`` [N], ``conf`` [N]."""
-    run = get_run(run_id)
-    x, y = run.dataset.test.tensors
-    model = run.model
-    chunks = []
-    with torch.no_grad():
-        for start in range(0, len(x), _BATCH):
-            chunks.append(torch.softmax(model(x[start:start + _BATCH]).float(), dim=-1))
-    probs = torch.cat(chunks).numpy() if chunks else np.zeros((0, run.card.num_classes), "f4")
-    pred = probs.argmax(axis=1) if len(probs) else np.zeros(0, dtype=np.int64)
-    conf = probs.max(axis=1) if len(probs) else np.zeros(0, dtype=np.float32)
-    return {"probs": probs, "y": y.numpy().astype(np.int64), "pred": pred.astype(np.int64),
-            "conf": conf}
+def vocab_of(run: Any) -> Any | None:
+    """The vocabulary of a text run (saved with the run, else its data set's), or ``None``."""
+    vocab = getattr(run, "vocab", None)
+    if vocab is None:
+        vocab = getattr(getattr(run, "dataset", None), "vocab", None)
+    return vocab
 
 
 def new_run_folder(name: str) -> Path:

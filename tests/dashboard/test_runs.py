@@ -1,4 +1,4 @@
-"""The dashboard's data layer: only run folders inside the runs folder load; uploads are checked."""
+"""Finding and loading runs: only run folders inside the runs folder load; uploads are checked."""
 
 from __future__ import annotations
 
@@ -7,18 +7,17 @@ import pickle  # only to build a hostile upload; nothing here ever unpickles
 import shutil
 import time
 
-import numpy as np
 import pytest
 
 import explain
-from dashboard import _state as S
-from tests.dashboard.conftest import RUN_ID
+from dashboard import runs as R
+from tests.dashboard.helpers import RUN_ID
 
 
 @pytest.fixture()
 def uploads(tmp_path, monkeypatch):
     root = tmp_path / "uploads"
-    monkeypatch.setattr(S, "upload_root", lambda: root)
+    monkeypatch.setattr(R, "upload_root", lambda: root)
     return root
 
 
@@ -32,7 +31,7 @@ def test_lists_only_complete_run_folders(app_env, tmp_path, monkeypatch):
     (root / "link").symlink_to(app_env / RUN_ID)               # a symlink to a real run
     monkeypatch.setenv("DEEPSCOPE_RUNS", str(root))
     # Act
-    ids = [r.id for r in S.list_runs()]
+    ids = [r.id for r in R.list_runs()]
     # Assert
     assert ids == [RUN_ID]
 
@@ -40,32 +39,32 @@ def test_lists_only_complete_run_folders(app_env, tmp_path, monkeypatch):
 @pytest.mark.parametrize("name", ["../" + RUN_ID, "/etc", "", RUN_ID + "/..", "~"])
 def test_paths_typed_by_a_user_never_resolve(app_env, name):
     with pytest.raises(explain.UnknownNameError, match="only opens run folders inside"):
-        S.resolve_run(name)
+        R.resolve_run(name)
 
 
 def test_resolves_a_listed_run(app_env):
-    assert S.resolve_run(RUN_ID) == (app_env / RUN_ID).resolve()
+    assert R.resolve_run(RUN_ID) == (app_env / RUN_ID).resolve()
 
 
 def test_new_run_folder_never_overwrites(app_env):
-    assert S.new_run_folder(RUN_ID).name == RUN_ID + "-2"
-    assert S.new_run_folder("fresh").name == "fresh"
+    assert R.new_run_folder(RUN_ID).name == RUN_ID + "-2"
+    assert R.new_run_folder("fresh").name == "fresh"
     with pytest.raises(explain.InvalidInputError, match="run name must be letters"):
-        S.new_run_folder("../escape")
+        R.new_run_folder("../escape")
 
 
 def test_upload_of_a_pickle_is_refused(uploads, app_env):
     record = (app_env / RUN_ID / "run.json").read_bytes()
     hostile = pickle.dumps({"weights": [1, 2, 3]})
     with pytest.raises(explain.UnsafeFileError, match="must be a safetensors file"):
-        S.save_upload(hostile, record)
+        R.save_upload(hostile, record)
     assert not uploads.exists() or not any(uploads.iterdir())
 
 
 def test_upload_with_invalid_json_is_refused(uploads, app_env):
     weights = (app_env / RUN_ID / "model.safetensors").read_bytes()
     with pytest.raises(explain.CorruptRunError, match="must be JSON text"):
-        S.save_upload(weights, b"{not json")
+        R.save_upload(weights, b"{not json")
 
 
 def test_upload_of_tampered_weights_is_refused_and_removed(uploads, app_env):
@@ -73,7 +72,7 @@ def test_upload_of_tampered_weights_is_refused_and_removed(uploads, app_env):
     weights[-1] ^= 0xFF  # the SHA-256 in run.json no longer matches
     record = (app_env / RUN_ID / "run.json").read_bytes()
     with pytest.raises(explain.CorruptRunError):
-        S.save_upload(bytes(weights), record)
+        R.save_upload(bytes(weights), record)
     assert list(uploads.iterdir()) == []
 
 
@@ -82,19 +81,19 @@ def test_upload_of_a_real_run_is_saved_under_fixed_names(uploads, app_env):
     weights = (app_env / RUN_ID / "model.safetensors").read_bytes()
     record = (app_env / RUN_ID / "run.json").read_bytes()
     # Act
-    run_id = S.save_upload(weights, record)
+    run_id = R.save_upload(weights, record)
     # Assert
     folder = uploads / run_id
     assert run_id.startswith("upload-")
     assert sorted(p.name for p in folder.iterdir()) == ["model.safetensors", "run.json"]
-    assert S.resolve_run(run_id) == folder
+    assert R.resolve_run(run_id) == folder
 
 
 def test_abandoned_uploads_are_pruned_and_listed_ones_kept(uploads, app_env):
     # Arrange: an upload this session uses, an abandoned one, a failed leftover, a stranger
     weights = (app_env / RUN_ID / "model.safetensors").read_bytes()
     record = (app_env / RUN_ID / "run.json").read_bytes()
-    mine = S.save_upload(weights, record)
+    mine = R.save_upload(weights, record)
     old = uploads / "upload-abandoned"
     leftover = uploads / "tmp-crashed"
     stranger = uploads / "notes"
@@ -104,35 +103,8 @@ def test_abandoned_uploads_are_pruned_and_listed_ones_kept(uploads, app_env):
     for folder in (uploads / mine, old, leftover, stranger):
         os.utime(folder, (two_days_ago, two_days_ago))
     # Act: listing touches the session's own upload; the next upload prunes the rest
-    assert mine in [r.id for r in S.list_runs()]
-    second = S.save_upload(weights, record)
+    assert mine in [r.id for r in R.list_runs()]
+    second = R.save_upload(weights, record)
     # Assert
     assert sorted(p.name for p in uploads.iterdir()) == sorted([mine, second, "notes"])
-    assert S.prune_uploads(max_age_s=0, now=time.time() + 1) == sorted([mine, second])
-
-
-def test_predictions_match_the_model(app_env):
-    # Act
-    p = S.predictions(RUN_ID, S.stamp_of(RUN_ID))
-    run = S.get_run(RUN_ID)
-    # Assert: accuracy agrees with the trainer's test metric
-    assert p["probs"].shape == (len(p["y"]), run.card.num_classes)
-    np.testing.assert_allclose(p["probs"].sum(axis=1), 1.0, atol=1e-5)
-    acc = float((p["pred"] == p["y"]).mean())
-    assert acc == pytest.approx(run.metrics["test_accuracy"], abs=1e-6)
-
-
-def test_markdown_escaping_of_data_strings():
-    from dashboard import _ui as U
-
-    text = U.md_escape("**bold** [link](http://x) <b>tag</b> `code`")
-    assert "**" not in text.replace("\\*", "")
-    assert "\\[link\\]\\(http://x\\)" in text and "\\<b\\>" in text and "\\`code\\`" in text
-
-
-def test_tokens_decode_without_padding():
-    from dashboard import _ui as U
-    from zoo.data.text import Vocabulary
-
-    vocab = Vocabulary(["<pad>", "<unk>", "great", "film"])
-    assert U.decode_tokens(vocab, [2, 3, 1, 0, 0]) == ["great", "film", "<unk>"]
+    assert R.prune_uploads(max_age_s=0, now=time.time() + 1) == sorted([mine, second])
