@@ -9,7 +9,6 @@ weights, test metrics, the final save).
 from __future__ import annotations
 
 import contextlib
-import inspect
 import math
 import os
 import time
@@ -183,7 +182,7 @@ def _build(plan: _Plan, out: Path | None, resume: tuple[dict[str, Any], State] |
     if resume is not None and out is not None:
         _restore(s, out, *resume)
     s.run.history, s.run.epoch = s.history, s.start_epoch
-    s.monitor = _make_monitor(net, cfg, s.history, scaler)
+    s.monitor = _loop.make_monitor(net, cfg, s.history, scaler)
     return s
 
 
@@ -247,7 +246,7 @@ def train(model: str | nn.Module | None = None, dataset: str | DatasetBundle | N
     s = _build(plan, out_path, resume_state, device)
     cfg = s.cfg
     last_epoch = cfg.epochs if stop_after is None else min(cfg.epochs, s.start_epoch + stop_after)
-    bar = _progress(progress, s.start_epoch, cfg.epochs, s.run.model_name, s.data.name)
+    bar = _loop.progress_bar(progress, s.start_epoch, cfg.epochs, s.run.model_name, s.data.name)
     s.started = time.perf_counter()
     with s.monitor if s.monitor is not None else contextlib.nullcontext():
         stopped_early = _run_epochs(s, last_epoch, bar, callback)
@@ -303,7 +302,7 @@ def _step(s: _Session, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor
         logits = s.net(xb)
         loss = s.lossf(logits.float(), yb)
         if cfg.l1:
-            loss = loss + cfg.l1 * _l1(s.net)
+            loss = loss + cfg.l1 * _loop.l1_penalty(s.net)
     if scaler is not None:
         scaler.scale(loss).backward()
         scaler.unscale_(opt)
@@ -320,9 +319,6 @@ def _step(s: _Session, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor
     return loss, logits
 
 
-def _l1(model: nn.Module) -> torch.Tensor:
-    return sum(p.abs().sum() for n, p in model.named_parameters()
-               if p.requires_grad and p.dim() > 1)
 
 
 def _diverged(s: _Session, epoch: int, good_state: State) -> None:
@@ -354,7 +350,7 @@ def _end_epoch(s: _Session, epoch: int, metrics: dict[str, Any]) -> bool:
     """Log the epoch, keep the best weights, save the run; True if early stopping says stop."""
     if s.monitor is not None:
         s.monitor.log_epoch(**metrics)
-    stop = _early_stopping(s.cfg, s.early, epoch + 1, metrics["val_loss"])
+    stop = _loop.early_stopping(s.cfg, s.early, epoch + 1, metrics["val_loss"])
     if s.early["best_epoch"] == epoch + 1 and s.cfg.early_stopping is not None:
         s.best_state = {k: v.detach().clone() for k, v in s.net.state_dict().items()}
     s.run.epoch = epoch + 1
@@ -399,35 +395,3 @@ def _finish(s: _Session, epochs: int) -> None:
 def _save(run: Run, out: Path | None, resume: dict[str, Any] | None) -> None:
     if out is not None:
         save_run(run, out, resume=resume)
-
-
-def _early_stopping(cfg: TrainConfig, early: dict[str, Any], epoch: int, val_loss: float) -> bool:
-    best = early["best_val_loss"]
-    if best is None or val_loss < best:
-        early.update(best_val_loss=val_loss, best_epoch=epoch, bad_epochs=0)
-        return False
-    early["bad_epochs"] += 1
-    return cfg.early_stopping is not None and early["bad_epochs"] >= cfg.early_stopping
-
-
-def _make_monitor(net: nn.Module, cfg: TrainConfig, history, scaler=None):
-    if not cfg.monitor:
-        return None
-    try:
-        from explain.monitor import TrainingMonitor
-    except ImportError:  # pragma: no cover
-        return None
-    kwargs: dict[str, Any] = {"every": cfg.monitor_every}
-    if scaler is not None:  # AMP: overflows are the scaler's, the BPTT curve is unscaled
-        kwargs["scaler"] = scaler
-    if history is not None and "history" in inspect.signature(TrainingMonitor).parameters:
-        kwargs["history"] = history
-    return TrainingMonitor(net, **kwargs)
-
-
-def _progress(show: bool, start: int, total: int, model: Any, data: str):
-    if not show:
-        return None
-    from tqdm.auto import tqdm
-    return tqdm(total=total, initial=start, desc=f"train {model} on {data}", unit="epoch",
-                leave=True, dynamic_ncols=True)
