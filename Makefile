@@ -9,7 +9,7 @@ setup:
 	@bash scripts/setup.sh
 
 demo: setup  ## train the default zoo models if missing, audit them, open the dashboard
-	$(PYTHON) -m zoo.cli demo --runs $(RUNS)
+	$(PYTHON) -m deepscope demo --runs $(RUNS)
 
 test: setup  ## the default test run (CI); < 15 min on 2 cores
 	OMP_NUM_THREADS=1 $(PYTHON) -m pytest -q

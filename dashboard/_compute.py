@@ -103,10 +103,8 @@ def sentence_attribution(run_id: str, stamp: str, text: str, method: str) -> exp
 def audit(run_id: str, progress: Any = None) -> Any:
     """Audit the run on its test split: a frozen :class:`explain.Report`.
 
-    ``explain.audit`` audits a model and data; its ``audit_run`` is the one-call form for a zoo
-    run (model, history, test split, vocabulary). ``progress(stage, done, total)`` is called at
-    each stage.
+    ``explain.audit`` audits a model and data; a zoo run audits itself through it
+    (``Run.audit``: model, history, test split, vocabulary). ``progress(stage, done, total)`` is
+    called at each stage.
     """
-    from explain import audit_run
-
-    return audit_run(S.get_run(run_id), samples=AUDIT_SAMPLES, progress=progress)
+    return S.get_run(run_id).audit(samples=AUDIT_SAMPLES, progress=progress)
