@@ -18,4 +18,5 @@ test-slow: setup  ## full-size training and other slow tests
 	OMP_NUM_THREADS=1 $(PYTHON) -m pytest -q -m slow
 
 lint:
-	$(PYTHON) -m ruff check explain zoo dashboard tests benchmarks
+	$(PYTHON) -m ruff check explain zoo dashboard deepscope tests benchmarks
+	$(PYTHON) -m mypy deepscope zoo

@@ -8,7 +8,7 @@ import math
 import random
 from collections.abc import Iterator
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -160,7 +160,7 @@ def capture_state(opt, sched, epoch: int, early: dict[str, Any],
     if torch.cuda.is_available():
         for i, s in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng.cuda.{i}"] = s
-    np_state = np.random.get_state()
+    np_state = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state())
     tensors["rng.numpy.keys"] = torch.from_numpy(np.asarray(np_state[1], dtype=np.int64))
     opt_sd = opt.state_dict()
     opt_json: dict[str, Any] = {}
@@ -217,8 +217,8 @@ def restore_state(opt, sched, js: dict[str, Any], tensors: dict[str, torch.Tenso
 # ----------------------------------------------------------------------------- per-epoch pieces
 def l1_penalty(model: nn.Module) -> torch.Tensor:
     """The L1 norm of the trainable weights (not biases)."""
-    return sum(p.abs().sum() for n, p in model.named_parameters()
-               if p.requires_grad and p.dim() > 1)
+    return cast(torch.Tensor, sum(p.abs().sum() for n, p in model.named_parameters()
+                                  if p.requires_grad and p.dim() > 1))
 
 
 def early_stopping(cfg: TrainConfig, early: dict[str, Any], epoch: int, val_loss: float) -> bool:

@@ -30,7 +30,13 @@ from safetensors.torch import save as st_save
 from explain._core.io import atomic_write_bytes, atomic_write_json, fsync_dir, sha256_file
 from explain._core.jsoncodec import decode, dumps, encode, loads
 from explain.card import ModelCard
-from explain.errors import CorruptRunError, DataNotFoundError, UnknownNameError, UnsafeFileError
+from explain.errors import (
+    CorruptRunError,
+    DataNotFoundError,
+    InvalidInputError,
+    UnknownNameError,
+    UnsafeFileError,
+)
 from zoo.config import TrainConfig
 from zoo.run import Run
 
@@ -102,6 +108,10 @@ def save_run(run: Run, path: str | os.PathLike, *, resume: dict[str, Any] | None
     ``resume`` is the trainer's resume state: ``{"tensors": {name: Tensor}, "json": {...}}``.
     """
     folder = Path(path)
+    if run.card is None:
+        raise InvalidInputError(
+            "save_run needs a run with a model card: a run folder rebuilds the architecture by "
+            "name. Train a zoo model (zoo.list_models()) or attach a zoo card to the module.")
     state = {k: v.detach().to("cpu").contiguous() for k, v in run.model.state_dict().items()}
     files = {"model.safetensors": st_save(state)}
     if run.vocab is not None:

@@ -28,7 +28,7 @@ class Run:
     Attributes
     ----------
     model : the trained ``nn.Module`` (in eval mode after :func:`zoo.load_run`).
-    card : its :class:`explain.ModelCard`.
+    card : its :class:`explain.ModelCard` (``None`` for a module of your own without one).
     config : the :class:`zoo.TrainConfig` it was trained with.
     history : the :class:`explain.History` recorded while training (``None`` if not recorded).
     metrics : test metrics: ``test_accuracy``, ``test_loss``, ``per_class``, ``best_epoch``, ...
@@ -43,7 +43,7 @@ class Run:
     """
 
     model: nn.Module
-    card: ModelCard
+    card: ModelCard | None
     config: TrainConfig
     history: Any
     metrics: dict[str, Any]
@@ -106,13 +106,13 @@ class Run:
         bundle = self.dataset
         data: dict[str, Any] = {"name": self.dataset_name, "split": "test"}
         if bundle is not None:
-            data.update(name=bundle.name, info=dict(bundle.info), sizes={
-                "train": len(bundle.train), "val": len(bundle.val), "test": len(bundle.test)})
+            data.update(name=bundle.name, info=dict(bundle.info), sizes=bundle.sizes())
         meta = {"config": self.config.to_dict(), "data": data, "metrics": self.metrics,
                 "run_path": str(self.path or ""), "trained_with": self.versions,
                 **dict(options.pop("meta", None) or {})}
         vocab = self.vocab if self.vocab is not None else (None if bundle is None else bundle.vocab)
-        title = options.pop("title", f"Audit of {self.preset or self.card.name} ({data['name']})")
+        name = self.preset or (self.card.name if self.card is not None else self.model_name)
+        title = options.pop("title", f"Audit of {name} ({data['name']})")
         return audit(self.model, None if bundle is None else bundle.test, history=self.history,
                      samples=samples, vocab=vocab, card=self.card, meta=meta, progress=progress,
                      title=title, **options)

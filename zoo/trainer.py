@@ -148,7 +148,7 @@ def _named_card(net: nn.Module, data: DatasetBundle) -> ModelCard | None:
     card = card_of(net)
     if card is not None and tuple(card.class_names) != tuple(data.class_names):
         card = card.with_classes(data.class_names)
-        net.card = card
+        net.card = card  # type: ignore[assignment]  # any module may carry a card
     return card
 
 
@@ -165,7 +165,7 @@ def _build(plan: _Plan, out: Path | None, resume: tuple[dict[str, Any], State] |
     net.to(device)
     card = _named_card(net, data)
     opt = _loop.build_optimizer(net, cfg)
-    sched = _loop.build_scheduler(opt, cfg, -(-len(data.train) // cfg.batch_size))
+    sched = _loop.build_scheduler(opt, cfg, -(-data.sizes()["train"] // cfg.batch_size))
     autocast = _loop.amp_dtype(cfg, device)
     scaler = torch.amp.GradScaler("cuda") if autocast == torch.float16 else None
     run = Run(model=net, card=card, config=cfg, history=None, metrics={},
@@ -388,8 +388,8 @@ def _finish(s: _Session, epochs: int) -> None:
     s.run.metrics = {"test_accuracy": m["accuracy"], "test_loss": m["loss"],
                      "per_class": m["per_class"], "confusion": m["confusion"],
                      "epochs": epochs, "train_seconds": time.perf_counter() - s.started,
-                     "device": str(s.device), "n_train": len(data.train),
-                     "n_val": len(data.val), "n_test": len(data.test)}
+                     "device": str(s.device),
+                     **{f"n_{split}": n for split, n in data.sizes().items()}}
 
 
 def _save(run: Run, out: Path | None, resume: dict[str, Any] | None) -> None:
