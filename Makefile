@@ -9,7 +9,7 @@ setup:
 	@bash scripts/setup.sh
 
 demo: setup  ## train the default zoo models if missing, audit them, open the dashboard
-	$(PYTHON) -m zoo.cli demo --runs $(RUNS)
+	$(PYTHON) -m deepscope demo --runs $(RUNS)
 
 test: setup  ## the default test run (CI); < 15 min on 2 cores
 	OMP_NUM_THREADS=1 $(PYTHON) -m pytest -q
@@ -18,4 +18,5 @@ test-slow: setup  ## full-size training and other slow tests
 	OMP_NUM_THREADS=1 $(PYTHON) -m pytest -q -m slow
 
 lint:
-	$(PYTHON) -m ruff check explain zoo dashboard tests benchmarks
+	$(PYTHON) -m ruff check explain zoo dashboard deepscope tests benchmarks
+	$(PYTHON) -m mypy deepscope zoo

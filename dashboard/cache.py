@@ -254,9 +254,9 @@ def attention(run_id: str, stamp: str, index: int) -> Attention:
 
 # ----------------------------------------------------------------------------- audit
 def audit(run_id: str, progress: Callable[[str, int, int], None] | None = None) -> explain.Report:
-    """``explain.audit_run`` of the run on its test split (:data:`AUDIT_SAMPLES` samples).
+    """``Run.audit`` of the run on its test split (:data:`AUDIT_SAMPLES` samples).
 
     Not cached here: the Audit page keeps each report in the session with its stamp.
     ``progress(stage, done, total)`` is called at each stage.
     """
-    return explain.audit_run(get_run(run_id), samples=AUDIT_SAMPLES, progress=progress)
+    return get_run(run_id).audit(samples=AUDIT_SAMPLES, progress=progress)

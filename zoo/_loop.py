@@ -1,12 +1,14 @@
-"""Pieces of the training loop: device, optimizer, schedule, batching, evaluation, resume state."""
+"""Pieces of the training loop: device, optimizer, schedule, batching, evaluation, resume state,
+early stopping, the monitor and the progress bar."""
 
 from __future__ import annotations
 
+import inspect
 import math
 import random
 from collections.abc import Iterator
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -108,7 +110,13 @@ def batches(dataset: Dataset, batch_size: int, device: torch.device, *, seed: in
 @torch.no_grad()
 def predict(model: nn.Module, dataset: Dataset, device: torch.device, *, batch_size: int = 512,
             autocast: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Logits [N, classes] (float32, CPU) and labels [N] for a whole dataset, in eval mode."""
+    """Logits [N, classes] (float32, CPU) and labels [N] for a whole dataset, in eval mode.
+
+    Not :func:`explain._core.tensors.predict`: this one walks a ``Dataset`` of ``(x, y)`` pairs
+    (labels too) in :func:`batches` order, under the training autocast, on the live training
+    model (eval mode only while it runs). That one takes an input tensor the audit collected and
+    turns a model that cannot take it into a :class:`explain.DataMismatchError`.
+    """
     was_training = model.training
     model.eval()
     outs, ys = [], []
@@ -152,7 +160,7 @@ def capture_state(opt, sched, epoch: int, early: dict[str, Any],
     if torch.cuda.is_available():
         for i, s in enumerate(torch.cuda.get_rng_state_all()):
             tensors[f"rng.cuda.{i}"] = s
-    np_state = np.random.get_state()
+    np_state = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state())
     tensors["rng.numpy.keys"] = torch.from_numpy(np.asarray(np_state[1], dtype=np.int64))
     opt_sd = opt.state_dict()
     opt_json: dict[str, Any] = {}
@@ -204,3 +212,45 @@ def restore_state(opt, sched, js: dict[str, Any], tensors: dict[str, torch.Tenso
     if js.get("has_best"):
         return {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
     return None
+
+
+# ----------------------------------------------------------------------------- per-epoch pieces
+def l1_penalty(model: nn.Module) -> torch.Tensor:
+    """The L1 norm of the trainable weights (not biases)."""
+    return cast(torch.Tensor, sum(p.abs().sum() for n, p in model.named_parameters()
+                                  if p.requires_grad and p.dim() > 1))
+
+
+def early_stopping(cfg: TrainConfig, early: dict[str, Any], epoch: int, val_loss: float) -> bool:
+    """Update ``early`` with ``val_loss`` of ``epoch``; True once patience has run out."""
+    best = early["best_val_loss"]
+    if best is None or val_loss < best:
+        early.update(best_val_loss=val_loss, best_epoch=epoch, bad_epochs=0)
+        return False
+    early["bad_epochs"] += 1
+    return cfg.early_stopping is not None and early["bad_epochs"] >= cfg.early_stopping
+
+
+def make_monitor(net: nn.Module, cfg: TrainConfig, history, scaler=None):
+    """A :class:`explain.TrainingMonitor` continuing ``history`` (``None`` if monitoring is off)."""
+    if not cfg.monitor:
+        return None
+    try:
+        from explain.monitor import TrainingMonitor
+    except ImportError:  # pragma: no cover
+        return None
+    kwargs: dict[str, Any] = {"every": cfg.monitor_every}
+    if scaler is not None:  # AMP: overflows are the scaler's, the BPTT curve is unscaled
+        kwargs["scaler"] = scaler
+    if history is not None and "history" in inspect.signature(TrainingMonitor).parameters:
+        kwargs["history"] = history
+    return TrainingMonitor(net, **kwargs)
+
+
+def progress_bar(show: bool, start: int, total: int, model: Any, data: str):
+    """A tqdm bar over epochs (``None`` when ``show`` is false)."""
+    if not show:
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(total=total, initial=start, desc=f"train {model} on {data}", unit="epoch",
+                leave=True, dynamic_ncols=True)

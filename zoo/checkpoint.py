@@ -17,7 +17,6 @@ reader whose ``run.json`` names a hash that only ``NAME.new`` matches rolls the 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 from pathlib import Path
@@ -28,9 +27,16 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from explain._core.io import atomic_write_bytes, atomic_write_json, fsync_dir, sha256_file
+from explain._core.jsoncodec import decode, dumps, encode, loads
 from explain.card import ModelCard
-from explain.errors import CorruptRunError, DataNotFoundError, UnknownNameError, UnsafeFileError
-from zoo._io import atomic_write_bytes, atomic_write_json, fsync_dir
+from explain.errors import (
+    CorruptRunError,
+    DataNotFoundError,
+    InvalidInputError,
+    UnknownNameError,
+    UnsafeFileError,
+)
 from zoo.config import TrainConfig
 from zoo.run import Run
 
@@ -64,9 +70,9 @@ def _commit(folder: Path, files: dict[str, bytes], manifest: dict[str, Any]) -> 
 def _roll_forward(folder: Path) -> None:
     """Rename pending ``NAME.new`` files whose hash the current run.json names."""
     try:
-        manifest = json.loads((folder / "run.json").read_text("utf-8"))
+        manifest = loads((folder / "run.json").read_bytes(), what="run.json")
         hashes = manifest.get("files", {}) if isinstance(manifest, dict) else {}
-    except (OSError, ValueError):
+    except (OSError, CorruptRunError):
         hashes = {}
     for pending in folder.glob("*.new"):
         name = pending.name[:-4]
@@ -79,7 +85,7 @@ def _roll_forward(folder: Path) -> None:
 
 def _sha(path: Path) -> str | None:
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        return sha256_file(path)
     except OSError:
         return None
 
@@ -102,10 +108,14 @@ def save_run(run: Run, path: str | os.PathLike, *, resume: dict[str, Any] | None
     ``resume`` is the trainer's resume state: ``{"tensors": {name: Tensor}, "json": {...}}``.
     """
     folder = Path(path)
+    if run.card is None:
+        raise InvalidInputError(
+            "save_run needs a run with a model card: a run folder rebuilds the architecture by "
+            "name. Train a zoo model (zoo.list_models()) or attach a zoo card to the module.")
     state = {k: v.detach().to("cpu").contiguous() for k, v in run.model.state_dict().items()}
     files = {"model.safetensors": st_save(state)}
     if run.vocab is not None:
-        files["vocab.json"] = json.dumps(run.vocab.to_dict(), ensure_ascii=False).encode("utf-8")
+        files["vocab.json"] = dumps(run.vocab.to_dict(), indent=None).encode("utf-8")
     if resume is not None:
         files["resume.safetensors"] = st_save(
             {k: v.detach().to("cpu").contiguous() for k, v in resume["tensors"].items()})
@@ -121,25 +131,14 @@ def save_run(run: Run, path: str | os.PathLike, *, resume: dict[str, Any] | None
         "class_names": list(run.card.class_names),
         "config": run.config.to_dict(),
         "epoch": run.epoch,
-        "metrics": _finite(run.metrics),
+        "metrics": run.metrics,
         "history": history,
         "versions": run.versions or _versions(),
         "resume": resume["json"] if resume is not None else None,
     }
-    _commit(folder, files, manifest)
+    _commit(folder, files, encode(manifest, always=True))  # non-finite metrics: null + pointer
     run.path = folder
     return folder
-
-
-def _finite(obj: Any) -> Any:
-    """Non-finite floats become None so the JSON stays strict."""
-    if isinstance(obj, float):
-        return obj if obj == obj and abs(obj) != float("inf") else None
-    if isinstance(obj, dict):
-        return {str(k): _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
 
 
 # ----------------------------------------------------------------------------- reading
@@ -193,7 +192,7 @@ def _read_verified(folder: Path, name: str, expected: str) -> bytes:
     if not path.exists():
         raise _bad(folder, f"{name!r} is missing but run.json lists it.")
     raise _bad(folder, f"{name!r} does not match the SHA-256 recorded in run.json (expected "
-                       f"{expected[:12]}..., found {hashlib.sha256(path.read_bytes()).hexdigest()[:12]}...): "
+                       f"{expected[:12]}..., found {sha256_file(path)[:12]}...): "
                        f"it was modified, truncated or corrupted after it was written.")
 
 
@@ -219,9 +218,11 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
         extra = " A save was interrupted before its first commit." if pending else ""
         raise _bad(folder, f"run.json is missing, so this is not a complete run.{extra}")
     try:
-        manifest = json.loads(mpath.read_bytes().decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise _bad(folder, f"run.json is not valid UTF-8 JSON ({exc.__class__.__name__}: {exc}).") from None
+        manifest = loads(mpath.read_bytes(), what="run.json")
+    except CorruptRunError as exc:
+        raise _bad(folder, f"run.json is not valid UTF-8 JSON ({exc}).") from None
+    if isinstance(manifest, dict):  # folders written before the codec have no list: still fine
+        manifest = decode(manifest, what=f"Run folder {str(folder)!r}: run.json")
     if _field(manifest, "format", str, folder) != RUN_FORMAT:
         raise _bad(folder, f"run.json format is {manifest['format']!r}, expected {RUN_FORMAT!r}.")
     version = _field(manifest, "version", int, folder)
@@ -282,8 +283,8 @@ def load_run(path: str | os.PathLike, device: str | torch.device | None = None) 
         raw = _read_verified(folder, "vocab.json", files["vocab.json"])
         try:
             from zoo.data.text import Vocabulary
-            vocab = Vocabulary.from_dict(json.loads(raw.decode("utf-8")))
-        except (UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
+            vocab = Vocabulary.from_dict(loads(raw, what="vocab.json"))
+        except (CorruptRunError, ValueError, KeyError, TypeError) as exc:
             raise _bad(folder, f"vocab.json is invalid ({exc}).") from None
     history = manifest.get("history")
     if isinstance(history, dict):

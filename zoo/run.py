@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
 from explain.card import ModelCard
 from zoo.config import TrainConfig
 
+if TYPE_CHECKING:
+    from explain.auditing.report import Report
+    from zoo.data.base import DatasetBundle
+
 __all__ = ["Run"]
+
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -21,7 +28,7 @@ class Run:
     Attributes
     ----------
     model : the trained ``nn.Module`` (in eval mode after :func:`zoo.load_run`).
-    card : its :class:`explain.ModelCard`.
+    card : its :class:`explain.ModelCard` (``None`` for a module of your own without one).
     config : the :class:`zoo.TrainConfig` it was trained with.
     history : the :class:`explain.History` recorded while training (``None`` if not recorded).
     metrics : test metrics: ``test_accuracy``, ``test_loss``, ``per_class``, ``best_epoch``, ...
@@ -36,7 +43,7 @@ class Run:
     """
 
     model: nn.Module
-    card: ModelCard
+    card: ModelCard | None
     config: TrainConfig
     history: Any
     metrics: dict[str, Any]
@@ -52,7 +59,7 @@ class Run:
     _dataset: Any = field(default=None, repr=False)
 
     @property
-    def dataset(self):
+    def dataset(self) -> DatasetBundle | None:
         """The :class:`zoo.DatasetBundle` the model was trained on (loaded on first access).
 
         ``None`` for data passed in by the user (deepscope cannot reload it).
@@ -65,6 +72,50 @@ class Run:
     @property
     def test_accuracy(self) -> float | None:
         return self.metrics.get("test_accuracy")
+
+    def audit(self, *, samples: int = 8, progress: Progress | None = None,
+              **options: Any) -> Report:
+        """Audit this run on its test split with :func:`explain.audit`.
+
+        The model, card, history and vocabulary are the run's; the model card also records the
+        run's config, data (name, split sizes, source), test metrics, folder and the package
+        versions it was trained with. A run trained on data deepscope cannot reload
+        (``dataset is None``) is audited without data, and the report says so.
+
+        Parameters
+        ----------
+        samples : how many test inputs to explain, spread over the classes.
+        progress : called as ``progress(stage, done, total)`` at each audit stage.
+        **options : more arguments for :func:`explain.audit` (``checks``, ``methods``,
+            ``title``, ``meta``, ...).
+
+        Returns
+        -------
+        explain.Report
+
+        Examples
+        --------
+        >>> import zoo
+        >>> run = zoo.train(preset="mlp-digits", epochs=1, progress=False, monitor=False)
+        >>> report = run.audit(samples=0, checks=["non-finite"])
+        >>> report.title
+        'Audit of mlp-digits (digits)'
+        """
+        from explain import audit
+
+        bundle = self.dataset
+        data: dict[str, Any] = {"name": self.dataset_name, "split": "test"}
+        if bundle is not None:
+            data.update(name=bundle.name, info=dict(bundle.info), sizes=bundle.sizes())
+        meta = {"config": self.config.to_dict(), "data": data, "metrics": self.metrics,
+                "run_path": str(self.path or ""), "trained_with": self.versions,
+                **dict(options.pop("meta", None) or {})}
+        vocab = self.vocab if self.vocab is not None else (None if bundle is None else bundle.vocab)
+        name = self.preset or (self.card.name if self.card is not None else self.model_name)
+        title = options.pop("title", f"Audit of {name} ({data['name']})")
+        return audit(self.model, None if bundle is None else bundle.test, history=self.history,
+                     samples=samples, vocab=vocab, card=self.card, meta=meta, progress=progress,
+                     title=title, **options)
 
     def __repr__(self) -> str:
         acc = self.metrics.get("test_accuracy")

@@ -1,4 +1,10 @@
-"""``zoo.train``: train a zoo model (or a preset) on a dataset, recording its health."""
+"""``zoo.train``: train a zoo model (or a preset) on a dataset, recording its health.
+
+The stages, one function each: :func:`_resolve` (preset + arguments -> a :class:`_Plan`),
+:func:`_build` (model, optimizer, resume state -> a :class:`_Session`), :func:`_run_epochs`
+(the loop: :func:`_train_epoch` and :func:`_end_epoch` per epoch), :func:`_complete` (best
+weights, test metrics, the final save).
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,14 @@ import math
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from explain.card import card_of
+from explain.card import ModelCard, card_of
 from explain.errors import (
     DataMismatchError,
     InvalidInputError,
@@ -29,9 +36,47 @@ from zoo.run import Run
 __all__ = ["train"]
 
 Callback = Callable[[int, int, dict[str, Any]], None]
+State = dict[str, torch.Tensor]
 
 
-def _resolve(model, dataset, preset, model_kwargs, dataset_options, config):
+@dataclass(frozen=True)
+class _Plan:
+    """What to train: the preset filled in, explicit arguments over it, the data loaded."""
+
+    model: str | nn.Module
+    data: DatasetBundle
+    dataset_name: str | None
+    model_kwargs: dict[str, Any]
+    dataset_options: dict[str, Any]
+    config: TrainConfig
+    preset: str | None
+
+
+@dataclass
+class _Session:
+    """Everything the epoch loop reads and updates, built once by :func:`_build`."""
+
+    net: nn.Module
+    data: DatasetBundle
+    cfg: TrainConfig
+    device: torch.device
+    opt: torch.optim.Optimizer
+    sched: Any
+    autocast: torch.dtype | None
+    scaler: Any
+    lossf: nn.Module
+    run: Run
+    out: Path | None
+    monitor: Any
+    history: Any
+    early: dict[str, Any]
+    best_state: State | None
+    start_epoch: int
+    prev: Run | None
+    started: float = 0.0
+
+
+def _resolve(model, dataset, preset, model_kwargs, dataset_options, config) -> _Plan:
     """Fill model / dataset / config from a preset, then explicit arguments override it."""
     from zoo.presets import get_preset
     from zoo.registry import load_dataset
@@ -59,7 +104,7 @@ def _resolve(model, dataset, preset, model_kwargs, dataset_options, config):
         raise InvalidTypeError(
             f"The 'dataset' parameter of zoo.train must be a dataset name (zoo.list_datasets()) or "
             f"a zoo.DatasetBundle (see zoo.from_arrays). Got {type(dataset).__name__} instead.")
-    return model, dataset, dataset_name, mkw, dopts, TrainConfig().replace(**cfg)
+    return _Plan(model, dataset, dataset_name, mkw, dopts, TrainConfig().replace(**cfg), preset)
 
 
 def _build_model(model, dataset: DatasetBundle, mkw: dict[str, Any]):
@@ -98,14 +143,66 @@ def _check_data(model: nn.Module, dataset: DatasetBundle) -> None:
                 f"got {y[idx].tolist()} at train positions {idx}. Remap the labels to 0..K-1.")
 
 
-def _l1(model: nn.Module) -> torch.Tensor:
-    return sum(p.abs().sum() for n, p in model.named_parameters()
-               if p.requires_grad and p.dim() > 1)
+def _named_card(net: nn.Module, data: DatasetBundle) -> ModelCard | None:
+    """The model's card, renamed to the data's class names (set back on the model)."""
+    card = card_of(net)
+    if card is not None and tuple(card.class_names) != tuple(data.class_names):
+        card = card.with_classes(data.class_names)
+        net.card = card  # type: ignore[assignment]  # any module may carry a card
+    return card
 
 
-def _save(run: Run, out: Path | None, resume: dict[str, Any] | None) -> None:
-    if out is not None:
-        save_run(run, out, resume=resume)
+def _build(plan: _Plan, out: Path | None, resume: tuple[dict[str, Any], State] | None,
+           device: torch.device) -> _Session:
+    """The model, optimizer, schedule and run record; restored from ``out`` when resuming."""
+    cfg, data = plan.config, plan.data
+    net, model_name, model_kw = _build_model(plan.model, data, plan.model_kwargs)
+    if out is not None and model_name is None:
+        raise InvalidInputError(
+            "out= needs a zoo model (a registered name, or a module with a zoo card): a run folder "
+            "rebuilds the architecture by name. For your own nn.Module, call train(..., out=None).")
+    _check_data(net, data)
+    net.to(device)
+    card = _named_card(net, data)
+    opt = _loop.build_optimizer(net, cfg)
+    sched = _loop.build_scheduler(opt, cfg, -(-data.sizes()["train"] // cfg.batch_size))
+    autocast = _loop.amp_dtype(cfg, device)
+    scaler = torch.amp.GradScaler("cuda") if autocast == torch.float16 else None
+    run = Run(model=net, card=card, config=cfg, history=None, metrics={},
+              model_name=model_name or type(net).__name__, model_kwargs=model_kw or {},
+              dataset_name=plan.dataset_name,
+              dataset_options=plan.dataset_options if plan.dataset_name else {},
+              preset=plan.preset, vocab=data.vocab)
+    s = _Session(net=net, data=data, cfg=cfg, device=device, opt=opt, sched=sched,
+                 autocast=autocast, scaler=scaler,
+                 lossf=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), run=run, out=out,
+                 monitor=None, history=None, early={"best_val_loss": None, "best_epoch": None,
+                                                    "bad_epochs": 0},
+                 best_state=None, start_epoch=0, prev=None)
+    if resume is not None and out is not None:
+        _restore(s, out, *resume)
+    s.run.history, s.run.epoch = s.history, s.start_epoch
+    s.monitor = _loop.make_monitor(net, cfg, s.history, scaler)
+    return s
+
+
+def _read_resume(out: Path | None, resume: bool) -> tuple[dict[str, Any], State] | None:
+    if not resume:
+        return None
+    if out is None:
+        raise InvalidInputError("resume=True needs out= (the run folder to continue).")
+    return read_resume_state(out)
+
+
+def _restore(s: _Session, out: Path, js: dict[str, Any], tensors: State) -> None:
+    """Continue the run in ``out``: weights, optimizer, schedule, RNG, history."""
+    from zoo.checkpoint import load_run
+
+    s.prev = load_run(out, device=s.device)
+    s.net.load_state_dict(s.prev.model.state_dict())
+    s.best_state = _loop.restore_state(s.opt, s.sched, js, tensors, s.device)
+    s.start_epoch, s.early = int(js["epoch"]), dict(js["early_stopping"])
+    s.history = s.prev.history
 
 
 def train(model: str | nn.Module | None = None, dataset: str | DatasetBundle | None = None, *,
@@ -133,180 +230,168 @@ def train(model: str | nn.Module | None = None, dataset: str | DatasetBundle | N
     ------
     TrainingDivergedError
         The loss became non-finite; the last good epoch is kept in ``out``.
+
+    Examples
+    --------
+    >>> import zoo
+    >>> run = zoo.train(preset="mlp-digits", epochs=1, progress=False, monitor=False)
+    >>> run.epoch, run.metrics["complete"], run.metrics["n_test"]
+    (1, True, 180)
     """
-    model, data, dataset_name, mkw, dopts, cfg = _resolve(
-        model, dataset, preset, model_kwargs, dataset_options, config)
+    plan = _resolve(model, dataset, preset, model_kwargs, dataset_options, config)
     out_path = Path(out) if out is not None else None
-    resume_json = resume_tensors = None
-    if resume:
-        if out_path is None:
-            raise InvalidInputError("resume=True needs out= (the run folder to continue).")
-        resume_json, resume_tensors = read_resume_state(out_path)
-    device = _loop.resolve_device(cfg.device)
-    _loop.seed_everything(cfg.seed)
-    net, model_name, model_kw = _build_model(model, data, mkw)
-    if out_path is not None and model_name is None:
-        raise InvalidInputError(
-            "out= needs a zoo model (a registered name, or a module with a zoo card): a run folder "
-            "rebuilds the architecture by name. For your own nn.Module, call train(..., out=None).")
-    _check_data(net, data)
-    net.to(device)
-    card = card_of(net)
-    if card is not None and tuple(card.class_names) != tuple(data.class_names):
-        card = card.with_classes(data.class_names)
-        net.card = card
-    n_train = len(data.train)
-    steps_per_epoch = -(-n_train // cfg.batch_size)
-    opt = _loop.build_optimizer(net, cfg)
-    sched = _loop.build_scheduler(opt, cfg, steps_per_epoch)
-    autocast = _loop.amp_dtype(cfg, device)
-    scaler = torch.amp.GradScaler("cuda") if autocast == torch.float16 else None
-    lossf = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
-
-    start_epoch, best_state, history = 0, None, None
-    early = {"best_val_loss": None, "best_epoch": None, "bad_epochs": 0}
-    prev = None
-    if resume_json is not None:
-        from zoo.checkpoint import load_run
-        prev = load_run(out_path, device=device)
-        net.load_state_dict(prev.model.state_dict())
-        best_state = _loop.restore_state(opt, sched, resume_json, resume_tensors, device)
-        start_epoch, early = int(resume_json["epoch"]), dict(resume_json["early_stopping"])
-        history = prev.history
-
-    run = Run(model=net, card=card, config=cfg, history=history, metrics={},
-              model_name=model_name or type(net).__name__, model_kwargs=model_kw or {},
-              dataset_name=dataset_name, dataset_options=dopts if dataset_name else {},
-              preset=preset, vocab=data.vocab, epoch=start_epoch)
-    monitor = _make_monitor(net, cfg, history, scaler)
-    last_epoch = cfg.epochs if stop_after is None else min(cfg.epochs, start_epoch + stop_after)
-    bar = _progress(progress, start_epoch, cfg.epochs, model_name, data.name)
-    t_all = time.perf_counter()
-    stopped_early = False
-    with monitor if monitor is not None else contextlib.nullcontext():
-        for epoch in range(start_epoch, last_epoch):
-            good_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-            t0 = time.perf_counter()
-            net.train()
-            loss_sum = torch.zeros((), device=device)
-            correct = torch.zeros((), device=device, dtype=torch.long)
-            seen = 0
-            for xb, yb in _loop.batches(data.train, cfg.batch_size, device, seed=cfg.seed,
-                                        epoch=epoch, num_workers=cfg.num_workers):
-                opt.zero_grad(set_to_none=True)
-                with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
-                    logits = net(xb)
-                    loss = lossf(logits.float(), yb)
-                    if cfg.l1:
-                        loss = loss + cfg.l1 * _l1(net)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.unscale_(opt)
-                else:
-                    loss.backward()
-                if cfg.grad_clip is not None:
-                    nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
-                if scaler is not None:
-                    scaler.step(opt)
-                    scaler.update()
-                else:
-                    opt.step()
-                sched.step()
-                if monitor is not None:  # it forks the RNG itself: training stays bit-exact
-                    monitor.step(loss=loss.detach(), target=yb)
-                loss_sum += loss.detach() * len(yb)
-                correct += (logits.detach().argmax(1) == yb).sum()
-                seen += len(yb)
-            train_loss = float(loss_sum) / max(seen, 1)
-            if not math.isfinite(train_loss):
-                net.load_state_dict(good_state)
-                _finish(run, net, data, device, autocast, epoch, time.perf_counter() - t_all)
-                run.history = monitor.history if monitor is not None else history
-                _save(run, out_path, None)
-                raise TrainingDivergedError(
-                    f"The training loss became non-finite in epoch {epoch + 1} (lr={cfg.lr}, "
-                    f"optimizer={cfg.optimizer}); training stopped and the weights of epoch {epoch} "
-                    f"were kept{f' in {out_path}' if out_path else ''}. Lower the learning rate or "
-                    f"set grad_clip (e.g. grad_clip=1.0).")
-            logits_v, y_v = _loop.predict(net, data.val, device, autocast=autocast)
-            val_loss = float(nn.functional.cross_entropy(logits_v, y_v))
-            val_acc = float((logits_v.argmax(1) == y_v).double().mean())
-            metrics = {"epoch": epoch + 1, "train_loss": train_loss,
-                       "train_acc": float(correct) / max(seen, 1), "val_loss": val_loss,
-                       "val_acc": val_acc, "lr": opt.param_groups[0]["lr"],
-                       "seconds": time.perf_counter() - t0}
-            if monitor is not None:
-                monitor.log_epoch(**metrics)
-            stop = _early_stopping(cfg, early, epoch + 1, val_loss)
-            if early["best_epoch"] == epoch + 1 and cfg.early_stopping is not None:
-                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
-            run.epoch = epoch + 1
-            run.history = monitor.history if monitor is not None else history
-            if out_path is not None:
-                run.metrics = {"val_accuracy": val_acc, "val_loss": val_loss, "complete": False}
-                _save(run, out_path, _loop.capture_state(opt, sched, epoch + 1, early, best_state))
-            if bar is not None:
-                bar.set_postfix(loss=f"{train_loss:.3f}", val_loss=f"{val_loss:.3f}",
-                                val_acc=f"{val_acc:.3f}")
-                bar.update(1)
-            if callback is not None:
-                callback(epoch + 1, cfg.epochs, metrics)
-            if stop:
-                stopped_early = True
-                break
+    resume_state = _read_resume(out_path, resume)
+    device = _loop.resolve_device(plan.config.device)
+    _loop.seed_everything(plan.config.seed)
+    s = _build(plan, out_path, resume_state, device)
+    cfg = s.cfg
+    last_epoch = cfg.epochs if stop_after is None else min(cfg.epochs, s.start_epoch + stop_after)
+    bar = _loop.progress_bar(progress, s.start_epoch, cfg.epochs, s.run.model_name, s.data.name)
+    s.started = time.perf_counter()
+    with s.monitor if s.monitor is not None else contextlib.nullcontext():
+        stopped_early = _run_epochs(s, last_epoch, bar, callback)
     if bar is not None:
         bar.close()
-    complete = stopped_early or run.epoch >= cfg.epochs
-    if complete and best_state is not None:
-        net.load_state_dict(best_state)
-    _finish(run, net, data, device, autocast, run.epoch, time.perf_counter() - t_all)
-    run.metrics.update(best_epoch=early["best_epoch"], stopped_early=stopped_early,
+    return _complete(s, stopped_early)
+
+
+def _run_epochs(s: _Session, last_epoch: int, bar: Any, callback: Callback | None) -> bool:
+    """Train epochs ``start_epoch..last_epoch``; True if early stopping ended the loop."""
+    for epoch in range(s.start_epoch, last_epoch):
+        good_state = {k: v.detach().clone() for k, v in s.net.state_dict().items()}
+        t0 = time.perf_counter()
+        train_loss, train_acc = _train_epoch(s, epoch)
+        if not math.isfinite(train_loss):
+            _diverged(s, epoch, good_state)
+        metrics = _validate(s, epoch, train_loss, train_acc, t0)
+        stop = _end_epoch(s, epoch, metrics)
+        if bar is not None:
+            bar.set_postfix(loss=f"{train_loss:.3f}", val_loss=f"{metrics['val_loss']:.3f}",
+                            val_acc=f"{metrics['val_acc']:.3f}")
+            bar.update(1)
+        if callback is not None:
+            callback(epoch + 1, s.cfg.epochs, metrics)
+        if stop:
+            return True
+    return False
+
+
+def _train_epoch(s: _Session, epoch: int) -> tuple[float, float]:
+    """One pass over the training split; returns the mean loss and the accuracy."""
+    cfg, device = s.cfg, s.device
+    s.net.train()
+    loss_sum = torch.zeros((), device=device)
+    correct = torch.zeros((), device=device, dtype=torch.long)
+    seen = 0
+    for xb, yb in _loop.batches(s.data.train, cfg.batch_size, device, seed=cfg.seed,
+                                epoch=epoch, num_workers=cfg.num_workers):
+        loss, logits = _step(s, xb, yb)
+        if s.monitor is not None:  # it forks the RNG itself: training stays bit-exact
+            s.monitor.step(loss=loss.detach(), target=yb)
+        loss_sum += loss.detach() * len(yb)
+        correct += (logits.detach().argmax(1) == yb).sum()
+        seen += len(yb)
+    return float(loss_sum) / max(seen, 1), float(correct) / max(seen, 1)
+
+
+def _step(s: _Session, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step on a batch; returns the loss and the logits."""
+    cfg, opt, scaler = s.cfg, s.opt, s.scaler
+    opt.zero_grad(set_to_none=True)
+    with torch.autocast(s.device.type, dtype=s.autocast, enabled=s.autocast is not None):
+        logits = s.net(xb)
+        loss = s.lossf(logits.float(), yb)
+        if cfg.l1:
+            loss = loss + cfg.l1 * _loop.l1_penalty(s.net)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)
+    else:
+        loss.backward()
+    if cfg.grad_clip is not None:
+        nn.utils.clip_grad_norm_(s.net.parameters(), cfg.grad_clip)
+    if scaler is not None:
+        scaler.step(opt)
+        scaler.update()
+    else:
+        opt.step()
+    s.sched.step()
+    return loss, logits
+
+
+
+
+def _diverged(s: _Session, epoch: int, good_state: State) -> None:
+    """Keep the last good weights (saved to ``out``) and raise :class:`TrainingDivergedError`."""
+    s.net.load_state_dict(good_state)
+    _finish(s, epoch)
+    s.run.history = s.monitor.history if s.monitor is not None else s.history
+    _save(s.run, s.out, None)
+    cfg = s.cfg
+    raise TrainingDivergedError(
+        f"The training loss became non-finite in epoch {epoch + 1} (lr={cfg.lr}, "
+        f"optimizer={cfg.optimizer}); training stopped and the weights of epoch {epoch} "
+        f"were kept{f' in {s.out}' if s.out else ''}. Lower the learning rate or "
+        f"set grad_clip (e.g. grad_clip=1.0).")
+
+
+def _validate(s: _Session, epoch: int, train_loss: float, train_acc: float,
+              t0: float) -> dict[str, Any]:
+    """The epoch's metrics: training loss and accuracy, validation loss and accuracy, lr."""
+    logits_v, y_v = _loop.predict(s.net, s.data.val, s.device, autocast=s.autocast)
+    val_loss = float(nn.functional.cross_entropy(logits_v, y_v))
+    val_acc = float((logits_v.argmax(1) == y_v).double().mean())
+    return {"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc,
+            "val_loss": val_loss, "val_acc": val_acc, "lr": s.opt.param_groups[0]["lr"],
+            "seconds": time.perf_counter() - t0}
+
+
+def _end_epoch(s: _Session, epoch: int, metrics: dict[str, Any]) -> bool:
+    """Log the epoch, keep the best weights, save the run; True if early stopping says stop."""
+    if s.monitor is not None:
+        s.monitor.log_epoch(**metrics)
+    stop = _loop.early_stopping(s.cfg, s.early, epoch + 1, metrics["val_loss"])
+    if s.early["best_epoch"] == epoch + 1 and s.cfg.early_stopping is not None:
+        s.best_state = {k: v.detach().clone() for k, v in s.net.state_dict().items()}
+    s.run.epoch = epoch + 1
+    s.run.history = s.monitor.history if s.monitor is not None else s.history
+    if s.out is not None:
+        s.run.metrics = {"val_accuracy": metrics["val_acc"], "val_loss": metrics["val_loss"],
+                         "complete": False}
+        _save(s.run, s.out, _loop.capture_state(s.opt, s.sched, epoch + 1, s.early, s.best_state))
+    return stop
+
+
+def _complete(s: _Session, stopped_early: bool) -> Run:
+    """Best weights back (if complete), test metrics, the final save; the model in eval mode."""
+    run = s.run
+    complete = stopped_early or run.epoch >= s.cfg.epochs
+    if complete and s.best_state is not None:
+        s.net.load_state_dict(s.best_state)
+    _finish(s, run.epoch)
+    run.metrics.update(best_epoch=s.early["best_epoch"], stopped_early=stopped_early,
                        complete=complete)
-    if prev is not None:
-        run.metrics["train_seconds"] += float(prev.metrics.get("train_seconds") or 0.0)
-    _save(run, out_path, None if complete else _loop.capture_state(opt, sched, run.epoch, early, best_state))
-    net.eval()
+    if s.prev is not None:
+        run.metrics["train_seconds"] += float(s.prev.metrics.get("train_seconds") or 0.0)
+    state = None if complete else _loop.capture_state(s.opt, s.sched, run.epoch, s.early,
+                                                      s.best_state)
+    _save(run, s.out, state)
+    s.net.eval()
     return run
 
 
-def _finish(run: Run, net, data, device, autocast, epochs: int, seconds: float) -> None:
-    logits, y = _loop.predict(net, data.test, device, autocast=autocast)
+def _finish(s: _Session, epochs: int) -> None:
+    """Set ``s.run.metrics`` to the test metrics after ``epochs`` epochs."""
+    data = s.data
+    logits, y = _loop.predict(s.net, data.test, s.device, autocast=s.autocast)
     m = _loop.classification_metrics(logits, y, data.class_names)
-    run.metrics = {"test_accuracy": m["accuracy"], "test_loss": m["loss"],
-                   "per_class": m["per_class"], "confusion": m["confusion"],
-                   "epochs": epochs, "train_seconds": seconds, "device": str(device),
-                   "n_train": len(data.train), "n_val": len(data.val), "n_test": len(data.test)}
+    s.run.metrics = {"test_accuracy": m["accuracy"], "test_loss": m["loss"],
+                     "per_class": m["per_class"], "confusion": m["confusion"],
+                     "epochs": epochs, "train_seconds": time.perf_counter() - s.started,
+                     "device": str(s.device),
+                     **{f"n_{split}": n for split, n in data.sizes().items()}}
 
 
-def _early_stopping(cfg: TrainConfig, early: dict[str, Any], epoch: int, val_loss: float) -> bool:
-    best = early["best_val_loss"]
-    if best is None or val_loss < best:
-        early.update(best_val_loss=val_loss, best_epoch=epoch, bad_epochs=0)
-        return False
-    early["bad_epochs"] += 1
-    return cfg.early_stopping is not None and early["bad_epochs"] >= cfg.early_stopping
-
-
-def _make_monitor(net: nn.Module, cfg: TrainConfig, history, scaler=None):
-    if not cfg.monitor:
-        return None
-    try:
-        from explain.monitor import TrainingMonitor
-    except ImportError:  # pragma: no cover
-        return None
-    import inspect
-    kwargs: dict[str, Any] = {"every": cfg.monitor_every}
-    if scaler is not None:  # AMP: overflows are the scaler's, the BPTT curve is unscaled
-        kwargs["scaler"] = scaler
-    if history is not None and "history" in inspect.signature(TrainingMonitor).parameters:
-        kwargs["history"] = history
-    return TrainingMonitor(net, **kwargs)
-
-
-def _progress(show: bool, start: int, total: int, model: Any, data: str):
-    if not show:
-        return None
-    from tqdm.auto import tqdm
-    return tqdm(total=total, initial=start, desc=f"train {model} on {data}", unit="epoch",
-                leave=True, dynamic_ncols=True)
-
+def _save(run: Run, out: Path | None, resume: dict[str, Any] | None) -> None:
+    if out is not None:
+        save_run(run, out, resume=resume)

@@ -53,7 +53,7 @@ def server(runs_dir: Path) -> Iterator[int]:
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "zoo.commands.dashboard", "--runs", str(runs_dir),
+        [sys.executable, "-m", "deepscope.commands.dashboard", "--runs", str(runs_dir),
          "--port", str(port), "--no-browser"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         start_new_session=True)
@@ -213,7 +213,7 @@ def test_stopping_the_command_stops_the_streamlit_server(tmp_path):
     port = _free_port()
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
-        [sys.executable, "-m", "zoo.commands.dashboard", "--runs", str(tmp_path), "--port",
+        [sys.executable, "-m", "deepscope.commands.dashboard", "--runs", str(tmp_path), "--port",
          str(port), "--no-browser"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL, start_new_session=True)
     try:

@@ -8,7 +8,7 @@ import pytest
 import tomllib
 
 import explain
-from zoo.commands import dashboard as cmd
+from deepscope.commands import dashboard as cmd
 
 
 def _flag(command: list[str], name: str) -> str:
@@ -72,3 +72,27 @@ def test_runs_that_is_a_file_is_refused(tmp_path):
     args = argparse.Namespace(runs=str(path), port=8501, no_browser=True)
     with pytest.raises(explain.InvalidInputError, match="must be a folder of run folders"):
         cmd.run(args)
+
+
+def test_the_app_is_found_through_the_imported_package():
+    from pathlib import Path
+
+    import dashboard
+    # Assert: next to dashboard/__init__.py, wherever the package was imported from
+    assert cmd.APP_PATH == Path(dashboard.__file__).resolve().parent / "app.py"
+    assert cmd.APP_PATH.is_file() and cmd.CONFIG_PATH.is_file()
+
+
+def test_the_child_gets_the_runs_folder_and_no_pythonpath_edit(tmp_path, monkeypatch):
+    # Arrange: record the child's command and environment instead of starting Streamlit
+    seen = {}
+    monkeypatch.setattr(cmd, "_serve", lambda command, env: seen.update(cmd=command, env=env) or 0)
+    monkeypatch.setenv("PYTHONPATH", "/somewhere")
+    args = argparse.Namespace(runs=str(tmp_path), port=8502, no_browser=True, quiet=True)
+    # Act
+    code = cmd.run(args)
+    # Assert
+    assert code == 0
+    assert seen["env"]["DEEPSCOPE_RUNS"] == str(tmp_path.resolve())
+    assert seen["env"]["PYTHONPATH"] == "/somewhere"
+    assert seen["cmd"][4] == str(cmd.APP_PATH)

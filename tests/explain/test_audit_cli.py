@@ -7,15 +7,14 @@ import functools
 import json
 import pickle
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
 import zoo
-from explain.card import ModelCard
+from deepscope.commands import audit as audit_cmd
+from explain.card import Modality, ModelCard
 from tests.explain.test_audit import synthetic_history, tiny_data, trained_mlp
-from zoo.commands import audit as audit_cmd
-from zoo.data.base import TensorPairDataset
+from zoo.data.base import DatasetBundle, TensorPairDataset
 
 
 @functools.lru_cache(maxsize=1)
@@ -23,8 +22,8 @@ def _model():
     return trained_mlp(monitor=False)[0]
 
 
-def fake_run(tmp_path: Path, *, nonfinite: bool) -> SimpleNamespace:
-    """A run object as zoo.load_run returns it, around a tiny trained MLP."""
+def fake_run(tmp_path: Path, *, nonfinite: bool) -> zoo.Run:
+    """A zoo.Run as zoo.load_run returns it, around a tiny trained MLP and in-memory data."""
     from explain.monitor import History
     model = copy.deepcopy(_model())
     x, y = tiny_data()
@@ -33,12 +32,12 @@ def fake_run(tmp_path: Path, *, nonfinite: bool) -> SimpleNamespace:
     h = synthetic_history()
     h["nonfinite"]["grad"] = 1 if nonfinite else 0
     ds = TensorPairDataset(x, y)
-    bundle = SimpleNamespace(name="tiny", train=ds, val=ds, test=ds, class_names=("a", "b", "c"),
-                             vocab=None, info={"source": "synthetic"})
-    return SimpleNamespace(model=model, card=card, config=None, history=History(**h),
-                           metrics={"test_accuracy": 1.0}, dataset=bundle, path=tmp_path,
-                           vocab=None, preset="tiny-preset", dataset_name="tiny",
-                           versions={})
+    bundle = DatasetBundle(name="tiny", train=ds, val=ds, test=ds, num_classes=3,
+                           class_names=("a", "b", "c"), modality=Modality.TABULAR,
+                           input_shape=(4,), info={"source": "synthetic"})
+    return zoo.Run(model=model, card=card, config=zoo.TrainConfig(), history=History(**h),
+                   metrics={"test_accuracy": 1.0}, model_name="mlp", model_kwargs={},
+                   dataset_name="tiny", preset="tiny-preset", path=tmp_path, _dataset=bundle)
 
 
 @pytest.fixture
@@ -55,9 +54,9 @@ def runs(tmp_path, monkeypatch):
         return made[Path(path)]
     monkeypatch.setattr(zoo, "load_run", load_run, raising=False)
     # only the non-finite check, so the verdict does not depend on other checks' calibration
-    import explain.auditing as ea
-    orig = ea.audit_run
-    monkeypatch.setattr(ea, "audit_run", lambda run, **kw: orig(run, checks=["non-finite"], **kw))
+    orig = zoo.Run.audit
+    monkeypatch.setattr(zoo.Run, "audit",
+                        lambda run, **kw: orig(run, checks=["non-finite"], **kw))
     return folders
 
 
@@ -83,7 +82,7 @@ def test_exit_1_when_a_finding_reaches_fail_on_and_json_report(runs, tmp_path, c
 
 
 def test_markdown_output_through_the_deepscope_cli(runs, tmp_path):
-    from zoo.cli import main
+    from deepscope.cli import main
     out = tmp_path / "r.md"
     code = main(["audit", str(runs["broken"]), "--out", str(out), "--samples", "0",
                  "--fail-on", "fail", "-q"])
@@ -139,7 +138,7 @@ def test_hostile_run_folder_gives_exit_2_and_executes_nothing(tmp_path, capsys, 
                 "card": {}, "config": {}, "metrics": {}, "epoch": 1}
     (folder / "run.json").write_text(json.dumps(manifest))
     # Act
-    from zoo.cli import main
+    from deepscope.cli import main
     code, err = main(["audit", str(folder), "-q"]), capsys.readouterr().err
     # Assert
     assert code == 2, err

@@ -17,7 +17,7 @@ def digits_run(tmp_path_factory):
 
 
 def test_audit_of_a_zoo_run_fills_every_section_from_the_test_split(digits_run, tmp_path):
-    from zoo.cli import main
+    from deepscope.cli import main
     out = tmp_path / "report.json"
     t0 = time.perf_counter()
     code = main(["audit", str(digits_run), "--out", str(out), "--samples", "4", "-q"])
@@ -40,7 +40,7 @@ def test_audit_of_a_zoo_run_fills_every_section_from_the_test_split(digits_run, 
 @pytest.mark.parametrize("preset", ["rnn-vowels", "transformer-rt", "cnn-mnist"])
 def test_audit_of_every_modality_renders_html(preset, tmp_path):
     import zoo
-    from zoo.cli import main
+    from deepscope.cli import main
     folder = tmp_path / preset
     zoo.train(preset=preset, out=folder, epochs=1, progress=False)
     out = tmp_path / "report.html"

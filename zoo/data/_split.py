@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -46,8 +46,9 @@ def package_file(package: str, relative: str, *, install: str) -> Path:
 def split_sizes(n: int, val_fraction: float, test_fraction: float, *,
                 owner: str) -> tuple[int, int]:
     """Validate the two fractions and turn them into (n_val, n_test) for ``n`` samples."""
-    vf = check_float(val_fraction, "val_fraction", owner=owner, min=0.0, max=1.0)
-    tf = check_float(test_fraction, "test_fraction", owner=owner, min=0.0, max=1.0)
+    vf = cast(float, check_float(val_fraction, "val_fraction", owner=owner, min=0.0, max=1.0))
+    tf = cast(float, check_float(test_fraction, "test_fraction", owner=owner, min=0.0,
+                                  max=1.0))
     if vf + tf >= 1.0:
         raise InvalidInputError(
             f"The 'val_fraction' and 'test_fraction' parameters of {owner} must sum to < 1 so "

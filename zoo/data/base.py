@@ -61,3 +61,8 @@ class DatasetBundle:
         if self.vocab is not None:
             kw["vocab_size"] = len(self.vocab)
         return kw
+
+    def sizes(self) -> dict[str, int]:
+        """``{"train": n, "val": n, "test": n}``: the number of samples in each split."""
+        return {"train": len(self.train), "val": len(self.val),  # type: ignore[arg-type]
+                "test": len(self.test)}  # type: ignore[arg-type]

@@ -210,7 +210,7 @@ def from_image_folder(path: str | Path, *, image_size: tuple[int, int] = (28, 28
     for i, f in enumerate(files):
         try:
             with Image.open(f) as img:
-                arr = np.asarray(img.convert(mode).resize((w, h), Image.BILINEAR))
+                arr = np.asarray(img.convert(mode).resize((w, h), Image.Resampling.BILINEAR))
         except (UnidentifiedImageError, OSError, ValueError) as exc:
             raise InvalidInputError(f"The image {str(f)!r} could not be read ({exc}). Replace "
                                     f"or remove the file.") from None

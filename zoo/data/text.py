@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -159,7 +159,7 @@ class Vocabulary:
         """Tokens of ``ids`` joined by spaces; a 2-D input gives one string per row."""
         t = torch.as_tensor(ids)
         if t.dim() == 2:
-            return [self.decode(row, skip_pad=skip_pad) for row in t]
+            return [cast(str, self.decode(row, skip_pad=skip_pad)) for row in t]
         if t.dim() != 1 or t.is_floating_point():
             raise InvalidInputError(f"Vocabulary.decode needs integer ids of shape [L] or "
                                     f"[N, L]. Got {tuple(t.shape)} {t.dtype} instead.")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -86,7 +86,7 @@ def init_weights(module: nn.Module, init: str, *, activation: str = "relu", std:
     owner : the model name, for error messages.
     """
     check_choice(init, "init", INITS, owner=owner)
-    std = check_float(std, "init_std", owner=owner, min=0.0, min_inclusive=False)
+    std = cast(float, check_float(std, "init_std", owner=owner, min=0.0, min_inclusive=False))
     gain_name = _GAIN.get(activation, "linear")
     for m in module.modules():
         if isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d)):
@@ -106,11 +106,12 @@ def init_weights(module: nn.Module, init: str, *, activation: str = "relu", std:
                     m.weight[m.padding_idx].zero_()
 
 
-def _init_tensor(w: torch.Tensor, init: str, gain_name: str, std: float) -> None:
+def _init_tensor(w: torch.Tensor, init: str, gain_name: Any, std: float) -> None:
+    # gain_name: one of torch.nn.init's nonlinearity names (a Literal there)
     if init == "xavier":
         nn.init.xavier_uniform_(w, gain=nn.init.calculate_gain(gain_name))
     elif init == "he":
-        nonlin = "leaky_relu" if gain_name == "leaky_relu" else "relu"
+        nonlin: Any = "leaky_relu" if gain_name == "leaky_relu" else "relu"
         nn.init.kaiming_normal_(w, mode="fan_in", nonlinearity=nonlin)
     elif init == "small-normal":
         nn.init.normal_(w, 0.0, std)
@@ -230,7 +231,7 @@ def make_card(*, name: str, modality: Modality | str, input_shape: Sequence[int 
               input_dtype: str, class_names: list[str], layers: dict[str, str],
               kwargs: dict[str, Any]) -> ModelCard:
     """A :class:`ModelCard` whose ``kwargs`` rebuild the model with ``create_model``."""
-    return ModelCard(name=name, modality=modality, input_shape=tuple(input_shape),
+    return ModelCard(name=name, modality=Modality(modality), input_shape=tuple(input_shape),
                      input_dtype=input_dtype, num_classes=len(class_names),
                      class_names=tuple(class_names), layers=dict(layers), kwargs=dict(kwargs))
 

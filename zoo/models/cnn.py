@@ -9,12 +9,13 @@ Defaults: 16/32/64 channels, ~0.98 test accuracy on mnist-5k in ~17 s of one CPU
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 
 from explain._validation import check_float, check_int
+from explain.card import ModelCard
 from explain.errors import InvalidInputError, InvalidTypeError
 from zoo.models._common import (
     check_batch,
@@ -39,6 +40,8 @@ class ConvNet(nn.Module):
     Build it with :func:`cnn` (``zoo.create_model("cnn")``), which validates the options and
     attaches the card.
     """
+
+    card: ModelCard  #: attached by the factory (``zoo.create_model``)
 
     def __init__(self, in_shape: tuple[int, int, int], num_classes: int, channels: Sequence[int],
                  batch_norm: bool, dropout: float, activation: str, hidden: int) -> None:
@@ -98,7 +101,8 @@ def cnn(*, input_shape: Sequence[int] = (1, 28, 28), num_classes: int = 10,
             f"The 'channels' parameter of cnn must be a non-empty list of ints, e.g. [16, 32, 64]. "
             f"Got {channels!r} instead.")
     chans = [check_int(c, f"channels[{i}]", owner=_OWNER, min=1) for i, c in enumerate(channels)]
-    if min(shape[1], shape[2]) < 2 ** len(chans):
+    h, w = cast(int, shape[1]), cast(int, shape[2])  # check_input_shape: ints for images
+    if min(h, w) < 2 ** len(chans):
         raise InvalidInputError(
             f"The 'input_shape' parameter of cnn must have H and W >= {2 ** len(chans)} for "
             f"{len(chans)} pooling stages. Got {tuple(shape)} instead; use fewer 'channels'.")

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 
 from explain._validation import check_choice, check_float, check_int
+from explain.card import ModelCard
 from explain.errors import InvalidInputError
 from zoo.models._common import (
     check_batch,
@@ -40,6 +41,8 @@ class MLP(nn.Module):
     Build it with :func:`mlp` (``zoo.create_model("mlp")``), which validates the options and
     attaches the card.
     """
+
+    card: ModelCard  #: attached by the factory (``zoo.create_model``)
 
     def __init__(self, in_shape: tuple[int, ...], num_classes: int, depth: int, width: int,
                  activation: str, dropout: float, batch_norm: bool) -> None:
@@ -114,7 +117,7 @@ def mlp(*, input_shape: Sequence[int] = (1, 8, 8), num_classes: int = 10,
     if b0 is not None:
         with torch.no_grad():
             for layer in model.layers[:d]:
-                layer.bias.fill_(b0)
+                cast(nn.Linear, layer).bias.fill_(b0)
     kwargs: dict[str, Any] = {
         "input_shape": list(shape), "num_classes": k, "class_names": names, "depth": d,
         "width": w, "activation": activation, "init": init, "init_std": float(init_std),

@@ -17,6 +17,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from explain._validation import check_choice, check_float, check_int
+from explain.card import ModelCard
 from explain.errors import InvalidInputError
 from zoo.models._common import (
     check_batch,
@@ -41,6 +42,8 @@ class RecurrentNet(nn.Module):
     Build it with :func:`rnn` (``zoo.create_model("rnn")``), which validates the options and
     attaches the card. ``card.layers["recurrent"]`` is ``"rnn"``.
     """
+
+    card: ModelCard  #: attached by the factory (``zoo.create_model``)
 
     def __init__(self, features: int, num_classes: int, cell: str, hidden: int, layers: int,
                  bidirectional: bool, dropout: float, activation: str, pooling: str) -> None:

@@ -11,12 +11,13 @@ weights for an attention view.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 
 from explain._validation import check_float, check_int
+from explain.card import ModelCard
 from explain.errors import DataMismatchError, InvalidInputError
 from zoo.models._common import (
     check_batch,
@@ -40,6 +41,8 @@ class TextTransformer(nn.Module):
     Build it with :func:`transformer` (``zoo.create_model("transformer")``), which validates the
     options and attaches the card. ``card.layers["embedding"]`` is ``"embed"``.
     """
+
+    card: ModelCard  #: attached by the factory (``zoo.create_model``)
 
     def __init__(self, vocab_size: int, max_len: int, num_classes: int, d_model: int, heads: int,
                  layers: int, ff: int, dropout: float, norm_first: bool, activation: str,
@@ -187,12 +190,13 @@ def transformer(*, input_shape: Sequence[int | None] = (64,), num_classes: int =
             f"instead; pick heads in {[i for i in range(1, d + 1) if d % i == 0][:8]}.")
     nl = check_int(layers, "layers", owner=_OWNER, min=1)
     f = check_int(ff, "ff", owner=_OWNER, min=1)
-    p = check_float(dropout, "dropout", owner=_OWNER, min=0.0, max=0.99)
+    p = cast(float, check_float(dropout, "dropout", owner=_OWNER, min=0.0, max=0.99))
     default_len = shape[0] if shape[0] is not None else 512
     ml = check_int(default_len if max_len is None else max_len, "max_len", owner=_OWNER, min=1)
     nf = check_bool(norm_first, "norm_first", owner=_OWNER)
     skip = check_bool(embed_skip, "embed_skip", owner=_OWNER)
-    estd = check_float(embed_std, "embed_std", owner=_OWNER, min=0.0, min_inclusive=False)
+    estd = cast(float, check_float(embed_std, "embed_std", owner=_OWNER, min=0.0,
+                                   min_inclusive=False))
     make_activation(activation, owner=_OWNER, choices=["relu", "gelu"])  # validates the name
     model = TextTransformer(vocab, ml, k, d, h, nl, f, p, nf, activation, skip, estd)
     init_weights(model, init, activation=activation, std=init_std, owner=_OWNER)

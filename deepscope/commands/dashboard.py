@@ -20,6 +20,7 @@ import webbrowser
 from pathlib import Path
 from typing import Any
 
+import dashboard
 from explain._validation import check_int
 from explain.errors import InvalidInputError
 
@@ -28,7 +29,7 @@ __all__ = ["NAME", "HELP", "add_arguments", "run", "streamlit_command", "APP_PAT
 NAME = "dashboard"
 HELP = "open the Streamlit dashboard on the runs folder (bound to 127.0.0.1)"
 
-_PACKAGE_DIR = Path(__file__).resolve().parents[2] / "dashboard"
+_PACKAGE_DIR = Path(dashboard.__file__).resolve().parent  # the installed app, wherever it is
 APP_PATH = _PACKAGE_DIR / "app.py"
 CONFIG_PATH = _PACKAGE_DIR / "config.toml"
 RUNS_ENV = "DEEPSCOPE_RUNS"
@@ -111,8 +112,6 @@ def run(args: argparse.Namespace) -> int:
     cmd = streamlit_command(args.port)
     env = dict(os.environ)
     env[RUNS_ENV] = str(runs)
-    root = str(_PACKAGE_DIR.parent)  # importable even without `pip install -e .`
-    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     url = f"http://127.0.0.1:{args.port}"
     if not getattr(args, "quiet", False):
         print(f"deepscope dashboard: {url}  (runs: {runs}; Ctrl+C to stop)", flush=True)
@@ -143,7 +142,7 @@ def _serve(cmd: list[str], env: dict[str, str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run this command on its own: ``python -m zoo.commands.dashboard --runs runs``."""
+    """Run this command on its own: ``python -m deepscope.commands.dashboard --runs runs``."""
     parser = argparse.ArgumentParser(prog="deepscope dashboard", description=HELP)
     add_arguments(parser)
     return run(parser.parse_args(argv))

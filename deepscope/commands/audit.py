@@ -10,9 +10,12 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from explain.errors import DeepscopeError
+
+if TYPE_CHECKING:
+    from zoo.run import Run
 
 __all__ = ["NAME", "HELP", "add_arguments", "run", "main"]
 
@@ -74,7 +77,7 @@ def _progress(quiet: bool) -> tuple[Callable[[str, int, int], None] | None, Any]
     return update, bar
 
 
-def _load(run_dir: Path) -> Any:
+def _load(run_dir: Path) -> Run:
     import zoo
 
     if not run_dir.exists():
@@ -95,8 +98,6 @@ class _Unreadable(Exception):
 
 def run(args: argparse.Namespace) -> int:
     """Audit ``args.run_dir``; write the report; return 0, 1 (findings) or 2 (bad input)."""
-    from explain.auditing import audit_run
-
     quiet = bool(getattr(args, "quiet", False))
     out = Path(args.out) if args.out is not None else Path(args.run_dir) / "report.html"
     if out.suffix.lower() not in _FORMATS:
@@ -104,8 +105,8 @@ def run(args: argparse.Namespace) -> int:
     update, bar = _progress(quiet)
     try:
         run_ = _load(Path(args.run_dir))
-        report = audit_run(run_, samples=args.samples if args.samples is not None else 8,
-                           progress=update)
+        report = run_.audit(samples=args.samples if args.samples is not None else 8,
+                            progress=update)
     except (DeepscopeError, OSError, _Unreadable) as exc:
         if bar is not None:
             bar.stop()
@@ -128,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run this command alone: ``python -m zoo.commands.audit RUN_DIR ...``."""
+    """Run this command alone: ``python -m deepscope.commands.audit RUN_DIR ...``."""
     parser = argparse.ArgumentParser(prog="deepscope audit", description=HELP)
     add_arguments(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")

@@ -1,1 +1,0 @@
-"""`deepscope` subcommands: one module each (NAME, HELP, add_arguments, run)."""
