@@ -36,7 +36,6 @@ _LAZY = {
     "agreement": "explain.quality",
     "audit": "explain.auditing",
     "Report": "explain.auditing",
-    "audit_run": "explain.auditing",
 }
 
 
@@ -63,7 +62,6 @@ __all__ = [
     "agreement",
     "audit",
     "Report",
-    "audit_run",
     "Modality",
     "ModelCard",
     "card_of",

@@ -31,9 +31,8 @@ def _run_audit(run_id: str, stamp: str) -> None:
 
 
 def _show(run_id: str, report, texts: dict[str, str]) -> None:
-    sev = report.verdict.get("severity", "pass")
-    st.subheader(f"{U.SEVERITY_ICON.get(sev, '')} {sev.upper()}: "
-                 f"{U.md_escape(report.verdict.get('headline', ''))}")
+    sev = report.severity  # typed: explain.Severity owns its icon and label
+    st.subheader(f"{sev.material} {sev.label}: {U.md_escape(report.verdict.headline)}")
     cols = st.columns(len(_FORMATS) + 1)
     for col, (label, fmt, mime, ext) in zip(cols, _FORMATS):
         col.download_button(label, texts[fmt], icon=":material/download:", file_name=f"deepscope-audit-{run_id}.{ext}",
