@@ -44,14 +44,15 @@ def _ensure_run(preset: str, runs: Path, epochs: int | None, quiet: bool) -> Pat
 def time_audit(folder: Path, samples: int) -> dict[str, float]:
     """Seconds per stage of one audit of ``folder`` (plus ``total``)."""
     import zoo
-    from explain.auditing import audit_run
 
     stages: dict[str, float] = {}
     t0 = time.perf_counter()
     run = zoo.load_run(folder)
     _ = run.dataset  # loaded lazily: count it with the run
     stages["load_run"] = time.perf_counter() - t0
-    report = audit_run(run, samples=samples)
+    # explain.audit_run moved into the zoo (issue 11: the library no longer reads a zoo.Run's
+    # shape); zoo.audit_run(run, ...) is the zoo's one-call audit of a run on its test split.
+    report = zoo.audit_run(run, samples=samples)
     stages.update(report.timings)
     with tempfile.TemporaryDirectory() as tmp:
         for ext in ("json", "md", "html"):

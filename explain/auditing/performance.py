@@ -6,6 +6,7 @@ confident mistakes. Pure tensor math; a typed :class:`PerformanceSection` out.
 from __future__ import annotations
 
 from collections.abc import Sequence
+
 import torch
 
 from explain._validation import check_int

@@ -68,15 +68,17 @@ def training_section(history: Any, findings: Sequence[Finding],
     ``missing`` says why the checks could not run (the section is then unavailable).
     """
     spectral = _finding(findings, "spectral")
-    common = {"spectral_alphas": spectral_alphas(spectral),
-              "spectral_summary": spectral.summary if spectral else "not run"}
+    alphas = spectral_alphas(spectral)
+    summary = spectral.summary if spectral else "not run"
     if history is None or missing:
-        return TrainingSection(available=False, reason=missing or NO_HISTORY, **common)
+        return TrainingSection(available=False, reason=missing or NO_HISTORY,
+                               spectral_alphas=alphas, spectral_summary=summary)
     over = _finding(findings, "overfitting")
     overfit_epoch = None
     if over is not None and over.severity >= Severity.WARN:
         overfit_epoch = over.evidence.get("best_epoch")
-    return TrainingSection(history=as_history(history), overfit_epoch=overfit_epoch, **common)
+    return TrainingSection(history=as_history(history), overfit_epoch=overfit_epoch,
+                           spectral_alphas=alphas, spectral_summary=summary)
 
 
 def data_sufficiency_section(findings: Sequence[Finding],
