@@ -50,7 +50,7 @@ def time_audit(folder: Path, samples: int) -> dict[str, float]:
     run = zoo.load_run(folder)
     _ = run.dataset  # loaded lazily: count it with the run
     stages["load_run"] = time.perf_counter() - t0
-    report = run.audit(samples=samples)
+    report = run.audit(samples=samples)  # a zoo Run audits itself through explain.audit
     stages.update(report.timings)
     with tempfile.TemporaryDirectory() as tmp:
         for ext in ("json", "md", "html"):

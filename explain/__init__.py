@@ -37,7 +37,6 @@ _LAZY = {
     "list_metrics": "explain.quality",
     "audit": "explain.auditing",
     "Report": "explain.auditing",
-    "audit_run": "explain.auditing",
 }
 
 
@@ -65,7 +64,6 @@ __all__ = [
     "list_metrics",
     "audit",
     "Report",
-    "audit_run",
     "Modality",
     "ModelCard",
     "card_of",

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from explain._core.jsoncodec import decode, encode
 
 __all__ = ["Severity", "Finding"]
 
@@ -121,10 +124,22 @@ class Finding:
     remedy: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"check": self.check, "severity": self.severity.value, "summary": self.summary,
-                "evidence": self.evidence, "remedy": self.remedy}
+        """Strict JSON through :mod:`explain._core.jsoncodec`: a non-finite evidence value is
+        ``null`` with its JSON pointer under ``"nonfinite_values"`` (listed only when there is one).
+
+        Examples
+        --------
+        >>> f = Finding("non-finite", Severity.FAIL, "loss is inf", {"loss": float("inf")})
+        >>> d = f.to_dict()
+        >>> d["evidence"], d["nonfinite_values"], Finding.from_dict(d) == f
+        ({'loss': None}, [{'path': '/evidence/loss', 'value': 'inf'}], True)
+        """
+        return encode({"check": self.check, "severity": self.severity.value,
+                       "summary": self.summary, "evidence": self.evidence, "remedy": self.remedy})
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Finding:
+    def from_dict(cls, d: Mapping[str, Any]) -> Finding:
+        """The inverse of :meth:`to_dict` (non-finite values restored)."""
+        d = decode(d, what="Finding")
         return cls(check=d["check"], severity=Severity(d["severity"]), summary=d["summary"],
                    evidence=dict(d.get("evidence") or {}), remedy=d.get("remedy", ""))

@@ -33,7 +33,7 @@ def _run_audit(run_id: str, stamp: str) -> None:
 
 def _show(run_id: str, report: explain.Report, texts: dict[str, str]) -> None:
     st.subheader(f"{W.severity_badge(report.severity)}: "
-                 f"{W.escape_markdown(report.verdict.get('headline', ''))}")
+                 f"{W.escape_markdown(report.verdict.headline)}")
     cols = st.columns(len(_FORMATS) + 1)
     for col, (label, fmt, mime, ext) in zip(cols, _FORMATS):
         col.download_button(label, texts[fmt], icon=":material/download:", file_name=f"deepscope-audit-{run_id}.{ext}",

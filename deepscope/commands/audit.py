@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from explain.errors import DeepscopeError
+from explain.findings import Severity
 
 if TYPE_CHECKING:
     from zoo.run import Run
@@ -120,9 +121,9 @@ def run(args: argparse.Namespace) -> int:
     level = args.fail_on or "fail"
     gated = report.findings_at_least(level)
     if not quiet:
-        print(f"{report.verdict['severity'].upper()}: {report.verdict['headline']}")
+        print(f"{report.verdict.severity.label}: {report.verdict.headline}")
         for f in report.findings:
-            if f.severity.rank >= 2:
+            if f.severity >= Severity.WARN:
                 print(f"  [{f.severity.value}] {f.check}: {f.summary}")
         print(f"report: {out}")
     return 1 if gated else 0

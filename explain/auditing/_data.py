@@ -1,19 +1,19 @@
-"""Turning what users pass to :func:`explain.audit` into tensors, predictions and a sample."""
+"""Turning what users pass to :func:`explain.audit` into tensors and a sample of them.
+
+Model calls (eval copy, batched predict, modality, token decoding) are the shared helpers of
+:mod:`explain._core.tensors`.
+"""
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from explain.card import Modality, ModelCard
 from explain.errors import DataMismatchError, InvalidInputError, InvalidTypeError
 
-__all__ = ["collect", "infer_modality", "predict", "pick_samples", "eval_copy"]
+__all__ = ["collect", "pick_samples", "describe_inputs"]
 
 
 def _as_tensor(v: Any, what: str) -> torch.Tensor:
@@ -82,52 +82,6 @@ def collect(data: Any, max_samples: int = 10_000) -> tuple[torch.Tensor, torch.T
     return x, y
 
 
-def infer_modality(x: torch.Tensor, card: ModelCard | None = None) -> Modality:
-    """The card's modality, else a guess from the batch: int ids -> text, [C,H,W] -> image,
-    [T,F] -> sequence, [F] -> tabular."""
-    if card is not None:
-        return card.modality
-    if not x.is_floating_point():
-        return Modality.TEXT
-    return {4: Modality.IMAGE, 3: Modality.SEQUENCE}.get(x.ndim, Modality.TABULAR)
-
-
-def eval_copy(model: nn.Module) -> nn.Module:
-    """The model itself if it is in eval mode, else an eval-mode deep copy (never flips the user's)."""
-    if not model.training:
-        return model
-    return copy.deepcopy(model).eval()
-
-
-def _device(model: nn.Module) -> torch.device:
-    p = next(iter(model.parameters()), None)
-    return p.device if p is not None else torch.device("cpu")
-
-
-@torch.no_grad()
-def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """Logits ``[n, classes]`` on CPU, batched, without autograd."""
-    dev = _device(model)
-    outs = []
-    for i in range(0, x.shape[0], batch_size):
-        try:
-            out = model(x[i:i + batch_size].to(dev))
-        except (RuntimeError, ValueError, TypeError, IndexError) as exc:
-            raise DataMismatchError(
-                f"The model could not take the audit data: inputs of shape "
-                f"{list(x.shape[1:])} ({x.dtype}) per sample raised {type(exc).__name__}: "
-                f"{str(exc).splitlines()[0] if str(exc) else ''}. Pass data the model "
-                "was built for.") from exc
-        if isinstance(out, (tuple, list)):
-            out = out[0]
-        outs.append(out.detach().float().cpu())
-    logits = torch.cat(outs)
-    if logits.ndim != 2:
-        raise DataMismatchError(f"The model must return logits [batch, classes]. Got shape "
-                                f"{list(logits.shape)} instead.")
-    return logits
-
-
 def pick_samples(labels: torch.Tensor, n: int, seed: int = 0) -> list[int]:
     """``n`` sample indices spread over classes (round robin over classes, seeded order)."""
     g = torch.Generator().manual_seed(seed)
@@ -149,26 +103,3 @@ def pick_samples(labels: torch.Tensor, n: int, seed: int = 0) -> list[int]:
 def describe_inputs(x: torch.Tensor) -> dict[str, Any]:
     """Shape and dtype of the audited inputs (for the model card's data section)."""
     return {"n": int(x.shape[0]), "sample_shape": list(x.shape[1:]), "dtype": str(x.dtype)}
-
-
-def decode_tokens(ids: Sequence[int], vocab: Any = None, decode: Any = None) -> list[str]:
-    """Token strings for ``ids`` via ``decode`` (a callable on a list of ids) or a vocabulary."""
-    ids = [int(i) for i in ids]
-    if decode is not None:
-        out = decode(ids)
-        return out.split() if isinstance(out, str) else [str(t) for t in out]
-    if vocab is not None:
-        for attr in ("itos", "tokens", "id_to_token", "idx2word"):
-            table = getattr(vocab, attr, None)
-            if isinstance(table, (list, tuple, dict)):
-                return [str(table[i]) if (i in table if isinstance(table, dict) else i < len(table))
-                        else f"<{i}>" for i in ids]
-        for attr in ("decode_tokens", "lookup_tokens", "decode"):
-            fn = getattr(vocab, attr, None)
-            if callable(fn):
-                out = fn(ids)
-                if isinstance(out, str):
-                    out = out.split()
-                if len(out) == len(ids):
-                    return [str(t) for t in out]
-    return [f"<{i}>" for i in ids]

@@ -1,49 +1,168 @@
-"""``explain.audit``: one call that checks a model's training, performance and explanations."""
+"""``explain.audit``: one call that checks a model's training, performance and explanations.
+
+The audit is a fixed sequence of stages (:data:`STAGES`); each stage is one function below that
+takes the typed values of the earlier stages and returns its typed section(s).
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
+import torch
 from torch import nn
 
+from explain._core import tensors
 from explain._validation import check_int
 from explain.auditing import _data
-from explain.auditing.explanations import compact, explain_samples
+from explain.auditing.explanations import explain_samples
+from explain.auditing.model_card import card_section
 from explain.auditing.performance import performance_summary
 from explain.auditing.report import Report
-from explain.auditing.sections import card_section, data_sufficiency_section, training_section
+from explain.auditing.sections import ExplanationsSection, PerformanceSection, Section
+from explain.auditing.training import data_sufficiency_section, training_section
 from explain.card import Modality, ModelCard, card_of
 from explain.errors import DataMismatchError, InvalidTypeError
 from explain.findings import Finding, Severity
+from explain.quality.result import Verdict
 
-__all__ = ["audit", "audit_run", "STAGES"]
+__all__ = ["audit", "STAGES"]
 
 #: The stages of an audit, in order (the names of ``Report.timings`` and of progress calls).
 STAGES = ("predict", "checks", "performance", "explanations", "card")
 Progress = Callable[[str, int, int], None]
+NO_LABELS = ("No labelled data was given. Pass data=(inputs, labels), a Dataset or a DataLoader "
+             "of (input, label) pairs to measure accuracy, calibration and mistakes.")
+_OWNER = "explain.audit"
 
 
-def _class_names(card: ModelCard | None, given: Sequence[str] | None, k: int) -> list[str]:
+@dataclass(frozen=True)
+class _Inputs:
+    """What the predict stage hands on: the eval-mode model, the data and its logits."""
+
+    net: nn.Module
+    x: torch.Tensor | None
+    y: torch.Tensor | None
+    logits: torch.Tensor | None
+    class_names: tuple[str, ...]
+    modality: Modality | None
+
+
+def _class_names(card: ModelCard | None, given: Sequence[str] | None, k: int) -> tuple[str, ...]:
     names = list(given) if given is not None else (list(card.class_names) if card else None)
     if names is None:
-        return [str(i) for i in range(k)]
+        return tuple(str(i) for i in range(k))
     if len(names) != k:
         raise DataMismatchError(f"The model has {k} outputs but {len(names)} class names were "
                                 f"given. Pass class_names with {k} entries.")
-    return [str(n) for n in names]
+    return tuple(str(n) for n in names)
 
 
-def _diagnose(history: Any, model: nn.Module, checks: Iterable[str] | None,
-              learning_curve: Any, thresholds: Mapping[str, float]) -> tuple[list[Finding], str]:
+def _predict(model: nn.Module, data: Any, card: ModelCard | None,
+             class_names: Sequence[str] | None, max_samples: int) -> _Inputs:
+    net = tensors.eval_copy(model)
+    x = y = logits = None
+    modality = None
+    if data is not None:
+        x, y = _data.collect(data, max_samples)
+        modality = tensors.infer_modality(x, card, owner=_OWNER)
+        logits = tensors.predict(net, x, owner=_OWNER)
+    k = logits.shape[1] if logits is not None else (card.num_classes if card else 0)
+    return _Inputs(net, x, y, logits, _class_names(card, class_names, k), modality)
+
+
+def _checks(history: Any, model: nn.Module, checks: Iterable[str] | None,
+            learning_curve: Any, thresholds: Mapping[str, float]) -> tuple[list[Finding], str]:
+    """The findings of :func:`explain.diagnose`, or why the checks could not run."""
     try:
         from explain.checks import diagnose
     except ImportError as exc:
         return [], f"The checks are not available in this install ({exc})."
-    return diagnose(history, model=model, checks=checks, learning_curve=learning_curve,
-                    **dict(thresholds)), ""
+    return list(diagnose(history, model=model, checks=checks, learning_curve=learning_curve,
+                         **dict(thresholds))), ""
+
+
+def _performance(inp: _Inputs, vocab: Any, decode: Any) -> PerformanceSection:
+    """Accuracy, calibration and mistakes; the mistakes keep their image or text."""
+    if inp.x is None or inp.y is None or inp.logits is None:
+        return PerformanceSection.unavailable(NO_LABELS)
+    perf = performance_summary(inp.logits, inp.y, inp.class_names)
+    mistakes = []
+    for m in perf.mistakes:
+        sample = inp.x[m.index]
+        if inp.modality == Modality.TEXT:
+            words = tensors.decode_tokens(sample, vocab, decode, skip_padding=True)
+            m = replace(m, text=" ".join(words)[:400])
+        elif inp.modality == Modality.IMAGE and sample.numel() <= 4096:
+            m = replace(m, input=sample.detach().cpu())
+        mistakes.append(m)
+    return replace(perf, mistakes=tuple(mistakes))
+
+
+def _explanations(inp: _Inputs, samples: int, **options: Any) -> ExplanationsSection:
+    if inp.x is None or inp.logits is None or inp.modality is None:
+        return ExplanationsSection.unavailable(
+            "No inputs were given to explain. Pass data=... (and samples >= 1).")
+    if samples == 0:
+        return ExplanationsSection.unavailable("samples=0: no inputs were explained.")
+    pick = _data.pick_samples(inp.y if inp.y is not None else inp.logits.argmax(1), samples)
+    return explain_samples(inp.net, inp.x, inp.y, inp.logits, pick, modality=inp.modality,
+                           class_names=inp.class_names, **options)
+
+
+def trust_finding(section: ExplanationsSection) -> Finding | None:
+    """One ``explanation-trust`` finding from each method's :class:`explain.Verdict`.
+
+    Its severity is the worst :attr:`Verdict.severity`, capped at WARN: an untrustworthy
+    explanation method says not to rely on that method's maps, not that the model is broken,
+    so it must not fail a ``--fail-on fail`` CI gate. A method that errs counts as doubtful.
+    """
+    graded = {m.method: m.verdict for m in section.methods if m.verdict is not None}
+    failed = {m.method: m.error for m in section.methods if m.error}
+    if not graded and not failed:
+        return None
+    listed = ", ".join(f"{k}: {v.value}" for k, v in graded.items()) or "none graded"
+    evidence = {"verdicts": {k: v.value for k, v in graded.items()}, "errors": failed}
+    insane = [k for k, v in graded.items() if v == Verdict.FAILS_SANITY]
+    if insane:
+        return Finding("explanation-trust", min(Verdict.FAILS_SANITY.severity, Severity.WARN),
+                       f"{len(insane)} attribution method(s) failed the sanity check ({listed}).",
+                       evidence, "Do not trust " + ", ".join(insane) + " on this model; use a "
+                       "method whose maps change when the weights are randomized.")
+    doubtful = [k for k, v in graded.items() if v.severity >= Severity.WARN]
+    if doubtful or failed:
+        return Finding("explanation-trust", Severity.WARN,
+                       f"Explanations of {', '.join([*doubtful, *failed])} are doubtful or "
+                       f"could not be computed ({listed}).", evidence,
+                       "Compare several methods and read their trust metrics before relying on "
+                       "one explanation.")
+    return Finding("explanation-trust", max(v.severity for v in graded.values()),
+                   f"Every attribution method was judged trustworthy ({listed}).", evidence)
+
+
+class _Clock:
+    """Times each stage and reports progress as ``progress(stage, done, total)``."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+        self.timings: dict[str, float] = {}
+        self._i = 0
+
+    def run(self, name: str, fn: Callable[[], Any]) -> Any:
+        if self.progress is not None:
+            self.progress(name, self._i, len(STAGES))
+        t0 = time.perf_counter()
+        out = fn()
+        self.timings[name] = time.perf_counter() - t0
+        self._i += 1
+        return out
+
+    def done(self) -> None:
+        if self.progress is not None:
+            self.progress("done", len(STAGES), len(STAGES))
 
 
 def audit(model: nn.Module, data: Any = None, *, history: Any = None,
@@ -83,10 +202,11 @@ def audit(model: nn.Module, data: Any = None, *, history: Any = None,
     Examples
     --------
     >>> import torch
+    >>> from explain.auditing.sections import PerformanceSection, TrainingSection
     >>> model = torch.nn.Sequential(torch.nn.Linear(4, 3))
     >>> x, y = torch.randn(30, 4), torch.randint(0, 3, (30,))
     >>> report = audit(model, (x, y), samples=0, checks=["non-finite"])
-    >>> report.sections["performance"]["n"], report.sections["training"]["available"]
+    >>> report.section(PerformanceSection).n, report.section(TrainingSection).available
     (30, False)
     """
     if not isinstance(model, nn.Module):
@@ -95,137 +215,24 @@ def audit(model: nn.Module, data: Any = None, *, history: Any = None,
     samples = check_int(samples, "samples", owner="audit", min=0)
     max_samples = check_int(max_samples, "max_samples", owner="audit", min=1)
     card = card if card is not None else card_of(model)
-    timings: dict[str, float] = {}
-    sections: dict[str, Any] = {}
-    total = len(STAGES)
-
-    def stage(i: int, name: str) -> float:
-        if progress is not None:
-            progress(name, i, total)
-        return time.perf_counter()
-
-    t = stage(0, "predict")
-    net = _data.eval_copy(model)
-    x = y = logits = None
-    if data is not None:
-        x, y = _data.collect(data, max_samples)
-        logits = _data.predict(net, x)
-    k = logits.shape[1] if logits is not None else (card.num_classes if card else 0)
-    names = _class_names(card, class_names, k)
-    timings["predict"] = time.perf_counter() - t
-
-    t = stage(1, "checks")
-    findings, missing = _diagnose(history, net, checks, learning_curve, thresholds or {})
-    sections["training"] = training_section(history, findings)
-    if missing:
-        sections["training"].update(available=False, reason=missing)
-    sections["data_sufficiency"] = data_sufficiency_section(findings, learning_curve)
-    timings["checks"] = time.perf_counter() - t
-
-    t = stage(2, "performance")
-    if y is not None:
-        sections["performance"] = performance_summary(logits, y, names)
-        _mistake_inputs(sections["performance"], x, _data.infer_modality(x, card), vocab, decode)
-    else:
-        sections["performance"] = {"available": False, "reason": (
-            "No labelled data was given. Pass data=(inputs, labels), a Dataset or a DataLoader "
-            "of (input, label) pairs to measure accuracy, calibration and mistakes.")}
-    timings["performance"] = time.perf_counter() - t
-
-    t = stage(3, "explanations")
-    if x is None or samples == 0:
-        sections["explanations"] = {"available": False, "reason": (
-            "No inputs were given to explain. Pass data=... (and samples >= 1)."
-            if x is None else "samples=0: no inputs were explained.")}
-    else:
-        modality = _data.infer_modality(x, card)
-        pick = _data.pick_samples(y if y is not None else logits.argmax(1), samples)
-        sections["explanations"] = explain_samples(
-            net, x, y, logits, pick, modality=modality, class_names=names, methods=methods,
-            trust_metrics=trust_metrics, trust_options=trust_options, vocab=vocab, decode=decode)
-        findings.extend(_trust_findings(sections["explanations"]))
-    timings["explanations"] = time.perf_counter() - t
-
-    t = stage(4, "card")
-    described = _data.describe_inputs(x) if x is not None else {}
-    sections["card"] = card_section(model, card, described, meta)
-    timings["card"] = time.perf_counter() - t
-    if progress is not None:
-        progress("done", total, total)
+    clock = _Clock(progress)
+    inp: _Inputs = clock.run("predict", lambda: _predict(model, data, card, class_names,
+                                                         max_samples))
+    findings, missing = clock.run("checks", lambda: _checks(
+        history, inp.net, checks, learning_curve, thresholds or {}))
+    sections: list[Section] = [training_section(history, findings, missing),
+                               data_sufficiency_section(findings, learning_curve)]
+    sections.append(clock.run("performance", lambda: _performance(inp, vocab, decode)))
+    explained: ExplanationsSection = clock.run("explanations", lambda: _explanations(
+        inp, samples, methods=methods, trust_metrics=trust_metrics, trust_options=trust_options,
+        vocab=vocab, decode=decode))
+    sections.append(explained)
+    trust = trust_finding(explained)
+    described = _data.describe_inputs(inp.x) if inp.x is not None else {}
+    sections.append(clock.run("card", lambda: card_section(model, card, described, meta)))
+    clock.done()
     name = card.name if card else type(model).__name__
-    return Report(title=title or f"Audit of {name}", findings=tuple(findings), sections=sections,
-                  timings=timings,
+    return Report(title=title or f"Audit of {name}",
+                  findings=(*findings, *([trust] if trust else [])), sections=tuple(sections),
+                  timings=clock.timings,
                   created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-
-
-def _mistake_inputs(perf: dict[str, Any], x: Any, modality: Modality, vocab: Any,
-                    decode: Callable[[list[int]], Any] | None) -> None:
-    """Add the inputs of the most confident mistakes: images, or text as tokens."""
-    for m in perf.get("mistakes", []):
-        sample = x[m["index"]]
-        if modality == Modality.TEXT:
-            ids = [int(t) for t in sample.tolist() if int(t) != 0]
-            m["text"] = " ".join(_data.decode_tokens(ids, vocab, decode))[:400]
-        elif modality == Modality.IMAGE and sample.numel() <= 4096:
-            m["input"] = compact(sample)
-
-
-def _trust_findings(section: Mapping[str, Any]) -> list[Finding]:
-    """One ``explanation-trust`` finding: WARN if a method fails sanity, is doubtful or errs.
-
-    Never FAIL: an untrustworthy explanation method says not to rely on that method's maps, not
-    that the model is broken, so it should not fail a ``--fail-on fail`` CI gate.
-    """
-    graded = [m for m in section.get("methods", []) if m.get("verdict")]
-    failed = [m for m in section.get("methods", []) if m.get("error")]
-    if not graded and not failed:
-        return []
-    verdicts = {m["method"]: str(m["verdict"]) for m in graded}
-    bad = {k: v for k, v in verdicts.items() if "fail" in v}
-    doubtful = {k: v for k, v in verdicts.items() if "doubt" in v}
-    listed = ", ".join(f"{k}: {v}" for k, v in verdicts.items()) or "none graded"
-    evidence = {"verdicts": verdicts, "errors": {m["method"]: m["error"] for m in failed}}
-    if bad:
-        return [Finding("explanation-trust", Severity.WARN,
-                        f"{len(bad)} attribution method(s) failed the sanity check ({listed}).",
-                        evidence, "Do not trust " + ", ".join(bad) + " on this model; use a "
-                        "method whose maps change when the weights are randomized.")]
-    if doubtful or failed:
-        what = ", ".join([*doubtful, *(m["method"] for m in failed)])
-        return [Finding("explanation-trust", Severity.WARN,
-                        f"Explanations of {what} are doubtful or could not be computed ({listed}).",
-                        evidence, "Compare several methods and read their trust metrics before "
-                        "relying on one explanation.")]
-    return [Finding("explanation-trust", Severity.PASS,
-                    f"Every attribution method was judged trustworthy ({listed}).", evidence)]
-
-
-def audit_run(run: Any, *, samples: int = 8, progress: Progress | None = None,
-              **options: Any) -> Report:
-    """Audit a zoo run (``zoo.load_run(path)``) on its test split.
-
-    Uses the run's model, card, history, config, metrics and dataset (``run.dataset.test``;
-    tokens decoded with ``run.vocab``); ``options`` go to :func:`audit`. A run trained on data
-    deepscope cannot reload (``run.dataset is None``) is audited without data, and the report
-    says so.
-    """
-    bundle = getattr(run, "dataset", None)
-    config = getattr(run, "config", None)
-    if hasattr(config, "to_dict"):
-        config = config.to_dict()
-    data_info: dict[str, Any] = {"name": getattr(run, "dataset_name", None), "split": "test"}
-    if bundle is not None:
-        data_info.update(
-            name=getattr(bundle, "name", data_info["name"]),
-            sizes={s: len(getattr(bundle, s)) for s in ("train", "val", "test")
-                   if getattr(bundle, s, None) is not None},
-            info=dict(getattr(bundle, "info", {}) or {}))
-    meta = {"config": config, "data": data_info, "metrics": getattr(run, "metrics", None),
-            "run_path": str(getattr(run, "path", "") or ""),
-            "trained_with": getattr(run, "versions", None), **dict(options.pop("meta", {}) or {})}
-    vocab = getattr(run, "vocab", None) or getattr(bundle, "vocab", None)
-    name = getattr(run, "preset", None) or run.card.name
-    return audit(run.model, None if bundle is None else bundle.test,
-                 history=getattr(run, "history", None), samples=samples, vocab=vocab,
-                 card=run.card, meta=meta, progress=progress,
-                 title=options.pop("title", f"Audit of {name} ({data_info['name']})"), **options)

@@ -1,5 +1,5 @@
-"""The explanations section of an audit: attributions for a sample of inputs spread over the
-classes, each method's trust verdict (:func:`explain.evaluate`), and agreement between methods.
+"""The explanations stage of an audit: attributions for a sample of inputs spread over the
+classes, each method's trust grade (:func:`explain.evaluate`), and agreement between methods.
 
 A method that fails is recorded with its error (never hidden); when the attribution or quality
 parts of deepscope are missing the section says so.
@@ -8,7 +8,6 @@ parts of deepscope are missing the section says so.
 from __future__ import annotations
 
 import inspect
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -16,12 +15,19 @@ from typing import Any
 import torch
 from torch import nn
 
-from explain.auditing._data import decode_tokens
+from explain._core.tensors import decode_tokens
+from explain.auditing.sections import (
+    Agreement,
+    ExplainedSample,
+    ExplanationsSection,
+    MethodResult,
+)
 from explain.card import Modality
 
-__all__ = ["default_methods", "explain_samples", "compact"]
+__all__ = ["default_methods", "explain_samples", "MAX_STORED"]
 
-_MAX_STORED = 4096  # inputs with more values per sample than this are not stored in the report
+#: Inputs with more values per sample than this are not kept in the report.
+MAX_STORED = 4096
 
 
 def default_methods(modality: Modality, model: nn.Module | None = None) -> tuple[str, ...]:
@@ -30,15 +36,6 @@ def default_methods(modality: Modality, model: nn.Module | None = None) -> tuple
     if modality == Modality.IMAGE and has_conv:
         return ("integrated_gradients", "grad_cam")
     return ("integrated_gradients", "saliency")
-
-
-def compact(t: torch.Tensor) -> Any:
-    """Nested lists with 4 significant digits (keeps the JSON small; figures need no more)."""
-    flat = [float(f"{v:.4g}") if math.isfinite(v) else v for v in t.double().flatten().tolist()]
-    out: Any = flat
-    for size in reversed(list(t.shape[1:])):
-        out = [out[i:i + size] for i in range(0, len(out), size)]
-    return out if t.ndim else flat[0]
 
 
 def _evaluate_kwargs(evaluate: Callable[..., Any], metrics: Sequence[str] | None, n: int,
@@ -53,12 +50,20 @@ def _evaluate_kwargs(evaluate: Callable[..., Any], metrics: Sequence[str] | None
     return {k: v for k, v in wanted.items() if v is not None and k in params}
 
 
-def _quality_dict(quality: Any) -> dict[str, Any]:
-    d = quality.to_dict() if hasattr(quality, "to_dict") else {}
-    verdict = getattr(quality, "verdict", d.get("verdict"))
-    d["verdict"] = str(getattr(verdict, "value", verdict)) if verdict is not None else None
-    d.setdefault("summary", str(getattr(quality, "summary", "")))
-    return d
+def _samples(xs: torch.Tensor, idx: list[int], labels: torch.Tensor | None,
+             probs: torch.Tensor, modality: Modality, vocab: Any,
+             decode: Callable[[list[int]], Any] | None) -> tuple[ExplainedSample, ...]:
+    conf, pred = probs.max(dim=1)
+    out = []
+    for j, i in enumerate(idx):
+        x = xs[j].detach().cpu()
+        text = modality == Modality.TEXT
+        out.append(ExplainedSample(
+            index=i, pred=int(pred[j]), confidence=float(conf[j]),
+            true=None if labels is None else int(labels[i]),
+            input=x if text or x.numel() <= MAX_STORED else None,
+            tokens=tuple(decode_tokens(x, vocab, decode)) if text else ()))
+    return tuple(out)
 
 
 def explain_samples(model: nn.Module, x: torch.Tensor, labels: torch.Tensor | None,
@@ -66,74 +71,59 @@ def explain_samples(model: nn.Module, x: torch.Tensor, labels: torch.Tensor | No
                     class_names: Sequence[str], methods: Sequence[str] | None = None,
                     trust_metrics: Sequence[str] | None = None,
                     trust_options: Mapping[str, Any] | None = None, vocab: Any = None,
-                    decode: Callable[[list[int]], Any] | None = None) -> dict[str, Any]:
-    """Attribute the samples ``indices`` with each method, grade each method, compare methods.
-
-    Returns the JSON data of the report's ``explanations`` section.
-    """
+                    decode: Callable[[list[int]], Any] | None = None) -> ExplanationsSection:
+    """Attribute the samples ``indices`` with each method, grade each method, compare methods."""
     try:
         from explain.attribution import attribute
     except ImportError as exc:
-        return {"available": False, "reason": "Attribution is not available in this install "
-                f"(explain.attribution could not be imported: {exc})."}
+        return ExplanationsSection.unavailable(
+            "Attribution is not available in this install (explain.attribution could not be "
+            f"imported: {exc}).")
     methods = tuple(methods) if methods else default_methods(modality, model)
-    idx = torch.as_tensor(list(indices), dtype=torch.long)
-    xs = x[idx]
+    idx = [int(i) for i in indices]
+    xs = x[torch.as_tensor(idx, dtype=torch.long)]
     probs = torch.softmax(logits[idx].double(), dim=1)
-    conf, pred = probs.max(dim=1)
-    samples = []
-    for j, i in enumerate(idx.tolist()):
-        s: dict[str, Any] = {"index": i, "pred": int(pred[j]), "confidence": float(conf[j]),
-                             "true": None if labels is None else int(labels[i]), "attributions": {}}
-        if modality == Modality.TEXT:
-            ids = [int(t) for t in xs[j].tolist()]
-            s["input"] = ids
-            s["tokens"] = decode_tokens(ids, vocab, decode)
-        elif xs[j].numel() <= _MAX_STORED:
-            s["input"] = compact(xs[j])
-        samples.append(s)
-    per_method, results = [], []
+    samples = _samples(xs, idx, labels, probs, modality, vocab, decode)
+    pred = torch.tensor([s.pred for s in samples], dtype=torch.long)
+    results, attrs = [], []
     for method in methods:
-        entry: dict[str, Any] = {"method": method, "error": None}
         t0 = time.perf_counter()
         try:
             attr = attribute(model, xs, target=pred, method=method)
         except Exception as exc:  # an explainer failing becomes an error entry, not a crash
-            entry.update(error=f"{type(exc).__name__}: {exc}", seconds=time.perf_counter() - t0)
-            per_method.append(entry)
+            results.append(MethodResult(method, error=f"{type(exc).__name__}: {exc}",
+                                        seconds=time.perf_counter() - t0))
             continue
-        results.append(attr)
-        entry.update(used=attr.method, warnings=list(attr.warnings),
-                     seconds=time.perf_counter() - t0)
-        for j, s in enumerate(samples):
-            s["attributions"][method] = compact(attr.values[j].detach().cpu())
-        entry.update(_grade(model, xs, attr, trust_metrics, modality, trust_options or {}))
-        per_method.append(entry)
-    return {"available": True, "modality": modality.value, "methods": per_method,
-            "samples": samples, "class_names": [str(c) for c in class_names],
-            "agreement": _agreement(results, [m["method"] for m in per_method if not m["error"]])}
+        seconds = time.perf_counter() - t0
+        attrs.append(attr)
+        results.append(MethodResult(
+            method, used=attr.method, values=attr.values.detach().cpu(),
+            warnings=tuple(attr.warnings), seconds=seconds,
+            **_grade(model, xs, attr, trust_metrics, modality, trust_options or {})))
+    return ExplanationsSection(
+        modality=modality, class_names=tuple(str(c) for c in class_names), samples=samples,
+        methods=tuple(results),
+        agreement=_agreement(attrs, [r.method for r in results if r.error is None]))
 
 
 def _grade(model: nn.Module, xs: torch.Tensor, attr: Any, trust_metrics: Sequence[str] | None,
            modality: Modality, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The :class:`MethodResult` fields of the trust grade (or why there is none)."""
     t0 = time.perf_counter()
     try:
         from explain.quality import evaluate
     except ImportError as exc:
-        return {"quality": None, "verdict": None,
-                "verdict_reason": f"Trust metrics are not available (explain.quality: {exc})."}
+        return {"verdict_reason": f"Trust metrics are not available (explain.quality: {exc})."}
     try:
         kwargs = {**_evaluate_kwargs(evaluate, trust_metrics, xs.shape[0], modality), **options}
         quality = evaluate(model, xs, attr, **kwargs)
     except Exception as exc:  # recorded, so the report says which method could not be graded
-        return {"quality": None, "verdict": None, "quality_seconds": time.perf_counter() - t0,
+        return {"quality_seconds": time.perf_counter() - t0,
                 "verdict_reason": f"explain.evaluate failed: {type(exc).__name__}: {exc}"}
-    q = _quality_dict(quality)
-    return {"quality": q, "verdict": q.get("verdict"), "summary": q.get("summary", ""),
-            "quality_seconds": time.perf_counter() - t0}
+    return {"quality": quality, "quality_seconds": time.perf_counter() - t0}
 
 
-def _agreement(results: list[Any], names: list[str]) -> dict[str, Any] | None:
+def _agreement(results: list[Any], names: list[str]) -> Agreement | None:
     """Median per-sample Spearman correlation between every pair of methods."""
     if len(results) < 2:
         return None
@@ -141,8 +131,9 @@ def _agreement(results: list[Any], names: list[str]) -> dict[str, Any] | None:
         from explain.quality import agreement
         matrix = agreement(results)
     except Exception as exc:  # missing part or a failure: say so in the report
-        return {"methods": names, "matrix": None, "error": f"{type(exc).__name__}: {exc}"}
+        return Agreement(tuple(names), None, f"{type(exc).__name__}: {exc}")
     values = matrix.tolist() if hasattr(matrix, "tolist") else matrix
     if isinstance(values, dict):
         values = values.get("matrix", values)
-    return {"methods": names, "matrix": values, "error": None}
+    return Agreement(tuple(names), tuple(tuple(None if v is None else float(v) for v in row)
+                                         for row in values))

@@ -1,23 +1,23 @@
 """Performance numbers of a classifier from its logits: accuracy, per-class precision/recall,
 confusion matrix, calibration (reliability bins and expected calibration error), and the most
-confident mistakes. Pure tensor math; JSON values out.
+confident mistakes. Pure tensor math; a typed :class:`PerformanceSection` out.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import torch
 
 from explain._validation import check_int
+from explain.auditing.sections import CalibrationBin, ClassMetrics, Mistake, PerformanceSection
 from explain.errors import DataMismatchError, InvalidInputError
 
 __all__ = ["performance_summary", "expected_calibration_error"]
 
 
 def expected_calibration_error(confidence: torch.Tensor, correct: torch.Tensor,
-                               n_bins: int = 15) -> tuple[float, list[dict[str, Any]]]:
+                               n_bins: int = 15) -> tuple[float, list[CalibrationBin]]:
     """ECE (Guo et al. 2017) over ``n_bins`` equal-width confidence bins, and the bins.
 
     ECE = sum_b (n_b / n) * |accuracy_b - confidence_b|.
@@ -42,14 +42,13 @@ def expected_calibration_error(confidence: torch.Tensor, correct: torch.Tensor,
         mean_conf = float(conf[mask].mean()) if count else None
         if count:
             ece += count / n * abs(acc - mean_conf)  # type: ignore[operator]
-        bins.append({"lo": float(edges[b]), "hi": float(edges[b + 1]), "count": count,
-                     "accuracy": acc, "confidence": mean_conf})
+        bins.append(CalibrationBin(float(edges[b]), float(edges[b + 1]), count, acc, mean_conf))
     return ece, bins
 
 
 def performance_summary(logits: torch.Tensor, labels: torch.Tensor,
                         class_names: Sequence[str], *, n_bins: int = 15,
-                        n_mistakes: int = 10) -> dict[str, Any]:
+                        n_mistakes: int = 10) -> PerformanceSection:
     """Accuracy, per-class precision/recall/F1, confusion matrix, calibration and mistakes.
 
     Parameters
@@ -60,11 +59,18 @@ def performance_summary(logits: torch.Tensor, labels: torch.Tensor,
 
     Returns
     -------
-    dict (JSON values): ``n``, ``accuracy``, ``loss`` (mean cross-entropy), ``class_names``,
-    ``confusion`` (rows true, columns predicted), ``per_class`` (list of ``{"class",
-    "precision", "recall", "f1", "support"}``), ``calibration`` (``{"ece", "bins"}``),
-    ``mistakes`` (the ``n_mistakes`` most confident wrong predictions: ``{"index", "true",
-    "pred", "confidence"}``).
+    PerformanceSection
+        ``n``, ``accuracy``, ``loss`` (mean cross-entropy), ``class_names``, ``confusion``
+        (rows true, columns predicted), ``per_class`` (:class:`ClassMetrics`), ``ece`` and
+        ``bins`` (:class:`CalibrationBin`), ``mistakes`` (the ``n_mistakes`` most confident wrong
+        predictions, :class:`Mistake`).
+
+    Examples
+    --------
+    >>> perf = performance_summary(torch.tensor([[2.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 0]),
+    ...                            ["cat", "dog"])
+    >>> perf.accuracy, perf.confusion, perf.mistakes[0].index
+    (0.5, ((1, 1), (0, 0)), 1)
     """
     if logits.ndim != 2 or labels.ndim != 1 or logits.shape[0] != labels.shape[0]:
         raise DataMismatchError(
@@ -93,15 +99,14 @@ def performance_summary(logits: torch.Tensor, labels: torch.Tensor,
         p = float(tp[c] / pred_count[c]) if pred_count[c] > 0 else None
         r = float(tp[c] / support[c]) if support[c] > 0 else None
         f1 = 2 * p * r / (p + r) if p is not None and r is not None and p + r > 0 else None
-        per_class.append({"class": str(name), "precision": p, "recall": r, "f1": f1,
-                          "support": int(support[c])})
+        per_class.append(ClassMetrics(str(name), p, r, f1, int(support[c])))
     ece, bins = expected_calibration_error(conf, correct, n_bins)
     wrong = torch.nonzero(~correct).flatten()
     order = wrong[torch.argsort(conf[wrong], descending=True)][:n_mistakes]
-    mistakes = [{"index": int(i), "true": int(labels[i]), "pred": int(pred[i]),
-                 "confidence": float(conf[i])} for i in order]
+    mistakes = [Mistake(int(i), int(labels[i]), int(pred[i]), float(conf[i])) for i in order]
     loss = float(torch.nn.functional.cross_entropy(logits, labels))
-    return {"available": True, "n": int(labels.numel()), "accuracy": float(correct.double().mean()),
-            "loss": loss, "class_names": [str(c) for c in class_names],
-            "confusion": confusion.tolist(), "per_class": per_class,
-            "calibration": {"ece": ece, "n_bins": len(bins), "bins": bins}, "mistakes": mistakes}
+    return PerformanceSection(
+        n=int(labels.numel()), accuracy=float(correct.double().mean()), loss=loss,
+        class_names=tuple(str(c) for c in class_names),
+        confusion=tuple(tuple(r) for r in confusion.tolist()), per_class=tuple(per_class),
+        ece=ece, bins=tuple(bins), mistakes=tuple(mistakes))

@@ -30,7 +30,6 @@ __all__ = [
     "SEQUENTIAL",
     "GRAY",
     "PALETTE",
-    "SEVERITY_COLORS",
     "FONT_FAMILY",
     "apply_layout",
     "color_for",
@@ -51,9 +50,7 @@ GRAY = "gray"
 #: Qualitative colours for lines (one per series / method), colour-blind safe (Okabe-Ito).
 PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#F0E442",
            "#000000")
-#: One colour per :class:`explain.Severity` value.
-SEVERITY_COLORS = {"pass": "#009E73", "info": "#56B4E9", "warn": "#E69F00", "fail": "#D55E00",
-                   "error": "#7F7F7F"}
+# Colours of grades are :attr:`explain.Severity.color` (the one presentation table).
 FONT_FAMILY = "Inter, Helvetica, Arial, sans-serif"
 
 

@@ -203,15 +203,21 @@ def _cell(values: np.ndarray) -> np.ndarray:
     return values.reshape(1, -1)      # tabular / tokens -> one row
 
 
-def method_grid(attributions: Sequence[Attribution] | Mapping[str, Attribution], *,
+def method_grid(attributions: Sequence[Attribution] | Mapping[str, Attribution | Any], *,
                 samples: Sequence[int] | None = None, max_samples: int = 3,
                 title: str | None = None) -> go.Figure:
-    """Rows of samples x columns of methods; each cell its own symmetric colour scale."""
-    named = list(attributions.items()) if isinstance(attributions, Mapping) else \
+    """Rows of samples x columns of methods; each cell its own symmetric colour scale.
+
+    ``attributions`` is a sequence of :class:`explain.Attribution`, or method name -> an
+    Attribution or its ``values`` (a ``[samples, *sample]`` tensor or array).
+    """
+    pairs = list(attributions.items()) if isinstance(attributions, Mapping) else \
         [(a.method, a) for a in attributions]
+    named = [(m, _np(a.values if isinstance(a, Attribution) else a))
+             for m, a in pairs]
     if not named:
         raise InvalidInputError("method_grid needs at least one Attribution. Got none.")
-    n = min(a.values.shape[0] for _, a in named)
+    n = min(v.shape[0] for _, v in named)
     idx = list(samples) if samples is not None else list(range(min(n, max_samples)))
     bad = [i for i in idx if not 0 <= i < n]
     if bad:
@@ -220,10 +226,10 @@ def method_grid(attributions: Sequence[Attribution] | Mapping[str, Attribution],
     fig = make_subplots(rows=len(idx), cols=len(named), horizontal_spacing=0.03,
                         vertical_spacing=0.06, column_titles=[escape(m) for m, _ in named],
                         row_titles=[f"sample {i}" for i in idx])
-    image_like = named[0][1].values.dim() == 4
+    image_like = named[0][1].ndim == 4
     for r, i in enumerate(idx, start=1):
-        for c, (name, a) in enumerate(named, start=1):
-            z = _cell(_np(a.values[i]))
+        for c, (name, v) in enumerate(named, start=1):
+            z = _cell(v[i])
             fig.add_trace(_signed_heatmap(z, showscale=False, name=escape(name),
                                           hovertemplate="%{z:.4f}<extra></extra>"),
                           row=r, col=c)

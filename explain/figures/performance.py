@@ -1,16 +1,18 @@
 """Performance figures (plotly): confusion matrix, per-class precision/recall, reliability
 diagram with the expected calibration error, and the most confident mistakes.
 
-Inputs are the plain values :func:`explain.auditing.performance_summary` returns; no I/O.
+Inputs are the typed rows of :class:`explain.auditing.sections.PerformanceSection`
+(:class:`ClassMetrics`, :class:`CalibrationBin`, :class:`Mistake`); no I/O.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import plotly.graph_objects as go
 
+from explain.auditing.sections.performance import CalibrationBin, ClassMetrics, Mistake
 from explain.figures._style import apply_layout, escape
 from explain.figures.training import MARK, TRAIN, VAL, _num, empty_figure
 
@@ -46,15 +48,15 @@ def confusion_matrix(matrix: Sequence[Sequence[int]], class_names: Sequence[str]
     return fig
 
 
-def per_class_metrics(per_class: Sequence[Mapping[str, Any]]) -> go.Figure:
+def per_class_metrics(per_class: Sequence[ClassMetrics]) -> go.Figure:
     """Precision and recall per class (bars), support in the hover text."""
     if not per_class:
         return empty_figure("Per-class precision and recall", "No labelled data was evaluated.")
-    names = [escape(r["class"]) for r in per_class]
-    support = [r.get("support", 0) for r in per_class]
+    names = [escape(r.name) for r in per_class]
+    support = [r.support for r in per_class]
     fig = go.Figure()
     for key, colour in (("precision", TRAIN), ("recall", VAL)):
-        fig.add_trace(go.Bar(x=names, y=[_num(r.get(key)) for r in per_class], name=key,
+        fig.add_trace(go.Bar(x=names, y=[_num(getattr(r, key)) for r in per_class], name=key,
                              marker_color=colour, customdata=support,
                              hovertemplate="%{x}: " + key + " %{y:.3f}<br>support %{customdata}"
                                            "<extra></extra>"))
@@ -65,22 +67,22 @@ def per_class_metrics(per_class: Sequence[Mapping[str, Any]]) -> go.Figure:
     return fig
 
 
-def reliability_diagram(bins: Sequence[Mapping[str, Any]], ece: float | None) -> go.Figure:
+def reliability_diagram(bins: Sequence[CalibrationBin], ece: float | None) -> go.Figure:
     """Accuracy vs confidence per bin against the diagonal of perfect calibration.
 
     Bars below the diagonal mean over-confidence; the title gives the expected calibration error.
     """
-    used = [b for b in bins if b.get("count")]
+    used = [b for b in bins if b.count]
     if not used:
         return empty_figure("Calibration", "No labelled data was evaluated.")
-    centres = [(b["lo"] + b["hi"]) / 2 for b in used]
-    width = [b["hi"] - b["lo"] for b in used]
+    centres = [(b.lo + b.hi) / 2 for b in used]
+    width = [b.hi - b.lo for b in used]
     fig = go.Figure()
-    fig.add_trace(go.Bar(x=centres, y=[_num(b["accuracy"]) for b in used], width=width,
-                         name="accuracy", marker_color=TRAIN, customdata=[b["count"] for b in used],
+    fig.add_trace(go.Bar(x=centres, y=[_num(b.accuracy) for b in used], width=width,
+                         name="accuracy", marker_color=TRAIN, customdata=[b.count for b in used],
                          hovertemplate="confidence %{x:.2f}<br>accuracy %{y:.3f}<br>"
                                        "%{customdata} samples<extra></extra>"))
-    fig.add_trace(go.Scatter(x=centres, y=[_num(b["confidence"]) for b in used], mode="markers",
+    fig.add_trace(go.Scatter(x=centres, y=[_num(b.confidence) for b in used], mode="markers",
                              name="mean confidence", marker={"color": MARK, "symbol": "line-ew-open",
                                                              "size": 14}))
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration",
@@ -92,14 +94,14 @@ def reliability_diagram(bins: Sequence[Mapping[str, Any]], ece: float | None) ->
     return fig
 
 
-def confident_mistakes(mistakes: Sequence[Mapping[str, Any]],
+def confident_mistakes(mistakes: Sequence[Mistake],
                        class_names: Sequence[str]) -> go.Figure:
     """The most confident wrong predictions: sample, true and predicted class, confidence."""
     if not mistakes:
         return empty_figure("Most confident mistakes", "No mistakes among the evaluated samples.")
     names = [escape(c) for c in class_names]
-    labels = [f"#{m['index']}: {names[m['true']]} → {names[m['pred']]}" for m in mistakes]
-    fig = go.Figure(go.Bar(x=[_num(m["confidence"]) for m in mistakes], y=labels,
+    labels = [f"#{m.index}: {names[m.true]} → {names[m.pred]}" for m in mistakes]
+    fig = go.Figure(go.Bar(x=[_num(m.confidence) for m in mistakes], y=labels,
                            orientation="h", marker_color=MARK,
                            hovertemplate="%{y}<br>confidence %{x:.3f}<extra></extra>"))
     fig.update_yaxes(autorange="reversed", type="category", title_text="sample: true → predicted")
@@ -108,14 +110,14 @@ def confident_mistakes(mistakes: Sequence[Mapping[str, Any]],
     return fig
 
 
-def mistake_gallery(images: Sequence[Any], mistakes: Sequence[Mapping[str, Any]],
+def mistake_gallery(images: Sequence[Any], mistakes: Sequence[Mistake],
                     class_names: Sequence[str], per_row: int = 5) -> go.Figure:
     """Thumbnails of the most confident mistakes (images ``[C, H, W]``), titled true → predicted.
 
     Examples
     --------
-    >>> fig = mistake_gallery([[[[0.0, 1.0], [1.0, 0.0]]]],
-    ...                       [{"index": 3, "true": 0, "pred": 1, "confidence": 0.9}], ["a", "b"])
+    >>> from explain.auditing.sections import Mistake
+    >>> fig = mistake_gallery([[[[0.0, 1.0], [1.0, 0.0]]]], [Mistake(3, 0, 1, 0.9)], ["a", "b"])
     >>> fig.layout.annotations[0].text
     '#3: a → b (0.90)'
     """
@@ -127,7 +129,7 @@ def mistake_gallery(images: Sequence[Any], mistakes: Sequence[Mapping[str, Any]]
         return empty_figure("Most confident mistakes", "No mistakes among the evaluated samples.")
     names = [escape(c) for c in class_names]
     rows = -(-len(pairs) // per_row)
-    titles = [f"#{m['index']}: {names[m['true']]} → {names[m['pred']]} ({m['confidence']:.2f})"
+    titles = [f"#{m.index}: {names[m.true]} → {names[m.pred]} ({m.confidence:.2f})"
               for _, m in pairs]
     fig = make_subplots(rows=rows, cols=per_row, subplot_titles=titles,
                         horizontal_spacing=0.02, vertical_spacing=0.12)

@@ -14,7 +14,8 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from explain.figures._style import PALETTE, SEQUENTIAL, SEVERITY_COLORS, apply_layout, escape
+from explain.figures._style import PALETTE, SEQUENTIAL, apply_layout, escape
+from explain.findings import Severity
 
 __all__ = [
     "loss_curves",
@@ -27,7 +28,7 @@ __all__ = [
     "best_epoch",
 ]
 
-TRAIN, VAL, MARK = PALETTE[0], PALETTE[1], SEVERITY_COLORS["fail"]
+TRAIN, VAL, MARK = PALETTE[0], PALETTE[1], Severity.FAIL.color
 DEAD, SATURATED = "#7F7F7F", PALETTE[3]
 
 

@@ -3,22 +3,35 @@
 plotly.js is embedded once (``plotly.offline.get_plotlyjs()``); each figure is a
 ``fig.to_html(full_html=False, include_plotlyjs=False)`` fragment; a Content-Security-Policy
 forbids every network request. Every string that comes from the user or the data (class names,
-tokens, layer names, file names, summaries) is HTML-escaped.
+tokens, layer names, file names, summaries) is HTML-escaped. Grades are drawn with
+:class:`explain.Severity`'s own icon, label and colour (a trust verdict with its severity's).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from html import escape
 from typing import Any
 
 import plotly.graph_objects as go
 
-from explain.figures._style import SEVERITY_COLORS
-from explain.report.figures import section_figures
+from explain._core.jsoncodec import to_json_value
+from explain.auditing.report import Report
+from explain.auditing.sections import (
+    CardSection,
+    ExplanationsSection,
+    PerformanceSection,
+    Section,
+)
+from explain.card import Modality
+from explain.figures.report import section_figures, token_blocks
+from explain.findings import Severity
+from explain.quality.result import Verdict
 
-__all__ = ["render_html"]
+__all__ = ["render_html", "badge"]
+
+#: Section name -> its anchor in the page (kept from the first reports, which links may use).
+_ANCHOR = {"data_sufficiency": "data"}
 
 _CSP = ("default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; "
         "style-src 'unsafe-inline'; img-src data: blob:; font-src data:")
@@ -38,13 +51,14 @@ font-size:.85em}.missing{background:#fff8e1;border-left:4px solid #E69F00;paddin
 """
 
 
-_VERDICT_SEVERITY = {"trustworthy": "pass", "doubtful": "warn", "fails-sanity": "fail"}
 
 
-def _badge(severity: str) -> str:
-    """A coloured label for a severity or a trust verdict."""
-    colour = SEVERITY_COLORS.get(_VERDICT_SEVERITY.get(str(severity), str(severity)), "#7F7F7F")
-    return f'<span class="badge" style="background:{colour}">{escape(str(severity))}</span>'
+def badge(grade: Severity | Verdict) -> str:
+    """A coloured label for a finding's :class:`explain.Severity` or a trust
+    :class:`explain.Verdict` (coloured by its severity)."""
+    sev = grade.severity if isinstance(grade, Verdict) else grade
+    return (f'<span class="badge" style="background:{sev.color}">{sev.icon} '
+            f"{escape(grade.label)}</span>")
 
 
 def _num(v: Any, fmt: str = "{:.3f}") -> str:
@@ -55,8 +69,8 @@ def _num(v: Any, fmt: str = "{:.3f}") -> str:
     return escape(str(v))
 
 
-def _missing(sec: Mapping[str, Any]) -> str:
-    return f'<p class="missing">Not available: {escape(str(sec.get("reason", "")))}</p>'
+def _missing(sec: Section) -> str:
+    return f'<p class="missing">Not available: {escape(sec.reason)}</p>'
 
 
 def _figs(figs: list[go.Figure]) -> str:
@@ -73,36 +87,35 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _json_block(value: Any, limit: int = 4000) -> str:
-    text = json.dumps(value, indent=1, default=str)
+    text = json.dumps(to_json_value(value), indent=1, default=str)
     if len(text) > limit:
         text = text[:limit] + "\n... (truncated; the JSON report has everything)"
     return f"<pre>{escape(text)}</pre>"
 
 
-def _findings(report: Any) -> str:
-    rows = [[_badge(f.severity.value), escape(f.check), escape(f.summary),
-             escape(f.remedy) or "—",
+def _findings(report: Report) -> str:
+    rows = [[badge(f.severity), escape(f.check), escape(f.summary), escape(f.remedy) or "—",
              f"<details><summary>evidence</summary>{_json_block(f.evidence, 2500)}</details>"]
-            for f in report.findings]
-    if not rows:
-        return "<p>No checks ran.</p>"
-    return _table(["severity", "check", "finding", "remedy", "evidence"], rows)
+            for f in report.checked]
+    out = _table(["severity", "check", "finding", "remedy", "evidence"], rows) if rows \
+        else "<p>No checks ran.</p>"
+    skipped = "".join(f"<li>{badge(f.severity)} Not checked: <b>{escape(f.check)}</b> — "
+                      f"{escape(f.summary)}</li>" for f in report.not_checked)
+    return out + (f'<ul class="not-checked">{skipped}</ul>' if skipped else "")
 
 
-def _performance(sec: Mapping[str, Any]) -> str:
-    if not sec.get("available"):
+def _performance(sec: PerformanceSection) -> str:
+    if not sec.available:
         return _missing(sec)
-    cal = sec.get("calibration") or {}
-    head = (f"<p>Accuracy <b>{_num(sec.get('accuracy'))}</b> on {_num(sec.get('n'))} samples; "
-            f"mean cross-entropy {_num(sec.get('loss'))}; expected calibration error "
-            f"<b>{_num(cal.get('ece'))}</b> ({_num(cal.get('n_bins'))} bins).</p>")
-    rows = [[escape(str(r["class"])), _num(r.get("precision")), _num(r.get("recall")),
-             _num(r.get("f1")), _num(r.get("support"))] for r in sec.get("per_class", [])]
-    names = sec.get("class_names", [])
-    texts = any("text" in m for m in sec.get("mistakes", []))
-    mistakes = [[_num(m["index"]), escape(str(names[m["true"]])), escape(str(names[m["pred"]])),
-                 _num(m["confidence"]), *([escape(m.get("text", ""))] if texts else [])]
-                for m in sec.get("mistakes", [])]
+    head = (f"<p>Accuracy <b>{_num(sec.accuracy)}</b> on {_num(sec.n)} samples; "
+            f"mean cross-entropy {_num(sec.loss)}; expected calibration error "
+            f"<b>{_num(sec.ece)}</b> ({_num(len(sec.bins))} bins).</p>")
+    rows = [[escape(r.name), _num(r.precision), _num(r.recall), _num(r.f1), _num(r.support)]
+            for r in sec.per_class]
+    names = sec.class_names
+    texts = any(m.text is not None for m in sec.mistakes)
+    mistakes = [[_num(m.index), escape(names[m.true]), escape(names[m.pred]), _num(m.confidence),
+                 *([escape(m.text or "")] if texts else [])] for m in sec.mistakes]
     return (head + _table(["class", "precision", "recall", "F1", "support"], rows)
             + "<h3>Most confident mistakes</h3>"
             + (_table(["sample", "true", "predicted", "confidence", *(["text"] if texts else [])],
@@ -110,100 +123,93 @@ def _performance(sec: Mapping[str, Any]) -> str:
                else "<p>No mistakes among the evaluated samples.</p>"))
 
 
-def _explanations(sec: Mapping[str, Any]) -> str:
-    if not sec.get("available"):
-        return _missing(sec)
+def _methods(sec: ExplanationsSection) -> str:
     rows = []
-    for m in sec.get("methods", []):
-        note = m.get("error") or m.get("verdict_reason") or m.get("summary") or ""
-        warn = "; ".join(m.get("warnings") or [])
-        rows.append([escape(m["method"]), escape(str(m.get("used", "—"))),
-                     _badge(m["verdict"]) if m.get("verdict") else "not graded",
-                     escape(note) + (f"<br><span class='muted'>{escape(warn)}</span>" if warn
-                                     else ""), _num(m.get("seconds"), "{:.2f} s")])
-    out = _table(["method", "ran as", "trust verdict", "details", "time"], rows)
-    agree = sec.get("agreement")
-    if agree and agree.get("matrix"):
-        names = agree["methods"]
+    for m in sec.methods:
+        warn = "; ".join(m.warnings)
+        rows.append([escape(m.method), escape(m.used or "—"),
+                     badge(m.verdict) if m.verdict is not None else "not graded",
+                     escape(m.note) + (f"<br><span class='muted'>{escape(warn)}</span>" if warn
+                                       else ""), _num(m.seconds, "{:.2f} s")])
+    return _table(["method", "ran as", "trust verdict", "details", "time"], rows)
+
+
+def _explanations(sec: ExplanationsSection) -> str:
+    if not sec.available:
+        return _missing(sec)
+    out = _methods(sec)
+    agree = sec.agreement
+    if agree is not None and agree.matrix:
         out += "<h3>Agreement between methods (median Spearman correlation)</h3>" + _table(
-            ["", *names], [[escape(a), *(_num(v) for v in row)]
-                           for a, row in zip(names, agree["matrix"])])
-    elif agree and agree.get("error"):
-        out += f'<p class="missing">Agreement not available: {escape(agree["error"])}</p>'
-    names = sec.get("class_names", [])
-    samples = [[_num(s["index"]), escape(str(names[s["true"]])) if s.get("true") is not None
-                else "—", escape(str(names[s["pred"]])), _num(s["confidence"]),
-                escape(" ".join(t for t in s.get("tokens", []) if t not in ("<pad>",)))[:300]]
-               for s in sec.get("samples", [])]
+            ["", *agree.methods], [[escape(a), *(_num(v) for v in row)]
+                                   for a, row in zip(agree.methods, agree.matrix)])
+    elif agree is not None and agree.error:
+        out += f'<p class="missing">Agreement not available: {escape(agree.error)}</p>'
+    names = sec.class_names
+    samples = [[_num(s.index), escape(names[s.true]) if s.true is not None else "—",
+                escape(names[s.pred]), _num(s.confidence),
+                escape(" ".join(t for t in s.tokens if t != "<pad>"))[:300]]
+               for s in sec.samples]
     header = ["sample", "true", "predicted", "confidence", "tokens"]
-    if not any(s.get("tokens") for s in sec.get("samples", [])):
+    if not any(s.tokens for s in sec.samples):
         header, samples = header[:4], [r[:4] for r in samples]
     out += "<h3>Explained samples</h3>" + _table(header, samples)
-    if sec.get("modality") == "text":
-        out += _tokens(sec)
+    if sec.modality == Modality.TEXT:
+        out += "".join(f"<p class='muted'>{escape(label)}</p>{block}"
+                       for label, block in token_blocks(sec))
     return out
 
 
-def _tokens(sec: Mapping[str, Any]) -> str:
-    """Each text sample's tokens coloured by attribution (token_html escapes every token)."""
-    try:
-        from explain.figures import attribution as att
-        from explain.report._explain_figs import token_blocks
-    except ImportError:
-        return ""
-    return "".join(f"<p class='muted'>{escape(label)}</p>{block}"
-                   for label, block in token_blocks(sec, att))
-
-
-def _card(sec: Mapping[str, Any]) -> str:
-    card = sec.get("card") or {}
-    facts = [["model", escape(str(card.get("name", sec.get("model_class"))))],
-             ["class", escape(str(sec.get("model_class")))],
-             ["modality", escape(str(card.get("modality", "inferred from the inputs")))],
-             ["parameters", f"{sec.get('parameters', 0):,} ({sec.get('trainable_parameters', 0):,}"
-                            " trainable)"],
-             ["classes", escape(", ".join(map(str, card.get("class_names", []))))],
-             ["device", escape(str(sec.get("device")))], ["seed", _num(sec.get("seed"))],
-             ["versions", escape(", ".join(f"{k} {v}" for k, v in
-                                           (sec.get("versions") or {}).items() if v))]]
-    layers = [[escape(r["name"]), escape(r["type"]), f"{r['params']:,}"]
-              for r in sec.get("layers", [])]
+def _card(sec: CardSection) -> str:
+    card = sec.card
+    facts = [["model", escape(card.name if card else sec.model_class)],
+             ["class", escape(sec.model_class)],
+             ["modality", escape(card.modality.value if card else "inferred from the inputs")],
+             ["parameters", f"{sec.parameters:,} ({sec.trainable_parameters:,} trainable)"],
+             ["classes", escape(", ".join(map(str, card.class_names if card else ())))],
+             ["device", escape(sec.device)], ["seed", _num(sec.seed)],
+             ["versions", escape(", ".join(f"{k} {v}" for k, v in sec.versions.items() if v))]]
+    layers = [[escape(r.name), escape(r.type), f"{r.params:,}"] for r in sec.layers]
     rows = "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in facts)
-    return (f"<table><tbody>{rows}</tbody></table><h3>Data</h3>" + _json_block(sec.get("data"))
-            + "<h3>Training configuration</h3>" + _json_block(sec.get("config"))
+    return (f"<table><tbody>{rows}</tbody></table><h3>Data</h3>" + _json_block(sec.data)
+            + "<h3>Training configuration</h3>" + _json_block(sec.config)
             + "<h3>Layers with parameters</h3>" + _table(["layer", "type", "parameters"], layers)
             + "<details><summary>Architecture</summary>"
-            + f"<pre>{escape(str(sec.get('architecture', '')))}</pre></details>")
+            + f"<pre>{escape(sec.architecture)}</pre></details>")
 
 
-def render_html(report: Any) -> str:
+def _body(sec: Section) -> str:
+    """A section's own HTML above its figures ('' where the figures say it all)."""
+    if isinstance(sec, PerformanceSection):
+        return _performance(sec)
+    if isinstance(sec, ExplanationsSection):
+        return _explanations(sec)
+    if isinstance(sec, CardSection):
+        return _card(sec)
+    return "" if sec.available else _missing(sec)
+
+
+def _verdict(report: Report) -> str:
+    sev = report.severity
+    headline = report.verdict.headline if report.verdict else ""
+    return (f'<div class="verdict" style="background:{sev.color}">{sev.icon} '
+            f"<b>{escape(sev.label)}</b>: {escape(headline)}</div>")
+
+
+def render_html(report: Report) -> str:
     """The report as a self-contained, offline HTML page (plotly.js embedded once)."""
     from plotly.offline import get_plotlyjs
 
     figs = section_figures(report)
-    s = report.sections
-    sev = report.verdict.get("severity", "pass")
-    training = s.get("training") or {}
-    parts = [
-        f'<div class="verdict" style="background:{SEVERITY_COLORS.get(sev, "#7F7F7F")}">'
-        f'<b>{escape(sev.upper())}</b>: {escape(report.verdict.get("headline", ""))}</div>',
-        '<nav><a href="#findings">Findings</a><a href="#training">Training health</a>'
-        '<a href="#performance">Performance</a><a href="#explanations">Explanations</a>'
-        '<a href="#data">Data sufficiency</a><a href="#card">Model card</a></nav>',
-        '<h2 id="findings">Findings (worst first)</h2>', _findings(report),
-        '<h2 id="training">Training health</h2>',
-        "" if training.get("available") else _missing(training), _figs(figs["training"]),
-        '<h2 id="performance">Performance</h2>', _performance(s.get("performance") or {}),
-        _figs(figs["performance"]),
-        '<h2 id="explanations">Explanations</h2>', _explanations(s.get("explanations") or {}),
-        _figs(figs["explanations"]),
-        '<h2 id="data">Data sufficiency</h2>',
-        ("" if (s.get("data_sufficiency") or {}).get("available")
-         else _missing(s.get("data_sufficiency") or {})), _figs(figs["data_sufficiency"]),
-        '<h2 id="card">Model card</h2>', _card(s.get("card") or {}),
-        '<p class="muted">Audit stages: ' + escape(", ".join(
-            f"{k} {v:.2f} s" for k, v in report.timings.items())) + "</p>",
-    ]
+    nav = "".join(f'<a href="#{_ANCHOR.get(s.name, s.name)}">{escape(s.title)}</a>'
+                  for s in report.sections)
+    parts = [_verdict(report), f'<nav><a href="#findings">Findings</a>{nav}</nav>',
+             '<h2 id="findings">Findings (worst first)</h2>', _findings(report)]
+    for sec in report.sections:
+        parts += [f'<h2 id="{_ANCHOR.get(sec.name, sec.name)}">{escape(sec.title)}</h2>',
+                  _body(sec), _figs(figs.get(sec.name, []))]
+    parts.append('<p class="muted">Audit stages: ' + escape(", ".join(
+        f"{k} {v:.2f} s" for k, v in report.timings.items())) + "</p>")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'

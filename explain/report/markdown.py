@@ -1,17 +1,27 @@
 """A report as Markdown for pull requests: verdict, tables, no HTML needed.
 
 User strings are escaped so they show as text: ``<``, ``>``, ``&`` become entities and table
-pipes and backticks are backslash-escaped.
+pipes and backticks are backslash-escaped. Grades show :class:`explain.Severity`'s icon and
+label (a trust verdict with its severity's icon).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["render_markdown", "md_escape"]
+from explain.auditing.report import Report
+from explain.auditing.sections import (
+    CardSection,
+    DataSufficiencySection,
+    ExplanationsSection,
+    PerformanceSection,
+    Section,
+    TrainingSection,
+)
+from explain.findings import Severity
+from explain.quality.result import Verdict
 
-_ICON = {"pass": "✅", "info": "ℹ️", "warn": "⚠️", "fail": "❌", "error": "💥"}
+__all__ = ["render_markdown", "md_escape", "grade"]
 
 
 def md_escape(text: Any) -> str:
@@ -20,6 +30,12 @@ def md_escape(text: Any) -> str:
     for ch in ("\\", "|", "`", "*", "_", "[", "]"):
         s = s.replace(ch, "\\" + ch)
     return s.replace("\r", " ").replace("\n", " ")
+
+
+def grade(g: Severity | Verdict) -> str:
+    """``"⚠️ warn"`` for a severity, ``"❌ fails sanity"`` for a verdict (its severity's icon)."""
+    sev = g.severity if isinstance(g, Verdict) else g
+    return f"{sev.icon} {md_escape(g.label.lower())}"
 
 
 def _n(v: Any, fmt: str = "{:.3f}") -> str:
@@ -34,15 +50,15 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return out + [""]
 
 
-def _missing(sec: Mapping[str, Any]) -> list[str]:
-    return [f"> Not available: {md_escape(sec.get('reason', ''))}", ""]
+def _missing(sec: Section) -> list[str]:
+    return [f"> Not available: {md_escape(sec.reason)}", ""]
 
 
-def _epochs(training: Mapping[str, Any], limit: int = 30) -> list[str]:
+def _epochs(sec: TrainingSection, limit: int = 30) -> list[str]:
     """Per-epoch losses and accuracies (every k-th epoch past ``limit`` rows)."""
-    ep = (training.get("history") or {}).get("epochs") or {}
+    ep = sec.history.epochs if sec.history is not None else {}
     n = len(ep.get("epoch") or [])
-    over = training.get("overfit_epoch")
+    over = sec.overfit_epoch
     head = [f"{n} epochs logged" + (f"; overfitting starts after epoch {over} (lowest "
                                     "validation loss)." if over else ".")
             + " Curves and gradient flow are in the HTML report.", ""]
@@ -56,92 +72,102 @@ def _epochs(training: Mapping[str, Any], limit: int = 30) -> list[str]:
     return head + _table(["epoch", *(k.replace("_", " ") for k in keys)], rows)
 
 
-def _performance(sec: Mapping[str, Any]) -> list[str]:
-    if not sec.get("available"):
+def _training(sec: TrainingSection) -> list[str]:
+    out = _epochs(sec) if sec.available else _missing(sec)
+    if sec.spectral_alphas:
+        out += _table(["layer", "spectral alpha"],
+                      [[md_escape(k), _n(v)] for k, v in sec.spectral_alphas.items()])
+    return out
+
+
+def _performance(sec: PerformanceSection) -> list[str]:
+    if not sec.available:
         return _missing(sec)
-    cal = sec.get("calibration") or {}
-    names = sec.get("class_names", [])
-    out = [f"Accuracy **{_n(sec.get('accuracy'))}** on {_n(sec.get('n'))} samples; expected "
-           f"calibration error **{_n(cal.get('ece'))}**.", ""]
+    names = sec.class_names
+    out = [f"Accuracy **{_n(sec.accuracy)}** on {_n(sec.n)} samples; expected "
+           f"calibration error **{_n(sec.ece)}**.", ""]
     out += _table(["class", "precision", "recall", "F1", "support"],
-                  [[md_escape(r["class"]), _n(r.get("precision")), _n(r.get("recall")),
-                    _n(r.get("f1")), _n(r.get("support"))] for r in sec.get("per_class", [])])
-    conf = sec.get("confusion") or []
-    if conf and len(conf) <= 20:
+                  [[md_escape(r.name), _n(r.precision), _n(r.recall), _n(r.f1), _n(r.support)]
+                   for r in sec.per_class])
+    if sec.confusion and len(sec.confusion) <= 20:
         out += ["Confusion matrix (rows: true, columns: predicted):", ""]
         out += _table(["true \\ pred", *(md_escape(n) for n in names)],
-                      [[md_escape(names[i]), *(str(v) for v in row)] for i, row in enumerate(conf)])
-    if sec.get("mistakes"):
+                      [[md_escape(names[i]), *(str(v) for v in row)]
+                       for i, row in enumerate(sec.confusion)])
+    if sec.mistakes:
         out += ["Most confident mistakes:", ""]
-        texts = any("text" in m for m in sec["mistakes"])
+        texts = any(m.text is not None for m in sec.mistakes)
         out += _table(["sample", "true", "predicted", "confidence", *(["text"] if texts else [])],
-                      [[str(m["index"]), md_escape(names[m["true"]]), md_escape(names[m["pred"]]),
-                        _n(m["confidence"]), *([md_escape(m.get("text", ""))] if texts else [])]
-                       for m in sec["mistakes"]])
+                      [[str(m.index), md_escape(names[m.true]), md_escape(names[m.pred]),
+                        _n(m.confidence), *([md_escape(m.text or "")] if texts else [])]
+                       for m in sec.mistakes])
     return out
 
 
-def _explanations(sec: Mapping[str, Any]) -> list[str]:
-    if not sec.get("available"):
+def _explanations(sec: ExplanationsSection) -> list[str]:
+    if not sec.available:
         return _missing(sec)
-    rows = [[md_escape(m["method"]), md_escape(m.get("used", "—")),
-             f"{_ICON.get(str(m.get('verdict')), '')} {md_escape(m.get('verdict') or 'not graded')}",
-             md_escape(m.get("error") or m.get("verdict_reason") or m.get("summary") or "")]
-            for m in sec.get("methods", [])]
+    rows = [[md_escape(m.method), md_escape(m.used or "—"),
+             grade(m.verdict) if m.verdict is not None else "not graded", md_escape(m.note)]
+            for m in sec.methods]
     out = _table(["method", "ran as", "trust verdict", "details"], rows)
-    agree = sec.get("agreement")
-    if agree and agree.get("matrix"):
+    agree = sec.agreement
+    if agree is not None and agree.matrix:
         out += ["Agreement between methods (median Spearman correlation):", ""]
-        out += _table(["", *map(md_escape, agree["methods"])],
+        out += _table(["", *map(md_escape, agree.methods)],
                       [[md_escape(a), *(_n(v) for v in row)]
-                       for a, row in zip(agree["methods"], agree["matrix"])])
-    names = sec.get("class_names", [])
-    out += [f"{len(sec.get('samples', []))} samples explained, spread over the classes: "
-            + ", ".join(f"#{s['index']} ({md_escape(names[s['pred']])})"
-                        for s in sec.get("samples", [])), ""]
+                       for a, row in zip(agree.methods, agree.matrix)])
+    names = sec.class_names
+    out += [f"{len(sec.samples)} samples explained, spread over the classes: "
+            + ", ".join(f"#{s.index} ({md_escape(names[s.pred])})" for s in sec.samples), ""]
     return out
 
 
-def _card(sec: Mapping[str, Any]) -> list[str]:
-    card = sec.get("card") or {}
-    data = sec.get("data") or {}
-    rows = [["model", md_escape(card.get("name", sec.get("model_class")))],
-            ["modality", md_escape(card.get("modality", "inferred from the inputs"))],
-            ["parameters", f"{sec.get('parameters', 0):,}"],
+def _data_sufficiency(sec: DataSufficiencySection) -> list[str]:
+    if not sec.available:
+        return _missing(sec)
+    return _table(["training samples", "validation score"],
+                  [[_n(a, "{:.0f}"), _n(b)] for a, b in sec.curve])
+
+
+def _card(sec: CardSection) -> list[str]:
+    card, data = sec.card, sec.data
+    rows = [["model", md_escape(card.name if card else sec.model_class)],
+            ["modality", md_escape(card.modality.value if card else "inferred from the inputs")],
+            ["parameters", f"{sec.parameters:,}"],
             ["data", md_escape(f"{data.get('name') or ''} {data.get('split') or ''} "
                                f"{data.get('n', '')} samples, shape {data.get('sample_shape')}")],
-            ["seed", _n(sec.get("seed"))], ["device", md_escape(sec.get("device"))],
-            ["versions", md_escape(", ".join(f"{k} {v}" for k, v in
-                                             (sec.get("versions") or {}).items() if v))]]
+            ["seed", _n(sec.seed)], ["device", md_escape(sec.device)],
+            ["versions", md_escape(", ".join(f"{k} {v}" for k, v in sec.versions.items() if v))]]
     return _table(["", ""], rows)
 
 
-def render_markdown(report: Any) -> str:
+def _body(sec: Section) -> list[str]:
+    for kind, fn in _RENDERERS:
+        if isinstance(sec, kind):
+            return fn(sec)
+    return [] if sec.available else _missing(sec)
+
+
+_RENDERERS: tuple[tuple[type[Section], Any], ...] = (
+    (TrainingSection, _training), (PerformanceSection, _performance),
+    (ExplanationsSection, _explanations), (DataSufficiencySection, _data_sufficiency),
+    (CardSection, _card))
+
+
+def render_markdown(report: Report) -> str:
     """The report as GitHub-flavoured Markdown (tables; figures live in the HTML report)."""
-    s = report.sections
-    sev = str(report.verdict.get("severity", "pass"))
+    sev = report.severity
+    headline = report.verdict.headline if report.verdict else ""
     out = [f"# {md_escape(report.title)}", "",
-           f"**{_ICON.get(sev, '')} {sev.upper()}**: {md_escape(report.verdict.get('headline', ''))}",
-           "", "## Findings", ""]
+           f"**{sev.icon} {sev.label}**: {md_escape(headline)}", "", "## Findings", ""]
     out += _table(["severity", "check", "finding", "remedy"],
-                  [[f"{_ICON.get(f.severity.value, '')} {f.severity.value}", md_escape(f.check),
-                    md_escape(f.summary), md_escape(f.remedy) or "—"] for f in report.findings])
-    training = s.get("training") or {}
-    out += ["## Training health", ""]
-    if not training.get("available"):
-        out += _missing(training)
-    else:
-        out += _epochs(training)
-    alphas = (training.get("spectral") or {}).get("alphas") or {}
-    if alphas:
-        out += _table(["layer", "spectral alpha"], [[md_escape(k), _n(v)] for k, v in alphas.items()])
-    out += ["## Performance", "", *_performance(s.get("performance") or {})]
-    out += ["## Explanations", "", *_explanations(s.get("explanations") or {})]
-    ds = s.get("data_sufficiency") or {}
-    out += ["## Data sufficiency", ""]
-    out += (_table(["training samples", "validation score"],
-                   [[_n(p[0], "{:.0f}"), _n(p[1])] for p in ds.get("curve", [])])
-            if ds.get("available") else _missing(ds))
-    out += ["## Model card", "", *_card(s.get("card") or {})]
+                  [[grade(f.severity), md_escape(f.check), md_escape(f.summary),
+                    md_escape(f.remedy) or "—"] for f in report.checked])
+    out += [f"- {Severity.SKIPPED.icon} Not checked: {md_escape(f.check)} — {md_escape(f.summary)}"
+            for f in report.not_checked]
+    out += [""] if report.not_checked else []
+    for sec in report.sections:
+        out += [f"## {md_escape(sec.title)}", "", *_body(sec)]
     out += [f"deepscope {md_escape(report.schema)}, created {md_escape(report.created)}", ""]
     return "\n".join(out)

@@ -10,11 +10,20 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
+from explain._core.tensors import infer_modality
 from explain.auditing import Report, audit, expected_calibration_error, performance_summary
-from explain.auditing._data import collect, infer_modality, pick_samples
+from explain.auditing._data import collect, pick_samples
+from explain.auditing.sections import (
+    CardSection,
+    ExplanationsSection,
+    Mistake,
+    PerformanceSection,
+    TrainingSection,
+)
 from explain.card import Modality
 from explain.errors import DataMismatchError, InvalidInputError, InvalidTypeError
 from explain.findings import Severity
+from explain.quality import Verdict
 
 XSS = "<script>alert(1)</script>"
 
@@ -91,15 +100,14 @@ def test_performance_summary_matches_hand_computed_values():
     # Act
     perf = performance_summary(logits, labels, ["cat", "dog"])
     # Assert
-    assert perf["accuracy"] == pytest.approx(0.75)
-    assert perf["confusion"] == [[2, 0], [1, 1]]
-    cat, dog = perf["per_class"]
-    assert cat["precision"] == pytest.approx(2 / 3) and cat["recall"] == 1.0
-    assert dog["precision"] == 1.0 and dog["recall"] == 0.5 and dog["support"] == 2
-    assert dog["f1"] == pytest.approx(2 / 3)
-    assert perf["mistakes"] == [{"index": 1, "true": 1, "pred": 0,
-                                 "confidence": pytest.approx(1 / (1 + math.exp(-1)))}]
-    assert perf["loss"] == pytest.approx(float(nn.functional.cross_entropy(logits, labels)))
+    assert perf.accuracy == pytest.approx(0.75)
+    assert perf.confusion == ((2, 0), (1, 1))
+    cat, dog = perf.per_class
+    assert cat.precision == pytest.approx(2 / 3) and cat.recall == 1.0
+    assert dog.precision == 1.0 and dog.recall == 0.5 and dog.support == 2
+    assert dog.f1 == pytest.approx(2 / 3)
+    assert perf.mistakes == (Mistake(1, 1, 0, pytest.approx(1 / (1 + math.exp(-1)))),)
+    assert perf.loss == pytest.approx(float(nn.functional.cross_entropy(logits, labels)))
 
 
 def test_ece_is_zero_when_confidence_equals_accuracy_and_weighted_otherwise():
@@ -108,7 +116,7 @@ def test_ece_is_zero_when_confidence_equals_accuracy_and_weighted_otherwise():
     ece, bins = expected_calibration_error(conf, ok, n_bins=10)
     # bin 0.7-0.8: |0.75 - 0.75| = 0; bin 0.9-1.0: |0 - 0.95| weighted 2/6
     assert ece == pytest.approx(2 / 6 * 0.95)
-    assert [b["count"] for b in bins if b["count"]] == [4, 2]
+    assert [b.count for b in bins if b.count] == [4, 2]
     assert expected_calibration_error(torch.tensor([0.8] * 5),
                                       torch.tensor([1, 1, 1, 1, 0]).bool())[0] == pytest.approx(0, abs=1e-6)
 
@@ -148,6 +156,8 @@ def test_infer_modality_from_dtype_and_rank():
     assert infer_modality(torch.zeros(2, 1, 8, 8)) == Modality.IMAGE
     assert infer_modality(torch.zeros(2, 7, 3)) == Modality.SEQUENCE
     assert infer_modality(torch.zeros(2, 3)) == Modality.TABULAR
+    with pytest.raises(InvalidInputError, match=r"Got shape \(2, 1, 2, 2, 2\) instead"):
+        infer_modality(torch.zeros(2, 1, 2, 2, 2), owner="explain.audit")
 
 
 def test_pick_samples_spreads_over_classes():
@@ -165,11 +175,11 @@ def test_pick_samples_spreads_over_classes():
 def test_audit_without_history_says_how_to_record_one():
     model, _ = trained_mlp(monitor=False)
     report = audit(model, tiny_data(), samples=0, checks=["non-finite", "overfitting"])
-    training = report.sections["training"]
-    assert training["available"] is False
-    assert "explain.TrainingMonitor(model)" in training["reason"]
-    assert "history=mon.history" in training["reason"]
-    assert report.sections["explanations"]["reason"] == "samples=0: no inputs were explained."
+    training = report.section(TrainingSection)
+    assert training.available is False
+    assert "explain.TrainingMonitor(model)" in training.reason
+    assert "history=mon.history" in training.reason
+    assert report.section(ExplanationsSection).reason == "samples=0: no inputs were explained."
     assert {f.check for f in report.findings} == {"non-finite", "overfitting"}
 
 
@@ -178,18 +188,19 @@ def test_audit_reports_accuracy_card_and_training_sections():
     x, y = tiny_data()
     report = audit(model, (x, y), history=history, class_names=["a", XSS, "c"], samples=3,
                    methods=["saliency"], trust_metrics=("faithfulness",))
-    perf = report.sections["performance"]
+    perf = report.section(PerformanceSection)
     expected = float((model(x).argmax(1) == y).float().mean())
-    assert perf["accuracy"] == pytest.approx(expected)
-    assert perf["n"] == 90 and perf["class_names"][1] == XSS
-    assert sum(map(sum, perf["confusion"])) == 90
-    assert report.sections["training"]["available"] is True
-    assert report.sections["training"]["history"]["epochs"]["epoch"] == [1, 2, 3, 4]
-    card = report.sections["card"]
-    assert card["parameters"] == 4 * 16 + 16 + 16 * 3 + 3
-    assert [r["name"] for r in card["layers"]] == ["0", "2"]
-    assert card["versions"]["torch"] == torch.__version__
-    assert card["data"] == {"n": 90, "sample_shape": [4], "dtype": "torch.float32"}
+    assert perf.accuracy == pytest.approx(expected)
+    assert perf.n == 90 and perf.class_names[1] == XSS
+    assert sum(map(sum, perf.confusion)) == 90
+    training = report.section(TrainingSection)
+    assert training.available is True and training.history is not history  # a copy
+    assert training.history.epochs["epoch"] == [1, 2, 3, 4]
+    card = report.section(CardSection)
+    assert card.parameters == 4 * 16 + 16 + 16 * 3 + 3
+    assert [r.name for r in card.layers] == ["0", "2"]
+    assert card.versions["torch"] == torch.__version__
+    assert card.data == {"n": 90, "sample_shape": [4], "dtype": "torch.float32"}
     assert set(report.timings) == {"predict", "checks", "performance", "explanations", "card"}
     assert report.findings == tuple(sorted(report.findings, key=lambda f: -f.severity.rank))
 
@@ -202,15 +213,15 @@ def test_audit_explains_samples_per_class_with_a_trust_verdict():
     model, _ = trained_mlp(monitor=False)
     report = audit(model, tiny_data(), samples=3, methods=["integrated_gradients", "saliency"],
                    checks=["non-finite"])
-    sec = report.sections["explanations"]
-    assert sec["available"] is True
-    assert sorted(s["true"] for s in sec["samples"]) == [0, 1, 2]
-    assert all(len(s["attributions"]["saliency"]) == 4 for s in sec["samples"])
-    methods = {m["method"]: m for m in sec["methods"]}
-    assert methods["integrated_gradients"]["error"] is None
-    assert methods["integrated_gradients"]["verdict"] in {"trustworthy", "doubtful",
-                                                          "fails-sanity"}
-    assert len(sec["agreement"]["matrix"]) == 2
+    sec = report.section(ExplanationsSection)
+    assert sec.available is True
+    assert sorted(s.true for s in sec.samples) == [0, 1, 2]
+    methods = {m.method: m for m in sec.methods}
+    assert methods["saliency"].values.shape == (3, 4)  # the maps stay tensors for the figures
+    assert methods["integrated_gradients"].error is None
+    assert isinstance(methods["integrated_gradients"].verdict, Verdict)
+    assert methods["integrated_gradients"].verdict is methods["integrated_gradients"].quality.verdict
+    assert len(sec.agreement.matrix) == 2
     assert any(f.check == "explanation-trust" for f in report.findings)
 
 
@@ -221,7 +232,7 @@ def test_audit_leaves_a_train_mode_model_untouched():
     report = audit(model, tiny_data(), samples=0, checks=["non-finite"])
     assert model.training is True
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
-    assert report.sections["performance"]["n"] == 90
+    assert report.section(PerformanceSection).n == 90
 
 
 def test_audit_errors_name_the_input_and_the_fix():
@@ -230,8 +241,8 @@ def test_audit_errors_name_the_input_and_the_fix():
         audit("model.pt", tiny_data())
     with pytest.raises(DataMismatchError, match="3 outputs but 2 class names"):
         audit(model, tiny_data(), class_names=["a", "b"], samples=0)
-    with pytest.raises(DataMismatchError, match=r"could not take the audit data: inputs of shape "
-                                                r"\[5\]"):
+    with pytest.raises(DataMismatchError, match=r"could not take the data of explain.audit: "
+                                                r"inputs of shape \[5\]"):
         audit(model, (torch.zeros(3, 5), torch.zeros(3, dtype=torch.long)), samples=0)
     with pytest.raises(InvalidInputError, match="'samples' parameter of audit must be an int >= 0"):
         audit(model, tiny_data(), samples=-1)
@@ -243,7 +254,7 @@ def test_report_verdict_is_the_worst_finding():
     h = History(**synthetic_history())  # one non-finite gradient: the non-finite check fails
     report = audit(model, tiny_data(), history=h, samples=0, checks=["non-finite"])
     assert report.severity == Severity.FAIL
-    assert report.verdict["headline"] == "1 problem needs attention: non-finite (fail)."
+    assert report.verdict.headline == "1 problem needs attention: non-finite (fail)."
     assert isinstance(report, Report)
 
 
@@ -252,7 +263,7 @@ def test_explain_audit_is_callable_even_after_the_package_was_imported():
     import explain.auditing  # noqa: F401  # importing the package must not shadow the function
     report = explain.audit(nn.Linear(4, 3), tiny_data(9), samples=0, checks=["non-finite"])
     assert isinstance(report, explain.Report)
-    assert report.sections["performance"]["n"] == 9
+    assert report.section(PerformanceSection).n == 9
 
 
 def test_mistakes_keep_their_inputs_images_as_pixels_and_text_as_tokens():
@@ -264,9 +275,9 @@ def test_mistakes_keep_their_inputs_images_as_pixels_and_text_as_tokens():
         image_model[1].bias.copy_(torch.tensor([0.0, 2.0]))
     x = torch.rand(6, 1, 4, 4)
     y = torch.tensor([0, 1, 0, 1, 0, 1])
-    perf = audit(image_model, (x, y), samples=0, checks=[]).sections["performance"]
-    assert [m["index"] for m in perf["mistakes"]] == [0, 2, 4]
-    assert torch.allclose(torch.tensor(perf["mistakes"][0]["input"]), x[0], atol=1e-3)
+    perf = audit(image_model, (x, y), samples=0, checks=[]).section(PerformanceSection)
+    assert [m.index for m in perf.mistakes] == [0, 2, 4]
+    assert torch.equal(perf.mistakes[0].input, x[0])
     # text: token ids decoded with `decode`, padding (id 0) dropped
     text_model = nn.Sequential(nn.Embedding(5, 2), nn.Flatten(), nn.Linear(12, 2))
     with torch.no_grad():
@@ -275,9 +286,9 @@ def test_mistakes_keep_their_inputs_images_as_pixels_and_text_as_tokens():
     ids = torch.tensor([[2, 3, 4, 0, 0, 0], [3, 3, 0, 0, 0, 0]])
     perf = audit(text_model, (ids, torch.tensor([0, 1])), samples=0, checks=[],
                  decode=lambda toks: [["<pad>", "<unk>", "good", XSS, "film"][t] for t in toks]
-                 ).sections["performance"]
-    assert perf["mistakes"] == [{"index": 0, "true": 0, "pred": 1, "confidence": pytest.approx(
-        float(torch.softmax(torch.tensor([0.0, 2.0]), 0)[1])), "text": f"good {XSS} film"}]
+                 ).section(PerformanceSection)
+    assert perf.mistakes == (Mistake(0, 0, 1, pytest.approx(
+        float(torch.softmax(torch.tensor([0.0, 2.0]), 0)[1])), text=f"good {XSS} film"),)
 
 
 def test_default_methods_use_grad_cam_only_for_convolutional_image_models():

@@ -9,6 +9,12 @@ import re
 import pytest
 
 from explain.auditing import SCHEMA, Report, audit
+from explain.auditing.sections import (
+    CalibrationBin,
+    ClassMetrics,
+    Mistake,
+    TrainingSection,
+)
 from explain.errors import CorruptRunError, InvalidInputError, InvalidTypeError
 from explain.figures import performance as pf
 from explain.findings import Finding, Severity
@@ -36,9 +42,9 @@ def report() -> Report:
 def test_json_is_strict_versioned_and_flags_non_finite_values(report):
     text = report.to_json()
     d = _strict_loads(text)
-    assert d["schema"] == SCHEMA == "deepscope.report/1"
-    assert set(d) == {"schema", "title", "created", "verdict", "findings", "sections", "timings",
-                      "nonfinite_values"}
+    assert d["schema"] == SCHEMA == "deepscope.report/2"
+    assert set(d) == {"schema", "title", "created", "verdict", "findings", "not_checked",
+                      "sections", "timings", "nonfinite_values"}
     assert {"path": "/sections/training/history/layers/fc2/grad_norm/2", "value": "inf"} in \
         d["nonfinite_values"]
     assert d["sections"]["training"]["history"]["layers"]["fc2"]["grad_norm"][2] is None
@@ -50,18 +56,23 @@ def test_from_dict_round_trip_restores_everything(report):
     d = report.to_dict()
     back = Report.from_dict(_strict_loads(json.dumps(d)))
     assert back.to_dict() == d
-    assert back.sections["training"]["history"]["layers"]["fc2"]["grad_norm"][2] == float("inf")
+    assert back.section(TrainingSection).history.layers["fc2"]["grad_norm"][2] == float("inf")
+    assert back == report
     assert back.findings == report.findings and back.verdict == report.verdict
 
 
 def test_from_dict_refuses_other_schemas_and_bad_flags(report):
     d = report.to_dict()
-    with pytest.raises(CorruptRunError, match="Report 'schema' must be 'deepscope.report/1'"):
+    with pytest.raises(CorruptRunError, match="Report 'schema' must be 'deepscope.report/2' "
+                                              r"\(or 'deepscope.report/1'\)"):
         Report.from_dict({**d, "schema": "deepscope.report/0"})
-    with pytest.raises(CorruptRunError, match="'nonfinite_values' path '/nope/1' does not exist"):
+    with pytest.raises(CorruptRunError, match="Report: the 'nonfinite_values' path '/nope/1' "
+                                              "does not point to a null value"):
         Report.from_dict({**d, "nonfinite_values": [{"path": "/nope/1", "value": "nan"}]})
-    with pytest.raises(CorruptRunError, match="'nonfinite_values' entries must be"):
+    with pytest.raises(CorruptRunError, match="Report: each 'nonfinite_values' entry must be"):
         Report.from_dict({**d, "nonfinite_values": [{"path": "/title", "value": "1e999"}]})
+    with pytest.raises(CorruptRunError, match="Report section 'shallow' is unknown"):
+        Report.from_dict({**d, "sections": {**d["sections"], "shallow": {}}})
 
 
 def test_report_is_frozen_and_checks_its_findings():
@@ -142,7 +153,7 @@ def test_confusion_matrix_figure_shows_counts_and_row_rates():
 def test_reliability_diagram_puts_ece_in_the_title_and_skips_empty_bins():
     bins = [{"lo": 0.0, "hi": 0.5, "count": 0, "accuracy": None, "confidence": None},
             {"lo": 0.5, "hi": 1.0, "count": 4, "accuracy": 0.5, "confidence": 0.8}]
-    fig = pf.reliability_diagram(bins, 0.3)
+    fig = pf.reliability_diagram([CalibrationBin.from_dict(b) for b in bins], 0.3)
     assert "ECE = 0.300" in fig.layout.title.text
     assert list(fig.data[0].x) == [0.75] and list(fig.data[0].y) == [0.5]
 
@@ -150,15 +161,15 @@ def test_reliability_diagram_puts_ece_in_the_title_and_skips_empty_bins():
 def test_per_class_and_mistake_figures_carry_the_numbers():
     per_class = [{"class": "a", "precision": 0.5, "recall": 1.0, "support": 2},
                  {"class": "b", "precision": None, "recall": 0.0, "support": 1}]
-    fig = pf.per_class_metrics(per_class)
+    fig = pf.per_class_metrics([ClassMetrics.from_dict(r) for r in per_class])
     assert list(fig.data[0].y) == [0.5, None] and list(fig.data[1].y) == [1.0, 0.0]
-    fig = pf.confident_mistakes([{"index": 7, "true": 0, "pred": 1, "confidence": 0.9}], ["a", "b"])
+    fig = pf.confident_mistakes([Mistake(7, 0, 1, 0.9)], ["a", "b"])
     assert list(fig.data[0].y) == ["#7: a → b"] and list(fig.data[0].x) == [0.9]
 
 
 def test_mistake_gallery_shows_each_image_with_true_and_predicted_class():
     img = [[[0.0, 1.0], [1.0, 0.0]]]
-    mistakes = [{"index": i, "true": 0, "pred": 1, "confidence": 0.5} for i in range(7)]
+    mistakes = [Mistake(i, 0, 1, 0.5) for i in range(7)]
     fig = pf.mistake_gallery([img] * 7, mistakes, [XSS, "b"], per_row=5)
     assert len(fig.data) == 7 and fig.data[0].type == "heatmap"
     assert fig.layout.annotations[6].text == "#6: &lt;script&gt;alert(1)&lt;/script&gt; → b (0.50)"
