@@ -23,7 +23,7 @@ import zoo
 from dashboard import runs as R
 from explain._core.tensors import decode_tokens, predict
 from explain.auditing import performance_summary
-from explain.auditing.sections import spectral_alphas, training_section
+from explain.auditing.training import spectral_alphas, training_section
 from explain.figures import training as FT
 
 __all__ = ["AUDIT_SAMPLES", "TRUST_METRICS", "RunOverview", "Predictions", "Sentence",
@@ -137,7 +137,7 @@ def predictions(run_id: str, stamp: str) -> Predictions:
     probs = torch.softmax(logits, dim=-1).numpy() if len(x) else np.zeros((0, k), "f4")
     labels = y.long()
     confusion = (np.asarray(performance_summary(logits, labels, list(run.card.class_names))
-                            ["confusion"], dtype=np.int64) if len(x) else np.zeros((k, k), np.int64))
+                            .confusion, dtype=np.int64) if len(x) else np.zeros((k, k), np.int64))
     return Predictions(probs=probs, y=labels.numpy(), pred=probs.argmax(axis=1).astype(np.int64),
                        conf=probs.max(axis=1, initial=0.0), confusion=confusion)
 
@@ -146,9 +146,7 @@ def predictions(run_id: str, stamp: str) -> Predictions:
 @st.cache_data(max_entries=64, show_spinner=False)
 def overfit_epoch(run_id: str, stamp: str) -> int | None:
     """The epoch the audit marks as the start of overfitting (only at WARN or worse)."""
-    section = training_section(get_run(run_id).history, findings(run_id, stamp))
-    epoch = section.get("overfit_epoch")
-    return int(epoch) if isinstance(epoch, (int, float)) else None
+    return training_section(get_run(run_id).history, findings(run_id, stamp)).overfit_epoch
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

@@ -34,7 +34,7 @@ def test_confusion_matrix_is_the_librarys(app_env):
     # Act
     p = C.predictions(RUN_ID, R.stamp_of(RUN_ID))
     # Assert: the same counts, and they agree with the predictions
-    assert p.confusion.tolist() == expected["confusion"]
+    assert p.confusion.tolist() == [list(row) for row in expected.confusion]
     assert int(p.confusion.trace()) == int((p.pred == p.y).sum())
     assert int(p.confusion[3].sum()) == int((p.y == 3).sum())
 
