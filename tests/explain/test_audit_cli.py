@@ -65,7 +65,7 @@ def test_exit_0_writes_html_next_to_the_run_by_default(runs, capsys):
     out = capsys.readouterr()
     assert code == 0
     assert (runs["healthy"] / "report.html").read_text().startswith("<!DOCTYPE html>")
-    assert "PASS: No problem found: 1 of 1 checks passed." in out.out
+    assert "PASS: Healthy: 1 of 1 checks passed." in out.out
     assert "audit:" in out.err  # the progress bar went to stderr
 
 
