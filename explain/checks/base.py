@@ -1,8 +1,9 @@
 """The check machinery: :class:`Check`, :class:`CheckContext`, the registry and condition helpers.
 
 A check (deepchecks style) *computes* evidence from the training history and *grades* it with
-conditions. ``Check.run(context) -> Finding`` never raises: missing inputs become an INFO finding
-that says what to record, and an exception inside the check becomes an ERROR finding.
+conditions. ``Check.run(context) -> Finding`` never raises: a check that does not apply or lacks
+its inputs becomes a SKIPPED finding that says why and what to record, and an exception inside the
+check becomes an ERROR finding.
 
 Checks read only attributes of the history (``history.epochs``, ``history.layers``, ...; see
 :class:`explain.monitor.History`), so any object with that layout works.
@@ -69,7 +70,8 @@ class CheckContext:
 
 
 class MissingInput(Exception):
-    """Raised inside :meth:`Check.compute` when an input is absent; becomes an INFO finding.
+    """Raised inside :meth:`Check.compute` when the check does not apply or an input is absent;
+    becomes a SKIPPED finding.
 
     Parameters
     ----------
@@ -108,7 +110,8 @@ class Check:
         Returns
         -------
         Finding
-            INFO when an input is missing, ERROR when the check itself failed.
+            SKIPPED (with the reason) when the check does not apply or an input is missing,
+            ERROR when the check itself failed.
         """
         try:
             evidence = self.compute(context)
@@ -117,7 +120,7 @@ class Check:
             evidence["thresholds"] = {n: context.threshold(n) for n in self.thresholds}
             return Finding(self.id, severity, summary, evidence, remedy)
         except MissingInput as missing:
-            return Finding(self.id, Severity.INFO, missing.summary, {"missing": True},
+            return Finding(self.id, Severity.SKIPPED, missing.summary, {"missing": True},
                            missing.remedy)
         except Exception as exc:  # noqa: BLE001 - the point: one broken check must not sink all
             return Finding(

@@ -34,8 +34,9 @@ def diagnose(history: Any, model: Any = None, *, checks: Iterable[str] | None = 
     Returns
     -------
     list of Finding
-        One per check, sorted by severity (ERROR, FAIL, WARN, INFO, PASS), ties in registry
-        order. A check lacking its inputs returns INFO saying what to record, never PASS.
+        One per check, sorted by severity (ERROR, FAIL, WARN, INFO, PASS, SKIPPED). A check
+        that does not apply or lacks its inputs returns SKIPPED saying why and what to record,
+        never PASS; skipped checks come last.
 
     Raises
     ------

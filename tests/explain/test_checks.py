@@ -130,15 +130,18 @@ def test_a_broken_history_gives_error_findings_first_not_a_crash():
     assert findings[0].severity is Severity.ERROR
 
 
-def test_missing_inputs_give_info_never_pass():
+def test_missing_inputs_give_skipped_never_pass():
     findings = diagnose(History())
     by_id = {f.check: f for f in findings}
     for check_id in IDS:
         if check_id == "non-finite":  # an empty history still has zero counts: a real PASS
             assert by_id[check_id].severity is Severity.PASS
             continue
-        assert by_id[check_id].severity is Severity.INFO, check_id
+        assert by_id[check_id].severity is Severity.SKIPPED, check_id
         assert by_id[check_id].remedy, check_id
+    # skipped checks come after every finding that says something about the run
+    ranks = [f.severity.rank for f in findings]
+    assert ranks == sorted(ranks, reverse=True) and findings[-1].severity is Severity.SKIPPED
     with pytest.raises(MissingInput):
         get_check("spectral").compute(CheckContext())
 

@@ -126,9 +126,9 @@ def test_overfitting_uses_the_loss_gap_without_accuracy():
     assert f.severity is Severity.FAIL
 
 
-def test_overfitting_without_validation_loss_is_info_not_pass():
+def test_overfitting_without_validation_loss_is_skipped_not_pass():
     f = run("overfitting", epochs_history([None, None, None]))
-    assert f.severity is Severity.INFO
+    assert f.severity is Severity.SKIPPED
     assert f.summary == ("The overfitting check needs a validation loss for at least 2 epochs; "
                          "0 were logged.")
     assert "log_epoch" in f.remedy
@@ -196,7 +196,7 @@ def test_vanishing_threshold_override():
 
 def test_vanishing_needs_two_layers():
     f = run("vanishing-gradients", layers_history({"fc0": [1.0] * 5}))
-    assert f.severity is Severity.INFO
+    assert f.severity is Severity.SKIPPED
     assert f.summary == ("The vanishing-gradients check needs per-layer gradient norms for at "
                          "least 2 weight layers; the history has 1.")
 
@@ -271,7 +271,7 @@ def test_healthy_decaying_norms_pass():
 
 def test_exploding_needs_five_sampled_steps():
     f = run("exploding-gradients", exploding([1.0] * 4))
-    assert f.severity is Severity.INFO
+    assert f.severity is Severity.SKIPPED
     assert "5 or more sampled steps; the history has 4." in f.summary
 
 
