@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from explain.checks.base import Check, CheckContext, MissingInput, pct, register_check
-from explain.checks.dead_units import unit_fractions
+from explain.checks.base import Check, CheckContext, MissingInput, Onset, pct, register_check
+from explain.checks.dead_units import unit_fractions, unit_onset
 from explain.findings import Severity
 
 __all__ = ["Saturation"]
@@ -42,6 +42,9 @@ class Saturation(Check):
                 "layer.")
         return {"layers": list(medians), "frac_saturated": list(medians.values()),
                 "series": series, "steps": list(getattr(context.history, "steps", []) or [])}
+
+    def onset(self, evidence: dict[str, Any], context: CheckContext) -> Onset:
+        return unit_onset(evidence, "frac_saturated", context.threshold("saturation_warn"))
 
     def grade(self, evidence: dict[str, Any], context: CheckContext) -> tuple[Severity, str, str]:
         warn, fail = context.threshold("saturation_warn"), context.threshold("saturation_fail")

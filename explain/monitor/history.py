@@ -15,6 +15,7 @@ The layout is a contract every part of deepscope codes against (checks, figures,
                 ``||d loss_i / d x_i[t]||`` averaged over the batch's sequences.
 ``nonfinite``   dict[str, int]: counts for ``"loss"``, ``"grad"``, ``"weight"``, ``"activation"``.
 ``meta``        dict: model class, parameter count, sampling interval, device, amp,
+                ``"epoch_end_steps"`` (the global step count at each ``log_epoch``),
                 ``"temporal_source"`` (``"training step"`` or ``"extra pass"``),
                 ``"monitor_seconds"`` (the monitor's measured work), ...
 

@@ -249,6 +249,8 @@ class TrainingMonitor:
         """Append one epoch row (``epoch`` defaults to the next number); unknown keys are kept."""
         self.history.log_epoch(**metrics)
         if self._started and not self._closed:
+            # where each epoch ends, so checks can say in which epoch a step lies
+            self.history.meta.setdefault("epoch_end_steps", []).append(self._step)
             self._pacer.set_epoch_length(self._step - self._epoch_start, self._step)
             self._epoch_start = self._step
             if self._pacer.is_sampled(self._step) and not self._handles:
