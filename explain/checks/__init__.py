@@ -6,7 +6,7 @@ it was first seen (``evidence["first_step"]``, ``["first_epoch"]``); :func:`caus
 says which problem came first.
 
 Check ids: overfitting, vanishing-gradients, exploding-gradients, non-finite, dead-units,
-saturation, temporal-gradient-decay, spectral, data-sufficiency. Thresholds and their anchors are
+saturation, temporal-gradient-decay, spectral, data-sufficiency, unstable-training. Thresholds and their anchors are
 listed in :mod:`explain.checks.thresholds`.
 """
 

@@ -103,7 +103,7 @@ class DeadUnits(Check):
     def grade(self, evidence: dict[str, Any], context: CheckContext) -> tuple[Severity, str, str]:
         warn, fail = context.threshold("dead_warn"), context.threshold("dead_fail")
         fracs = dict(zip(evidence["layers"], evidence["frac_dead"]))
-        worst = max(fracs, key=fracs.get)
+        worst = max(fracs, key=lambda n: fracs[n])
         n_warn = sum(f > warn for f in fracs.values())
         remedy = ("Use a lower learning rate, He init and batch norm before the ReLU, or Adam; "
                   "a leaky ReLU variant keeps units alive.")

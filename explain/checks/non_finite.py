@@ -28,10 +28,9 @@ class NonFinite(Check):
                 "empty).",
                 "Train under explain.TrainingMonitor, which counts non-finite losses, "
                 "gradients, weights and activations.")
-        evidence = {"counts": {k: int(v or 0) for k, v in counts.items()}}
-        evidence["total"] = sum(evidence["counts"].values())
-        evidence["first_nonfinite_step"] = _first_nonfinite_step(context.history)
-        return evidence
+        per_kind = {k: int(v or 0) for k, v in counts.items()}
+        return {"counts": per_kind, "total": sum(per_kind.values()),
+                "first_nonfinite_step": _first_nonfinite_step(context.history)}
 
     def onset(self, evidence: dict[str, Any], context: CheckContext) -> Onset:
         return Onset(evidence.get("first_nonfinite_step"))

@@ -43,8 +43,8 @@ def generalization_loss(val_loss: list[float | None]) -> list[float | None]:
 
     Examples
     --------
-    >>> generalization_loss([1.0, 0.8, 0.88, None, 0.6])
-    [0.0, 0.0, 10.000000000000009, None, 0.0]
+    >>> [None if g is None else round(g, 6) for g in generalization_loss([1.0, 0.8, 1.0, None, 0.4])]
+    [0.0, 0.0, 25.0, None, 0.0]
     """
     out: list[float | None] = []
     best: float | None = None

@@ -49,7 +49,7 @@ class Saturation(Check):
     def grade(self, evidence: dict[str, Any], context: CheckContext) -> tuple[Severity, str, str]:
         warn, fail = context.threshold("saturation_warn"), context.threshold("saturation_fail")
         fracs = dict(zip(evidence["layers"], evidence["frac_saturated"]))
-        worst = max(fracs, key=fracs.get)
+        worst = max(fracs, key=lambda n: fracs[n])
         n_warn = sum(f > warn for f in fracs.values())
         if fracs[worst] > warn:
             severity = Severity.FAIL if fracs[worst] > fail else Severity.WARN

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from explain._validation import check_float, check_int, unknown_name
 
@@ -128,6 +128,19 @@ THRESHOLDS: dict[str, Threshold] = {t.name: t for t in [
        "Number of previous sampled steps in the running median.",
        "Long enough to be robust, short enough to follow the normal decay of gradient norms.",
        minimum=3, strict=False, integer=True),
+    # -- instability ---------------------------------------------------------------------------
+    _T("unstable_loss_factor", 4.0, ("unstable-training",),
+       "The loss is unstable when it exceeds this multiple of its first recorded value (the "
+       "loss of the initial weights at step 0): at its peaks (spikes, WARN) or "
+       "over the last quarter of training (divergence, FAIL).",
+       "fastai's learning-rate finder stops when the loss exceeds 4x its best; measured against "
+       "the start, since a converging run's best loss tends to zero and any batch is many "
+       "times it.", minimum=1.0),
+    _T("unstable_update_ratio", 0.1, ("unstable-training",),
+       "Median over the records of the largest layer's update-to-weight ratio ||dW|| / ||W|| "
+       "per step above which the updates are far too large.",
+       "Karpathy's rule of thumb (CS231n): ~1e-3 is healthy; Adam at lr 1e-3 on small layers "
+       "gives ~1e-2, so a hundred times the rule leaves room for it."),
     # -- units ---------------------------------------------------------------------------------
     _T("dead_warn", 0.3, ("dead-units",),
        "Fraction of units of a ReLU-family layer never active in a sampled batch (WARN).",
@@ -204,6 +217,6 @@ def validate_thresholds(overrides: Mapping[str, Any]) -> dict[str, float]:
         if t.integer:
             values[name] = check_int(value, name, owner="diagnose", min=int(t.minimum))
         else:
-            values[name] = check_float(value, name, owner="diagnose", min=t.minimum,
-                                       min_inclusive=not t.strict, max=t.maximum)
+            values[name] = cast(float, check_float(value, name, owner="diagnose", min=t.minimum,
+                                                   min_inclusive=not t.strict, max=t.maximum))
     return values

@@ -22,7 +22,8 @@ from explain.findings import Finding, Severity
 from explain.monitor import History
 
 IDS = ["overfitting", "vanishing-gradients", "exploding-gradients", "non-finite", "dead-units",
-       "saturation", "temporal-gradient-decay", "spectral", "data-sufficiency"]
+       "saturation", "temporal-gradient-decay", "spectral", "data-sufficiency",
+       "unstable-training"]
 
 
 def sick_history() -> History:
