@@ -3,7 +3,7 @@ diagnosis each preset plants (``preset.expected``).
 
 Usage: python benchmarks/diagnosis.py [--fast] [--quiet] [--presets NAME ...] [--json PATH]
 
-Prints, per preset, the severity of every check (F=FAIL, W=WARN, i=INFO, .=PASS, E=ERROR) with
+Prints, per preset, the severity of every check (F=FAIL, W=WARN, i=INFO, .=PASS, -=SKIPPED, E=ERROR) with
 the numbers behind the key checks; then the confusion matrix expected diagnosis (rows) vs checks
 found at WARN/FAIL (columns); then one PASS/FAIL line for the goal: every planted pathology found
 by the right check at WARN or FAIL, and no WARN/FAIL from the core checks on healthy presets.
@@ -27,12 +27,13 @@ from explain.errors import TrainingDivergedError
 from explain.findings import Severity
 
 CORE = ("overfitting", "vanishing-gradients", "exploding-gradients", "non-finite", "dead-units",
-        "saturation")
-LETTER = {Severity.PASS: ".", Severity.INFO: "i", Severity.WARN: "W", Severity.FAIL: "F",
-          Severity.ERROR: "E"}
+        "saturation", "unstable-training")
+LETTER = {Severity.SKIPPED: "-", Severity.PASS: ".", Severity.INFO: "i", Severity.WARN: "W",
+          Severity.FAIL: "F", Severity.ERROR: "E"}
 ABBREV = {"overfitting": "ovfit", "vanishing-gradients": "vanish", "exploding-gradients": "explod",
           "non-finite": "nonfin", "dead-units": "dead", "saturation": "satur",
-          "temporal-gradient-decay": "tempor", "spectral": "spectr", "data-sufficiency": "data"}
+          "temporal-gradient-decay": "tempor", "spectral": "spectr", "data-sufficiency": "data",
+          "unstable-training": "unstab"}
 
 
 def train_and_diagnose(name: str, fast: bool, quiet: bool) -> dict[str, Any]:
@@ -61,8 +62,9 @@ def numbers(findings: dict[str, Any]) -> str:
     ev = {k: f.evidence for k, f in findings.items()}
     parts = []
     if ev["overfitting"].get("gap") is not None:
-        parts.append(f"gap={ev['overfitting']['gap']:.3f}@best{ev['overfitting']['best_epoch']}"
-                     f"+{ev['overfitting']['epochs_above']}")
+        o = ev["overfitting"]
+        parts.append(f"gap={o['gap']:.3f} GLmax={o.get('max_gl') or 0:.3g}"
+                     f"@{o.get('rise_epoch')} stop{o['best_epoch']}")
     if ev["vanishing-gradients"].get("ratio") is not None:
         parts.append(f"g1/gL={ev['vanishing-gradients']['ratio']:.2g}")
     if ev["exploding-gradients"].get("max_norm") is not None:

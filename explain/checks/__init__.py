@@ -1,10 +1,12 @@
 """Training-health checks: ``explain.diagnose(history, model=None, **thresholds)``.
 
 One check per file in this folder, registered with ``@register_check("id")``; the registry
-imports every module here on first use, so a new check is one new file.
+imports every module here on first use, so a new check is one new file. Every finding says when
+it was first seen (``evidence["first_step"]``, ``["first_epoch"]``); :func:`causal_summary`
+says which problem came first.
 
 Check ids: overfitting, vanishing-gradients, exploding-gradients, non-finite, dead-units,
-saturation, temporal-gradient-decay, spectral, data-sufficiency. Thresholds and their anchors are
+saturation, temporal-gradient-decay, spectral, data-sufficiency, unstable-training. Thresholds and their anchors are
 listed in :mod:`explain.checks.thresholds`.
 """
 
@@ -17,6 +19,7 @@ from explain.checks.base import (
     Check,
     CheckContext,
     MissingInput,
+    Onset,
     get_check,
     list_checks,
     register_check,
@@ -27,7 +30,9 @@ __all__ = [
     "Check",
     "CheckContext",
     "MissingInput",
+    "Onset",
     "THRESHOLDS",
+    "causal_summary",
     "Threshold",
     "diagnose",
     "get_check",
@@ -56,5 +61,6 @@ def _load_all() -> None:
 
 _load_all()
 
+from explain.checks.causal import causal_summary  # noqa: E402
 from explain.checks.data_sufficiency import learning_curve  # noqa: E402
 from explain.checks.suite import diagnose  # noqa: E402

@@ -1,8 +1,9 @@
 """The check machinery: :class:`Check`, :class:`CheckContext`, the registry and condition helpers.
 
 A check (deepchecks style) *computes* evidence from the training history and *grades* it with
-conditions. ``Check.run(context) -> Finding`` never raises: missing inputs become an INFO finding
-that says what to record, and an exception inside the check becomes an ERROR finding.
+conditions. ``Check.run(context) -> Finding`` never raises: a check that does not apply or lacks
+its inputs becomes a SKIPPED finding that says why and what to record, and an exception inside the
+check becomes an ERROR finding.
 
 Checks read only attributes of the history (``history.epochs``, ``history.layers``, ...; see
 :class:`explain.monitor.History`), so any object with that layout works.
@@ -38,6 +39,10 @@ __all__ = [
     "loss_progress",
     "loss_change",
     "layer_series",
+    "Onset",
+    "epoch_of_step",
+    "first_step_of_epoch",
+    "first_step_where",
 ]
 
 #: The check registry: id -> Check subclass, in registration order.
@@ -69,7 +74,8 @@ class CheckContext:
 
 
 class MissingInput(Exception):
-    """Raised inside :meth:`Check.compute` when an input is absent; becomes an INFO finding.
+    """Raised inside :meth:`Check.compute` when the check does not apply or an input is absent;
+    becomes a SKIPPED finding.
 
     Parameters
     ----------
@@ -83,11 +89,94 @@ class MissingInput(Exception):
         self.remedy = remedy
 
 
+@dataclass(frozen=True)
+class Onset:
+    """When a finding was first seen: a 0-based global ``step`` and a 1-based ``epoch``
+    (None when the history cannot say, or the finding is not tied to a time)."""
+
+    step: int | None = None
+    epoch: int | None = None
+
+    def known(self) -> bool:
+        """Whether the step or the epoch is known."""
+        return self.step is not None or self.epoch is not None
+
+
+def _epoch_ends(history: Any) -> list[int]:
+    """The global step count at each ``log_epoch`` (recorded by the monitor), or ``[]`` when
+    they are not there for every logged epoch."""
+    meta = getattr(history, "meta", None) or {}
+    ends = meta.get("epoch_end_steps")
+    n = len((getattr(history, "epochs", None) or {}).get("epoch") or [])
+    if not isinstance(ends, list) or len(ends) != n:
+        return []
+    return [int(e) for e in ends]
+
+
+def epoch_of_step(history: Any, step: int | None) -> int | None:
+    """The 1-based epoch a global step belongs to.
+
+    Read from the step counts the monitor recorded at each epoch's end
+    (``meta["epoch_end_steps"]``); without them, epochs are assumed to have equal length
+    (``meta["total_steps"]`` over the number of logged epochs). None when neither is known.
+    """
+    if step is None:
+        return None
+    epochs = getattr(history, "epochs", None) or {}
+    numbers = list(epochs.get("epoch") or [])
+    ends = _epoch_ends(history)
+    if ends:
+        for i, end in enumerate(ends):
+            if step < end:
+                return int(numbers[i]) if i < len(numbers) and numbers[i] is not None else i + 1
+        return None
+    meta = getattr(history, "meta", None) or {}
+    total, n = meta.get("total_steps"), len(numbers)
+    if not isinstance(total, int) or total <= 0 or n == 0 or step >= total:
+        return None
+    return int(step * n // total) + 1
+
+
+def first_step_of_epoch(history: Any, epoch: int | None) -> int | None:
+    """The first global step of a 1-based epoch (None when the history cannot say)."""
+    if epoch is None:
+        return None
+    ends = _epoch_ends(history)
+    if ends and 1 <= epoch <= len(ends):
+        return 0 if epoch == 1 else ends[epoch - 2]
+    meta = getattr(history, "meta", None) or {}
+    n = len((getattr(history, "epochs", None) or {}).get("epoch") or [])
+    total = meta.get("total_steps")
+    if ends or not isinstance(total, int) or total <= 0 or not 1 <= epoch <= n:
+        return None
+    return (epoch - 1) * total // n
+
+
+def first_step_where(steps: Sequence[Any], flags: Iterable[bool], *,
+                     sustained: bool = False) -> int | None:
+    """The step of the first true flag; with ``sustained``, the first from which every later
+    flag is true too (the onset of a state that lasted to the end)."""
+    flags = list(flags)
+    idx = None
+    if sustained:
+        for i in range(len(flags) - 1, -1, -1):
+            if not flags[i]:
+                break
+            idx = i
+    else:
+        idx = next((i for i, f in enumerate(flags) if f), None)
+    if idx is None or idx >= len(steps):
+        return None
+    return int(steps[idx])
+
+
 class Check:
     """Base class of every check: ``compute`` evidence, ``grade`` it, ``run`` both safely.
 
     Subclasses set ``id`` (via :func:`register_check`), ``title`` and ``thresholds`` (the names
-    they read), and implement :meth:`compute` and :meth:`grade`.
+    they read), and implement :meth:`compute` and :meth:`grade`; checks whose finding has a
+    time implement :meth:`onset`. Every finding's evidence has ``first_step`` and
+    ``first_epoch`` (None when not applicable, always None for PASS and SKIPPED).
     """
 
     id: str = ""
@@ -102,28 +191,48 @@ class Check:
         """Return ``(severity, summary, remedy)`` for ``evidence``."""
         raise NotImplementedError
 
+    def onset(self, evidence: dict[str, Any], context: CheckContext) -> Onset:
+        """When what the evidence shows was first seen (called for INFO and worse)."""
+        return Onset()
+
+    def _when(self, evidence: dict[str, Any], severity: Severity,
+              context: CheckContext) -> Onset:
+        if severity < Severity.INFO or severity is Severity.ERROR:
+            return Onset()
+        found = self.onset(evidence, context)
+        history = context.history
+        step = found.step if found.step is not None else \
+            first_step_of_epoch(history, found.epoch)
+        epoch = found.epoch if found.epoch is not None else epoch_of_step(history, found.step)
+        return Onset(step, epoch)
+
     def run(self, context: CheckContext) -> Finding:
         """Run the check; never raises.
 
         Returns
         -------
         Finding
-            INFO when an input is missing, ERROR when the check itself failed.
+            SKIPPED (with the reason) when the check does not apply or an input is missing,
+            ERROR when the check itself failed.
         """
         try:
             evidence = self.compute(context)
             severity, summary, remedy = self.grade(evidence, context)
+            when = self._when(evidence, severity, context)
             evidence = jsonable(evidence)
             evidence["thresholds"] = {n: context.threshold(n) for n in self.thresholds}
+            evidence["first_step"], evidence["first_epoch"] = when.step, when.epoch
             return Finding(self.id, severity, summary, evidence, remedy)
         except MissingInput as missing:
-            return Finding(self.id, Severity.INFO, missing.summary, {"missing": True},
+            return Finding(self.id, Severity.SKIPPED, missing.summary,
+                           {"missing": True, "first_step": None, "first_epoch": None},
                            missing.remedy)
         except Exception as exc:  # noqa: BLE001 - the point: one broken check must not sink all
             return Finding(
                 self.id, Severity.ERROR,
                 f"The {self.id} check could not run: {type(exc).__name__}: {exc}",
-                {"error": type(exc).__name__, "message": str(exc)},
+                {"error": type(exc).__name__, "message": str(exc), "first_step": None,
+                 "first_epoch": None},
                 "This is a bug in the check or an unexpected history layout; please report it "
                 "with the history (history.to_dict()).")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -50,16 +50,16 @@ def learning_curve(fit_and_score: Callable[[float], float],
             "The 'fit_and_score' parameter of learning_curve must be a callable "
             f"fraction -> score. Got {fit_and_score!r} ({type(fit_and_score).__name__}) instead.")
     n_total = check_int(n_total, "n_total", owner="learning_curve", min=1)
-    fracs = [check_float(f, "fractions", owner="learning_curve", min=0.0, min_inclusive=False,
-                         max=1.0) for f in fractions]
+    fracs = [cast(float, check_float(f, "fractions", owner="learning_curve", min=0.0,
+                                     min_inclusive=False, max=1.0)) for f in fractions]
     if len(fracs) < 2 or any(b <= a for a, b in zip(fracs, fracs[1:])):
         raise InvalidInputError(
             "The 'fractions' parameter of learning_curve must hold 2 or more strictly increasing "
             f"values in (0, 1]. Got {tuple(fractions)!r} instead.")
     curve = []
     for f in fracs:
-        score = check_float(fit_and_score(f), "score returned by fit_and_score",
-                            owner="learning_curve")
+        score = cast(float, check_float(fit_and_score(f), "score returned by fit_and_score",
+                                        owner="learning_curve"))
         curve.append((max(1, round(f * n_total)), score))
     return curve
 

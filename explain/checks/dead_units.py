@@ -15,6 +15,8 @@ from explain.checks.base import (
     Check,
     CheckContext,
     MissingInput,
+    Onset,
+    first_step_where,
     layer_series,
     median,
     pct,
@@ -23,7 +25,7 @@ from explain.checks.base import (
 )
 from explain.findings import Severity
 
-__all__ = ["DeadUnits", "unit_fractions", "activation_of"]
+__all__ = ["DeadUnits", "unit_fractions", "activation_of", "unit_onset"]
 
 RELU_FAMILY = {"relu", "relu6"}
 
@@ -48,6 +50,18 @@ def unit_fractions(history: Any, metric: str, activations: set[str], fraction: f
                           skip=lambda n, info: activation_of(info) not in activations)
     medians = {n: reduce(tail(s, fraction)) for n, s in series.items()}
     return matching, series, {n: m for n, m in medians.items() if m is not None}
+
+
+def unit_onset(evidence: dict[str, Any], values_key: str, warn: float) -> Onset:
+    """From which sampled step the worst layer stayed above ``warn`` (its ``series``)."""
+    fracs = dict(zip(evidence["layers"], evidence[values_key]))
+    if not fracs:
+        return Onset()
+    worst = max(fracs, key=lambda n: fracs[n])
+    pairs = [(s, v) for s, v in zip(evidence["steps"], evidence["series"].get(worst, []))
+             if v is not None]
+    return Onset(first_step_where([s for s, _ in pairs], [v > warn for _, v in pairs],
+                                  sustained=True))
 
 
 def _persistent(values: list) -> float | None:
@@ -83,10 +97,13 @@ class DeadUnits(Check):
         return {"layers": list(medians), "frac_dead": list(medians.values()), "series": series,
                 "steps": list(getattr(context.history, "steps", []) or [])}
 
+    def onset(self, evidence: dict[str, Any], context: CheckContext) -> Onset:
+        return unit_onset(evidence, "frac_dead", context.threshold("dead_warn"))
+
     def grade(self, evidence: dict[str, Any], context: CheckContext) -> tuple[Severity, str, str]:
         warn, fail = context.threshold("dead_warn"), context.threshold("dead_fail")
         fracs = dict(zip(evidence["layers"], evidence["frac_dead"]))
-        worst = max(fracs, key=fracs.get)
+        worst = max(fracs, key=lambda n: fracs[n])
         n_warn = sum(f > warn for f in fracs.values())
         remedy = ("Use a lower learning rate, He init and batch norm before the ReLU, or Adam; "
                   "a leaky ReLU variant keeps units alive.")

@@ -17,7 +17,9 @@ from explain.checks.base import (
     Check,
     CheckContext,
     MissingInput,
+    Onset,
     finite,
+    first_step_where,
     fmt,
     layer_series,
     loss_change,
@@ -41,26 +43,45 @@ def total_grad_norm(history: Any) -> list[float | None]:
     return out
 
 
-def spikes(norms: list[float | None], window: int, floor: float = 0.0) -> list[float | None]:
-    """Per step, the norm over its reference: the running median of the (up to) ``window``
-    previous steps, but never less than ``floor`` (the starting norm, a median over the first
-    quarter and at least 5 sampled steps).
+#: sampled steps in one median of the reference scale: robust to two outliers among five
+SCALE_WINDOW = 5
 
-    The floor matters late in training: as the loss approaches zero the typical gradient norm
-    shrinks by orders of magnitude while one hard batch still gives a gradient of the starting
-    size, a 10x blip against the recent median that is no explosion (a healthy GRU measured
-    here has one). An explosion leaves the range the run has ever had.
+
+def spikes(norms: list[float | None], window: int,
+           peaks: list[float | None] | None = None) -> list[float | None]:
+    """Per record, its peak over a reference that does not collapse.
+
+    The reference is the largest of: the running median of the (up to) ``window`` previous
+    sampled norms, the median of the first :data:`SCALE_WINDOW` sampled norms (the run's
+    starting scale; records before any others are judged against it, so the first steps are
+    evidence, never the floor) and the highest median of any :data:`SCALE_WINDOW` consecutive
+    earlier norms (the scale the run has established). ``peaks`` (default ``norms``) is the
+    largest norm since the previous record, when the monitor tracked every step
+    (``history.between["grad_norm_max"]``), so a spike between two samples is seen.
+
+    A reference that never falls matters late in training: as the loss approaches zero the
+    typical gradient norm shrinks by orders of magnitude while one hard batch still gives a
+    gradient of the run's usual size, a 10x blip against the recent median that is no
+    explosion (a healthy GRU measured here has one). An explosion leaves the range the run has
+    ever had.
     """
+    peaks = norms if peaks is None else peaks
+    vals = [v for v in norms if v is not None]
+    start = statistics.median(vals[:SCALE_WINDOW]) if vals else 0.0
     factors: list[float | None] = []
     seen: list[float] = []
-    for v in norms:
-        if v is None or not seen:
+    scale = start
+    for v, peak in zip(norms, peaks):
+        top = peak if peak is not None else v
+        if top is None:
             factors.append(None)
         else:
-            ref = max(statistics.median(seen[-window:]), floor)
-            factors.append(v / ref if ref > 0 else None)
+            ref = max(statistics.median(seen[-window:]), scale) if seen else scale
+            factors.append(top / ref if ref > 0 else None)
         if v is not None:
             seen.append(v)
+            if len(seen) >= SCALE_WINDOW:
+                scale = max(scale, statistics.median(seen[-SCALE_WINDOW:]))
     return factors
 
 
@@ -91,21 +112,45 @@ class ExplodingGradients(Check):
                     "loss": loss_progress(context.history)}
         pair = first_last_ratio(weight_layer_grads(context.history)) or {}
         evidence.update(first_last_ratio=pair.get("ratio"), first_layer=pair.get("first_layer"),
-                        last_layer=pair.get("last_layer"))
+                        last_layer=pair.get("last_layer"),
+                        ratio_per_step=pair.get("ratio_per_step") or [])
         if len(vals) >= 5:
             q = max(1, len(vals) // 4)
             early = statistics.median(vals[:q])
-            # the floor: the starting norm, over enough steps that one early spike cannot set it
-            floor = statistics.median(vals[:max(5, q)])
-            factors = spikes(norms, int(context.threshold("spike_window")), floor=floor)
+            between = getattr(context.history, "between", None) or {}
+            peaks = list(between.get("grad_norm_max") or []) or None
+            if peaks is not None and len(peaks) != len(norms):
+                peaks = None
+            factors = spikes(norms, int(context.threshold("spike_window")), peaks=peaks)
+            evidence["peak_grad_norm"] = peaks
+            evidence["max_norm"] = max(finite((peaks or []) + vals))
             worst = max(range(len(factors)), key=lambda i: factors[i] or 0.0)
             evidence.update(
                 spike_factor_per_step=factors, max_spike=factors[worst],
                 max_spike_step=steps[worst] if worst < len(steps) else worst,
                 n_spikes=sum(1 for f in factors
                              if f is not None and f >= context.threshold("spike_factor")),
-                growth=statistics.median(vals[-q:]) / early if early > 0 else None)
+                growth=statistics.median(vals[-q:]) / early if early > 0 else None,
+                early_norm=early)
         return evidence
+
+    def onset(self, evidence: dict[str, Any], context: CheckContext) -> Onset:
+        t, steps = context.threshold, evidence["steps"]
+        spike = first_step_where(steps, [f is not None and f >= t("spike_factor")
+                                         for f in evidence["spike_factor_per_step"]])
+        if spike is not None:
+            return Onset(spike)
+        ratio = first_step_where(steps, [r is not None and r > t("exploding_ratio")
+                                         for r in evidence["ratio_per_step"]])
+        if ratio is not None:
+            return Onset(ratio)
+        early = evidence.get("early_norm")
+        if evidence["growth"] and early:  # halfway (in log scale) to the growth threshold
+            level = early * t("growth_factor") ** 0.5
+            return Onset(first_step_where(steps, [v is not None and v >= level
+                                                  for v in evidence["total_grad_norm"]],
+                                          sustained=True))
+        return Onset()
 
     def grade(self, evidence: dict[str, Any], context: CheckContext) -> tuple[Severity, str, str]:
         t = context.threshold
@@ -118,7 +163,7 @@ class ExplodingGradients(Check):
                            "overflowed to inf/NaN")
         if spike >= t("spike_factor"):
             signals.append(f"the total gradient norm spiked to {fmt(evidence['max_norm'])}, "
-                           f"{fmt(spike)} times its running median (floored at the starting norm; "
+                           f"{fmt(spike)} times its running median (floored at the run's established scale; "
                            f"{evidence['n_spikes']} "
                            f"spikes >= {fmt(t('spike_factor'))}x)")
         if growth >= t("growth_factor"):
@@ -131,7 +176,7 @@ class ExplodingGradients(Check):
             ratio_text = "" if ratio is None else \
                 f", and the first/last layer ratio is {fmt(ratio)} (<= {fmt(t('exploding_ratio'))})"
             return (Severity.PASS, f"No exploding gradients: the largest spike is {fmt(spike)}x "
-                    f"the running median (floored at the starting norm; < "
+                    f"the running median (floored at the run's established scale; < "
                     f"{fmt(t('spike_factor'))}x), the norm changed "
                     f"{fmt(growth)}x from the first to the last quarter{ratio_text}.", "")
         loss = evidence["loss"]

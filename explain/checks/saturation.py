@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from explain.checks.base import Check, CheckContext, MissingInput, pct, register_check
-from explain.checks.dead_units import unit_fractions
+from explain.checks.base import Check, CheckContext, MissingInput, Onset, pct, register_check
+from explain.checks.dead_units import unit_fractions, unit_onset
 from explain.findings import Severity
 
 __all__ = ["Saturation"]
@@ -43,10 +43,13 @@ class Saturation(Check):
         return {"layers": list(medians), "frac_saturated": list(medians.values()),
                 "series": series, "steps": list(getattr(context.history, "steps", []) or [])}
 
+    def onset(self, evidence: dict[str, Any], context: CheckContext) -> Onset:
+        return unit_onset(evidence, "frac_saturated", context.threshold("saturation_warn"))
+
     def grade(self, evidence: dict[str, Any], context: CheckContext) -> tuple[Severity, str, str]:
         warn, fail = context.threshold("saturation_warn"), context.threshold("saturation_fail")
         fracs = dict(zip(evidence["layers"], evidence["frac_saturated"]))
-        worst = max(fracs, key=fracs.get)
+        worst = max(fracs, key=lambda n: fracs[n])
         n_warn = sum(f > warn for f in fracs.values())
         if fracs[worst] > warn:
             severity = Severity.FAIL if fracs[worst] > fail else Severity.WARN

@@ -141,12 +141,12 @@ class Spectral(Check):
         remedy = ("Regularize those layers (L2 weight decay, dropout), use early stopping, or get "
                   "more data.")
         if over:
-            worst = min(over, key=alphas.get)
+            worst = min(over, key=lambda n: alphas[n])
             return (Severity.WARN, f"{len(over)} of {n} layers have a very heavy-tailed spectrum "
                     f"(alpha < {fmt(low)}; lowest {worst} at {fmt(alphas[worst])} from a tail of "
                     f"{fits[worst][0]} eigenvalues, mean {mean}): over-trained.", remedy)
         if low_layers:
-            worst = min(low_layers, key=alphas.get)
+            worst = min(low_layers, key=lambda n: alphas[n])
             return (Severity.INFO, f"{len(low_layers)} of {n} layers have alpha < {fmt(low)} "
                     f"(lowest {worst} at {fmt(alphas[worst])} from a tail of {fits[worst][0]} "
                     f"eigenvalues, mean {mean}), but no fit has the {min_tail}+ eigenvalues "

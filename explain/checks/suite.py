@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from explain.checks.base import CHECKS, CheckContext, list_checks
+from explain.checks.causal import time_key
 from explain.checks.thresholds import validate_thresholds
 from explain.errors import InvalidTypeError
 from explain.findings import Finding
@@ -34,8 +35,11 @@ def diagnose(history: Any, model: Any = None, *, checks: Iterable[str] | None = 
     Returns
     -------
     list of Finding
-        One per check, sorted by severity (ERROR, FAIL, WARN, INFO, PASS), ties in registry
-        order. A check lacking its inputs returns INFO saying what to record, never PASS.
+        One per check, sorted by severity (ERROR, FAIL, WARN, INFO, PASS, SKIPPED), findings of
+        one severity by when they were first seen (``evidence["first_step"]``, then
+        ``"first_epoch"``; see :func:`explain.checks.causal_summary`), then registry order. A check
+        that does not apply or lacks its inputs returns SKIPPED saying why and what to record,
+        never PASS; skipped checks come last.
 
     Raises
     ------
@@ -55,7 +59,7 @@ def diagnose(history: Any, model: Any = None, *, checks: Iterable[str] | None = 
                            learning_curve=learning_curve)
     findings = [CHECKS.get(check_id)().run(context) for check_id in ids]
     order = {check_id: i for i, check_id in enumerate(ids)}
-    return sorted(findings, key=lambda f: (-f.severity.rank, order[f.check]))
+    return sorted(findings, key=lambda f: (-f.severity.rank, time_key(f), order[f.check]))
 
 
 def _check_ids(checks: Iterable[str]) -> list[str]:

@@ -14,7 +14,9 @@ from explain.checks.base import (
     Check,
     CheckContext,
     MissingInput,
+    Onset,
     finite,
+    first_step_where,
     fmt,
     loss_change,
     loss_progress,
@@ -56,6 +58,11 @@ class TemporalGradientDecay(Check):
                 "curves": [list(r["grad_norm"]) for r in records], "ratio_per_record": ratios,
                 "ratio": median(ratios), "time_steps": max(len(r["grad_norm"]) for r in records),
                 "loss": loss_progress(context.history)}
+
+    def onset(self, evidence: dict[str, Any], context: CheckContext) -> Onset:
+        low, high = context.threshold("temporal_ratio"), context.threshold("temporal_growth")
+        return Onset(first_step_where(evidence["steps"], [
+            r is not None and not low <= r <= high for r in evidence["ratio_per_record"]]))
 
     def grade(self, evidence: dict[str, Any], context: CheckContext) -> tuple[Severity, str, str]:
         low, high = context.threshold("temporal_ratio"), context.threshold("temporal_growth")

@@ -15,7 +15,9 @@ from explain.checks.base import (
     Check,
     CheckContext,
     MissingInput,
+    Onset,
     finite,
+    first_step_where,
     fmt,
     layer_series,
     loss_change,
@@ -72,6 +74,11 @@ class VanishingGradients(Check):
         return {"layers": list(grads), "median_grad_norm": [median(s) for s in grads.values()],
                 "grad_norm": grads, "steps": list(getattr(context.history, "steps", []) or []),
                 **pair, "loss": loss_progress(context.history)}
+
+    def onset(self, evidence: dict[str, Any], context: CheckContext) -> Onset:
+        t = context.threshold("vanishing_ratio")
+        return Onset(first_step_where(evidence["steps"], [r is not None and r < t
+                                                          for r in evidence["ratio_per_step"]]))
 
     def grade(self, evidence: dict[str, Any], context: CheckContext) -> tuple[Severity, str, str]:
         ratio_t, abs_t = context.threshold("vanishing_ratio"), context.threshold("vanishing_abs")

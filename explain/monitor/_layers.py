@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
@@ -72,7 +73,7 @@ def find_layers(model: nn.Module, include_norm: bool = False) -> list[LayerSpec]
     Activation modules with parameters (PReLU) and, unless ``include_norm``, norm layers are
     not layers.
     """
-    layers = []
+    layers: list[LayerSpec] = []
     for name, module in model.named_modules():
         params = list(module.parameters(recurse=False))
         if not params or activation_kind(module) is not None:
@@ -98,7 +99,7 @@ def find_activations(model: nn.Module) -> list[tuple[nn.Module, str]]:
     return found
 
 
-def loss_scale(scaler: object) -> torch.Tensor | float | None:
+def loss_scale(scaler: Any) -> torch.Tensor | float | None:
     """The scale an enabled ``GradScaler`` applies to the loss right now (a copy of its device
     tensor, no sync), or None without one. Read it during backward: ``update()`` changes it."""
     if scaler is None or not scaler.is_enabled():

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import time
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch.autograd.graph import get_gradient_edge
@@ -13,16 +14,65 @@ from explain.monitor._layers import (
     NUM_ACT_STATS,
     SATURATING_KINDS,
     ZERO_KINDS,
+    LayerSpec,
     activation_stats,
     count_nonfinite,
     finish_stats,
     loss_scale,
 )
 
-if TYPE_CHECKING:
-    from explain.monitor.monitor import TrainingMonitor
+__all__ = ["BackwardGradNorms", "LossCounter", "SnapshotPlan", "SampledStep", "StepRecord",
+           "collect", "norms"]
 
-__all__ = ["BackwardGradNorms", "LossCounter", "SnapshotPlan", "collect", "norms"]
+
+@dataclass
+class SampledStep:
+    """What the monitor gathered for one sampled step: the input of :func:`collect`.
+
+    The monitor owns it and fills it while the step runs (hooks write ``acts`` and ``raw``).
+
+    Attributes
+    ----------
+    params : the model's parameters, in ``model.parameters()`` order.
+    layers : the watched layers.
+    layer_params : per watched layer, the indices of its parameters in ``params``.
+    backward_norms : gradient norms taken as backward produced them (parameter index -> 0-d).
+    snapshot : the weights copied before the step (None where not copied), for update ratios.
+    acts : per layer index, ``(activation kind, stats tensor, output, its version)`` from an
+        activation module's hook.
+    raw : per layer index, the layer's own output and its version.
+    amp : whether an enabled GradScaler skips steps whose gradients overflowed.
+    """
+
+    params: list[torch.Tensor]
+    layers: list[LayerSpec]
+    layer_params: list[list[int]]
+    backward_norms: dict[int, torch.Tensor] = field(default_factory=dict)
+    snapshot: list[torch.Tensor | None] | None = None
+    acts: dict[int, tuple[str | None, torch.Tensor, torch.Tensor, int]] = field(
+        default_factory=dict)
+    raw: dict[int, tuple[torch.Tensor, int]] = field(default_factory=dict)
+    amp: bool = False
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """What :func:`collect` read from a sampled step.
+
+    Attributes
+    ----------
+    loss : the step's loss (None when not given).
+    layers : per layer name, one value per metric of ``LAYER_METRICS``.
+    nonfinite : element counts of non-finite gradients, weights and activations.
+    activation_kinds : per layer index, the activation observed (overrides the static guess).
+    amp_overflow_values : non-finite gradient values that an enabled GradScaler skips.
+    """
+
+    loss: float | None
+    layers: dict[str, dict[str, float | None]]
+    nonfinite: dict[str, int]
+    activation_kinds: dict[int, str | None]
+    amp_overflow_values: int = 0
 
 
 def norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -59,15 +109,16 @@ class SnapshotPlan:
 
     def next(self) -> set[int]:
         """The parameter indices to copy for the next sampled step."""
-        if not self.limited:
+        limit = self.limit
+        if not self.limited or limit is None:
             return self._all
         n, used, chosen, left_out = len(self.layers), 0, set(), None
         for j in range(n):
             layer = (self._start + j) % n
-            if used + self.sizes[layer] <= self.limit:
+            if used + self.sizes[layer] <= limit:
                 used += self.sizes[layer]
                 chosen.update(self.layers[layer])
-            elif left_out is None and self.sizes[layer] <= self.limit:
+            elif left_out is None and self.sizes[layer] <= limit:
                 left_out = layer
         if left_out is not None:
             self._start = left_out
@@ -136,7 +187,8 @@ class BackwardGradNorms:
 
     def arm(self, params: list[torch.Tensor], scaler: Any) -> None:
         self.values, self.seconds = {}, 0.0
-        self._params, self._fired, self._queued = params, [], False
+        self._params, self._queued = params, False
+        self._fired: list[int] = []
         self._scaler = scaler
 
     def attach(self) -> list[Any]:
@@ -161,11 +213,13 @@ class BackwardGradNorms:
     def _finish(self) -> None:
         t0 = time.perf_counter()
         params = self._params
-        idx = [i for i in dict.fromkeys(self._fired) if params[i].grad is not None]
+        grads = {i: g.detach() for i in dict.fromkeys(self._fired)
+                 if (g := params[i].grad) is not None}
+        idx = list(grads)
         self._fired, self._queued = [], False
         if idx:
             with torch.no_grad():
-                values = norms([params[i].grad.detach() for i in idx])
+                values = norms(list(grads.values()))
                 scale = loss_scale(self._scaler)
                 if scale is not None:
                     values = list(torch._foreach_div(values, scale))
@@ -192,35 +246,37 @@ def _combine(values: list[float | None]) -> float | None:
     return math.sqrt(math.fsum(v * v for v in present))
 
 
-def collect(mon: TrainingMonitor, loss: Any) -> tuple[dict, dict[str, int], dict[int, str | None]]:
+def collect(state: SampledStep, loss: Any) -> StepRecord:
     """Per-layer metrics of the sampled step, non-finite counts and observed activation kinds."""
-    params = mon._params
+    params = state.params
     with torch.no_grad():
-        grad_idx = [i for i, p in enumerate(params) if p.grad is not None]
-        taken = mon._grad_norms.values  # as backward produced them (before any clipping)
+        grads = {i: g.detach() for i, p in enumerate(params) if (g := p.grad) is not None}
+        grad_idx = list(grads)
+        taken = state.backward_norms  # as backward produced them (before any clipping)
         late = [i for i in grad_idx if i not in taken]
-        now = dict(zip(late, norms([params[i].grad.detach() for i in late])))
+        now = dict(zip(late, norms([grads[i] for i in late])))
         g_norms = [taken[i] if i in taken else now[i] for i in grad_idx]
         w_norms = norms([p.detach() for p in params])
-        snap = mon._snapshot or [None] * len(params)
-        upd_idx = [i for i, s in enumerate(snap) if s is not None and params[i].requires_grad
-                   and s.shape == params[i].shape]
+        snap = state.snapshot or [None] * len(params)
+        before = {i: s for i, s in enumerate(snap) if s is not None
+                  and params[i].requires_grad and s.shape == params[i].shape}
+        upd_idx = list(before)
         if upd_idx:
             cur = [params[i].detach() for i in upd_idx]
-            prev = [snap[i] for i in upd_idx]
-            d_norms = norms(torch._foreach_sub(cur, prev))
+            prev = [before[i] for i in upd_idx]
+            d_norms = norms(list(torch._foreach_sub(cur, prev)))
             p_norms = norms(prev)
         else:
             d_norms, p_norms = [], []
         kinds: dict[int, str | None] = {}
         act_tensors: list[torch.Tensor] = []
         act_refs: dict[int, tuple[torch.Tensor, int]] = {}
-        for spec in mon._layers:
-            if spec.index in mon._acts:
-                kind, stats, y, version = mon._acts[spec.index]
-            elif spec.index in mon._raw and mon._raw[spec.index][0]._version == \
-                    mon._raw[spec.index][1]:  # the layer's own output, unchanged since
-                kind, y = spec.intrinsic, mon._raw[spec.index][0]
+        for spec in state.layers:
+            if spec.index in state.acts:
+                kind, stats, y, version = state.acts[spec.index]
+            elif spec.index in state.raw and state.raw[spec.index][0]._version == \
+                    state.raw[spec.index][1]:  # the layer's own output, unchanged since
+                kind, y = spec.intrinsic, state.raw[spec.index][0]
                 version = y._version
                 stats = activation_stats(y, kind, spec.unit_dim)
             else:
@@ -250,25 +306,25 @@ def collect(mon: TrainingMonitor, loss: Any) -> tuple[dict, dict[str, int], dict
     for i, v in zip(grad_idx, g_list):
         grad_norm[i] = v
     upd: dict[int, tuple[float, float]] = {i: (d, p) for i, d, p in zip(upd_idx, d_list, p_list)}
-    nonfinite = _count_nonfinite(mon, grad_idx, g_list, w_list)
+    nonfinite, amp_overflow = _count_nonfinite(state, grad_idx, g_list, w_list)
 
-    row: dict[str, Any] = {"__loss__": loss_value}
-    for spec, idx in zip(mon._layers, mon._layer_params):
+    row: dict[str, dict[str, float | None]] = {}
+    for spec, idx in zip(state.layers, state.layer_params):
         rec = {"grad_norm": _combine([grad_norm[i] for i in idx]),
                "weight_norm": _combine([w_list[i] for i in idx])}
         pairs = [upd[i] for i in idx if i in upd]
         if pairs:
-            diff = _combine([d for d, _ in pairs])
-            prev = _combine([p for _, p in pairs])
-            rec["update_ratio"] = diff / prev if prev else (0.0 if diff == 0 else math.inf)
+            diff = _combine([d for d, _ in pairs]) or 0.0
+            base = _combine([p for _, p in pairs])
+            rec["update_ratio"] = diff / base if base else (0.0 if diff == 0 else math.inf)
         else:
             rec["update_ratio"] = None
         rec.update(_activation_row(kinds.get(spec.index), act_by_layer.get(spec.index)))
-        stats = act_by_layer.get(spec.index)
-        if stats is not None and not all(map(math.isfinite, stats[:2])):
+        act = act_by_layer.get(spec.index)
+        if act is not None and not all(map(math.isfinite, act[:2])):
             nonfinite["activation"] += count_nonfinite(act_refs[spec.index][0])
         row[spec.name] = rec
-    return row, nonfinite, kinds
+    return StepRecord(loss_value, row, nonfinite, kinds, amp_overflow)
 
 
 def _activation_row(kind: str | None, stats: list[float] | None) -> dict[str, float | None]:
@@ -282,24 +338,25 @@ def _activation_row(kind: str | None, stats: list[float] | None) -> dict[str, fl
             "frac_dead": dead if kind in ZERO_KINDS else None}
 
 
-def _count_nonfinite(mon: TrainingMonitor, grad_idx: list[int], g_list: list[float],
-                     w_list: list[float]) -> dict[str, int]:
-    """Exact element counts, computed only for tensors whose norm is not finite."""
-    params = mon._params
+def _count_nonfinite(state: SampledStep, grad_idx: list[int], g_list: list[float],
+                     w_list: list[float]) -> tuple[dict[str, int], int]:
+    """Exact element counts, computed only for tensors whose norm is not finite, and the
+    non-finite gradient values an enabled GradScaler skips (counted apart)."""
+    params = state.params
     counts = {"grad": 0, "weight": 0, "activation": 0}
-    amp = mon.scaler is not None and mon.scaler.is_enabled()
+    amp_overflow = 0
     for i, v in zip(grad_idx, g_list):
         if not math.isfinite(v):
-            n = int((~torch.isfinite(params[i].grad.detach())).sum())
-            if amp:  # an overflow the GradScaler handles by skipping the step
-                mon.history.meta["amp_overflow_values"] = \
-                    mon.history.meta.get("amp_overflow_values", 0) + n
+            grad = params[i].grad
+            n = 0 if grad is None else int((~torch.isfinite(grad.detach())).sum())
+            if state.amp:  # an overflow the GradScaler handles by skipping the step
+                amp_overflow += n
             else:
                 counts["grad"] += n
     for p, v in zip(params, w_list):
         if not math.isfinite(v):
             counts["weight"] += int((~torch.isfinite(p.detach())).sum())
-    return counts
+    return counts, amp_overflow
 
 
 def _is_number(x: Any) -> bool:

@@ -142,6 +142,8 @@ class InputGradTap:
         """The per-sequence curve, assuming the loss is a mean over the batch (torch's default
         reduction): the gradient is multiplied by the batch size (and divided by the AMP loss
         scale), which makes it ``||d loss_i / d x_i[t]||`` as :func:`temporal_curve` computes."""
+        if self.grad is None or self.x is None:
+            raise RuntimeError("InputGradTap.curve() needs a tapped input and its gradient")
         grad = self.grad if self.loss_scale is None else self.grad.float() / self.loss_scale
         batch = self.x.shape[1 - time_dim]
         return curve_from_grad(grad, self.x, scale=float(batch), time_dim=time_dim)
@@ -173,6 +175,11 @@ class TemporalRecorder:
         self.done_epoch = False
         self.seconds = 0.0  # wall seconds spent in extra passes
 
+    @property
+    def _dim(self) -> int:
+        """The time dimension (only read while enabled, when it is known)."""
+        return 1 if self.time_dim is None else self.time_dim
+
     def tap_input(self, args: tuple, history: Any, scaler: Any) -> torch.Tensor | None:
         """The input to give the model in place of ``args[0]`` (tapped), or None."""
         if not self.enabled or not self.tap_ok or self.done_epoch or not args \
@@ -183,7 +190,7 @@ class TemporalRecorder:
     def take_tapped(self, k: int, history: Any) -> None:
         """Keep the curve of the step's own backward, if it came."""
         if self.tap.grad is not None:
-            self._add(k, self.tap.curve(self.time_dim), "training step", history)
+            self._add(k, self.tap.curve(self._dim), "training step", history)
         elif self.tap.attached:  # the input gradient never arrived: extra passes from now on
             self.tap_ok = False
         self.tap.reset()
@@ -205,7 +212,7 @@ class TemporalRecorder:
         Returns the (wall, cpu) seconds it took."""
         t0, c0 = time.perf_counter(), time.thread_time()
         try:
-            curve = temporal_curve(model, x, target, self.samples, self.time_dim)
+            curve = temporal_curve(model, x, target, self.samples, self._dim)
         except Exception as exc:  # noqa: BLE001 - never break the user's training loop
             history.meta["temporal_error"] = f"{type(exc).__name__}: {exc}"[:300]
             curve = None

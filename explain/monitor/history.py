@@ -15,22 +15,23 @@ The layout is a contract every part of deepscope codes against (checks, figures,
                 ``||d loss_i / d x_i[t]||`` averaged over the batch's sequences.
 ``nonfinite``   dict[str, int]: counts for ``"loss"``, ``"grad"``, ``"weight"``, ``"activation"``.
 ``meta``        dict: model class, parameter count, sampling interval, device, amp,
+                ``"epoch_end_steps"`` (the global step count at each ``log_epoch``),
                 ``"temporal_source"`` (``"training step"`` or ``"extra pass"``),
                 ``"monitor_seconds"`` (the monitor's measured work), ...
 
-JSON is the canonical form (:meth:`History.to_dict`): strict JSON, where every non-finite number
-is written as ``null`` and its path listed under ``"nonfinite_values"``, so
-:meth:`History.from_dict` restores ``inf``, ``-inf`` and ``nan`` exactly.
+JSON is the canonical form (:meth:`History.to_dict`): strict JSON through
+:mod:`explain._core.jsoncodec`, where every non-finite number is written as ``null`` and its JSON
+pointer listed under ``"nonfinite_values"``, so :meth:`History.from_dict` restores ``inf``,
+``-inf`` and ``nan`` exactly (histories written with the older list-of-keys paths still load).
 """
 
 from __future__ import annotations
 
 import copy
-import json
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from explain._core import jsoncodec
 from explain.errors import CorruptRunError
 
 __all__ = ["History", "SCHEMA_VERSION", "EPOCH_KEYS", "LAYER_METRICS", "NONFINITE_KINDS"]
@@ -119,18 +120,18 @@ class History:
     def to_dict(self) -> dict[str, Any]:
         """The canonical, strict-JSON form (a deep copy): non-finite numbers become ``None``.
 
-        Their paths are listed under ``"nonfinite_values"`` as ``{"path": [...], "value": "inf"}``.
+        Their locations are listed under ``"nonfinite_values"`` as
+        ``{"path": "<JSON pointer>", "value": "inf"}`` (the one convention of
+        :mod:`explain._core.jsoncodec`).
         """
-        out: dict[str, Any] = {"schema": SCHEMA_VERSION}
-        found: list[dict[str, Any]] = []
-        for name in _FIELDS:
-            out[name] = _strip_nonfinite(getattr(self, name), [name], found)
-        out["nonfinite_values"] = found
-        return out
+        body = {"schema": SCHEMA_VERSION, **{name: getattr(self, name) for name in _FIELDS}}
+        return jsoncodec.encode(body, always=True)
 
     @classmethod
     def from_dict(cls, d: Any) -> History:
         """Rebuild a history from :meth:`to_dict` output, validating it.
+
+        Histories written before the shared codec (``"path"`` as a list of keys) still load.
 
         Raises
         ------
@@ -156,7 +157,8 @@ class History:
                 f"History.from_dict: the field(s) {', '.join(map(repr, missing))} are missing. "
                 f"{_FIX}")
         data = copy.deepcopy({k: d[k] for k in _FIELDS})
-        _restore_nonfinite(data, d.get("nonfinite_values", []))
+        jsoncodec.restore_nonfinite(data, d.get(jsoncodec.NONFINITE_KEY, []),
+                                    what="History.from_dict")
         _validate(data)
         epochs = data["epochs"]
         for key in EPOCH_KEYS:  # tolerate histories without some standard columns
@@ -167,17 +169,12 @@ class History:
 
     def to_json(self, indent: int | None = None) -> str:
         """Strict JSON text (``allow_nan=False``) of :meth:`to_dict`."""
-        return json.dumps(self.to_dict(), allow_nan=False, indent=indent)
+        return jsoncodec.dumps(self.to_dict(), indent=indent)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> History:
         """Parse :meth:`to_json` output; raises :class:`CorruptRunError` on invalid JSON."""
-        try:
-            d = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError, TypeError) as exc:
-            raise CorruptRunError(
-                f"History.from_json: the text is not valid JSON ({exc}). {_FIX}") from None
-        return cls.from_dict(d)
+        return cls.from_dict(jsoncodec.loads(text, what="History.from_json: the text"))
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, History):
@@ -205,54 +202,6 @@ def _number(key: str, value: Any) -> float | int | None:
             f"The {key!r} parameter of History.log_epoch must be a number or None. "
             f"Got {value!r} ({type(value).__name__}) instead. Pass a float, e.g. loss.item().")
     return value
-
-
-_NONFINITE_NAMES = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
-
-
-def _strip_nonfinite(obj: Any, path: list[Any], found: list[dict[str, Any]]) -> Any:
-    """Deep-copy ``obj`` into JSON types, replacing non-finite floats by None (path recorded)."""
-    if isinstance(obj, float):
-        if math.isfinite(obj):
-            return obj
-        found.append({"path": list(path), "value": "nan" if math.isnan(obj) else
-                      ("inf" if obj > 0 else "-inf")})
-        return None
-    if obj is None or isinstance(obj, (bool, int, str)):
-        return obj
-    if isinstance(obj, dict):
-        return {str(k): _strip_nonfinite(v, [*path, str(k)], found) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_strip_nonfinite(v, [*path, i], found) for i, v in enumerate(obj)]
-    if hasattr(obj, "item") and callable(obj.item):  # numpy / torch scalars
-        return _strip_nonfinite(obj.item(), path, found)
-    return str(obj)
-
-
-def _restore_nonfinite(data: dict[str, Any], entries: Any) -> None:
-    if not isinstance(entries, list):
-        raise CorruptRunError(
-            f"History.from_dict: 'nonfinite_values' must be a list. "
-            f"Got {type(entries).__name__} instead. {_FIX}")
-    for entry in entries:
-        ok = (isinstance(entry, dict) and isinstance(entry.get("path"), list) and entry["path"]
-              and entry.get("value") in _NONFINITE_NAMES)
-        if not ok:
-            raise CorruptRunError(
-                f"History.from_dict: each 'nonfinite_values' entry must be "
-                f"{{'path': [...], 'value': 'nan'|'inf'|'-inf'}}. Got {entry!r} instead. {_FIX}")
-        node: Any = data
-        try:
-            for key in entry["path"][:-1]:
-                node = node[key]
-            last = entry["path"][-1]
-            if node[last] is not None:
-                raise TypeError
-            node[last] = _NONFINITE_NAMES[entry["value"]]
-        except (KeyError, IndexError, TypeError):
-            raise CorruptRunError(
-                f"History.from_dict: the 'nonfinite_values' path {entry['path']!r} does not point "
-                f"to a null value. {_FIX}") from None
 
 
 def _fail(what: str, want: str, got: Any) -> CorruptRunError:

@@ -18,7 +18,13 @@ from explain._validation import check_float, check_int
 from explain.errors import InvalidInputError, InvalidTypeError
 from explain.monitor import _layers
 from explain.monitor._pacer import Pacer
-from explain.monitor._record import BackwardGradNorms, LossCounter, SnapshotPlan, collect
+from explain.monitor._record import (
+    BackwardGradNorms,
+    LossCounter,
+    SampledStep,
+    SnapshotPlan,
+    collect,
+)
 from explain.monitor._temporal import TemporalRecorder, sequence_layout
 from explain.monitor.history import LAYER_METRICS, History
 
@@ -137,7 +143,7 @@ class TrainingMonitor:
         self._validate()
         self._layers = _layers.find_layers(self.model, self.include_norm)
         self._activations = _layers.find_activations(self.model)
-        self._params = list(self.model.parameters())
+        self._params: list[torch.Tensor] = list(self.model.parameters())
         self._grad_norms = BackwardGradNorms()
         self._compiled = _layers.compiled_modules(self.model)
         # (module, forward hook) pairs, made once and kept out of torch.compile's tracing: the
@@ -157,7 +163,8 @@ class TrainingMonitor:
         self._sequence = any(isinstance(m, nn.RNNBase) for m in self.model.modules())
         self._losses = LossCounter()           # non-finite losses, counted at records
         self._seconds = 0.0                    # measured wall time of the sampled steps' work
-        self._snapshot: list[torch.Tensor | None] | None = None
+        self._state = self._new_state()        # what the next sampled step gathers
+        self._input: tuple[tuple, dict] | None = None  # the sampled step's model input
         self._epoch_start = self._step
         # a backward to tap, and no extra pass through compiled code
         tappable = any(p.requires_grad for p in self._params) and self._model_hooks is not None
@@ -185,7 +192,7 @@ class TrainingMonitor:
             meta["temporal_seconds"] = round(self._temporal.seconds, 4)
             meta["monitor_seconds"] = round(self._seconds + self._temporal.seconds, 4)
             # drop references to the last batch's tensors and the weight snapshot
-            self._acts, self._raw, self._input, self._snapshot = {}, {}, None, None
+            self._state, self._input = self._new_state(), None
             self._temporal.tap.reset()
         self._closed = True
 
@@ -242,6 +249,8 @@ class TrainingMonitor:
         """Append one epoch row (``epoch`` defaults to the next number); unknown keys are kept."""
         self.history.log_epoch(**metrics)
         if self._started and not self._closed:
+            # where each epoch ends, so checks can say in which epoch a step lies
+            self.history.meta.setdefault("epoch_end_steps", []).append(self._step)
             self._pacer.set_epoch_length(self._step - self._epoch_start, self._step)
             self._epoch_start = self._step
             if self._pacer.is_sampled(self._step) and not self._handles:
@@ -298,15 +307,13 @@ class TrainingMonitor:
     def _arm(self) -> None:
         """Register the hooks and take the weight snapshot for the next (sampled) step."""
         t0, c0 = time.perf_counter(), time.thread_time()
-        self._acts: dict[int, tuple[str | None, torch.Tensor, torch.Tensor, int]] = {}
-        self._raw: dict[int, tuple[torch.Tensor, int]] = {}  # layer output, its version
         self._last_layer: _layers.LayerSpec | None = None
-        self._input: tuple[Any, ...] | None = None
+        self._input = None
         self._busy = False
         with torch.no_grad():
             chosen = self._snapshots.next()
-            self._snapshot = [p.detach().clone() if i in chosen else None
-                              for i, p in enumerate(self._params)]
+            self._state = self._new_state([p.detach().clone() if i in chosen else None
+                                           for i, p in enumerate(self._params)])
         for module, hook in self._hook_targets:
             self._handles.append(module.register_forward_hook(hook))
         if self._model_hooks is not None:
@@ -316,6 +323,10 @@ class TrainingMonitor:
         self._grad_norms.arm(self._params, self.scaler)
         # the monitor's own seconds (wall, cpu) for this sampled step; hooks add theirs
         self._spent = [time.perf_counter() - t0, time.thread_time() - c0]
+
+    def _new_state(self, snapshot: list[torch.Tensor | None] | None = None) -> SampledStep:
+        return SampledStep(self._params, self._layers, self._layer_params, snapshot=snapshot,
+                           amp=bool(self.scaler is not None and self.scaler.is_enabled()))
 
     def _disarm(self) -> None:
         while self._handles:
@@ -330,20 +341,20 @@ class TrainingMonitor:
                 return
             self._last_layer = spec
             y = _layers.first_tensor(output)
-            if y is not None and spec.index not in self._raw:  # statistics later, if needed
-                self._raw[spec.index] = (y, y._version)
+            if y is not None and spec.index not in self._state.raw:  # statistics later, if needed
+                self._state.raw[spec.index] = (y, y._version)
         return hook
 
     def _act_hook(self, kind: str):
         def hook(module: nn.Module, args: Any, output: Any) -> None:
             spec = self._last_layer
-            if not self._active() or spec is None or spec.intrinsic or spec.index in self._acts:
+            if not self._active() or spec is None or spec.intrinsic or spec.index in self._state.acts:
                 return
             t0, c0 = time.perf_counter(), time.thread_time()
             y = _layers.first_tensor(output)
             if y is not None:
                 stats = _layers.activation_stats(y, kind, spec.unit_dim)
-                self._acts[spec.index] = (kind, stats, y, y._version)
+                self._state.acts[spec.index] = (kind, stats, y, y._version)
             self._spent[0] += time.perf_counter() - t0
             self._spent[1] += time.thread_time() - c0
         return hook
@@ -364,27 +375,31 @@ class TrainingMonitor:
 
     def _record(self, k: int, loss: Any, target: Any) -> None:
         self._last_temporal = (0.0, 0.0)
-        row, nonfinite, activation_kinds = collect(self, loss)
+        self._state.backward_norms = self._grad_norms.values
+        rec = collect(self._state, loss)
         h = self.history
         h.steps.append(k)
-        h.step_loss.append(row.pop("__loss__"))
+        h.step_loss.append(rec.loss)
         for spec in self._layers:
             for metric in LAYER_METRICS:
-                h.layers[spec.name][metric].append(row[spec.name][metric])
-            if spec.index in activation_kinds:  # observed: overrides the static guess
-                h.layer_info[spec.name]["activation"] = activation_kinds[spec.index]
-        for kind, count in nonfinite.items():
+                h.layers[spec.name][metric].append(rec.layers[spec.name][metric])
+            if spec.index in rec.activation_kinds:  # observed: overrides the static guess
+                h.layer_info[spec.name]["activation"] = rec.activation_kinds[spec.index]
+        for kind, count in rec.nonfinite.items():
             h.nonfinite[kind] += count
+        if rec.amp_overflow_values:
+            h.meta["amp_overflow_values"] = (h.meta.get("amp_overflow_values", 0)
+                                             + rec.amp_overflow_values)
         h.nonfinite["loss"] += self._losses.flush()
-        self._snapshot = None
-        self._acts, self._raw = {}, {}
+        self._state = self._new_state()  # drop the snapshot and the batch's tensors
         self._temporal.take_tapped(k, h)  # the BPTT curve of this step's own backward
         elapsed = time.perf_counter() - self._t_start
-        if self._temporal.extra_due(self._input, h, elapsed):
+        inputs = self._input
+        if inputs is not None and self._temporal.extra_due(inputs, h, elapsed):
             self._busy = True  # the hooks ignore the extra pass
             try:
                 self._last_temporal = self._temporal.extra_pass(
-                    k, self.model, self._input[0][0], target, h)
+                    k, self.model, inputs[0][0], target, h)
             finally:
                 self._busy = False
         self._input = None

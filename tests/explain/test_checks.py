@@ -22,14 +22,15 @@ from explain.findings import Finding, Severity
 from explain.monitor import History
 
 IDS = ["overfitting", "vanishing-gradients", "exploding-gradients", "non-finite", "dead-units",
-       "saturation", "temporal-gradient-decay", "spectral", "data-sufficiency"]
+       "saturation", "temporal-gradient-decay", "spectral", "data-sufficiency",
+       "unstable-training"]
 
 
 def sick_history() -> History:
     """A history with something wrong for most checks: one FAIL, one WARN, INFOs, PASSes."""
     h = History()
-    for v in [1.0, 0.8, 0.6, 0.7, 0.8, 0.9]:                    # overfitting: gap 0.15 -> WARN
-        h.log_epoch(val_loss=v, train_loss=0.1, train_acc=1.0, val_acc=0.85)
+    for i, v in enumerate([1.0, 0.8, 0.6, 0.7, 0.8, 0.9]):      # overfitting: GL 17-50% -> WARN
+        h.log_epoch(val_loss=v, train_loss=0.5 - 0.08 * i, train_acc=1.0, val_acc=0.95)
     h.steps = list(range(0, 120, 10))
     h.step_loss = [2.3 - 0.1 * i for i in range(12)]
     h.layers = {"fc0": {"grad_norm": [1.0] * 12, "frac_dead": [0.6] * 12},  # dead: FAIL
@@ -113,7 +114,8 @@ def test_a_check_that_raises_becomes_an_error_finding():
     f = Boom().run(CheckContext(history=History()))
     assert f.severity is Severity.ERROR
     assert f.summary == "The boom check could not run: ZeroDivisionError: division by zero"
-    assert f.evidence == {"error": "ZeroDivisionError", "message": "division by zero"}
+    assert f.evidence == {"error": "ZeroDivisionError", "message": "division by zero",
+                          "first_step": None, "first_epoch": None}
 
 
 def test_a_broken_history_gives_error_findings_first_not_a_crash():
@@ -130,15 +132,18 @@ def test_a_broken_history_gives_error_findings_first_not_a_crash():
     assert findings[0].severity is Severity.ERROR
 
 
-def test_missing_inputs_give_info_never_pass():
+def test_missing_inputs_give_skipped_never_pass():
     findings = diagnose(History())
     by_id = {f.check: f for f in findings}
     for check_id in IDS:
         if check_id == "non-finite":  # an empty history still has zero counts: a real PASS
             assert by_id[check_id].severity is Severity.PASS
             continue
-        assert by_id[check_id].severity is Severity.INFO, check_id
+        assert by_id[check_id].severity is Severity.SKIPPED, check_id
         assert by_id[check_id].remedy, check_id
+    # skipped checks come after every finding that says something about the run
+    ranks = [f.severity.rank for f in findings]
+    assert ranks == sorted(ranks, reverse=True) and findings[-1].severity is Severity.SKIPPED
     with pytest.raises(MissingInput):
         get_check("spectral").compute(CheckContext())
 

@@ -9,6 +9,7 @@ import pytest
 
 from explain.checks import diagnose, get_check
 from explain.checks.base import CheckContext
+from explain.checks.overfitting import generalization_loss
 from explain.findings import Severity
 from explain.monitor import History
 
@@ -40,82 +41,85 @@ def run(check_id: str, history, **thresholds):
 
 
 # -- overfitting --------------------------------------------------------------------------------
-RISING = [1.0, 0.8, 0.6, 0.7, 0.8, 0.9]  # min 0.6 at epoch 3, then 3 epochs >= 10% above
+RISING = [1.0, 0.8, 0.6, 0.7, 0.8, 0.9]  # min 0.6 at epoch 3; GL 16.7, 33, 50 in epochs 4-6
+FALLING = [1.0, 0.6, 0.3, 0.2, 0.1, 0.05]
 
 
-def overfit(val_acc: float, val_loss=RISING) -> History:
+def overfit(val_acc: float, val_loss=RISING, train_loss=FALLING) -> History:
     n = len(val_loss)
-    return epochs_history(val_loss, train_acc=[1.0] * n, val_acc=[val_acc] * n)
+    return epochs_history(val_loss, train_acc=[1.0] * n, val_acc=[val_acc] * n,
+                          train_loss=list(train_loss)[:n])
 
 
-def test_overfitting_fails_with_rising_val_loss_and_large_gap():
+def test_generalization_loss_is_prechelts():
+    assert generalization_loss([1.0, 0.8, 1.0, None, 0.4]) == [0.0, 0.0, pytest.approx(25.0),
+                                                              None, 0.0]
+
+
+def test_overfitting_fails_with_sustained_gl_falling_train_loss_and_large_gap():
     f = run("overfitting", overfit(0.75))
     assert f.severity is Severity.FAIL
-    assert f.summary == ("Overfitting: validation loss rose up to 50% above its minimum at epoch 3 "
-                         "(50% at the end) and was >= 10% above it in 3 later epochs, and the "
-                         "relative train/val accuracy gap is 0.25 (> 0.1); stop at epoch 3.")
+    assert f.summary == ("Overfitting: the generalization loss GL exceeded 5 for 3 or more epochs "
+                         "from epoch 4 (up to 50: validation loss 50% above its minimum at epoch "
+                         "3) while the training loss did not rise (0.3 -> 0.05), and the relative "
+                         "train/val accuracy gap is 0.25 (> 0.1); stop at epoch 3.")
     assert "early stopping at epoch 3" in f.remedy
-    assert f.evidence["best_epoch"] == 3 and f.evidence["epochs_above"] == 3
-    assert f.evidence["val_loss"] == RISING
+    assert f.evidence["best_epoch"] == 3 and f.evidence["rise_epoch"] == 4
+    assert f.evidence["first_epoch"] == 4 and f.evidence["val_loss"] == RISING
 
 
 @pytest.mark.parametrize(("val_acc", "severity"), [
-    (0.79, Severity.FAIL),   # gap 0.21 > overfit_fail_gap 0.2
-    (0.81, Severity.WARN),   # gap 0.19
-    (0.89, Severity.WARN),   # gap 0.11 > overfit_gap 0.1
-    (0.91, Severity.INFO),   # gap 0.09
+    (0.89, Severity.FAIL),   # gap 0.11 > overfit_gap 0.1
+    (0.91, Severity.WARN),   # gap 0.09: overfitting all the same, without the accuracy gap
 ])
-def test_overfitting_gap_thresholds_both_sides(val_acc, severity):
+def test_overfitting_gap_threshold_both_sides(val_acc, severity):
     assert run("overfitting", overfit(val_acc)).severity is severity
 
 
-def test_overfitting_warns_between_gap_thresholds():
-    f = run("overfitting", overfit(0.85))
+def test_overfitting_without_an_accuracy_gap_warns():
+    f = run("overfitting", overfit(0.95))  # the few-samples regime: gap < 0.1, val loss rising
     assert f.severity is Severity.WARN
-    assert f.summary.endswith("the relative train/val accuracy gap is 0.15 (> 0.1); stop at "
-                              "epoch 3.")
+    assert f.summary.endswith("while the training loss did not rise (0.3 -> 0.05); the relative "
+                              "train/val accuracy gap is 0.05 (<= 0.1); stop at epoch 3.")
 
 
-def test_overfitting_rising_loss_with_small_gap_is_info():
-    f = run("overfitting", overfit(0.91))  # the regularized CNN's regime: gap < 0.1
+@pytest.mark.parametrize(("gl_epochs", "severity"), [(2, Severity.INFO), (3, Severity.FAIL)])
+def test_overfitting_patience_both_sides(gl_epochs, severity):
+    val = [1.0, 0.8, 0.6] + [0.7] * gl_epochs + [0.6]  # GL 16.7 in gl_epochs epochs, then back
+    f = run("overfitting", overfit(0.75, val, train_loss=FALLING + [0.04]))
+    assert f.severity is severity  # 2 epochs: only the accuracy gap remains (INFO)
+
+
+def test_overfitting_gl_threshold_both_sides():
+    small_rise = [1.0, 0.8, 0.6, 0.6299, 0.6299, 0.6299]  # GL 4.98 (not above 5)
+    assert run("overfitting", overfit(0.95, small_rise)).severity is Severity.PASS
+    above = [1.0, 0.8, 0.6, 0.6031, 0.6031, 0.6031]  # GL 0.52
+    assert run("overfitting", overfit(0.95, above), overfit_gl=0.5).severity is Severity.WARN
+
+
+def test_accuracy_gap_without_a_val_loss_rise_is_an_info_generalization_gap():
+    f = run("overfitting", overfit(0.75, [1.0, 0.8, 0.6, 0.5, 0.45, 0.44]))
     assert f.severity is Severity.INFO
-    assert f.summary == ("The validation loss rose up to 50% above its minimum at epoch 3 (50% at "
-                         "the end) and was >= 10% above it in 3 later epochs, but the relative "
-                         "train/val accuracy gap is 0.09 (<= 0.1); not overfitting yet.")
+    assert f.summary == ("Generalization gap: the relative train/val accuracy gap is 0.25 (> 0.1), "
+                         "but the validation loss has not risen (GL above 5 for at most 0 "
+                         "consecutive epochs, fewer than 3); not overfitting.")
+    assert "More training data" in f.remedy and f.evidence["first_epoch"] == 1
 
 
-def test_overfitting_needs_patience_epochs_above_the_minimum():
-    two_epochs = [1.0, 0.8, 0.6, 0.7, 0.8]  # only 2 epochs after the minimum
-    f = run("overfitting", overfit(0.75, two_epochs))
+def test_a_val_loss_rise_with_a_rising_train_loss_is_not_overfitting():
+    f = run("overfitting", overfit(0.75, train_loss=[1.0, 0.6, 0.3, 0.5, 0.7, 0.9]))
     assert f.severity is Severity.INFO
-    assert f.summary == ("The relative train/val accuracy gap is 0.25 (> 0.1), but validation "
-                         "loss has not been >= 10% above its minimum (epoch 3) in 3 later epochs; "
-                         "not overfitting yet.")
-    assert run("overfitting", overfit(0.75, two_epochs), overfit_patience=2).severity \
-        is Severity.FAIL
-
-
-def test_overfitting_reports_the_peak_and_the_final_rise():
-    wobbly = [1.0, 0.5, 0.6, 0.58, 0.56, 0.52]  # peak 20%, 4% at the end, 3 epochs >= 10%
-    f = run("overfitting", overfit(0.85, wobbly))
-    assert f.severity is Severity.WARN
-    assert f.summary.startswith("Overfitting: validation loss rose up to 20% above its minimum "
-                                "at epoch 2 (4% at the end) and was >= 10% above it in 3 later "
-                                "epochs")
-
-
-def test_overfitting_val_rise_threshold_both_sides():
-    small_rise = [1.0, 0.8, 0.6, 0.65, 0.65, 0.65]  # 8.3% above the minimum
-    assert run("overfitting", overfit(0.75, small_rise)).severity is Severity.INFO
-    assert run("overfitting", overfit(0.75, small_rise), overfit_val_rise=0.05).severity \
-        is Severity.FAIL
+    assert f.summary.endswith("but the training loss did not fall meanwhile, so this is not "
+                              "overfitting; see unstable-training.")
 
 
 def test_overfitting_passes_on_a_healthy_run():
     f = run("overfitting", overfit(0.95, [1.0, 0.8, 0.6, 0.5, 0.45, 0.44]))
     assert f.severity is Severity.PASS
-    assert f.summary == ("No overfitting: validation loss is within 10% of its minimum (epoch 6) "
-                         "or rose only briefly, and the relative train/val accuracy gap is 0.05.")
+    assert f.summary == ("No overfitting: the generalization loss GL exceeded 5 for at most 0 "
+                         "consecutive epochs (fewer than 3; lowest validation loss at epoch 6), "
+                         "and the relative train/val accuracy gap is 0.05.")
+    assert f.evidence["first_step"] is None and f.evidence["first_epoch"] is None
 
 
 def test_overfitting_uses_the_loss_gap_without_accuracy():
@@ -126,9 +130,9 @@ def test_overfitting_uses_the_loss_gap_without_accuracy():
     assert f.severity is Severity.FAIL
 
 
-def test_overfitting_without_validation_loss_is_info_not_pass():
+def test_overfitting_without_validation_loss_is_skipped_not_pass():
     f = run("overfitting", epochs_history([None, None, None]))
-    assert f.severity is Severity.INFO
+    assert f.severity is Severity.SKIPPED
     assert f.summary == ("The overfitting check needs a validation loss for at least 2 epochs; "
                          "0 were logged.")
     assert "log_epoch" in f.remedy
@@ -196,7 +200,7 @@ def test_vanishing_threshold_override():
 
 def test_vanishing_needs_two_layers():
     f = run("vanishing-gradients", layers_history({"fc0": [1.0] * 5}))
-    assert f.severity is Severity.INFO
+    assert f.severity is Severity.SKIPPED
     assert f.summary == ("The vanishing-gradients check needs per-layer gradient norms for at "
                          "least 2 weight layers; the history has 1.")
 
@@ -214,7 +218,8 @@ def test_a_50x_spike_is_a_warning():
     f = run("exploding-gradients", exploding(norms))
     assert f.severity is Severity.WARN
     assert f.summary == ("Gradients explode: the total gradient norm spiked to 70.7, 50 times its "
-                         "running median (floored at the starting norm; 1 spikes >= 10x).")
+                         "running median (floored at the run's established "
+                         "scale; 1 spikes >= 10x).")
     assert "Clip gradients" in f.remedy and "lower learning rate" in f.remedy
     assert f.evidence["max_spike_step"] == 60
 
@@ -225,6 +230,24 @@ def test_spike_thresholds_both_sides(spike, severity):
     norms = [1.0] * 12
     norms[6] = spike
     assert run("exploding-gradients", exploding(norms)).severity is severity
+
+
+def test_a_large_first_norm_is_evidence_not_the_floor():
+    # the vanilla-RNN case: a huge first gradient, later spikes against a norm of ~3
+    norms = [230.0] + [3.0] * 20 + [51.0] + [3.0] * 5
+    f = run("exploding-gradients", exploding(norms))
+    assert f.evidence["spike_factor_per_step"][0] == pytest.approx(230 / 3)
+    assert f.evidence["spike_factor_per_step"][21] == pytest.approx(17.0)
+    assert f.severity is Severity.WARN and f.evidence["n_spikes"] == 2
+    assert f.evidence["first_step"] == 0
+
+
+def test_a_spike_between_samples_is_seen_through_the_running_max():
+    h = exploding([1.0] * 12)
+    h.between = {"grad_norm_max": [1.5] * 6 + [30.0] + [1.5] * 5}  # step 61-69 peaked at 30
+    f = run("exploding-gradients", h)
+    assert f.severity is Severity.WARN and f.evidence["max_norm"] == 30.0
+    assert f.evidence["max_spike"] == pytest.approx(30 / 2 ** 0.5)
 
 
 def test_a_late_blip_below_the_starting_norm_is_not_a_spike():
@@ -264,14 +287,16 @@ def test_healthy_decaying_norms_pass():
     norms = [4.0, 3.0, 2.5, 2.0, 1.8, 1.5, 1.4, 1.2, 1.1, 1.0, 1.0, 0.9]
     f = run("exploding-gradients", exploding(norms))
     assert f.severity is Severity.PASS
-    assert f.summary == ("No exploding gradients: the largest spike is 0.75x the running median "
-                         "(floored at the starting norm; < 10x), the norm changed 0.333x from the first to the last quarter, and "
-                         "the first/last layer ratio is 1 (<= 70).")
+    assert f.summary == ("No exploding gradients: the largest spike is 1.6x the running median "
+                         "(floored at the run's established scale; < 10x), the norm changed "
+                         "0.333x from the first to the last quarter, and the first/last layer "
+                         "ratio is 1 (<= 70).")
+    assert f.evidence["spike_factor_per_step"][0] == pytest.approx(4.0 / 2.5)  # judged too
 
 
 def test_exploding_needs_five_sampled_steps():
     f = run("exploding-gradients", exploding([1.0] * 4))
-    assert f.severity is Severity.INFO
+    assert f.severity is Severity.SKIPPED
     assert "5 or more sampled steps; the history has 4." in f.summary
 
 

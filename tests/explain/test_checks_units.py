@@ -71,14 +71,14 @@ def test_dead_units_counts_only_units_silent_in_every_sampled_batch():
 
 def test_dead_units_does_not_apply_without_relu():
     f = run("dead-units", units_history("frac_dead", {"fc0": ("tanh", [None] * 4)}))
-    assert f.severity is Severity.INFO
+    assert f.severity is Severity.SKIPPED
     assert f.summary == ("No layer with a ReLU activation was recorded, so the dead-units check "
                          "does not apply.")
 
 
-def test_dead_units_with_relu_but_no_values_is_info():
+def test_dead_units_with_relu_but_no_values_is_skipped():
     f = run("dead-units", units_history("act_mean", {"fc0": ("relu", [0.1] * 4)}))
-    assert f.severity is Severity.INFO
+    assert f.severity is Severity.SKIPPED
     assert f.summary == ("The dead-units check found 1 ReLU layers but no 'frac_dead' values for "
                          "them.")
 
@@ -102,7 +102,7 @@ def test_saturation_sentences():
     assert "ReLU" in f.remedy and "Xavier" in f.remedy
     assert run("saturation", saturated(0.2)).summary == (
         "No saturation: at most 20% of a layer's units are saturated (h0), at or below 30%.")
-    assert run("saturation", dead(0.1)).severity is Severity.INFO
+    assert run("saturation", dead(0.1)).severity is Severity.SKIPPED
 
 
 # -- temporal gradient decay --------------------------------------------------------------------
@@ -139,7 +139,7 @@ def test_temporal_pass_sentence_and_missing_input():
                          "is 0.2 times the one at the last (median over 3 sampled steps, 10 time "
                          "steps), within [0.001, 70].")
     missing = run("temporal-gradient-decay", History())
-    assert missing.severity is Severity.INFO and "history.temporal is empty" in missing.summary
+    assert missing.severity is Severity.SKIPPED and "history.temporal is empty" in missing.summary
 
 
 # -- spectral -----------------------------------------------------------------------------------
@@ -207,10 +207,10 @@ def test_spectral_pass_and_barely_trained():
 
 def test_spectral_needs_the_model_and_big_enough_layers():
     f = run("spectral")
-    assert f.severity is Severity.INFO
+    assert f.severity is Severity.SKIPPED
     assert f.summary == "The spectral check needs the trained model; none was given."
     tiny = run("spectral", model=torch.nn.Linear(4, 3))
-    assert tiny.severity is Severity.INFO and ">= 10 eigenvalues" in tiny.summary
+    assert tiny.severity is Severity.SKIPPED and ">= 10 eigenvalues" in tiny.summary
 
 
 # -- data sufficiency ---------------------------------------------------------------------------
@@ -234,8 +234,8 @@ def test_data_sufficiency_flat_curve_and_missing_curve():
                          "per doubling of the training set up to 400 samples (score 0.81), at or "
                          "below 0.02.")
     missing = run("data-sufficiency")
-    assert missing.severity is Severity.INFO and "learning_curve(" in missing.remedy
-    assert run("data-sufficiency", curve=[(100, 0.8)]).severity is Severity.INFO
+    assert missing.severity is Severity.SKIPPED and "learning_curve(" in missing.remedy
+    assert run("data-sufficiency", curve=[(100, 0.8)]).severity is Severity.SKIPPED
 
 
 def test_learning_curve_helper_calls_each_fraction():

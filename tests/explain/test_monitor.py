@@ -805,8 +805,27 @@ def test_json_round_trip_with_inf_and_nan():
     assert back.epochs["val_loss"] == [math.inf] and back.epochs["extra"] == [-1]
     assert math.isnan(back.layers["fc"]["grad_norm"][0]) and back.step_loss[1] == -math.inf
     assert back.epochs["lr"][0] == pytest.approx(0.1)
-    assert {"path": ["epochs", "val_loss", 0], "value": "inf"} in h.to_dict()["nonfinite_values"]
+    assert {"path": "/epochs/val_loss/0", "value": "inf"} in h.to_dict()["nonfinite_values"]
     assert h.to_dict()["schema"] == 1
+
+
+def test_histories_written_with_list_paths_still_load():
+    # Arrange: the form History.to_dict wrote before the shared codec (paths as lists of keys)
+    old = {"schema": 1, "epochs": {"epoch": [1, 2], "val_loss": [0.5, None]}, "steps": [0, 1],
+           "step_loss": [None, 0.3], "layers": {"fc": {"grad_norm": [1.0, None]}},
+           "layer_info": {"fc": {"type": "Linear", "activation": None}}, "temporal": [],
+           "nonfinite": {"loss": 1}, "meta": {},
+           "nonfinite_values": [{"path": ["epochs", "val_loss", 1], "value": "inf"},
+                                {"path": ["step_loss", 0], "value": "nan"},
+                                {"path": ["layers", "fc", "grad_norm", 1], "value": "-inf"}]}
+    # Act
+    h = History.from_dict(old)
+    # Assert: values restored, and written back in the one convention (JSON pointers)
+    assert h.epochs["val_loss"] == [0.5, math.inf] and math.isnan(h.step_loss[0])
+    assert h.layers["fc"]["grad_norm"] == [1.0, -math.inf]
+    assert h.to_dict()["nonfinite_values"] == [
+        {"path": "/epochs/val_loss/1", "value": "inf"}, {"path": "/step_loss/0", "value": "nan"},
+        {"path": "/layers/fc/grad_norm/1", "value": "-inf"}]
 
 
 _numbers = st.one_of(st.none(), st.integers(-10**6, 10**6),
