@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     level = args.fail_on or "fail"
     gated = report.findings_at_least(level)
     if not quiet:
-        print(f"{report.verdict.severity.label}: {report.verdict.headline}")
+        print(f"{report.severity.label}: {report.headline}")
         for f in report.findings:
             if f.severity >= Severity.WARN:
                 print(f"  [{f.severity.value}] {f.check}: {f.summary}")

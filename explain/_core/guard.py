@@ -90,19 +90,20 @@ class ModelGuard:
         for (_, p), rg, g in zip(self._params, self._requires_grad, self._grads):
             p.requires_grad_(rg)
             p.grad = g
-        lost = []
+        lost: list[str] = []
         with torch.no_grad():
-            for i, ((name, t), v, saved) in enumerate(zip(
+            for i, ((name, t), v, clone) in enumerate(zip(
                     self._params + self._buffers, self._versions, self._clones)):
                 # Kernels such as batch_norm write running statistics without bumping the
                 # version counter, so buffers are compared by value.
                 is_buffer = i >= len(self._params)
-                if (t._version == v and not is_buffer) or (is_buffer and torch.equal(t, saved)):
+                if (t._version == v and not is_buffer) or (
+                        is_buffer and clone is not None and torch.equal(t, clone)):
                     continue
-                if saved is None:
+                if clone is None:
                     lost.append(name)
                 else:
-                    t.copy_(saved)
+                    t.copy_(clone)
         if lost and exc_type is None:
             raise AttributionError(
                 f"The attribution wrote to the model's tensors {lost[:5]} and the model is "

@@ -53,10 +53,10 @@ def infer_modality(inputs: torch.Tensor, card: ModelCard | None = None, *,
 
 def device_of(model: nn.Module) -> torch.device:
     """The device of the model's first parameter or buffer (CPU for a parameter-free model)."""
-    for t in model.parameters():
-        return t.device
-    for t in model.buffers():
-        return t.device
+    for p in model.parameters():
+        return p.device
+    for b in model.buffers():
+        return b.device
     return torch.device("cpu")
 
 

@@ -107,8 +107,18 @@ class Report(ByValue):
     @property
     def severity(self) -> Severity:
         """The verdict's severity."""
-        assert self.verdict is not None  # set in __post_init__
-        return self.verdict.severity
+        return self._verdict.severity
+
+    @property
+    def headline(self) -> str:
+        """The verdict's one-line answer."""
+        return self._verdict.headline
+
+    @property
+    def _verdict(self) -> AuditVerdict:
+        if self.verdict is None:  # pragma: no cover - __post_init__ always sets it
+            raise CorruptRunError("Report.verdict is missing; re-create the report.")
+        return self.verdict
 
     @property
     def checked(self) -> tuple[Finding, ...]:
