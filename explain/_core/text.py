@@ -13,8 +13,9 @@ from typing import Any
 __all__ = ["escape_markdown"]
 
 #: ASCII punctuation with a meaning in CommonMark, GitHub tables or Streamlit Markdown
-#: (backslash first, so the escapes added later are not escaped again).
-_SPECIALS = "\\`*_{}[]()#+!|$~"
+#: (backslash first, so the escapes added later are not escaped again). Parentheses are left
+#: as they are: they only form a link right after a ``]``, and brackets are always escaped.
+_SPECIALS = "\\`*_{}[]#+!|$~"
 #: HTML-significant characters, written as entities (raw HTML must never render).
 _ENTITIES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"))
 
@@ -22,7 +23,7 @@ _ENTITIES = (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"))
 def escape_markdown(text: Any) -> str:
     r"""``text`` as Markdown that renders as exactly that text, on one line.
 
-    ``&``, ``<`` and ``>`` become HTML entities; the Markdown specials ``\ ` * _ { } [ ] ( ) #
+    ``&``, ``<`` and ``>`` become HTML entities; the Markdown specials ``\ ` * _ { } [ ] #
     + ! | $ ~`` are backslash-escaped (CommonMark lets any ASCII punctuation be escaped); line
     breaks become spaces, so the result is safe inside a table cell, a heading or a list item.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from explain._core.text import escape_markdown
 from explain.auditing.report import Report
 from explain.auditing.sections import (
     CardSection,
@@ -24,12 +25,8 @@ from explain.quality.result import Verdict
 __all__ = ["render_markdown", "md_escape", "grade"]
 
 
-def md_escape(text: Any) -> str:
-    """Escape a string for a Markdown table cell (HTML, pipes, backticks, newlines)."""
-    s = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    for ch in ("\\", "|", "`", "*", "_", "[", "]"):
-        s = s.replace(ch, "\\" + ch)
-    return s.replace("\r", " ").replace("\n", " ")
+#: The one Markdown escaper (shared with the dashboard), under the name this module exports.
+md_escape = escape_markdown
 
 
 def grade(g: Severity | Verdict) -> str:
