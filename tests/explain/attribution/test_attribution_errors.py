@@ -14,7 +14,7 @@ from explain import (
     UnknownNameError,
 )
 from explain.attribution import attribute
-from tests.explain.test_attribution_models import TinyCNN
+from tests.fixtures.models import TinyCNN
 
 
 @pytest.fixture

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from explain.auditing import audit
-from tests.explain.test_audit import XSS, synthetic_history, tiny_data, trained_mlp
+from tests.fixtures.audit import XSS, synthetic_history, tiny_data, trained_mlp
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SHOTS = Path(__file__).resolve().parents[2] / ".deepscope-test"
+SHOTS = Path(__file__).resolve().parents[3] / ".deepscope-test"
 
 
 @pytest.mark.browser

@@ -24,73 +24,7 @@ from explain.card import Modality
 from explain.errors import DataMismatchError, InvalidInputError, InvalidTypeError
 from explain.findings import Severity
 from explain.quality import Verdict
-
-XSS = "<script>alert(1)</script>"
-
-
-def tiny_data(n: int = 90, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Three separable classes in 4 features."""
-    g = torch.Generator().manual_seed(seed)
-    y = torch.arange(n) % 3
-    x = torch.randn(n, 4, generator=g) * 0.3
-    x[torch.arange(n), y] += 2.0
-    return x, y
-
-
-def trained_mlp(epochs: int = 4, monitor: bool = True):
-    """A small ReLU MLP trained on :func:`tiny_data`, with its recorded History (or None)."""
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
-    x, y = tiny_data()
-    opt = torch.optim.Adam(model.parameters(), lr=0.05)
-    history = None
-    if monitor:
-        from explain.monitor import TrainingMonitor
-        mon = TrainingMonitor(model, every=1)
-        mon.__enter__()
-    try:
-        for _ in range(epochs):
-            for i in range(0, 90, 30):
-                opt.zero_grad()
-                loss = nn.functional.cross_entropy(model(x[i:i + 30]), y[i:i + 30])
-                loss.backward()
-                opt.step()
-                if monitor:
-                    mon.step(loss=loss.detach())
-            if monitor:
-                with torch.no_grad():
-                    acc = float((model(x).argmax(1) == y).float().mean())
-                mon.log_epoch(train_loss=loss.item(), val_loss=loss.item() * 1.1,
-                              train_acc=acc, val_acc=acc)
-    finally:
-        if monitor:
-            mon.__exit__(None, None, None)
-            history = mon.history
-    return model.eval(), history
-
-
-def synthetic_history() -> dict:
-    """A hand-made history (the contract's layout) with known values, as a dict."""
-    return {
-        "epochs": {"epoch": [1, 2, 3, 4, 5], "train_loss": [1.0, 0.6, 0.4, 0.3, 0.2],
-                   "val_loss": [1.1, 0.8, 0.7, 0.75, 0.9], "train_acc": [0.5, 0.7, 0.8, 0.9, 0.95],
-                   "val_acc": [0.45, 0.6, 0.65, 0.64, 0.6]},
-        "steps": [0, 10, 20, 30],
-        "step_loss": [1.0, 0.7, 0.5, 0.3],
-        "layers": {"fc1": {"grad_norm": [1e-3, 1e-2, 1e-1, 1.0], "frac_dead": [0.0, 0.2, 0.4, 0.6],
-                           "frac_saturated": [0.0, 0.0, 0.0, 0.0]},
-                   "fc2": {"grad_norm": [2.0, None, float("inf"), 4.0], "frac_dead": [0, 0, 0, 0],
-                           "frac_saturated": [0.1, 0.1, 0.3, 0.5]}},
-        "layer_info": {"fc1": {"type": "Linear", "activation": "relu"},
-                       "fc2": {"type": "Linear", "activation": "sigmoid"}},
-        "temporal": [{"step": 0, "grad_norm": [1e-4, 1e-3, 1e-2]},
-                     {"step": 30, "grad_norm": [1e-3, 1e-2, 1e-1]}],
-        "nonfinite": {"loss": 0, "grad": 1, "weight": 0, "activation": 0},
-        "meta": {"model": "demo"},
-    }
-
-
-# ----------------------------------------------------------------------------- performance
+from tests.fixtures.audit import XSS, synthetic_history, tiny_data, trained_mlp
 
 
 def test_performance_summary_matches_hand_computed_values():

@@ -8,7 +8,7 @@ from torch import nn
 
 from explain._core.guard import ModelGuard, model_fingerprint
 from explain.attribution import attribute, list_methods
-from tests.explain.test_attribution_models import TinyCNN, cases
+from tests.fixtures.models import TinyCNN, cases
 
 _FAST = {"n_steps": 4, "n_samples": 2, "nt_samples": 2, "nsamples": 4}
 _OPTIONS = {"integrated_gradients": ["n_steps"], "gradient_shap": ["n_samples"],

@@ -7,7 +7,7 @@ import math
 import pytest
 
 from explain.figures import training as tr
-from tests.explain.test_audit import XSS, synthetic_history
+from tests.fixtures.audit import XSS, synthetic_history
 
 
 def test_loss_curves_plot_every_split_and_mark_the_overfitting_epoch():

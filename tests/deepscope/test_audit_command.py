@@ -13,7 +13,7 @@ import pytest
 import zoo
 from deepscope.commands import audit as audit_cmd
 from explain.card import Modality, ModelCard
-from tests.explain.test_audit import synthetic_history, tiny_data, trained_mlp
+from tests.fixtures.audit import synthetic_history, tiny_data, trained_mlp
 from zoo.data.base import DatasetBundle, TensorPairDataset
 
 

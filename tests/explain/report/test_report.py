@@ -19,7 +19,7 @@ from explain.errors import CorruptRunError, InvalidInputError, InvalidTypeError
 from explain.figures import performance as pf
 from explain.findings import Finding, Severity
 from explain.report import md_escape, render_html, render_markdown
-from tests.explain.test_audit import XSS, synthetic_history, tiny_data, trained_mlp
+from tests.fixtures.audit import XSS, synthetic_history, tiny_data, trained_mlp
 
 
 def _strict_loads(text: str):

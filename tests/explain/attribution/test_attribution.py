@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from explain.attribution import attribute, get_explainer, list_methods
-from tests.explain.test_attribution_models import (
+from tests.fixtures.models import (
     BagNet,
     FunctionalAct,
     GRUNet,

@@ -12,7 +12,7 @@ import torch
 import zoo
 from explain import InvalidInputError
 from explain.attribution import attribute, list_methods
-from tests.explain.test_attribution_models import cases
+from tests.fixtures.models import cases
 
 # The cheapest settings that still exercise each method's code path.
 FAST = {"integrated_gradients": {"n_steps": 2}, "deeplift": {"n_steps": 2},
