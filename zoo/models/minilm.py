@@ -133,7 +133,7 @@ class MiniLMClassifier(nn.Module):
 @register_model("minilm")
 def minilm(*, input_shape: Sequence[int | None] = (64,), num_classes: int = 2,
            class_names: Sequence[str] | None = None, vocab_size: int | None = None,
-           layers: int = 6, train_layers: int = 2, dropout: float = 0.1,
+           layers: int = 6, train_layers: int | None = None, dropout: float = 0.1,
            pretrained: bool = True) -> MiniLMClassifier:
     """The packaged all-MiniLM-L6-v2 encoder with a mean-pooled classification head.
 
@@ -143,7 +143,8 @@ def minilm(*, input_shape: Sequence[int | None] = (64,), num_classes: int = 2,
     num_classes, class_names : the label space (names default to ``"0".."K-1"``).
     vocab_size : ignored unless given, then it must be 30522 (the WordPiece vocabulary).
     layers : encoder layers kept (1..6; fewer for quick tests).
-    train_layers : top encoder layers that are trained (0..layers); the rest are frozen.
+    train_layers : top encoder layers that are trained (0..layers; default ``min(2, layers)``);
+        the rest and the embeddings are frozen.
     dropout : dropout before the head.
     pretrained : load the packaged weights (``False``: random, for tests of the plumbing).
 
@@ -162,7 +163,7 @@ def minilm(*, input_shape: Sequence[int | None] = (64,), num_classes: int = 2,
             "the data was encoded with another vocabulary; use the 'rotten-tomatoes-wordpiece' "
             "data set or zoo.models.minilm.encode.")
     n = check_int(layers, "layers", owner=_OWNER, min=1, max=6)
-    t = check_int(train_layers, "train_layers", owner=_OWNER, min=0, max=n)
+    t = check_int(min(2, n) if train_layers is None else train_layers, "train_layers", owner=_OWNER, min=0, max=n)
     p = check_float(dropout, "dropout", owner=_OWNER, min=0.0, max=0.99)
     length = shape[0] if shape[0] is not None else 512
     model = MiniLMClassifier(k, n, t, p, check_int(length, "input_shape[0]", owner=_OWNER,
