@@ -29,7 +29,8 @@ from explain.findings import Finding
 from explain.integrations._common import HISTORY_FILE, MonitorSession, epoch_metrics, loss_value
 from explain.integrations._common import require as _require
 
-_pl = _require("lightning.pytorch", "lightning", "explain.integrations.lightning")
+_require("lightning.pytorch", "lightning", "explain.integrations.lightning")
+from lightning.pytorch import Callback  # noqa: E402  (after the check that names the extra)
 
 __all__ = ["MonitorCallback", "HISTORY_FILE"]
 
@@ -39,7 +40,7 @@ def _scaler(trainer: Any) -> Any:
     return getattr(plugin, "scaler", None)
 
 
-class MonitorCallback(_pl.Callback):
+class MonitorCallback(Callback):
     """Run an :class:`explain.TrainingMonitor` from Lightning's hooks.
 
     Parameters

@@ -31,7 +31,8 @@ from explain.findings import Finding
 from explain.integrations._common import HISTORY_FILE, MonitorSession, epoch_metrics, loss_value
 from explain.integrations._common import require as _require
 
-_tf = _require("transformers", "transformers", "explain.integrations.transformers")
+_require("transformers", "transformers", "explain.integrations.transformers")
+from transformers import TrainerCallback  # noqa: E402  (after the check that names the extra)
 
 __all__ = ["MonitorCallback", "HISTORY_FILE"]
 
@@ -40,7 +41,7 @@ def _is_epoch(strategy: Any) -> bool:
     return str(getattr(strategy, "value", strategy)) == "epoch"
 
 
-class MonitorCallback(_tf.TrainerCallback):
+class MonitorCallback(TrainerCallback):
     """Run an :class:`explain.TrainingMonitor` from the HF ``Trainer``'s callbacks.
 
     Parameters

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from explain._validation import check_float, check_int
+from explain.card import ModelCard
 from explain.errors import DataMismatchError, MissingExtraError
 from zoo.models._common import check_batch, check_class_names, check_input_shape, make_card
 from zoo.registry import register_model
@@ -87,6 +88,8 @@ class MiniLMClassifier(nn.Module):
     loads the packaged weights and attaches the card. ``card.layers["embedding"]`` is
     ``"encoder.embeddings.word_embeddings"``.
     """
+
+    card: ModelCard
 
     def __init__(self, num_classes: int, layers: int, train_layers: int, dropout: float,
                  max_len: int) -> None:
@@ -164,7 +167,7 @@ def minilm(*, input_shape: Sequence[int | None] = (64,), num_classes: int = 2,
             "data set or zoo.models.minilm.encode.")
     n = check_int(layers, "layers", owner=_OWNER, min=1, max=6)
     t = check_int(min(2, n) if train_layers is None else train_layers, "train_layers", owner=_OWNER, min=0, max=n)
-    p = check_float(dropout, "dropout", owner=_OWNER, min=0.0, max=0.99)
+    p = float(check_float(dropout, "dropout", owner=_OWNER, min=0.0, max=0.99) or 0.0)
     length = shape[0] if shape[0] is not None else 512
     model = MiniLMClassifier(k, n, t, p, check_int(length, "input_shape[0]", owner=_OWNER,
                                                    min=2, max=512))
