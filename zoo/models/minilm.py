@@ -24,7 +24,13 @@ from torch import nn
 from explain._validation import check_float, check_int
 from explain.card import ModelCard
 from explain.errors import DataMismatchError, MissingExtraError
-from zoo.models._common import check_batch, check_class_names, check_input_shape, make_card
+from zoo.models._common import (
+    check_batch,
+    check_class_names,
+    check_input_shape,
+    init_weights,
+    make_card,
+)
 from zoo.registry import register_model
 
 __all__ = ["MiniLMClassifier", "minilm", "model_dir", "load_tokenizer", "encode"]
@@ -137,7 +143,7 @@ class MiniLMClassifier(nn.Module):
 def minilm(*, input_shape: Sequence[int | None] = (64,), num_classes: int = 2,
            class_names: Sequence[str] | None = None, vocab_size: int | None = None,
            layers: int = 6, train_layers: int | None = None, dropout: float = 0.1,
-           pretrained: bool = True) -> MiniLMClassifier:
+           pretrained: bool = True, init: str = "default") -> MiniLMClassifier:
     """The packaged all-MiniLM-L6-v2 encoder with a mean-pooled classification head.
 
     Parameters
@@ -150,6 +156,7 @@ def minilm(*, input_shape: Sequence[int | None] = (64,), num_classes: int = 2,
         the rest and the embeddings are frozen.
     dropout : dropout before the head.
     pretrained : load the packaged weights (``False``: random, for tests of the plumbing).
+    init : initialisation of the new head: one of ``default, xavier, he, small-normal``.
 
     Examples
     --------
@@ -171,13 +178,14 @@ def minilm(*, input_shape: Sequence[int | None] = (64,), num_classes: int = 2,
     length = shape[0] if shape[0] is not None else 512
     model = MiniLMClassifier(k, n, t, p, check_int(length, "input_shape[0]", owner=_OWNER,
                                                    min=2, max=512))
+    init_weights(model.head, init, owner=_OWNER)
     if pretrained:
         model.load_pretrained()
     else:
         model.freeze()
     kwargs: dict[str, Any] = {"input_shape": list(shape), "num_classes": k, "class_names": names,
                               "layers": n, "train_layers": t, "dropout": p,
-                              "pretrained": bool(pretrained)}
+                              "pretrained": bool(pretrained), "init": init}
     model.card = make_card(name="minilm", modality="text", input_shape=shape, input_dtype="int64",
                            class_names=names,
                            layers={"embedding": "encoder.embeddings.word_embeddings"},
