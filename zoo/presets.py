@@ -64,6 +64,16 @@ _add(Preset(
             "weight_decay": 0.01, "scheduler": "onecycle", "grad_clip": 1.0,
             "label_smoothing": 0.05, "early_stopping": 2}))
 _add(Preset(
+    "minilm-rt", "minilm", "rotten-tomatoes-wordpiece",
+    "The pretrained all-MiniLM-L6-v2 sentence encoder (packaged safetensors, loaded through "
+    "transformers, never from a hub) with a mean-pooled linear head, fine-tuned for one epoch "
+    "on the Rotten Tomatoes snippets (same split as transformer-rt; top 2 of 6 encoder layers "
+    "trained). Healthy: >= 0.80 test accuracy. Needs pip install 'deepscope[zoo]'.",
+    config={"epochs": 1, "batch_size": 32, "optimizer": "adamw", "lr": 2e-4,
+            "weight_decay": 0.01, "scheduler": "onecycle", "grad_clip": 1.0},
+    model_kwargs={"layers": 6, "train_layers": 2},
+    dataset_options={"max_len": 40}))
+_add(Preset(
     "mlp-digits", "mlp", "digits",
     "A small ReLU MLP on scikit-learn's 8x8 digits: trains in a second; for tests and demos.",
     config={"epochs": 15, "batch_size": 64, "optimizer": "adam", "lr": 3e-3},

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from explain._core.outputs import logits_of
 from explain.card import Modality, ModelCard, card_of
 from explain.errors import DataMismatchError, InvalidInputError
 
@@ -68,16 +69,13 @@ def eval_copy(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model).eval()
 
 
-def _logits_of(out: Any) -> torch.Tensor:
-    if isinstance(out, (tuple, list)):
-        out = out[0]
-    return out
-
-
 @torch.no_grad()
 def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512, *,
             owner: str = "the audit") -> torch.Tensor:
     """Logits ``[n, classes]`` (float32, CPU) of ``x`` in batches, without autograd.
+
+    The model may return any form :func:`explain._core.outputs.logits_of` accepts (a tensor,
+    a ``ModelOutput``/mapping with ``logits``, a tuple whose first item is the logits).
 
     A model that cannot take ``x`` raises :class:`explain.DataMismatchError` naming the
     per-sample shape and dtype instead of a traceback from inside the model.
@@ -86,14 +84,14 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512, *,
     outs = []
     for i in range(0, x.shape[0], batch_size):
         try:
-            out = _logits_of(model(x[i:i + batch_size].to(dev)))
+            raw = model(x[i:i + batch_size].to(dev))
         except (RuntimeError, ValueError, TypeError, IndexError) as exc:
             first = str(exc).splitlines()[0] if str(exc) else ""
             raise DataMismatchError(
                 f"The model could not take the data of {owner}: inputs of shape "
                 f"{list(x.shape[1:])} ({x.dtype}) per sample raised {type(exc).__name__}: "
                 f"{first}. Pass data the model was built for.") from exc
-        outs.append(out.detach().float().cpu())
+        outs.append(logits_of(raw).detach().float().cpu())
     logits = torch.cat(outs) if outs else torch.zeros(0, 0)
     if logits.ndim != 2:
         raise DataMismatchError(f"The model must return logits [batch, classes]. Got shape "

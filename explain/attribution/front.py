@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
 from torch import nn
 
+from explain._core.outputs import logits_model
+from explain.attribution import hf_inputs
 from explain.attribution import methods as _methods  # noqa: F401  (registers every method)
 from explain.attribution.base import EXPLAINERS, Explainer
 from explain.attribution.result import Attribution
 from explain.card import ModelCard
-from explain.errors import InvalidTypeError
+from explain.errors import InvalidInputError, InvalidTypeError
 
 __all__ = ["attribute", "list_methods", "get_explainer", "method_options"]
 
@@ -43,20 +44,29 @@ def method_options(method: str) -> list[str]:
     return get_explainer(method).options()
 
 
-def attribute(model: nn.Module, inputs: torch.Tensor, target: Any = None,
+def attribute(model: nn.Module, inputs: Any, target: Any = None,
               method: str = "integrated_gradients", *, card: ModelCard | None = None,
+              tokenizer: Any = None, baseline_token: Any = None,
               **options: Any) -> Attribution:
     """Attribute each sample's ``target`` logit to its input features.
 
     Parameters
     ----------
-    model : any ``nn.Module`` returning logits ``[batch, classes]``; it is never modified
-        (train/eval flag, parameters, buffers, hooks and ``requires_grad`` are restored).
+    model : any ``nn.Module`` whose forward returns logits ``[batch, classes]``, a
+        ``ModelOutput`` / mapping with ``logits``, or a tuple whose first item is the logits;
+        it is never modified (train/eval flag, parameters, buffers, hooks and
+        ``requires_grad`` are restored).
     inputs : ``[batch, *sample_shape]`` floats, or int64 token ids ``[batch, tokens]`` (those
-        are attributed at the embedding layer and summed over its dimension).
+        are attributed at the embedding layer and summed over its dimension), or a
+        ``BatchEncoding`` / mapping with ``input_ids`` (see
+        :mod:`explain.attribution.hf_inputs`: one score per token, 0 at padding).
     target : ``None`` (the predicted class), an int, or one int per sample.
     method : one of :func:`list_methods`.
     card : model card; defaults to ``model.card``.
+    tokenizer : for mapping inputs: a tokenizer (``pad_token_id``, ``all_special_ids``,
+        ``convert_tokens_to_ids``) used for the token baselines.
+    baseline_token : for mapping inputs: the token id (or token string, with ``tokenizer``)
+        that replaces real tokens in the baseline; default the ``[PAD]`` token.
     **options : ``baselines``, ``additional_forward_args``, ``batch_size``, ``memory_budget``,
         and the method's own options (:func:`method_options`), e.g. ``n_steps``.
 
@@ -78,4 +88,14 @@ def attribute(model: nn.Module, inputs: torch.Tensor, target: Any = None,
         raise InvalidTypeError(
             "The 'model' parameter of attribute must be a torch.nn.Module. Got "
             f"{type(model).__name__} instead.")
+    model = logits_model(model)
+    if hf_inputs.is_token_mapping(inputs):
+        return hf_inputs.attribute_tokens(model, inputs, target, method, card=card,
+                                          tokenizer=tokenizer, baseline_token=baseline_token,
+                                          **options)
+    if baseline_token is not None:
+        raise InvalidInputError(
+            "The 'baseline_token' parameter of attribute applies to mapping inputs (a "
+            "BatchEncoding or a dict with 'input_ids'). Got a "
+            f"{type(inputs).__name__} instead; pass baselines= for tensor inputs.")
     return get_explainer(method)(model, card).explain(inputs, target, **options)

