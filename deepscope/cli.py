@@ -50,10 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     Examples
     --------
-    >>> main(["list", "models"])  # doctest: +NORMALIZE_WHITESPACE
+    >>> main(["list", "models"])  # doctest: +ELLIPSIS
     cnn
-    mlp
-    rnn
+    ...
     transformer
     0
     """

@@ -5,6 +5,8 @@ import sys
 
 import pytest
 
+import zoo
+
 from deepscope.cli import main
 
 
@@ -52,7 +54,7 @@ def _deepscope(*argv: str) -> subprocess.CompletedProcess:
 def test_python_m_deepscope_runs_the_command_line():
     proc = _deepscope("list", "models")
     assert proc.returncode == 0
-    assert proc.stdout.split() == ["cnn", "mlp", "rnn", "transformer"]
+    assert proc.stdout.split() == zoo.list_models()
 
 
 def test_python_m_deepscope_bad_input_is_exit_2_with_one_line():
@@ -70,7 +72,7 @@ def test_no_command_prints_help_and_exits_2(capsys):
 @pytest.mark.parametrize("argv", [["-q", "list", "models"], ["list", "models", "--quiet"]])
 def test_quiet_is_accepted_before_and_after_the_command(argv, capsys):
     assert main(argv) == 0
-    assert capsys.readouterr().out.split() == ["cnn", "mlp", "rnn", "transformer"]
+    assert capsys.readouterr().out.split() == zoo.list_models()
 
 
 def test_the_console_script_points_at_deepscope_cli_main():
