@@ -6,7 +6,6 @@ import sys
 import pytest
 
 import zoo
-
 from deepscope.cli import main
 
 
