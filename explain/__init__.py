@@ -37,6 +37,8 @@ _LAZY = {
     "list_metrics": "explain.quality",
     "audit": "explain.auditing",
     "Report": "explain.auditing",
+    "calibrate": "explain.auditing.calibration",
+    "drift": "explain.auditing.shift",
 }
 
 
@@ -64,6 +66,8 @@ __all__ = [
     "list_metrics",
     "audit",
     "Report",
+    "calibrate",
+    "drift",
     "Modality",
     "ModelCard",
     "card_of",

@@ -36,6 +36,7 @@ __all__ = [
     "load_run",
     "list_presets",
     "get_preset",
+    "learning_curve",
 ]
 
 _LAZY = {
@@ -47,6 +48,7 @@ _LAZY = {
     "get_preset": "zoo.presets",
     "from_arrays": "zoo.data.custom",
     "from_image_folder": "zoo.data.custom",
+    "learning_curve": "zoo.learning",
 }
 
 

@@ -77,6 +77,10 @@ class Run:
               **options: Any) -> Report:
         """Audit this run on its test split with :func:`explain.audit`.
 
+        The validation split is the audit's ``val_data`` (calibration temperature, reference of
+        the distribution-shift test) and the training split its ``train_data`` (shallow
+        baselines).
+
         The model, card, history and vocabulary are the run's; the model card also records the
         run's config, data (name, split sizes, source), test metrics, folder and the package
         versions it was trained with. A run trained on data deepscope cannot reload
@@ -113,6 +117,9 @@ class Run:
         vocab = self.vocab if self.vocab is not None else (None if bundle is None else bundle.vocab)
         name = self.preset or (self.card.name if self.card is not None else self.model_name)
         title = options.pop("title", f"Audit of {name} ({data['name']})")
+        if bundle is not None:
+            options.setdefault("val_data", bundle.val)
+            options.setdefault("train_data", bundle.train)
         return audit(self.model, None if bundle is None else bundle.test, history=self.history,
                      samples=samples, vocab=vocab, card=self.card, meta=meta, progress=progress,
                      title=title, **options)

@@ -52,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="exit 1 if any finding is at or above this severity (default: fail)")
     parser.add_argument("--samples", type=_samples, default=8,
                         help="inputs to explain, spread over the classes (default: 8)")
+    parser.add_argument("--learning-curve", dest="learning_curve", action="store_true",
+                        help="retrain the run's recipe on 1/8, 1/4, 1/2 of its training data "
+                             "(~0.9x the training cost) to say whether more data would help")
 
 
 def _error(msg: str) -> int:
@@ -97,6 +100,16 @@ class _Unreadable(Exception):
     pass
 
 
+def _curve(run_: Run, quiet: bool) -> list[tuple[int, float]]:
+    """The run's learning curve (``zoo.learning_curve``); its prediction printed unless quiet."""
+    from zoo.learning import learning_curve
+
+    curve = learning_curve(run_, progress=not quiet)
+    if not quiet:
+        print(curve.summary, file=sys.stderr)
+    return list(curve.points)
+
+
 def run(args: argparse.Namespace) -> int:
     """Audit ``args.run_dir``; write the report; return 0, 1 (findings) or 2 (bad input)."""
     quiet = bool(getattr(args, "quiet", False))
@@ -106,8 +119,9 @@ def run(args: argparse.Namespace) -> int:
     update, bar = _progress(quiet)
     try:
         run_ = _load(Path(args.run_dir))
+        curve = _curve(run_, quiet) if getattr(args, "learning_curve", False) else None
         report = run_.audit(samples=args.samples if args.samples is not None else 8,
-                            progress=update)
+                            progress=update, learning_curve=curve)
     except (DeepscopeError, OSError, _Unreadable) as exc:
         if bar is not None:
             bar.stop()

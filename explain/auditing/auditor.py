@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
 import torch
@@ -21,6 +22,7 @@ from explain.auditing import _data
 from explain.auditing.explanations import explain_samples
 from explain.auditing.model_card import card_section
 from explain.auditing.performance import performance_summary
+from explain.auditing.questions import QUESTIONS, HeldOut, held_out, run_question
 from explain.auditing.report import Report
 from explain.auditing.sections import ExplanationsSection, PerformanceSection, Section
 from explain.auditing.training import data_sufficiency_section, training_section
@@ -32,7 +34,8 @@ from explain.quality.result import Verdict
 __all__ = ["audit", "STAGES"]
 
 #: The stages of an audit, in order (the names of ``Report.timings`` and of progress calls).
-STAGES = ("predict", "checks", "performance", "explanations", "card")
+STAGES = ("predict", "checks", "performance", *(q.stage for q in QUESTIONS), "explanations",
+          "card")
 Progress = Callable[[str, int, int], None]
 NO_LABELS = ("No labelled data was given. Pass data=(inputs, labels), a Dataset or a DataLoader "
              "of (input, label) pairs to measure accuracy, calibration and mistakes.")
@@ -74,15 +77,44 @@ def _predict(model: nn.Module, data: Any, card: ModelCard | None,
     return _Inputs(net, x, y, logits, _class_names(card, class_names, k), modality)
 
 
-def _checks(history: Any, model: nn.Module, checks: Iterable[str] | None,
+def _selected(checks: Iterable[str] | None) -> list[str] | None:
+    """The check ids asked for (``None``: every one), as a list."""
+    if checks is None:
+        return None
+    return [checks] if isinstance(checks, str) else list(checks)
+
+
+def _checks(history: Any, model: nn.Module, checks: list[str] | None,
             learning_curve: Any, thresholds: Mapping[str, float]) -> tuple[list[Finding], str]:
-    """The findings of :func:`explain.diagnose`, or why the checks could not run."""
+    """The findings of :func:`explain.diagnose` (the question checks run in their own stages),
+    or why the checks could not run."""
     try:
-        from explain.checks import diagnose
+        from explain.checks import diagnose, list_checks
     except ImportError as exc:
         return [], f"The checks are not available in this install ({exc})."
-    return list(diagnose(history, model=model, checks=checks, learning_curve=learning_curve,
+    asked = [c for c in (list_checks() if checks is None else checks)
+             if c not in {q.check for q in QUESTIONS}]
+    return list(diagnose(history, model=model, checks=asked, learning_curve=learning_curve,
                          **dict(thresholds))), ""
+
+
+def _questions(clock: _Clock, inp: _Inputs, checks: list[str] | None,
+               thresholds: Mapping[str, float], val: HeldOut | None,
+               train: HeldOut | None) -> tuple[list[Section], list[Finding]]:
+    """Calibration, shallow baseline, robustness and distribution shift: a section each, and
+    the finding of its check."""
+    from explain.checks.thresholds import validate_thresholds
+
+    values = validate_thresholds(thresholds)
+    inputs = {"net": inp.net, "x": inp.x, "y": inp.y, "logits": inp.logits,
+              "modality": inp.modality, "names": inp.class_names, "val": val, "train": train}
+    sections, findings = [], []
+    for q in QUESTIONS:
+        selected = checks is None or q.check in checks
+        sec, finding = clock.run(q.stage, partial(run_question, q, selected, inputs, values))
+        sections.append(sec)
+        findings += [finding] if finding is not None else []
+    return sections, findings
 
 
 def _performance(inp: _Inputs, vocab: Any, decode: Any) -> PerformanceSection:
@@ -174,7 +206,8 @@ def audit(model: nn.Module, data: Any = None, *, history: Any = None,
           vocab: Any = None, decode: Callable[[list[int]], Any] | None = None,
           card: ModelCard | None = None, meta: Mapping[str, Any] | None = None,
           max_samples: int = 10_000, title: str | None = None,
-          progress: Progress | None = None) -> Report:
+          progress: Progress | None = None, val_data: Any = None,
+          train_data: Any = None) -> Report:
     """Audit a classifier: training health, performance, explanations and a model card.
 
     Parameters
@@ -198,6 +231,12 @@ def audit(model: nn.Module, data: Any = None, *, history: Any = None,
     meta : extra facts for the model card: ``config``, ``seed``, ``data`` (dict), ...
     max_samples : evaluate at most this many samples of ``data``.
     progress : called as ``progress(stage, done, total)`` at each stage.
+    val_data : labelled held-out data like the training data (not the evaluated data): the
+        calibration temperature is fitted on it and it is the reference of the
+        distribution-shift test (without it, the temperature is cross-fitted on the evaluated
+        data and the shift test is skipped, saying so).
+    train_data : the training data: the shallow baselines are fitted on it (at most 20,000
+        samples); without it the shallow-baseline section says how to enable it.
 
     Examples
     --------
@@ -218,11 +257,16 @@ def audit(model: nn.Module, data: Any = None, *, history: Any = None,
     clock = _Clock(progress)
     inp: _Inputs = clock.run("predict", lambda: _predict(model, data, card, class_names,
                                                          max_samples))
+    asked = _selected(checks)
     findings, missing = clock.run("checks", lambda: _checks(
-        history, inp.net, checks, learning_curve, thresholds or {}))
+        history, inp.net, asked, learning_curve, thresholds or {}))
     sections: list[Section] = [training_section(history, findings, missing),
                                data_sufficiency_section(findings, learning_curve)]
     sections.append(clock.run("performance", lambda: _performance(inp, vocab, decode)))
+    answered, graded = _questions(clock, inp, asked, thresholds or {},
+                                  held_out(val_data, max_samples), held_out(train_data, 20_000))
+    sections += answered
+    findings += graded
     explained: ExplanationsSection = clock.run("explanations", lambda: _explanations(
         inp, samples, methods=methods, trust_metrics=trust_metrics, trust_options=trust_options,
         vocab=vocab, decode=decode))

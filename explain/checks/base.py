@@ -59,12 +59,19 @@ class CheckContext:
     model : the trained ``nn.Module`` (needed by data-free checks such as ``spectral``).
     thresholds : threshold overrides by name (see :mod:`explain.checks.thresholds`).
     learning_curve : ``[(n_train, val_score), ...]`` (see :func:`explain.checks.learning_curve`).
+    calibration, shift, baseline, robustness : measured report sections
+        (:mod:`explain.auditing.sections`) that the ``calibration``, ``distribution-shift``,
+        ``shallow-baseline`` and ``robustness`` checks grade; ``None`` skips those checks.
     """
 
     history: Any = None
     model: Any = None
     thresholds: dict[str, float] = field(default_factory=dict)
     learning_curve: Sequence[tuple[float, float]] | None = None
+    calibration: Any = None
+    shift: Any = None
+    baseline: Any = None
+    robustness: Any = None
 
     def threshold(self, name: str) -> float:
         """Return the threshold ``name``: the override if given, else its documented default."""

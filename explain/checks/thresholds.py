@@ -191,6 +191,34 @@ THRESHOLDS: dict[str, Threshold] = {t.name: t for t in [
        "learning curve) above which more data would still help.",
        "Power-law learning curves (Hestness et al. 2017): the last segment's slope extrapolates; "
        "2 points of accuracy per doubling is above typical seed-to-seed noise (~1 point)."),
+    # -- model on data (explain.audit) ---------------------------------------------------------
+    _T("calibration_ece", 0.05, ("calibration",),
+       "Expected calibration error (15 equal-width bins) that the LOWER end of its 95% bootstrap "
+       "interval must exceed for a WARN: the probabilities are not honest confidences.",
+       "Guo et al. 2017 measure 4-10% ECE on modern networks before temperature scaling and "
+       "~1-2% after; 5% sits between the two. The lower bound is read because the ECE of a "
+       "finite sample is biased upwards (~0.02-0.03 for a calibrated model on 500 samples).",
+       maximum=1.0),
+    _T("shift_alpha", 0.05, ("distribution-shift",),
+       "Family-wise significance level of the three shift tests (confidence KS, class-mix "
+       "chi-square, representation MMD), Holm-adjusted: WARN when an adjusted p-value is at or "
+       "below it.",
+       "Holm 1979 keeps the chance of any false alarm <= alpha; measured here: MNIST vs held-out "
+       "MNIST flagged in <= 5% of seeds, MNIST vs Fashion-MNIST always (tests/explain).",
+       maximum=0.5),
+    _T("baseline_margin", 0.0, ("shallow-baseline",),
+       "Accuracy margin (deep minus the best shallow baseline, same test samples) that the "
+       "LOWER end of its paired bootstrap 95% interval must exceed for a PASS.",
+       "deepchecks' simple-model comparison asks the model to beat a simple one; the paired "
+       "interval keeps a test-set fluke from deciding it. Measured here: TF-IDF + logistic "
+       "regression 0.77 vs the zoo transformer's ~0.75 on the review snippets.",
+       minimum=-1.0, strict=False, maximum=1.0),
+    _T("robustness_mild_drop", 0.10, ("robustness",),
+       "Relative loss of accuracy (1 - corrupted / clean) at the mildest of five corruption "
+       "severities above which the model is brittle (WARN).",
+       "ImageNet-C / MNIST-C (Hendrycks & Dietterich 2019; Mu & Gilmer 2019) design severity 1 "
+       "to keep the input plainly recognisable; 10% is five times the ~2% sampling error of "
+       "accuracy on the 300 corrupted samples.", maximum=1.0),
 ]}
 
 

@@ -17,15 +17,20 @@ from typing import Any
 import plotly.graph_objects as go
 
 from explain.auditing.sections import (
+    CalibrationSection,
     DataSufficiencySection,
+    DistributionShiftSection,
     ExplanationsSection,
     PerformanceSection,
+    RobustnessSection,
     Section,
+    ShallowBaselineSection,
     TrainingSection,
 )
 from explain.card import Modality
 from explain.figures import attribution as att
 from explain.figures import performance as perf
+from explain.figures import questions as qs
 from explain.figures import training as tr
 from explain.figures._style import escape
 
@@ -117,6 +122,8 @@ def token_blocks(sec: ExplanationsSection) -> list[tuple[str, str]]:
 _BUILDERS: dict[type[Section], Callable[[Any], list[go.Figure]]] = {
     TrainingSection: training_figures, PerformanceSection: performance_figures,
     ExplanationsSection: explanation_figures, DataSufficiencySection: data_sufficiency_figures,
+    CalibrationSection: qs.calibration_figures, ShallowBaselineSection: qs.baseline_figures,
+    RobustnessSection: qs.robustness_figures, DistributionShiftSection: qs.shift_figures,
 }
 
 

@@ -27,6 +27,7 @@ from explain.card import Modality
 from explain.figures.report import section_figures, token_blocks
 from explain.findings import Severity
 from explain.quality.result import Verdict
+from explain.report._questions import question_tables
 
 __all__ = ["render_html", "badge"]
 
@@ -186,6 +187,10 @@ def _body(sec: Section) -> str:
         return _explanations(sec)
     if isinstance(sec, CardSection):
         return _card(sec)
+    tables = question_tables(sec) if sec.available else None
+    if tables is not None:
+        return "".join(f"<p>{escape(t.lead)}</p>" + _table(
+            list(t.header), [[escape(c) for c in r] for r in t.rows]) for t in tables)
     return "" if sec.available else _missing(sec)
 
 

@@ -21,6 +21,7 @@ from explain.auditing.sections import (
 )
 from explain.findings import Severity
 from explain.quality.result import Verdict
+from explain.report._questions import question_tables
 
 __all__ = ["render_markdown", "md_escape", "grade"]
 
@@ -143,6 +144,14 @@ def _body(sec: Section) -> list[str]:
     for kind, fn in _RENDERERS:
         if isinstance(sec, kind):
             return fn(sec)
+    tables = question_tables(sec) if sec.available else None
+    if tables is not None:
+        out: list[str] = []
+        for t in tables:
+            out += [md_escape(t.lead), ""]
+            out += _table([md_escape(h) for h in t.header],
+                          [[md_escape(c) for c in r] for r in t.rows])
+        return out
     return [] if sec.available else _missing(sec)
 
 

@@ -38,7 +38,8 @@ def test_options_reach_explain_audit(run):
     report = run.audit(samples=0, checks=["non-finite"], title="Mine",
                        progress=lambda stage, done, total: stages.append(stage))
     assert report.title == "Mine"
-    assert stages == ["predict", "checks", "performance", "explanations", "card", "done"]
+    assert stages == ["predict", "checks", "performance", "calibration", "baseline", "robustness",
+                      "shift", "explanations", "card", "done"]
 
 
 def test_a_run_on_data_that_cannot_be_reloaded_is_audited_without_data(run):

@@ -15,6 +15,8 @@ False
 """
 
 from explain.auditing.sections._base import Section
+from explain.auditing.sections.baseline import BaselineScore, ShallowBaselineSection
+from explain.auditing.sections.calibration import CalibrationSection
 from explain.auditing.sections.card import CardSection, LayerRow
 from explain.auditing.sections.explanations import (
     Agreement,
@@ -28,15 +30,21 @@ from explain.auditing.sections.performance import (
     Mistake,
     PerformanceSection,
 )
+from explain.auditing.sections.robustness import CorruptionCurve, RobustnessSection
+from explain.auditing.sections.shift import ClassShift, DistributionShiftSection, ShiftTest
 from explain.auditing.sections.training import DataSufficiencySection, TrainingSection
 
 __all__ = ["Section", "SECTIONS", "section_type", "TrainingSection", "PerformanceSection",
            "ExplanationsSection", "DataSufficiencySection", "CardSection", "ClassMetrics",
            "CalibrationBin", "Mistake", "MethodResult", "ExplainedSample", "Agreement",
-           "LayerRow"]
+           "LayerRow", "CalibrationSection", "ShallowBaselineSection", "BaselineScore",
+           "RobustnessSection", "CorruptionCurve", "DistributionShiftSection", "ShiftTest",
+           "ClassShift"]
 
 #: Every section type, in report order (the JSON keys are their ``name``).
-SECTIONS: tuple[type[Section], ...] = (TrainingSection, PerformanceSection, ExplanationsSection,
+SECTIONS: tuple[type[Section], ...] = (TrainingSection, PerformanceSection, CalibrationSection,
+                                       ShallowBaselineSection, RobustnessSection,
+                                       DistributionShiftSection, ExplanationsSection,
                                        DataSufficiencySection, CardSection)
 
 

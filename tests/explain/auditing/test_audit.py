@@ -135,7 +135,8 @@ def test_audit_reports_accuracy_card_and_training_sections():
     assert [r.name for r in card.layers] == ["0", "2"]
     assert card.versions["torch"] == torch.__version__
     assert card.data == {"n": 90, "sample_shape": [4], "dtype": "torch.float32"}
-    assert set(report.timings) == {"predict", "checks", "performance", "explanations", "card"}
+    assert set(report.timings) == {"predict", "checks", "performance", "calibration", "baseline",
+                                   "robustness", "shift", "explanations", "card"}
     assert report.findings == tuple(sorted(report.findings, key=lambda f: -f.severity.rank))
 
 

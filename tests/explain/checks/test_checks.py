@@ -23,7 +23,7 @@ from explain.monitor import History
 
 IDS = ["overfitting", "vanishing-gradients", "exploding-gradients", "non-finite", "dead-units",
        "saturation", "temporal-gradient-decay", "spectral", "data-sufficiency",
-       "unstable-training"]
+       "calibration", "distribution-shift", "robustness", "shallow-baseline", "unstable-training"]
 
 
 def sick_history() -> History:

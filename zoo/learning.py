@@ -1,0 +1,190 @@
+"""``zoo.learning_curve``: would more data help this run? (The module is ``zoo.learning`` so
+that ``zoo.learning_curve`` stays the function.) Retrain the run's recipe on fractions of its
+training data (seeded, class-stratified, same validation split), score each model on the
+validation split, and fit a saturating power law ``acc(n) = a - b * n**-c`` (Hestness et al.
+2017) with its uncertainty, to predict what doubling the data would bring.
+
+The full fraction reuses the run's own model, so the cost is the sum of the smaller fractions
+times the original training (0.875x for the default fractions).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import numpy as np
+import torch
+
+from explain._core import tensors
+from explain._validation import check_float
+from explain.errors import InvalidInputError
+from zoo.data.base import DatasetBundle, TensorPairDataset
+from zoo.run import Run
+
+__all__ = ["LearningCurve", "learning_curve", "fit_power_law"]
+
+Progress = Callable[[int, int], None]
+#: Predicted gain from doubling the data above which more data "would help" (the default of
+#: the data-sufficiency check's ``sufficiency_gain``: 2 points of accuracy per doubling).
+HELPS = 0.02
+
+
+@dataclass(frozen=True)
+class LearningCurve:
+    """Validation accuracy per training-set size, and the power-law prediction for 2x data.
+
+    Attributes
+    ----------
+    points : ``(n_train, val_accuracy)`` per fraction (the input of ``explain.audit``'s
+        ``learning_curve``).
+    params : fitted ``(a, b, c)`` of ``a - b * n**-c`` (``None`` when the fit failed).
+    predicted_gain, gain_low, gain_high : predicted accuracy gain from doubling the largest
+        training set (median over the draws), and its 90% interval (parameters drawn from the fit's covariance, kept
+        within the fit's bounds; with 4 points and 3 parameters it is wide, and says so).
+    """
+
+    points: tuple[tuple[int, float], ...]
+    params: tuple[float, float, float] | None
+    predicted_gain: float | None
+    gain_low: float | None
+    gain_high: float | None
+
+    @property
+    def summary(self) -> str:
+        n, acc = self.points[-1]
+        if self.predicted_gain is None:
+            return (f"Validation accuracy {acc:.3f} with {n} samples; the power law could not "
+                    "be fitted, so no prediction is made.")
+        helps = "would help" if self.predicted_gain > HELPS else "is not predicted to help"
+        spread = ("no interval: as many points as parameters" if self.gain_low is None or
+                  self.gain_high is None else
+                  f"90% interval {self.gain_low:+.3f} to {self.gain_high:+.3f}")
+        return (f"Doubling the data {helps}: validation accuracy {acc:.3f} with {n} samples, "
+                f"predicted {acc + self.predicted_gain:.3f} with {2 * n} (gain "
+                f"{self.predicted_gain:+.3f}, {spread}).")
+
+
+def _power(n: np.ndarray, a: float, b: float, c: float) -> np.ndarray:
+    return a - b * np.power(n, -c)
+
+
+def fit_power_law(points: Sequence[tuple[float, float]], *, seed: int = 0) -> tuple[
+        tuple[float, float, float] | None, tuple[float, float | None, float | None] | None]:
+    """``(a, b, c)`` and the predicted gain at twice the largest ``n`` (mean, 5%, 95%)."""
+    from scipy.optimize import curve_fit
+
+    n = np.array([p[0] for p in points], dtype=float)
+    acc = np.array([p[1] for p in points], dtype=float)
+    import warnings
+
+    from scipy.optimize import OptimizeWarning
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", OptimizeWarning)
+            params, cov = curve_fit(_power, n, acc, p0=(min(1.0, acc.max() + 0.02), 1.0, 0.5),
+                                    bounds=([0.0, 0.0, 0.01], [1.0, np.inf, 3.0]),
+                                    maxfev=20_000)
+    except (RuntimeError, ValueError):
+        return None, None
+    top = n.max()
+    fitted = (float(params[0]), float(params[1]), float(params[2]))
+    if not np.all(np.isfinite(cov)):  # as many points as parameters: no uncertainty
+        return fitted, (float(_power(2 * top, *params) - _power(top, *params)), None, None)
+    draws = np.random.default_rng(seed).multivariate_normal(
+        params, np.nan_to_num(cov, nan=0.0, posinf=0.0), size=2000, check_valid="ignore")
+    draws = np.clip(draws, [0.0, 0.0, 0.01], [1.0, np.inf, 3.0])  # the fit's bounds
+    gains = _power(2 * top, *draws.T) - _power(top, *draws.T)
+    lo, gain, hi = (float(v) for v in np.percentile(gains, [5, 50, 95]))
+    return fitted, (gain, lo, hi)
+
+
+def _subset(bundle: DatasetBundle, fraction: float, seed: int) -> DatasetBundle:
+    """``fraction`` of each class of the training split, seeded."""
+    x, y = bundle.train.tensors  # type: ignore[attr-defined]
+    g = torch.Generator().manual_seed(seed)
+    keep = []
+    for c in torch.unique(y):
+        idx = torch.nonzero(y == c).flatten()
+        idx = idx[torch.randperm(idx.numel(), generator=g)]
+        keep.append(idx[: max(1, round(fraction * idx.numel()))])
+    pick = torch.cat(keep).sort().values
+    return dataclasses.replace(bundle, train=TensorPairDataset(x[pick], y[pick]))
+
+
+def _val_accuracy(model: torch.nn.Module, bundle: DatasetBundle) -> float:
+    x, y = bundle.val.tensors  # type: ignore[attr-defined]
+    logits = tensors.predict(tensors.eval_copy(model), x, owner="zoo.learning_curve")
+    return float((logits.argmax(1) == y).double().mean())
+
+
+def learning_curve(run: Run, fractions: Sequence[float] = (0.125, 0.25, 0.5, 1.0), *,
+                   progress: bool | Progress = True, seed: int = 0) -> LearningCurve:
+    """Retrain ``run``'s recipe on ``fractions`` of its training data and fit a power law.
+
+    Parameters
+    ----------
+    run : a zoo :class:`~zoo.Run` whose data deepscope can reload.
+    fractions : increasing fractions in (0, 1]; 1.0 reuses the run's model.
+    progress : a tqdm bar (``True``), none (``False``) or ``progress(done, total)``.
+    seed : seed of the subsets (each retraining uses the run's own config seed).
+
+    Examples
+    --------
+    >>> import zoo
+    >>> run = zoo.train(preset="mlp-digits", epochs=2, progress=False, monitor=False)
+    >>> curve = learning_curve(run, fractions=(0.25, 0.5, 1.0), progress=False)
+    >>> [n for n, _ in curve.points]
+    [359, 718, 1437]
+    """
+    bundle = run.dataset
+    if bundle is None:
+        raise InvalidInputError("zoo.learning_curve needs a run whose data deepscope can "
+                                "reload (run.dataset is None). Train it from a zoo dataset.")
+    fracs = [cast(float, check_float(f, "fractions", owner="learning_curve", min=0.0,
+                                     min_inclusive=False, max=1.0)) for f in fractions]
+    if len(fracs) < 3 or any(b <= a for a, b in zip(fracs, fracs[1:])):
+        raise InvalidInputError("The 'fractions' parameter of learning_curve must hold 3 or "
+                                "more strictly increasing values in (0, 1] (a power law has 3 "
+                                f"parameters). Got {tuple(fractions)!r} instead.")
+    report = _reporter(progress, len(fracs))
+    points = []
+    for i, f in enumerate(fracs):
+        report(i)
+        points.append(_point(run, bundle, f, seed))
+    report(len(fracs))
+    params, gain = fit_power_law(points, seed=seed)
+    return LearningCurve(tuple(points), params, *(gain if gain else (None, None, None)))
+
+
+def _point(run: Run, bundle: DatasetBundle, fraction: float, seed: int) -> tuple[int, float]:
+    from zoo.trainer import train
+
+    if math.isclose(fraction, 1.0):
+        return len(bundle.train), _val_accuracy(run.model, bundle)  # type: ignore[arg-type]
+    part = _subset(bundle, fraction, seed)
+    config = {k: v for k, v in run.config.to_dict().items() if k != "monitor"}
+    model = train(run.model_name, part, model_kwargs=dict(run.model_kwargs), progress=False,
+                  monitor=False, **config).model
+    return len(part.train), _val_accuracy(model, bundle)  # type: ignore[arg-type]
+
+
+def _reporter(progress: bool | Progress, total: int) -> Callable[[int], Any]:
+    if callable(progress):
+        return lambda done: progress(done, total)
+    if not progress:
+        return lambda done: None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc="learning curve", unit="fraction")
+
+    def update(done: int) -> None:
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+    return update
