@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 import explain
@@ -25,10 +26,11 @@ from explain._core.tensors import decode_tokens
 from explain._core.text import escape_markdown
 from explain.figures import attention as FAT
 from explain.figures import attribution as FA
+from explain.report import Table
 
 __all__ = ["OK", "WRONG", "escape_markdown", "guard", "page_header", "run_picker",
            "selected_run", "severity_badge", "severity_text", "verdict_badge", "show_findings",
-           "class_name", "preview", "attribution_view", "trust_view", "has_attention",
+           "show_table", "class_name", "preview", "attribution_view", "trust_view", "has_attention",
            "attention_view"]
 
 _log = logging.getLogger("deepscope.dashboard")
@@ -128,6 +130,14 @@ def show_findings(found: Iterable[explain.Finding], *,
 
 
 # ----------------------------------------------------------------------------- samples
+def show_table(table: Table) -> None:
+    """One of the report's tables (:class:`explain.report.Table`): its lead sentence, then the rows."""
+    st.markdown(escape_markdown(table.lead))
+    if table.rows:
+        st.dataframe(pd.DataFrame(list(table.rows), columns=list(table.header)),
+                     hide_index=True, use_container_width=True)
+
+
 def class_name(names: tuple[str, ...] | list[str], index: int) -> str:
     """``names[index]``, or the index as text when the name is missing."""
     return str(names[index]) if 0 <= index < len(names) else str(index)

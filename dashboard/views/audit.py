@@ -8,6 +8,9 @@ import explain
 from dashboard import cache as C
 from dashboard import runs as R
 from dashboard import widgets as W
+from explain.auditing.sections import QUESTION_SECTIONS
+from explain.figures.report import section_figures
+from explain.report import question_tables
 
 W.page_header(
     "Audit",
@@ -27,11 +30,28 @@ def _run_audit(run_id: str, stamp: str) -> None:
 
     report = C.audit(run_id, progress=progress)
     texts = {fmt: report.render(fmt) for _, fmt, _, _ in _FORMATS}  # rendered once, not per click
-    st.session_state.setdefault("_audits", {})[run_id] = (stamp, report, texts)
+    st.session_state.setdefault("_audits", {})[run_id] = (stamp, report, texts,
+                                                          section_figures(report))
     bar.empty()
 
 
-def _show(run_id: str, report: explain.Report, texts: dict[str, str]) -> None:
+def _questions(report: explain.Report, figures: dict[str, list]) -> None:
+    """Is deep better than shallow here, does it hold under shift and corruption, are its
+    probabilities honest: each question section's tables and figures (or why it is missing)."""
+    for kind in QUESTION_SECTIONS:
+        sec = report.section(kind)
+        st.subheader(sec.title)
+        if not sec.available:
+            st.info(W.escape_markdown(sec.reason))
+            continue
+        for table in question_tables(sec) or []:
+            W.show_table(table)
+        for i, fig in enumerate(figures.get(sec.name, [])):
+            st.plotly_chart(fig, key=f"q_{sec.name}_{i}")
+
+
+def _show(run_id: str, report: explain.Report, texts: dict[str, str],
+          figures: dict[str, list]) -> None:
     st.subheader(f"{W.severity_badge(report.severity)}: "
                  f"{W.escape_markdown(report.verdict.headline)}")
     cols = st.columns(len(_FORMATS) + 1)
@@ -41,9 +61,12 @@ def _show(run_id: str, report: explain.Report, texts: dict[str, str]) -> None:
     if cols[-1].button("Run again", key="audit_again"):
         st.session_state["_audits"].pop(run_id, None)
         st.rerun()
-    tab_findings, tab_report = st.tabs(["Findings", "Full report"])
+    tab_findings, tab_questions, tab_report = st.tabs(["Findings", "Four questions",
+                                                       "Full report"])
     with tab_findings:
         W.show_findings(report.findings)
+    with tab_questions:
+        _questions(report, figures)
     with tab_report:
         st.markdown(texts["markdown"])  # Streamlit never renders raw HTML from this
     if report.timings:
@@ -60,7 +83,7 @@ def _page(run_id: str) -> None:
             return
         _run_audit(run_id, stamp)
         st.rerun()  # redraw without the prompt
-    _show(run_id, saved[1], saved[2])
+    _show(run_id, *saved[1:])
 
 
 run_id = W.selected_run()

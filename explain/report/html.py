@@ -27,7 +27,7 @@ from explain.card import Modality
 from explain.figures.report import section_figures, token_blocks
 from explain.findings import Severity
 from explain.quality.result import Verdict
-from explain.report._questions import question_tables
+from explain.report.tables import question_tables
 
 __all__ = ["render_html", "badge"]
 

@@ -21,7 +21,7 @@ from explain.auditing.sections import (
 )
 from explain.findings import Severity
 from explain.quality.result import Verdict
-from explain.report._questions import question_tables
+from explain.report.tables import question_tables
 
 __all__ = ["render_markdown", "md_escape", "grade"]
 

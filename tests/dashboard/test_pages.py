@@ -10,6 +10,7 @@ import pytest
 from dashboard import cache as C
 from dashboard import runs as R
 from dashboard import widgets as W
+from explain.auditing.sections import QUESTION_SECTIONS
 from tests.dashboard.helpers import RUN_ID, open_page, plotly_specs
 
 
@@ -158,6 +159,10 @@ def test_audit_page_runs_the_audit_and_offers_three_downloads(app, fast_audit):
     assert any(f"{s}: " in app.subheader[0].value for s in ("PASS", "INFO", "WARN", "FAIL"))
     assert [b.label for b in app.download_button] == ["HTML", "JSON", "Markdown"]
     assert any("deepscope" in m.lower() or "#" in m for m in _md(app))
+    # the four questions, each with its own heading, in the report's order
+    titles = [h.value for h in app.subheader[1:5]]
+    assert titles == [k.title for k in QUESTION_SECTIONS]
+    assert any("Clean accuracy" in m for m in _md(app))  # the robustness table's lead sentence
 
 
 @pytest.mark.slow  # ~10 s on 2 busy cores: trains a model

@@ -34,7 +34,7 @@ from explain.auditing.sections.robustness import CorruptionCurve, RobustnessSect
 from explain.auditing.sections.shift import ClassShift, DistributionShiftSection, ShiftTest
 from explain.auditing.sections.training import DataSufficiencySection, TrainingSection
 
-__all__ = ["Section", "SECTIONS", "section_type", "TrainingSection", "PerformanceSection",
+__all__ = ["Section", "SECTIONS", "QUESTION_SECTIONS", "section_type", "TrainingSection", "PerformanceSection",
            "ExplanationsSection", "DataSufficiencySection", "CardSection", "ClassMetrics",
            "CalibrationBin", "Mistake", "MethodResult", "ExplainedSample", "Agreement",
            "LayerRow", "CalibrationSection", "ShallowBaselineSection", "BaselineScore",
@@ -46,6 +46,11 @@ SECTIONS: tuple[type[Section], ...] = (TrainingSection, PerformanceSection, Cali
                                        ShallowBaselineSection, RobustnessSection,
                                        DistributionShiftSection, ExplanationsSection,
                                        DataSufficiencySection, CardSection)
+
+#: The sections that answer the audit's four questions: are its probabilities honest, is deep
+#: better than shallow here, does it hold under corruption, does it hold when the data shifts.
+QUESTION_SECTIONS: tuple[type[Section], ...] = (CalibrationSection, ShallowBaselineSection,
+                                                RobustnessSection, DistributionShiftSection)
 
 
 def section_type(name: str) -> type[Section] | None:
