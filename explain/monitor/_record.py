@@ -219,11 +219,13 @@ def collect(state: SampledStep, loss: Any) -> StepRecord:
     params = state.params
     with torch.no_grad():
         grads = {i: g.detach() for i, p in enumerate(params) if (g := p.grad) is not None}
-        grad_idx = list(grads)
         taken = state.backward_norms  # as backward produced them (before any clipping)
-        now = dict(zip(grad_idx, norms([grads[i] for i in grad_idx])))  # after any clipping
+        # also where the loop already called zero_grad() (set_to_none) before step()
+        grad_idx = sorted(set(grads) | set(taken))
+        now_idx = list(grads)
+        now = dict(zip(now_idx, norms([grads[i] for i in now_idx])))  # after any clipping
         g_norms = [taken[i] if i in taken else now[i] for i in grad_idx]
-        clip_idx = [i for i in grad_idx if i in taken]
+        clip_idx = [i for i in now_idx if i in taken]
         after = [now[i] for i in clip_idx]
         w_norms = norms([p.detach() for p in params])
         snap = state.snapshot or [None] * len(params)

@@ -116,6 +116,27 @@ def test_with_gradient_accumulation_the_accumulated_gradient_is_measured():
     assert b["loss_max"] == [None, None]  # step() without loss=
 
 
+def test_gradients_cleared_before_step_still_give_norms():
+    # opt.step(); opt.zero_grad(); mon.step(): p.grad is None when the monitor is called
+    model = net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    x, y = data()
+    expected = []
+    with TrainingMonitor(model, every=2) as mon:
+        for _ in range(3):
+            F.cross_entropy(model(x), y).backward()
+            first = model[0]  # the layer's norm: weight and bias together
+            expected.append(float(torch.stack([first.weight.grad.norm(),
+                                               first.bias.grad.norm()]).norm()))
+            opt.step()
+            opt.zero_grad()
+            mon.step()
+    grad = mon.history.layers["0"]["grad_norm"]
+    assert grad[0] == pytest.approx(expected[0], rel=1e-5)
+    assert grad[1] == pytest.approx(expected[2], rel=1e-5)
+    assert mon.history.between["grad_norm_max"][1] is not None
+
+
 def test_float_losses_are_tracked_too():
     model = net()
     with TrainingMonitor(model, every=5) as mon:
