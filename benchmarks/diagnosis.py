@@ -1,7 +1,12 @@
 """Diagnosis accuracy: train every zoo preset, run ``explain.diagnose`` and compare with the
 diagnosis each preset plants (``preset.expected``).
 
-Usage: python benchmarks/diagnosis.py [--fast] [--quiet] [--presets NAME ...] [--json PATH]
+Usage: python benchmarks/diagnosis.py [--suite zoo|wild|both] [--fast] [--quiet]
+       [--presets NAME ...] [--json PATH]
+
+The wild suite (``benchmarks/_wild.py``) trains runs written as users write them (their own
+loops under ``explain.TrainingMonitor``, no ``zoo.train``) and prints each run's loss curves so
+its ground truth can be checked by eye.
 
 Prints, per preset, the severity of every check (F=FAIL, W=WARN, i=INFO, .=PASS, -=SKIPPED, E=ERROR) with
 the numbers behind the key checks; then the confusion matrix expected diagnosis (rows) vs checks
@@ -17,6 +22,7 @@ import json
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -57,6 +63,35 @@ def train_and_diagnose(name: str, fast: bool, quiet: bool) -> dict[str, Any]:
             "findings": {f.check: f for f in findings}}
 
 
+def wild_results(fast: bool, quiet: bool, names: list[str] | None) -> list[dict[str, Any]]:
+    """Train every wild case (``--fast``: half the epochs), print its curves, diagnose it."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import _wild
+    out = []
+    for case in _wild.CASES:
+        if names and case.name not in names:
+            continue
+        r = _wild.run_case(case, 0.5 if fast else 1.0)
+        findings = diagnose(r.history, r.model)
+        e = r.history.epochs
+        if not quiet:
+            print(f"{case.name} ({case.note or 'healthy'}): {len(e['epoch'])} epochs, "
+                  f"{r.seconds:.1f}s\n  train loss {curve(e['train_loss'])}\n"
+                  f"  val loss   {curve(e['val_loss'])}\n  train/val acc "
+                  f"{e['train_acc'][-1]:.3f}/{e['val_acc'][-1]:.3f}")
+        out.append({"preset": case.name, "expected": list(case.expected),
+                    "seconds": r.seconds, "diverged": False, "test_accuracy": e["val_acc"][-1],
+                    "findings": {f.check: f for f in findings}})
+    return out
+
+
+def curve(values: list[Any], points: int = 10) -> str:
+    """About ``points`` values of a curve, evenly spaced, always with the last one."""
+    n = len(values)
+    idx = sorted({round(i * (n - 1) / (points - 1)) for i in range(points)}) if n else []
+    return " ".join("nan" if values[i] is None else f"{values[i]:.3g}" for i in idx)
+
+
 def numbers(findings: dict[str, Any]) -> str:
     """The measured values behind the key checks, compactly."""
     ev = {k: f.evidence for k, f in findings.items()}
@@ -89,12 +124,12 @@ def flagged(result: dict[str, Any]) -> set[str]:
 def report(results: list[dict[str, Any]]) -> bool:
     """Print the tables and the goal line; return whether the goal holds."""
     ids = list_checks()
-    print(f"\n{'preset':15s} {'expected':22s} " + " ".join(f"{ABBREV[c]:>6s}" for c in ids)
+    print(f"\n{'run':26s} {'expected':22s} " + " ".join(f"{ABBREV[c]:>6s}" for c in ids)
           + "  acc    sec  numbers")
     for r in results:
         cells = " ".join(f"{LETTER[r['findings'][c].severity]:>6s}" for c in ids)
         acc = r["test_accuracy"]
-        print(f"{r['preset']:15s} {','.join(r['expected']) or 'healthy':22s} {cells}  "
+        print(f"{r['preset']:26s} {','.join(r['expected']) or 'healthy':22s} {cells}  "
               f"{acc if acc is None else f'{acc:.3f}'} {r['seconds']:6.0f}"
               f"{' diverged' if r['diverged'] else ''}  {numbers(r['findings'])}")
     rows = sorted({e for r in results for e in r["expected"]} | {"healthy"},
@@ -124,7 +159,10 @@ def report(results: list[dict[str, Any]]) -> bool:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--presets", nargs="+", default=None, help="default: every zoo preset")
+    ap.add_argument("--suite", choices=("zoo", "wild", "both"), default="zoo",
+                    help="the zoo presets, the wild suite of hand-written loops, or both")
+    ap.add_argument("--presets", nargs="+", default=None,
+                    help="default: every zoo preset (and every wild case)")
     ap.add_argument("--fast", action="store_true", help="half the epochs (at least 3)")
     ap.add_argument("--quiet", action="store_true", help="no progress bars or per-run lines")
     ap.add_argument("--threads", type=int, default=2)
@@ -132,11 +170,15 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     results = []
-    for name in args.presets or zoo.list_presets():
-        results.append(train_and_diagnose(name, args.fast, args.quiet))
-        if not args.quiet:
-            print(f"{name}: {time.strftime('%H:%M:%S')} done in {results[-1]['seconds']:.0f}s",
-                  file=sys.stderr)
+    if args.suite in ("zoo", "both"):
+        known = set(zoo.list_presets())
+        for name in [p for p in args.presets or zoo.list_presets() if p in known]:
+            results.append(train_and_diagnose(name, args.fast, args.quiet))
+            if not args.quiet:
+                print(f"{name}: {time.strftime('%H:%M:%S')} done in "
+                      f"{results[-1]['seconds']:.0f}s", file=sys.stderr)
+    if args.suite in ("wild", "both"):
+        results += wild_results(args.fast, args.quiet, args.presets)
     ok = report(results)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:

@@ -55,9 +55,13 @@ def spikes(norms: list[float | None], window: int,
     sampled norms, the median of the first :data:`SCALE_WINDOW` sampled norms (the run's
     starting scale; records before any others are judged against it, so the first steps are
     evidence, never the floor) and the highest median of any :data:`SCALE_WINDOW` consecutive
-    earlier norms (the scale the run has established). ``peaks`` (default ``norms``) is the
-    largest norm since the previous record, when the monitor tracked every step
-    (``history.between["grad_norm_max"]``), so a spike between two samples is seen.
+    earlier norms (the scale the run has established). ``peaks`` is the largest norm since the
+    previous record, when the monitor tracked every step (``history.between["grad_norm_max"]``),
+    so a spike between two samples is seen. A peak is then judged against earlier *peaks*
+    (the same algorithm over the peak series), never against single sampled norms: the largest
+    of ~``every`` per-step norms is naturally many times their median (a healthy GRU measured
+    here has peaks 10x its sampled median; a run converging to a loss of 1e-4, 1e5x), so
+    like is compared with like.
 
     A reference that never falls matters late in training: as the loss approaches zero the
     typical gradient norm shrinks by orders of magnitude while one hard batch still gives a
@@ -65,7 +69,9 @@ def spikes(norms: list[float | None], window: int,
     explosion (a healthy GRU measured here has one). An explosion leaves the range the run has
     ever had.
     """
-    peaks = norms if peaks is None else peaks
+    if peaks is not None:  # peaks against earlier peaks (a sampled norm where none)
+        norms = [v if p is None else p for v, p in zip(norms, peaks)]
+    peaks = norms
     vals = [v for v in norms if v is not None]
     start = statistics.median(vals[:SCALE_WINDOW]) if vals else 0.0
     factors: list[float | None] = []

@@ -21,7 +21,7 @@ from explain.monitor._layers import (
     loss_scale,
 )
 
-__all__ = ["BackwardGradNorms", "LossCounter", "SnapshotPlan", "SampledStep", "StepRecord",
+__all__ = ["BackwardGradNorms", "SnapshotPlan", "SampledStep", "StepRecord",
            "collect", "norms"]
 
 
@@ -42,6 +42,8 @@ class SampledStep:
         activation module's hook.
     raw : per layer index, the layer's own output and its version.
     amp : whether an enabled GradScaler skips steps whose gradients overflowed.
+    extra : 1-d float32 tensors read in the same transfer (the running statistics between
+        records); their values come back in :attr:`StepRecord.extra`.
     """
 
     params: list[torch.Tensor]
@@ -53,6 +55,7 @@ class SampledStep:
         default_factory=dict)
     raw: dict[int, tuple[torch.Tensor, int]] = field(default_factory=dict)
     amp: bool = False
+    extra: list[torch.Tensor] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,10 @@ class StepRecord:
     nonfinite : element counts of non-finite gradients, weights and activations.
     activation_kinds : per layer index, the activation observed (overrides the static guess).
     amp_overflow_values : non-finite gradient values that an enabled GradScaler skips.
+    grad_norm_before, grad_norm_after : the global norm of the gradients taken as backward
+        produced them, and of the same gradients at ``step()`` (lower when the loop clipped;
+        None when backward norms were not taken).
+    extra : the values of :attr:`SampledStep.extra`, one list per tensor.
     """
 
     loss: float | None
@@ -73,6 +80,9 @@ class StepRecord:
     nonfinite: dict[str, int]
     activation_kinds: dict[int, str | None]
     amp_overflow_values: int = 0
+    grad_norm_before: float | None = None
+    grad_norm_after: float | None = None
+    extra: list[list[float]] = field(default_factory=list)
 
 
 def norms(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -123,48 +133,6 @@ class SnapshotPlan:
         if left_out is not None:
             self._start = left_out
         return chosen
-
-
-class LossCounter:
-    """Counts non-finite losses with no per-step device op or sync.
-
-    :meth:`add` only keeps the step's loss tensor (a few microseconds; an ``isnan`` per step
-    measured ~30 us in a real loop, 0.5% of a small RNN's step). :meth:`flush` counts them all
-    with one reduction per device and one synchronisation; past ``fold_every`` kept tensors
-    they are reduced on their device first, so memory stays bounded.
-    """
-
-    def __init__(self, fold_every: int = 256) -> None:
-        self.fold_every = fold_every
-        self._kept: list[torch.Tensor] = []
-        self._floats = 0                                   # non-finite float losses
-        self._folded: dict[torch.device, torch.Tensor] = {}  # counts so far, on device
-
-    def add(self, loss: Any) -> None:
-        if isinstance(loss, torch.Tensor):
-            self._kept.append(loss.detach() if loss.requires_grad else loss)
-            if len(self._kept) >= self.fold_every:
-                self._fold()
-        elif isinstance(loss, float) and not math.isfinite(loss):
-            self._floats += 1
-
-    def _fold(self) -> None:
-        by_device: dict[torch.device, list[torch.Tensor]] = {}
-        for t in self._kept:
-            by_device.setdefault(t.device, []).append(t.reshape(-1))
-        self._kept = []
-        with torch.no_grad():
-            for device, ts in by_device.items():
-                bad = (~torch.isfinite(torch.cat(ts))).sum()
-                old = self._folded.get(device)
-                self._folded[device] = bad if old is None else old + bad
-
-    def flush(self) -> int:
-        """The number of non-finite losses since the last flush."""
-        self._fold()
-        counts, self._folded = self._folded, {}
-        count, self._floats = self._floats, 0
-        return count + sum(int(c) for c in counts.values())
 
 
 class BackwardGradNorms:
@@ -251,11 +219,14 @@ def collect(state: SampledStep, loss: Any) -> StepRecord:
     params = state.params
     with torch.no_grad():
         grads = {i: g.detach() for i, p in enumerate(params) if (g := p.grad) is not None}
-        grad_idx = list(grads)
         taken = state.backward_norms  # as backward produced them (before any clipping)
-        late = [i for i in grad_idx if i not in taken]
-        now = dict(zip(late, norms([grads[i] for i in late])))
+        # also where the loop already called zero_grad() (set_to_none) before step()
+        grad_idx = sorted(set(grads) | set(taken))
+        now_idx = list(grads)
+        now = dict(zip(now_idx, norms([grads[i] for i in now_idx])))  # after any clipping
         g_norms = [taken[i] if i in taken else now[i] for i in grad_idx]
+        clip_idx = [i for i in now_idx if i in taken]
+        after = [now[i] for i in clip_idx]
         w_norms = norms([p.detach() for p in params])
         snap = state.snapshot or [None] * len(params)
         before = {i: s for i, s in enumerate(snap) if s is not None
@@ -286,7 +257,8 @@ def collect(state: SampledStep, loss: Any) -> StepRecord:
             act_refs[spec.index] = (y, version)
         loss_t = loss.detach().float().mean() if isinstance(loss, torch.Tensor) else None
         extra = [loss_t] if loss_t is not None else []
-        flat = _gather(g_norms + w_norms + d_norms + p_norms + extra, act_tensors)
+        flat = _gather(g_norms + w_norms + d_norms + p_norms + after + extra,
+                       act_tensors + [t.float() for t in state.extra])
 
     pos = 0
 
@@ -298,13 +270,17 @@ def collect(state: SampledStep, loss: Any) -> StepRecord:
 
     g_list, w_list = take(len(g_norms)), take(len(w_norms))
     d_list, p_list = take(len(d_norms)), take(len(p_norms))
+    after_list = take(len(after))
     loss_value = take(1)[0] if loss_t is not None else (float(loss) if _is_number(loss) else None)
     act_by_layer = {i: finish_stats(take(NUM_ACT_STATS), kinds[i], y, y._version == version)
                     for i, (y, version) in act_refs.items()}
+    extra_values = [take(t.numel()) for t in state.extra]
 
     grad_norm: list[float | None] = [None] * len(params)
     for i, v in zip(grad_idx, g_list):
         grad_norm[i] = v
+    before_total = _combine([grad_norm[i] for i in clip_idx])
+    after_total = _combine(list(after_list))
     upd: dict[int, tuple[float, float]] = {i: (d, p) for i, d, p in zip(upd_idx, d_list, p_list)}
     nonfinite, amp_overflow = _count_nonfinite(state, grad_idx, g_list, w_list)
 
@@ -324,7 +300,9 @@ def collect(state: SampledStep, loss: Any) -> StepRecord:
         if act is not None and not all(map(math.isfinite, act[:2])):
             nonfinite["activation"] += count_nonfinite(act_refs[spec.index][0])
         row[spec.name] = rec
-    return StepRecord(loss_value, row, nonfinite, kinds, amp_overflow)
+    return StepRecord(loss_value, row, nonfinite, kinds, amp_overflow,
+                      grad_norm_before=before_total, grad_norm_after=after_total,
+                      extra=extra_values)
 
 
 def _activation_row(kind: str | None, stats: list[float] | None) -> dict[str, float | None]:

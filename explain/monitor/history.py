@@ -11,12 +11,22 @@ The layout is a contract every part of deepscope codes against (checks, figures,
 ``layers``      dict[layer name, dict[metric, list[float | None]]], one value per sampled step;
                 layers ordered input -> output; metrics in :data:`LAYER_METRICS`.
 ``layer_info``  dict[layer name, dict]: ``"type"``, ``"activation"``, ``"num_params"``, ``"index"``.
+``between``     dict[str, list[float | None]], one value per sampled record: what happened on
+                every step since the previous record (this one's step included), tracked on the
+                device at every step: ``"count"`` (steps), ``"grad_norm_max"`` and
+                ``"grad_norm_mean"`` (the global gradient norm, before any clipping),
+                ``"loss_max"`` and ``"loss_mean"`` (finite losses given to ``step(loss=)``),
+                ``"update_ratio_max"`` (the largest layer's ``| ||W_t|| - ||W_t-1|| | /
+                ||W_t-1||``, a lower bound of its update-to-weight ratio). Empty in histories
+                recorded before it existed; ``None`` where a value was not tracked.
 ``temporal``    list[{"step": int, "grad_norm": [float per time step]}] (sequence models):
                 ``||d loss_i / d x_i[t]||`` averaged over the batch's sequences.
 ``nonfinite``   dict[str, int]: counts for ``"loss"``, ``"grad"``, ``"weight"``, ``"activation"``.
 ``meta``        dict: model class, parameter count, sampling interval, device, amp,
                 ``"epoch_end_steps"`` (the global step count at each ``log_epoch``),
                 ``"temporal_source"`` (``"training step"`` or ``"extra pass"``),
+                ``"clipping"`` (whether the loop clipped gradients: a gradient norm at
+                ``step()`` below the one backward produced, at ``"clipped_records"`` records),
                 ``"monitor_seconds"`` (the monitor's measured work), ...
 
 JSON is the canonical form (:meth:`History.to_dict`): strict JSON through
@@ -41,7 +51,9 @@ EPOCH_KEYS = ("epoch", "train_loss", "val_loss", "train_acc", "val_acc", "lr", "
 LAYER_METRICS = ("grad_norm", "weight_norm", "update_ratio", "act_mean", "act_std", "frac_zero",
                  "frac_saturated", "frac_dead")
 NONFINITE_KINDS = ("loss", "grad", "weight", "activation")
-_FIELDS = ("epochs", "steps", "step_loss", "layers", "layer_info", "temporal", "nonfinite", "meta")
+_FIELDS = ("epochs", "steps", "step_loss", "layers", "layer_info", "temporal", "nonfinite", "meta",
+           "between")
+_OPTIONAL = {"between": dict}  # fields added later: histories without them still load
 _FIX = "The history is damaged or was not written by deepscope; record it again with TrainingMonitor."
 
 
@@ -78,6 +90,7 @@ class History:
     temporal: list[dict[str, Any]] = field(default_factory=list)
     nonfinite: dict[str, int] = field(default_factory=_empty_nonfinite)
     meta: dict[str, Any] = field(default_factory=dict)
+    between: dict[str, list[float | None]] = field(default_factory=dict)
 
     __hash__ = None  # type: ignore[assignment]  # mutable
 
@@ -151,12 +164,12 @@ class History:
                 f"History.from_dict: 'schema' must be an int between 1 and {SCHEMA_VERSION}. "
                 f"Got {schema!r} instead. A newer schema needs a newer deepscope "
                 f"(pip install -U deepscope).")
-        missing = [k for k in _FIELDS if k not in d]
+        missing = [k for k in _FIELDS if k not in d and k not in _OPTIONAL]
         if missing:
             raise CorruptRunError(
                 f"History.from_dict: the field(s) {', '.join(map(repr, missing))} are missing. "
                 f"{_FIX}")
-        data = copy.deepcopy({k: d[k] for k in _FIELDS})
+        data = copy.deepcopy({k: d[k] if k in d else _OPTIONAL[k]() for k in _FIELDS})
         jsoncodec.restore_nonfinite(data, d.get(jsoncodec.NONFINITE_KEY, []),
                                     what="History.from_dict")
         _validate(data)
@@ -228,7 +241,7 @@ def _check_numbers(values: Any, what: str, length: int | None = None) -> None:
 def _validate(d: dict[str, Any]) -> None:
     for name, kind in (("epochs", dict), ("layers", dict), ("layer_info", dict),
                        ("nonfinite", dict), ("meta", dict), ("steps", list),
-                       ("step_loss", list), ("temporal", list)):
+                       ("step_loss", list), ("temporal", list), ("between", dict)):
         if not isinstance(d[name], kind):
             raise _fail(f"'{name}'", f"a {kind.__name__}", d[name])
     lengths = {len(c) if isinstance(c, list) else -1 for c in d["epochs"].values()}
@@ -245,6 +258,8 @@ def _validate(d: dict[str, Any]) -> None:
             raise _fail(f"'layers.{layer}'", "a dict of metric -> list", metrics)
         for metric, values in metrics.items():
             _check_numbers(values, f"'layers.{layer}.{metric}'", n)
+    for key, values in d["between"].items():
+        _check_numbers(values, f"'between.{key}'", n)
     for layer, info in d["layer_info"].items():
         if not isinstance(info, dict):
             raise _fail(f"'layer_info.{layer}'", "a dict", info)

@@ -1,9 +1,12 @@
 """The training monitor: per-layer health of a training run at a small, bounded overhead.
 
-Only *sampled* steps cost anything: the forward hooks are registered just for the step that will
+Only *sampled* steps cost much: the forward hooks are registered just for the step that will
 be sampled and removed right after it, a copy of the weights is taken just before it (for the
 update ratio), and all statistics of a sampled step reach the CPU in one synchronisation.
-An unsampled ``step()`` increments a counter and keeps the loss tensor (no device op, no clock).
+An unsampled ``step()`` keeps the loss tensor and updates running statistics on the device (the
+global gradient norm before clipping, the layers' weight norms: two fused norms per step, see
+``explain.monitor._between``) with no host synchronisation and no clock; the next record reads
+them, so a spike between two sampled steps is seen (``History.between``).
 """
 
 from __future__ import annotations
@@ -17,14 +20,9 @@ from torch import nn
 from explain._validation import check_float, check_int
 from explain.errors import InvalidInputError, InvalidTypeError
 from explain.monitor import _layers
+from explain.monitor._between import BETWEEN_KEYS, LossCounter, StepTracker, append_between
 from explain.monitor._pacer import Pacer
-from explain.monitor._record import (
-    BackwardGradNorms,
-    LossCounter,
-    SampledStep,
-    SnapshotPlan,
-    collect,
-)
+from explain.monitor._record import BackwardGradNorms, SampledStep, SnapshotPlan, collect
 from explain.monitor._temporal import TemporalRecorder, sequence_layout
 from explain.monitor.history import LAYER_METRICS, History
 
@@ -70,9 +68,14 @@ class TrainingMonitor:
     Notes
     -----
     Gradient, weight and activation statistics (and their non-finite counts) are taken at
-    sampled steps; non-finite losses are counted at every step that passes ``loss``. Gradient
-    norms are taken as backward accumulates them, so they are the norms before any gradient
-    clipping in the loop (a gradient assigned by hand is read at :meth:`step`). With
+    sampled steps; non-finite losses are counted at every step that passes ``loss``. Every
+    step, sampled or not, also updates running statistics on the device (no sync), read at the
+    next record into ``history.between``: the largest and mean global gradient norm, loss
+    (when ``loss`` is given) and a lower bound of the largest update-to-weight ratio since the
+    previous record. Gradient norms are taken as backward accumulates them, so they are the
+    norms before any gradient clipping in the loop (a gradient assigned by hand is read at
+    :meth:`step`); ``meta["clipping"]`` says whether the loop clipped (a norm at
+    :meth:`step` below the one backward produced, at a sampled step). With
     gradient accumulation call :meth:`step` once per optimizer step: the activation statistics
     come from the first forward pass (with gradients enabled) of the sampled step; forward
     passes under ``torch.no_grad()`` (validation) are ignored. ``frac_dead`` counts units that
@@ -161,7 +164,11 @@ class TrainingMonitor:
         self._pacer = Pacer(self.every, budget=self.budget, max_every=self.max_every,
                             start=self._step)
         self._sequence = any(isinstance(m, nn.RNNBase) for m in self.model.modules())
-        self._losses = LossCounter()           # non-finite losses, counted at records
+        self._losses = LossCounter()           # non-finite, largest and mean loss, at records
+        self._tracker = StepTracker(self._params, self._snapshots.layers, self.scaler)
+        self._tracker.start()                  # gradient and weight norms of every step
+        self._tracking = [] if self._model_hooks is None else [
+            self.model.register_forward_hook(off(self._track_hook))]  # kept until close()
         self._seconds = 0.0                    # measured wall time of the sampled steps' work
         self._state = self._new_state()        # what the next sampled step gathers
         self._input: tuple[tuple, dict] | None = None  # the sampled step's model input
@@ -183,6 +190,9 @@ class TrainingMonitor:
         """Remove every hook and finish the history; safe to call more than once."""
         self._disarm()
         if self._started and not self._closed:
+            while self._tracking:
+                self._tracking.pop().remove()
+            self._tracker.close()
             self.history.nonfinite["loss"] += self._losses.flush()
             meta = self.history.meta
             meta["total_steps"] = self._step
@@ -207,8 +217,8 @@ class TrainingMonitor:
 
         Parameters
         ----------
-        loss : the step's loss (a tensor or float); recorded at sampled steps, and non-finite
-            values are counted at every step.
+        loss : the step's loss (a tensor or float); recorded at sampled steps; at every step
+            its non-finite values are counted and its largest and mean value tracked.
         target : the batch labels, used for the BPTT curve of sequence models (optional).
         """
         if not self._started:
@@ -219,6 +229,7 @@ class TrainingMonitor:
                 "'with TrainingMonitor(model) as mon:' block.")
         k = self._step
         self._losses.add(loss)
+        self._tracker.step()
         pacer = self._pacer
         sampled = pacer.is_sampled(k)
         if sampled:
@@ -290,6 +301,8 @@ class TrainingMonitor:
             h.layer_info.setdefault(spec.name, {
                 "type": type(spec.module).__name__, "activation": guess.get(spec.name),
                 "num_params": spec.num_params, "index": spec.index})
+        for key in BETWEEN_KEYS:  # a history recorded before these were tracked: None there
+            h.between.setdefault(key, [None] * n)
         first = self._params[0] if self._params else None
         h.meta.update({
             "model": type(self.model).__name__,
@@ -369,6 +382,10 @@ class TrainingMonitor:
         self._spent[1] += time.thread_time() - c0
         return None if tapped is None else ((tapped, *args[1:]), kwargs)
 
+    def _track_hook(self, module: nn.Module, args: Any, output: Any) -> None:
+        if not self._busy:
+            self._tracker.attach()
+
     def _output_hook(self, module: nn.Module, args: Any, output: Any) -> None:
         if self._active():  # this forward's graph exists now: hook its gradient accumulators
             self._handles += self._grad_norms.attach()
@@ -376,8 +393,12 @@ class TrainingMonitor:
     def _record(self, k: int, loss: Any, target: Any) -> None:
         self._last_temporal = (0.0, 0.0)
         self._state.backward_norms = self._grad_norms.values
+        host_loss, loss_stats = self._losses.take()
+        count, tracked = self._tracker.take()
+        self._state.extra = tracked + loss_stats  # read in the record's one transfer
         rec = collect(self._state, loss)
         h = self.history
+        append_between(h, count, host_loss, rec)
         h.steps.append(k)
         h.step_loss.append(rec.loss)
         for spec in self._layers:
@@ -390,7 +411,6 @@ class TrainingMonitor:
         if rec.amp_overflow_values:
             h.meta["amp_overflow_values"] = (h.meta.get("amp_overflow_values", 0)
                                              + rec.amp_overflow_values)
-        h.nonfinite["loss"] += self._losses.flush()
         self._state = self._new_state()  # drop the snapshot and the batch's tensors
         self._temporal.take_tapped(k, h)  # the BPTT curve of this step's own backward
         elapsed = time.perf_counter() - self._t_start

@@ -247,7 +247,16 @@ def test_a_spike_between_samples_is_seen_through_the_running_max():
     h.between = {"grad_norm_max": [1.5] * 6 + [30.0] + [1.5] * 5}  # step 61-69 peaked at 30
     f = run("exploding-gradients", h)
     assert f.severity is Severity.WARN and f.evidence["max_norm"] == 30.0
-    assert f.evidence["max_spike"] == pytest.approx(30 / 2 ** 0.5)
+    assert f.evidence["max_spike"] == pytest.approx(30 / 1.5)  # against the earlier peaks
+
+
+def test_peaks_are_judged_against_peaks_not_against_single_samples():
+    # every record's peak (the largest of ~10 steps) is 8x the sampled norm: no spike
+    h = exploding([1.0] * 12)
+    h.between = {"grad_norm_max": [8.0] * 12}
+    assert run("exploding-gradients", h).severity is Severity.PASS
+    h.between["grad_norm_max"][8] = 80.0  # ... one 10x the usual peak is
+    assert run("exploding-gradients", h).evidence["max_spike"] == pytest.approx(10.0)
 
 
 def test_a_late_blip_below_the_starting_norm_is_not_a_spike():
