@@ -16,7 +16,7 @@ import torch
 from explain.checks import diagnose
 from explain.findings import Severity
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "benchmarks"))
 import _wild  # noqa: E402
 
 CORE = ("overfitting", "vanishing-gradients", "exploding-gradients", "non-finite", "dead-units",
