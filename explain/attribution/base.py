@@ -20,10 +20,10 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from explain._core.guard import ModelGuard
 from explain._registry import Registry
 from explain._validation import unknown_name
 from explain.attribution import preflight as pf
-from explain._core.guard import ModelGuard
 from explain.attribution.batching import (
     PROBE_ROWS,
     BatchPlan,
