@@ -78,6 +78,7 @@ class Job:
     plan: BatchPlan | None = None         # set by the batching step
     probe_s: float = 0.0                  # seconds of the measured first chunk (0 if cached)
     steps: list[torch.Tensor] = field(default_factory=list)  # per chunk, auto-step methods
+    unconverged: list[torch.Tensor] = field(default_factory=list)  # per chunk, bool [chunk]
 
 
 @dataclass
@@ -88,6 +89,11 @@ class Chunk:
     baselines: torch.Tensor
     target: torch.Tensor
     args: tuple
+
+
+def _not_implemented(self: Explainer, job: Job, chunk: Chunk, rows: int,
+                     **options: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+    raise NotImplementedError
 
 
 class Explainer:
@@ -127,10 +133,9 @@ class Explainer:
         """Samples per call of :meth:`_attribute` so one pass holds about ``rows`` rows."""
         return max(1, rows // max(1, self.evaluations(job, options)))
 
-    def _attribute(self, job: Job, chunk: Chunk, rows: int,
-                   **options: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Attribute one chunk; return values shaped like ``chunk.x`` and the delta or None."""
-        raise NotImplementedError
+    #: Attribute one chunk; return values shaped like ``chunk.x`` and the delta or None. Each
+    #: method defines it with its own keyword options (hence ``Callable[...]``).
+    _attribute: Callable[..., tuple[torch.Tensor, torch.Tensor | None]] = _not_implemented
 
     # -- the verb -----------------------------------------------------------------------------
     def explain(self, inputs: torch.Tensor, target: Any = None, *,

@@ -6,8 +6,8 @@ import pytest
 import torch
 from torch import nn
 
-from explain.attribution import attribute, list_methods
 from explain._core.guard import ModelGuard, model_fingerprint
+from explain.attribution import attribute, list_methods
 from tests.explain.test_attribution_models import TinyCNN, cases
 
 _FAST = {"n_steps": 4, "n_samples": 2, "nt_samples": 2, "nsamples": 4}
