@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib.util
 import json
 import resource
 import statistics
@@ -38,9 +39,88 @@ FAST = {"integrated_gradients": {}, "deeplift": {}, "gradient_shap": {"n_samples
         "shap_kernel": {"nsamples": 64}}
 
 
+class _Card:
+    """The few card fields the benchmark reads, for models built here."""
+
+    def __init__(self, modality: str, layers: dict | None = None) -> None:
+        from explain.card import Modality
+        self.modality, self.layers = Modality(modality), layers or {}
+
+
+def _residual_cnn():
+    from torch import nn
+
+    class Block(nn.Module):
+        def __init__(self, c: int) -> None:
+            super().__init__()
+            self.a, self.ba = nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c)
+            self.b, self.bb = nn.Conv2d(c, c, 3, padding=1), nn.BatchNorm2d(c)
+
+        def forward(self, x):
+            return torch.relu(x + self.bb(self.b(torch.relu(self.ba(self.a(x))))))
+
+    return nn.Sequential(nn.Conv2d(3, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(),
+                         Block(32), nn.Conv2d(32, 64, 3, stride=2, padding=1),
+                         nn.BatchNorm2d(64), nn.ReLU(), Block(64), nn.AdaptiveAvgPool2d(1),
+                         nn.Flatten(), nn.Linear(64, 10))
+
+
+def _bigru():
+    from torch import nn
+
+    class BiGRU(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gru, self.head = nn.GRU(5, 64, batch_first=True, bidirectional=True), \
+                nn.Linear(128, 4)
+
+        def forward(self, x):
+            out, _ = self.gru(x)            # [B, T, 128]
+            return self.head(out.mean(1))
+
+    return BiGRU()
+
+
+def _minilm():
+    """MiniLM-L6 shaped BERT (random weights, built from a config: nothing is downloaded)."""
+    from torch import nn
+    from transformers import BertConfig, BertForSequenceClassification
+
+    cfg = BertConfig(vocab_size=30522, hidden_size=384, num_hidden_layers=6,
+                     num_attention_heads=12, intermediate_size=1536, num_labels=2)
+
+    class Wrap(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = BertForSequenceClassification(cfg)
+
+        def forward(self, ids):
+            return self.bert(input_ids=ids, attention_mask=(ids != 0).long()).logits
+
+    return Wrap()
+
+
+BUILT = {"resnet_bn": (_residual_cnn, "image", lambda g: torch.randn(64, 3, 32, 32, generator=g)),
+         "bigru": (_bigru, "timeseries", lambda g: torch.randn(64, 40, 5, generator=g)),
+         "minilm": (_minilm, "text",
+                    lambda g: torch.randint(1, 30522, (64, 32), generator=g))}
+
+
 def setup(name: str, batch: int, device: str):
-    """(model, inputs, target) for zoo model ``name`` on ``batch`` test samples of its data."""
+    """(model, inputs, target) for zoo model ``name`` on ``batch`` test samples of its data, or
+    for a model built here (``BUILT``: batch 64 as in the issue)."""
     import zoo
+
+    if name in BUILT:
+        build, modality, data = BUILT[name]
+        torch.manual_seed(0)
+        model = build().eval().to(device)
+        layers = {"embedding": "bert.bert.embeddings.word_embeddings"} if name == "minilm" \
+            else {}
+        model.card = _Card(modality, layers)
+        x = data(torch.Generator().manual_seed(0)).to(device)
+        with torch.no_grad():
+            return model, x, model(x).argmax(1)
 
     bundle = zoo.load_dataset(DATA[name])
     torch.manual_seed(0)
@@ -111,15 +191,39 @@ def timed(fn: Callable[[], object], x: torch.Tensor) -> float:
     return time.perf_counter() - start
 
 
-def captum_default(model, x, target, n_steps: int):
-    """captum's IntegratedGradients as a user would call it (no internal_batch_size)."""
+def captum_default(model, x, target, n_steps: int, ibs: int | None = None):
+    """captum's IntegratedGradients as a user would call it (no internal_batch_size), or with
+    a fixed ``internal_batch_size``; returns (attributions, convergence delta)."""
     from captum.attr import IntegratedGradients, LayerIntegratedGradients
 
     if x.dtype == torch.int64:
         emb = model.get_submodule(model.card.layers["embedding"])
         return LayerIntegratedGradients(model, emb).attribute(
-            x, baselines=torch.zeros_like(x), target=target, n_steps=n_steps)
-    return IntegratedGradients(model).attribute(x, target=target, n_steps=n_steps)
+            x, baselines=torch.zeros_like(x), target=target, n_steps=n_steps,
+            internal_batch_size=ibs, return_convergence_delta=True)
+    return IntegratedGradients(model).attribute(x, target=target, n_steps=n_steps,
+                                                internal_batch_size=ibs,
+                                                return_convergence_delta=True)
+
+
+def best_fixed_ibs(model, x, target, n_steps: int, sizes=(32, 64, 128, 256, 512, 1024, 2048,
+                                                          4096)) -> tuple[int, float]:
+    """captum with the best fixed internal_batch_size: (size, median seconds of 3 interleaved
+    rounds over every size)."""
+    times: dict[int, list[float]] = {s: [] for s in sizes}
+    for _ in range(3):
+        for size in sizes:
+            times[size].append(timed(functools.partial(captum_default, model, x, target,
+                                                       n_steps, size), x))
+    best = min(sizes, key=lambda s: statistics.median(times[s]))
+    return best, statistics.median(times[best])
+
+
+def incomplete(values: torch.Tensor, delta: torch.Tensor, tol: float = 0.01) -> int:
+    """Samples whose completeness error exceeds ``tol`` of |f(x) - f(b)|."""
+    total = values.flatten(1).sum(1) if values.dim() > 1 else values
+    gap = (total - delta.reshape(-1)).abs()
+    return int((delta.reshape(-1).abs() > tol * gap + 1e-6).sum())
 
 
 def evaluations(method: str, model, x, options: dict) -> int:
@@ -153,7 +257,8 @@ def memory_child(spec: str) -> None:
         captum_default(model, x, target, cfg["n_steps"])
     else:
         import explain
-        explain.attribute(model, x, target, method="integrated_gradients", n_steps=cfg["n_steps"])
+        explain.attribute(model, x, target, method="integrated_gradients",
+                          n_steps=cfg["n_steps"])
     grown = (_peak_kib() - base) / 1024
     print(json.dumps({"rss_mib": grown}))
 
@@ -168,74 +273,107 @@ def peak_mib(who: str, name: str, batch: int, n_steps: int, device: str) -> floa
 
 def fmt(values: list[float]) -> str:
     med = statistics.median(values)
-    return f"{med:9.1f} [{min(values):.1f}-{max(values):.1f}]"
+    return f"{med:7.3f} [{min(values):.3f}-{max(values):.3f}]"
+
+
+def run_method(name: str, method: str, model, x, target, args, limit_run) -> str:
+    """One line: first call, steady state, the limit and (IG) captum default / best fixed."""
+    import explain
+    from explain.attribution.batching import clear_cache
+
+    options = dict(FAST.get(method, {}))
+    if method in ("integrated_gradients", "deeplift"):
+        options["n_steps"] = args.n_steps
+    try:
+        explain.attribute(model, x[:2], target[:2], method=method, **options)  # warm
+    except explain.InvalidInputError as err:
+        return f"{name:12}{method:22}  skipped: {str(err)[:70]}"
+    evals = evaluations(method, model, x, options)
+    call = functools.partial(explain.attribute, model, x, target, method=method, **options)
+    firsts, ours, theirs, limits = [], [], [], []
+    for _ in range(args.repeats):  # interleaved: first call, ours, limit, captum, ...
+        clear_cache()              # a new shape: the measured probe chunk runs
+        firsts.append(timed(call, x))
+        ours.append(timed(call, x))
+        limits.append(timed(functools.partial(limit_run, len(x) * evals), x))
+        if method == "integrated_gradients":
+            theirs.append(timed(functools.partial(captum_default, model, x, target,
+                                                  args.n_steps), x))
+    med = statistics.median
+    line = (f"{name:12}{method:22}{med(firsts) / med(ours):6.2f}{fmt(ours):>22}"
+            f"{fmt(limits):>22}{med(limits) / med(ours):7.2f}")
+    if theirs:
+        line += f"{fmt(theirs):>22}{med(theirs) / med(ours):8.2f}"
+        size, best = best_fixed_ibs(model, x, target, args.n_steps)
+        line += f"   best fixed ibs={size}: {best:.3f}s ({best / med(ours):.2f}x)"
+    return line
+
+
+def run_auto(name: str, model, x, target, args) -> str:
+    """Time to a complete explanation: auto IG against captum's default n_steps=50."""
+    import explain
+    from explain.attribution.batching import clear_cache
+
+    auto_t, cap_t = [], []
+    for _ in range(args.repeats):
+        clear_cache()
+        auto_t.append(timed(functools.partial(explain.attribute, model, x, target,
+                                              n_steps="auto"), x))
+        cap_t.append(timed(functools.partial(captum_default, model, x, target, 50), x))
+    a = explain.attribute(model, x, target, n_steps="auto")
+    values, delta = captum_default(model, x, target, 50)
+    if x.dtype == torch.int64:
+        values = values.sum(-1)
+    med = statistics.median
+    return (f"{name:12}{'auto IG vs captum 50':22}{fmt(auto_t):>22}{fmt(cap_t):>22}"
+            f"{med(cap_t) / med(auto_t):7.2f}x   steps mean {a.steps.float().mean():.1f} "
+            f"max {int(a.steps.max())}; incomplete (>1%): auto "
+            f"{incomplete(a.values, a.convergence_delta)}, captum-50 "
+            f"{incomplete(values, delta)} of {len(x)}")
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", default="cnn,rnn,transformer,mlp")
+    p.add_argument("--models", default="cnn,rnn,transformer,mlp,resnet_bn,bigru,minilm")
     p.add_argument("--methods", default="integrated_gradients",
                    help="comma list, or 'all'")
-    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--batch", type=int, default=64)
     p.add_argument("--n-steps", type=int, default=50)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--memory", action="store_true", help="measure peak RSS per setting")
-    p.add_argument("--threads", type=int, default=0,
-                   help="torch threads (0: torch's default); 1 is steadier on a busy machine")
+    p.add_argument("--auto", action="store_true", help="also time n_steps='auto' to completion")
+    p.add_argument("--threads", default="1,2", help="comma list of torch thread counts")
     p.add_argument("--child", help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         return memory_child(args.child)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-
-    import explain
     from explain.attribution import list_methods
-    from explain.attribution.batching import clear_cache
 
     methods = list_methods() if args.methods == "all" else args.methods.split(",")
-    print(f"device={args.device} threads={torch.get_num_threads()} batch={args.batch} "
-          f"n_steps={args.n_steps} repeats={args.repeats} (median [min-max])")
-    print(f"{'model':12}{'method':22}{'1st call':>10}{'samples/s':>24}{'limit':>24}{'ratio':>7}"
-          f"{'captum default':>26}{'ours/captum':>12}")
-    for name in args.models.split(","):
-        model, x, target = setup(name, args.batch, args.device)
-        limit_run, limit_size, _ = fwd_bwd_limit(model, x, target)
-        print(f"{name}: the limit runs {limit_size} rows per forward+backward pass", flush=True)
-        for method in methods:
-            options = dict(FAST.get(method, {}))
-            if method in ("integrated_gradients", "deeplift"):
-                options["n_steps"] = args.n_steps
-            try:
-                explain.attribute(model, x[:2], target[:2], method=method, **options)  # warm
-            except explain.InvalidInputError as err:
-                print(f"{name:12}{method:22}  skipped: {str(err)[:70]}")
+    for threads in map(int, args.threads.split(",")):
+        torch.set_num_threads(threads)
+        print(f"\ndevice={args.device} threads={threads} batch={args.batch} "
+              f"n_steps={args.n_steps} repeats={args.repeats} (seconds: median [min-max])")
+        print(f"{'model':12}{'method':22}{'1st/n':>6}{'ours s':>22}{'limit s':>22}"
+              f"{'ratio':>7}{'captum default s':>22}{'speedup':>8}")
+        for name in args.models.split(","):
+            if name == "minilm" and importlib.util.find_spec("transformers") is None:
+                print(f"{name:12}skipped: transformers is not installed")
                 continue
-            evals = evaluations(method, model, x, options)
-            clear_cache()   # the first full-size call measures the batch size (the probe)
-            first = len(x) / timed(functools.partial(
-                explain.attribute, model, x, target, method=method, **options), x)
-            ours, theirs, limits = [], [], []
-            for _ in range(args.repeats):  # interleaved: ours, limit, captum, ours, ...
-                ours.append(len(x) / timed(functools.partial(
-                    explain.attribute, model, x, target, method=method, **options), x))
-                limits.append(len(x) / timed(functools.partial(limit_run, len(x) * evals), x))
-                if method == "integrated_gradients":
-                    theirs.append(len(x) / timed(functools.partial(
-                        captum_default, model, x, target, args.n_steps), x))
-            limit = statistics.median(limits)
-            ratio = statistics.median(ours) / limit
-            line = (f"{name:12}{method:22}{first:10.1f}{fmt(ours):>24}{fmt(limits):>24}"
-                    f"{ratio:7.2f}")
-            if theirs:
-                line += f"{fmt(theirs):>26}{statistics.median(ours) / statistics.median(theirs):12.2f}"
-            print(line, flush=True)
-        if args.memory:
-            mine = peak_mib("ours", name, args.batch, args.n_steps, args.device)
-            cap = peak_mib("captum", name, args.batch, args.n_steps, args.device)
-            print(f"{name:12}{'peak RSS growth (MiB)':34}ours {mine:8.0f}   captum default "
-                  f"{cap:8.0f}", flush=True)
+            model, x, target = setup(name, args.batch, args.device)
+            limit_run, limit_size, _ = fwd_bwd_limit(model, x, target)
+            print(f"{name}: the limit runs {limit_size} rows per forward+backward pass",
+                  flush=True)
+            for method in methods:
+                print(run_method(name, method, model, x, target, args, limit_run), flush=True)
+            if args.auto:
+                print(run_auto(name, model, x, target, args), flush=True)
+            if args.memory:
+                mine = peak_mib("ours", name, args.batch, args.n_steps, args.device)
+                cap = peak_mib("captum", name, args.batch, args.n_steps, args.device)
+                print(f"{name:12}{'peak RSS growth (MiB)':34}ours {mine:8.0f}   captum "
+                      f"default {cap:8.0f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,18 @@ from explain._core.guard import ModelGuard
 from explain._registry import Registry
 from explain._validation import unknown_name
 from explain.attribution import preflight as pf
-from explain.attribution.batching import expand_args, plan_batch, run_chunked
+from explain.attribution.batching import (
+    PROBE_ROWS,
+    BatchPlan,
+    cached_plan,
+    expand_args,
+    measure,
+    memory_budget,
+    plan_key,
+    plan_rows,
+    remember,
+    run_chunked,
+)
 from explain.attribution.result import Attribution
 from explain.card import ModelCard, card_of
 from explain.errors import InvalidInputError
@@ -64,6 +75,10 @@ class Job:
     batch_size: int | None = None
     memory_budget: int | None = None
     warnings: list[str] = field(default_factory=list)
+    plan: BatchPlan | None = None         # set by the batching step
+    probe_s: float = 0.0                  # seconds of the measured first chunk (0 if cached)
+    steps: list[torch.Tensor] = field(default_factory=list)  # per chunk, auto-step methods
+    unconverged: list[torch.Tensor] = field(default_factory=list)  # per chunk, bool [chunk]
 
 
 @dataclass
@@ -74,6 +89,11 @@ class Chunk:
     baselines: torch.Tensor
     target: torch.Tensor
     args: tuple
+
+
+def _not_implemented(self: Explainer, job: Job, chunk: Chunk, rows: int,
+                     **options: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
+    raise NotImplementedError
 
 
 class Explainer:
@@ -113,10 +133,9 @@ class Explainer:
         """Samples per call of :meth:`_attribute` so one pass holds about ``rows`` rows."""
         return max(1, rows // max(1, self.evaluations(job, options)))
 
-    def _attribute(self, job: Job, chunk: Chunk, rows: int,
-                   **options: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Attribute one chunk; return values shaped like ``chunk.x`` and the delta or None."""
-        raise NotImplementedError
+    #: Attribute one chunk; return values shaped like ``chunk.x`` and the delta or None. Each
+    #: method defines it with its own keyword options (hence ``Callable[...]``).
+    _attribute: Callable[..., tuple[torch.Tensor, torch.Tensor | None]] = _not_implemented
 
     # -- the verb -----------------------------------------------------------------------------
     def explain(self, inputs: torch.Tensor, target: Any = None, *,
@@ -165,9 +184,11 @@ class Explainer:
             baselines=base.detach().cpu() if method.uses_baselines else None,
             convergence_delta=None if delta is None else delta.detach().cpu(),
             warnings=tuple(job.warnings),
-            timings={"preflight": t1 - t0, "attribute": t2 - t1,
-                     "total": time.perf_counter() - t0},
-            requested_method=self.name)
+            timings={"preflight": t1 - t0, "attribute": t2 - t1, "probe": job.probe_s,
+                     "total": time.perf_counter() - t0,
+                     "rows_per_pass": float(job.plan.rows if job.plan else 0)},
+            requested_method=self.name, plan=job.plan,
+            steps=torch.cat(job.steps).cpu() if job.steps else None)
 
     # -- shared machinery ---------------------------------------------------------------------
     @classmethod
@@ -230,17 +251,6 @@ class Explainer:
         mine = set(self.options())
         own = {k: v for k, v in options.items() if k in mine}
         n = job.x.shape[0]
-        evals = max(1, self.evaluations(job, options))
-        if job.batch_size is not None:
-            rows = max(1, int(job.batch_size))
-        else:
-            few = slice(0, min(n, 64))
-            plan = plan_batch(job.model, job.forward, job.x[few], expand_args(job.args, few, n),
-                              target=int(job.target[0]), total_rows=n * evals,
-                              budget=job.memory_budget, grad=self.gradient,
-                              key=job.token_ids is not None)
-            rows = plan.rows
-        chunk = min(n, self.chunk_size(rows, job, options))
 
         def one(lo: int, hi: int, r: int) -> tuple[torch.Tensor, torch.Tensor | None]:
             part = Chunk(job.x[lo:hi], job.baselines[lo:hi], job.target[lo:hi],
@@ -250,13 +260,44 @@ class Explainer:
         with warnings.catch_warnings():
             # captum's notes about setting requires_grad / hooks are about its own bookkeeping
             warnings.filterwarnings("ignore", category=UserWarning, module=r"captum\..*")
-            outs = run_chunked(one, n, chunk, rows, job.warnings)
+            outs = self._chunks(job, options, one)
         values = torch.cat([v.detach() for v, _ in outs])
         delta = (torch.cat([d.detach().reshape(-1) for _, d in outs])
                  if outs[0][1] is not None else None)
         if delta is not None:
             _warn_delta(self.name, job, values, delta)
+        self._finish(job, values, delta)
         return values, delta
+
+    def _chunks(self, job: Job, options: dict[str, Any], one: Callable) -> list[Any]:
+        """Run ``one`` over every chunk; on a new shape the first chunk is the measured probe."""
+        n = job.x.shape[0]
+        evals = max(1, self.evaluations(job, options))
+        if job.batch_size is not None:
+            job.plan = BatchPlan(rows=max(1, int(job.batch_size)))
+            return run_chunked(one, n, min(n, self.chunk_size(job.plan.rows, job, options)),
+                               job.plan.rows, job.warnings)
+        key = plan_key(job.x, self.gradient, job.token_ids is not None)
+        plan = cached_plan(self.model, key, job.memory_budget)  # the caller's model, not a copy
+        outs: list[Any] = []
+        if plan is None:
+            budget = (memory_budget(job.x.device) if job.memory_budget is None
+                      else int(job.memory_budget))
+            probe_n = min(n, max(1, PROBE_ROWS // evals))
+            probe_rows = min(PROBE_ROWS, probe_n * evals)
+            t = time.perf_counter()
+            with measure(job.model) as footprint:
+                outs = run_chunked(one, probe_n, probe_n, probe_rows, job.warnings)
+            job.probe_s = time.perf_counter() - t
+            plan = plan_rows(footprint(), job.x.device, budget)
+            remember(self.model, key, plan)
+        job.plan = plan
+        start = sum(int(v.shape[0]) for v, _ in outs)
+        chunk = min(n, self.chunk_size(plan.rows, job, options))
+        return outs + run_chunked(one, n, chunk, plan.rows, job.warnings, start=start)
+
+    def _finish(self, job: Job, values: torch.Tensor, delta: torch.Tensor | None) -> None:
+        """Hook after all chunks ran (e.g. integrated gradients reports unconverged samples)."""
 
 
 def _cudnn_off(job: Job):

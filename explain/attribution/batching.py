@@ -1,18 +1,27 @@
-"""Auto-tuned, memory-safe batching for attribution methods.
+"""Deterministic, memory-safe batching for attribution methods.
 
-The fastest number of rows per forward+backward pass depends on the model (on one CPU a CNN
-peaked near 64 rows, a GRU near 512), so it is measured, not fixed: :func:`plan_batch` times a
-forward+backward pass at a few batch sizes that fit the memory budget and caches the best one per
-(model, sample shape, device). :func:`run_chunked` walks the inputs in chunks and halves the
-chunk on an out-of-memory error.
+The rows per forward+backward pass are derived from what one pass *stores*, never from timings
+(which on a shared machine change from run to run). The first chunk of a job on a new
+(model, sample shape, device) is run under :func:`measure`: a ``saved_tensors_hooks`` context
+counts the bytes autograd keeps for backward per row (forward outputs per row for gradient-free
+methods), so the probe is real work whose rows are part of the answer. :func:`plan_rows` turns
+that footprint and the memory budget into a :class:`BatchPlan`, cached per model.
+
+The rule (measured on the zoo and three other architectures, one and two CPU threads): on CPU a
+pass is fastest while what it stores stays near the caches, ``32 MiB / bytes_per_row`` rows,
+between 32 and 1024 rows (below 32 rows per-pass overheads dominate; above 1024 no model gained);
+on CUDA the largest pass the budget allows, up to 4096 rows. Every plan is capped by the budget
+(``3 x bytes_per_row`` per row: stored activations, their gradients and slack) and rounded down
+to a power of two. :func:`run_chunked` walks the inputs in chunks and halves the chunk on an
+out-of-memory error.
 """
 
 from __future__ import annotations
 
-import time
+import contextlib
 import weakref
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -20,39 +29,51 @@ from torch import nn
 
 from explain.errors import AttributionError
 
-__all__ = ["BatchPlan", "plan_batch", "run_chunked", "memory_budget", "expand_args",
-           "clear_cache"]
+__all__ = ["BatchPlan", "Footprint", "plan_rows", "measure", "cached_plan", "remember",
+           "run_chunked", "memory_budget", "expand_args", "clear_cache", "plan_key", "PROBE_ROWS"]
 
-_CANDIDATES = (32, 64, 128, 256, 512, 1024, 2048, 4096)
-_NO_PROBE_ROWS = 4096
-_UNPROBED_ROWS = 1024
-_PLATEAU = 0.98
-_REPS = 3  # timed passes per size; the fastest counts (robust to preemption)
-_MIN_PASS_S = 2e-3  # passes shorter than this are dominated by per-pass overhead
+PROBE_ROWS = 64          # rows of the measured first chunk (it is part of the answer)
+_CPU_TARGET = 32 * 2**20  # bytes one CPU pass may store for backward
+_CPU_ROWS = (32, 1024)
+_CUDA_MAX_ROWS = 4096
+_SAFETY = 3              # stored activations + their gradients + slack
 _CACHE: weakref.WeakKeyDictionary[nn.Module, dict[tuple, BatchPlan]] = weakref.WeakKeyDictionary()
 
 
 @dataclass(frozen=True)
+class Footprint:
+    """What one pass stored, per row (measured by :func:`measure`).
+
+    Attributes
+    ----------
+    bytes_per_row : bytes kept for backward per row (forward outputs per row without grad).
+    rows : rows in the pass measured (the largest pass of the probe).
+    """
+
+    bytes_per_row: int
+    rows: int
+
+
+@dataclass(frozen=True)
 class BatchPlan:
-    """The batch size chosen for one (model, sample shape, device).
+    """The rows per pass chosen for one (model, sample shape, device).
 
     Attributes
     ----------
     rows : model evaluations (rows) per forward+backward pass.
-    rows_per_s : measured forward+backward throughput (0.0 when not probed; the best probed
-        size's when ``rows`` was extrapolated beyond the sizes the probe could afford).
-    probed : rows -> measured rows/s for every size tried.
-    bytes_per_row : estimated activation memory of one row (forward + backward).
+    bytes_per_row : measured memory one row stores (0 when the plan was given, not measured).
+    budget : the memory budget in bytes the plan respects.
+    reason : which rule set ``rows`` (``"cache"``, ``"budget"``, ``"given"``...).
     """
 
     rows: int
-    rows_per_s: float = 0.0
-    probed: dict[int, float] = field(default_factory=dict)
     bytes_per_row: int = 0
+    budget: int = 0
+    reason: str = "given"
 
 
 def clear_cache() -> None:
-    """Forget every measured plan (the benchmark uses it to time the probe itself)."""
+    """Forget every plan (the benchmark uses it to time a first call)."""
     _CACHE.clear()
 
 
@@ -77,116 +98,117 @@ def expand_args(args: tuple, index: slice | torch.Tensor, batch: int) -> tuple:
                  else a for a in args)
 
 
-def _bytes_per_row(model: nn.Module, forward: Callable, row: torch.Tensor, args: tuple) -> int:
-    total = [row.numel() * row.element_size()]
+def _pow2_floor(n: int) -> int:
+    return 1 << (max(1, int(n)).bit_length() - 1)
 
-    def hook(_m, _i, out):
-        if isinstance(out, torch.Tensor):
-            total[0] += out.numel() * out.element_size()
-        elif isinstance(out, tuple):
-            total[0] += sum(o.numel() * o.element_size() for o in out
-                            if isinstance(o, torch.Tensor))
 
-    handles = [m.register_forward_hook(hook) for m in model.modules()]
+def plan_rows(footprint: Footprint, device: torch.device, budget: int) -> BatchPlan:
+    """The rows per pass for a measured footprint: a pure function (no timing, no state).
+
+    Examples
+    --------
+    >>> cpu = torch.device("cpu")
+    >>> plan_rows(Footprint(bytes_per_row=250_000, rows=64), cpu, 2**30).rows
+    128
+    >>> plan_rows(Footprint(bytes_per_row=250_000, rows=64), cpu, 2**24).reason
+    'budget'
+    """
+    per_row = max(1, footprint.bytes_per_row)
+    fit = max(1, budget // (_SAFETY * per_row))
+    if device.type == "cuda":
+        want, reason = _CUDA_MAX_ROWS, "device"
+    else:
+        lo, hi = _CPU_ROWS
+        want, reason = min(hi, max(lo, _CPU_TARGET // per_row)), "cache"
+    if fit < want:
+        want, reason = fit, "budget"
+    return BatchPlan(rows=_pow2_floor(want), bytes_per_row=footprint.bytes_per_row,
+                     budget=int(budget), reason=reason)
+
+
+def plan_key(row: torch.Tensor, grad: bool, key: Any) -> tuple:
+    """The cache key of a job: sample shape, dtype, device, gradient or not, extra part."""
+    return (tuple(row.shape[1:]), row.dtype, str(row.device), grad, key)
+
+
+def cached_plan(model: nn.Module, key: tuple, budget: int | None) -> BatchPlan | None:
+    """A remembered plan for ``model`` and ``key``; re-planned when the budget changed."""
+    plan = _CACHE.get(model, {}).get(key)
+    if plan is None or budget is None or budget == plan.budget:
+        return plan
+    fp = Footprint(plan.bytes_per_row, plan.rows)
+    return plan_rows(fp, torch.device(key[2]), budget)
+
+
+def remember(model: nn.Module, key: tuple, plan: BatchPlan) -> None:
+    """Cache ``plan`` for ``model`` (forgotten with the model)."""
+    _CACHE.setdefault(model, {})[key] = plan
+
+
+class _Meter:
+    """Bytes stored per pass; a pass starts at each call of the root module."""
+
+    def __init__(self, skip: set[int]) -> None:
+        self.skip = skip
+        self.passes: list[tuple[int, int]] = []   # (rows, bytes)
+        self._seen: dict[int, int] = {}
+        self._rows = 0
+
+    def start(self, _m: nn.Module, inputs: tuple) -> None:
+        self.close()
+        first = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
+        self._rows = int(first.shape[0]) if first is not None and first.dim() > 0 else 1
+
+    def store(self, t: torch.Tensor) -> None:
+        try:
+            storage = t.untyped_storage()
+        except (RuntimeError, NotImplementedError):  # pragma: no cover - exotic tensors
+            return
+        ptr = storage.data_ptr()
+        if ptr not in self.skip:
+            self._seen[ptr] = storage.nbytes()
+
+    def output(self, _m: nn.Module, _i: tuple, out: Any) -> None:
+        for o in out if isinstance(out, tuple) else (out,):
+            if isinstance(o, torch.Tensor) and not o.requires_grad:
+                self.store(o)
+
+    def close(self) -> None:
+        if self._rows:
+            self.passes.append((self._rows, sum(self._seen.values())))
+        self._seen, self._rows = {}, 0
+
+    def footprint(self) -> Footprint:
+        self.close()
+        if not self.passes:
+            return Footprint(bytes_per_row=0, rows=0)
+        rows, stored = max(self.passes, key=lambda p: (p[1] / p[0], p[0]))
+        return Footprint(bytes_per_row=-(-stored // rows), rows=rows)
+
+
+@contextlib.contextmanager
+def measure(model: nn.Module) -> Iterator[Callable[[], Footprint]]:
+    """Measure what each pass of ``model`` stores while the block runs real work.
+
+    Yields a function returning the :class:`Footprint` (the pass with the most bytes per row).
+    With gradients on, the bytes autograd saves for backward are counted (parameters and
+    buffers excluded); without, the outputs of every module.
+    """
+    skip = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
+    meter = _Meter(skip)
+    handles = [model.register_forward_pre_hook(meter.start)]
+    handles += [m.register_forward_hook(meter.output) for m in model.modules()]
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        meter.store(t)
+        return t
+
     try:
-        with torch.no_grad():
-            forward(row, *args)
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            yield meter.footprint
     finally:
         for h in handles:
             h.remove()
-    return 3 * total[0]  # activations kept for backward + their gradients + slack
-
-
-def _time_rows(forward: Callable, row: torch.Tensor, args: tuple, target: int | torch.Tensor,
-               rows: int, grad: bool, reps: int = 1) -> float:
-    """Rows/s of one forward(+backward) pass at ``rows`` rows (fastest of ``reps``)."""
-    idx = torch.arange(rows, device=row.device) % row.shape[0]   # cycle the real samples
-    x = row[idx]
-    a = expand_args(args, idx, row.shape[0])
-    best = float("inf")
-    for _ in range(reps):
-        start = time.perf_counter()
-        if grad and x.is_floating_point():
-            xg = x.detach().requires_grad_(True)
-            with torch.enable_grad():
-                torch.autograd.grad(forward(xg, *a)[:, target].sum(), xg)
-        else:
-            with torch.no_grad():
-                forward(x, *a)
-        if x.device.type == "cuda":
-            torch.cuda.synchronize(x.device)
-        best = min(best, time.perf_counter() - start)
-    return rows / best
-
-
-def plan_batch(model: nn.Module, forward: Callable, row: torch.Tensor, args: tuple = (), *,
-               target: int = 0, total_rows: int | None = None, budget: int | None = None,
-               grad: bool = True, key: Any = None) -> BatchPlan:
-    """Measure forward(+backward) throughput at a few batch sizes and return the best.
-
-    Parameters
-    ----------
-    model : the module (cache key; the cache forgets it when the model is deleted).
-    forward : ``forward(x, *args) -> logits``.
-    row : a few real samples ``[k, *shape]`` in the space the method differentiates (cycled
-        to fill each probe batch, so e.g. sequence lengths are realistic).
-    args : extra forward arguments for those samples (tensors with batch dimension k).
-    target : class whose logit is differentiated.
-    total_rows : rows the job needs in all; the sizes tried add up to at most a fifth of it,
-        and a job of at most 4096 rows is not probed (passes of up to 1024 rows).
-    budget : memory budget in bytes (default :func:`memory_budget`).
-    grad : time forward+backward (gradient methods) or forward only (perturbation methods).
-    key : extra cache key part (e.g. the attribution space).
-    """
-    device = row.device
-    cache_key = (tuple(row.shape[1:]), row.dtype, str(device), grad, key)
-    cached = _CACHE.get(model, {}).get(cache_key)
-    if cached is not None and (budget is None or cached.rows * cached.bytes_per_row <= budget):
-        return cached
-    budget = memory_budget(device) if budget is None else budget
-    per_row = max(1, _bytes_per_row(model, forward, row[:1], expand_args(args, slice(0, 1),
-                                                                           row.shape[0])))
-    fits = [r for r in _CANDIDATES if r * per_row <= budget] or [max(1, budget // per_row)]
-    if total_rows is not None:
-        if total_rows <= _NO_PROBE_ROWS:
-            # a small job: probing would cost more than it could save
-            rows = min(total_rows, _UNPROBED_ROWS, max(1, budget // per_row))
-            return BatchPlan(rows=max(1, rows), bytes_per_row=per_row)
-        # the probe may cost at most a fifth of the job
-        fits = [r for i, r in enumerate(fits)
-                if _REPS * sum(fits[:i + 1]) <= total_rows // 5] or fits[:1]
-    probed: dict[int, float] = {}
-    worse = 0
-    _time_rows(forward, row, args, target, fits[0], grad)  # warm-up (allocator, kernels)
-    for rows in fits:
-        try:
-            probed[rows] = _time_rows(forward, row, args, target, rows, grad, reps=_REPS)
-        except (torch.cuda.OutOfMemoryError, RuntimeError) as err:
-            if not _is_oom(err):
-                raise
-            break
-        if probed[rows] < max(probed.values()):
-            worse += 1
-            if worse >= 2:
-                break
-        else:
-            worse = 0
-    # the largest size within 2% of the fastest: fewer passes, and robust to timing noise
-    top = max(probed.values())
-    best = max(r for r, v in probed.items() if v >= _PLATEAU * top)
-    tried = list(probed)
-    if best == tried[-1] and len(tried) > 1 and probed[best] >= 1.1 * probed[tried[-2]]:
-        # still climbing at the largest size the probe could afford: go up to 4x further, or
-        # up to 16x while passes stay short (then fixed per-pass costs, e.g. captum's Python
-        # per batch, dominate: the zoo MLP needed 2048 rows, ~2 ms, to reach its limit)
-        short = 4 * best / probed[best] < _MIN_PASS_S
-        factor = 16 if short else 4
-        bigger = [r for r in _CANDIDATES if best < r <= factor * best and r * per_row <= budget]
-        best = bigger[-1] if bigger else best
-    plan = BatchPlan(rows=best, rows_per_s=probed.get(best, top), probed=probed,
-                     bytes_per_row=per_row)
-    _CACHE.setdefault(model, {})[cache_key] = plan
-    return plan
 
 
 def _is_oom(err: BaseException) -> bool:
@@ -196,13 +218,13 @@ def _is_oom(err: BaseException) -> bool:
 
 
 def run_chunked(fn: Callable[[int, int, int], Any], n: int, chunk: int, rows: int,
-                warnings: list[str]) -> list[Any]:
-    """Call ``fn(lo, hi, rows)`` over ``range(n)`` in chunks; halve both sizes on OOM.
+                warnings: list[str], start: int = 0) -> list[Any]:
+    """Call ``fn(lo, hi, rows)`` over ``range(start, n)`` in chunks; halve both sizes on OOM.
 
     Returns the list of ``fn`` results in order. Raises :class:`AttributionError` when even one
     sample per pass runs out of memory.
     """
-    outs, lo = [], 0
+    outs, lo = [], start
     chunk, rows = max(1, chunk), max(1, rows)
     while lo < n:
         hi = min(n, lo + chunk)
@@ -223,4 +245,3 @@ def run_chunked(fn: Callable[[int, int, int], Any], n: int, chunk: int, rows: in
             continue
         lo = hi
     return outs
-

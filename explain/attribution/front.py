@@ -39,7 +39,7 @@ def method_options(method: str) -> list[str]:
     Examples
     --------
     >>> method_options("integrated_gradients")
-    ['n_steps', 'method']
+    ['n_steps', 'method', 'tolerance', 'max_steps']
     """
     return get_explainer(method).options()
 

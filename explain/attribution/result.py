@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from explain.attribution.batching import BatchPlan
+
 
 @dataclass(frozen=True)
 class Attribution:
@@ -21,8 +23,12 @@ class Attribution:
     baselines : the baselines used, or ``None`` for baseline-free methods.
     convergence_delta : ``[batch]`` for integrated gradients / deeplift, else ``None``.
     warnings : what was adapted (fallbacks, cuDNN switched off, chunking, ...).
-    timings : seconds per stage, e.g. ``{"preflight": ..., "attribute": ...}``.
+    timings : seconds per stage (``"preflight"``, ``"probe"`` (the measured first chunk, 0
+        when the plan was cached), ``"attribute"``, ``"total"``) and ``"rows_per_pass"``.
     requested_method : the method the caller asked for.
+    plan : the batch plan used (rows per pass, measured bytes per row, budget, rule).
+    steps : ``[batch]`` int64 model evaluations per sample for ``n_steps="auto"`` integrated
+        gradients, else ``None``.
     """
 
     values: torch.Tensor
@@ -34,3 +40,5 @@ class Attribution:
     warnings: tuple[str, ...] = ()
     timings: dict[str, float] = field(default_factory=dict)
     requested_method: str = ""
+    plan: BatchPlan | None = None
+    steps: torch.Tensor | None = None

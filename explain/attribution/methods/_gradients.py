@@ -37,7 +37,7 @@ def summed_gradients(forward_fn: Callable, inputs: torch.Tensor | tuple[torch.Te
 
 def fast_gradients(method: T) -> T:
     """Give a captum gradient attribution object (and any it wraps) :func:`summed_gradients`."""
-    seen = method
+    seen: Any = method
     while seen is not None:
         if hasattr(seen, "gradient_func"):
             seen.gradient_func = summed_gradients

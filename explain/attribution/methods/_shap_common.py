@@ -19,7 +19,7 @@ class Select(nn.Module):
     Tensors in ``args`` with batch dimension 1 are expanded to the batch shap passes in.
     """
 
-    def __init__(self, forward: nn.Module, cls: int, args: tuple = ()) -> None:
+    def __init__(self, forward: Callable[..., torch.Tensor], cls: int, args: tuple = ()) -> None:
         super().__init__()
         self.f = forward
         self.cls = int(cls)

@@ -1,23 +1,38 @@
-"""Integrated gradients (captum ``IntegratedGradients``) with auto-tuned internal batching."""
+"""Integrated gradients: captum ``IntegratedGradients`` with planned internal batching, or
+``n_steps="auto"``, per-sample nested trapezoid doubling that stops when complete."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from captum import attr
 
-from explain._validation import check_choice, check_int
+from explain._validation import check_choice, check_float, check_int
 from explain.attribution.base import Chunk, Explainer, Job, register_explainer
+from explain.attribution.methods._auto_steps import START, auto_integrated_gradients
 from explain.attribution.methods._gradients import fast_gradients
+from explain.errors import InvalidInputError
 
 __all__ = ["IntegratedGradients"]
+
+_METHODS = ["gausslegendre", "riemann_trapezoid", "riemann_left", "riemann_right",
+            "riemann_middle"]
 
 
 @register_explainer("integrated_gradients")
 class IntegratedGradients(Explainer):
     """Path integral of gradients from the baseline to the input; ``sum(values) ~ f(x) - f(b)``.
 
-    Options: ``n_steps`` (50), ``method`` (``"gausslegendre"``, or ``"riemann_trapezoid"``...).
-    ``convergence_delta`` is captum's completeness error per sample.
+    Options: ``n_steps`` (50, or ``"auto"``), ``method`` (``"gausslegendre"``, or
+    ``"riemann_trapezoid"``...; fixed steps only), ``tolerance`` (0.01) and ``max_steps`` (513)
+    for ``"auto"``. ``convergence_delta`` is the completeness error per sample,
+    ``sum(values) - (f(x) - f(b))``.
+
+    With ``n_steps="auto"`` each sample gets the fewest trapezoid steps (9, 17, 33, ... model
+    evaluations, each level reusing the last) whose completeness error is within ``tolerance``
+    times ``|f(x) - f(b)|`` and whose last doubling moved the attributions little; ``Attribution.steps`` holds the evaluations per sample, and
+    samples still incomplete at ``max_steps`` are named in ``warnings``.
 
     Examples
     --------
@@ -26,27 +41,62 @@ class IntegratedGradients(Explainer):
     >>> a = IntegratedGradients(model).explain(torch.ones(1, 3), target=0, n_steps=8)
     >>> torch.allclose(a.values, model.weight[0:1].detach(), atol=1e-5)
     True
+    >>> IntegratedGradients(model).explain(torch.ones(2, 3), target=0, n_steps="auto").steps
+    tensor([9, 9])
     """
 
     has_delta = True
 
+    @staticmethod
+    def _auto(options: dict) -> bool:
+        return isinstance(options.get("n_steps"), str) and options["n_steps"] == "auto"
+
     def evaluations(self, job: Job, options: dict) -> int:
+        if self._auto(options):
+            return START + 1
         return check_int(options.get("n_steps", 50), "n_steps", owner=self.name, min=1)
 
     def chunk_size(self, rows: int, job: Job, options: dict) -> int:
+        if self._auto(options):
+            return job.x.shape[0]   # refinement packs every unconverged sample into full passes
         # captum splits the steps: a chunk of c samples runs rows // c steps per pass
         c = max(1, rows)
         while c > job.x.shape[0] and c > 1:
             c //= 2
         return c
 
-    def _attribute(self, job: Job, chunk: Chunk, rows: int, n_steps: int = 50,
-                   method: str = "gausslegendre") -> tuple[torch.Tensor, torch.Tensor]:
-        check_choice(method, "method", ["gausslegendre", "riemann_trapezoid", "riemann_left",
-                                        "riemann_right", "riemann_middle"], owner=self.name)
+    def _attribute(self, job: Job, chunk: Chunk, rows: int, n_steps: Any = 50,
+                   method: str | None = None, tolerance: float = 0.01,
+                   max_steps: int = 513) -> tuple[torch.Tensor, torch.Tensor]:
+        if n_steps == "auto":
+            if method not in (None, "riemann_trapezoid"):
+                raise InvalidInputError(
+                    "The 'method' parameter of integrated_gradients must be None or "
+                    f"'riemann_trapezoid' with n_steps='auto'. Got {method!r} instead.")
+            out = auto_integrated_gradients(
+                job.forward, chunk.x, chunk.baselines, chunk.target, chunk.args, rows,
+                tolerance=float(check_float(tolerance, "tolerance", owner=self.name, min=0.0) or 0),
+                max_steps=check_int(max_steps, "max_steps", owner=self.name, min=START + 1))
+            job.steps.append(out.steps)
+            job.unconverged.append(~out.converged)
+            return out.values, out.delta
+        method = check_choice(method or "gausslegendre", "method", _METHODS, owner=self.name)
         ig = fast_gradients(attr.IntegratedGradients(job.forward))
         values, delta = ig.attribute(
             chunk.x, baselines=chunk.baselines, target=chunk.target,
             additional_forward_args=chunk.args or None, n_steps=n_steps, method=method,
             internal_batch_size=max(rows, chunk.x.shape[0]), return_convergence_delta=True)
         return values, delta
+
+    def _finish(self, job: Job, values: torch.Tensor, delta: torch.Tensor | None) -> None:
+        if not job.unconverged:
+            return
+        bad = torch.cat(job.unconverged).nonzero().flatten().tolist()
+        if bad:
+            cap = int(torch.cat(job.steps).max())
+            shown = ", ".join(map(str, bad[:10])) + (", ..." if len(bad) > 10 else "")
+            job.warnings.append(
+                f"integrated_gradients: {len(bad)} of {values.shape[0]} samples did not reach "
+                f"the completeness tolerance within {cap} steps (samples {shown}); their "
+                "convergence_delta shows how far off they are, raise 'max_steps' or "
+                "'tolerance'")

@@ -24,7 +24,7 @@ class SmoothGrad(Explainer):
 
     def _attribute(self, job: Job, chunk: Chunk, rows: int, nt_samples: int = 16,
                    stdev_spread: float = 0.15, seed: int = 0) -> tuple[torch.Tensor, None]:
-        spread = check_float(stdev_spread, "stdev_spread", owner=self.name, min=0.0)
+        spread = float(check_float(stdev_spread, "stdev_spread", owner=self.name, min=0.0) or 0)
         stdev = spread * float(chunk.x.max() - chunk.x.min()) or spread
         per_pass = max(1, rows // chunk.x.shape[0])
         with torch.random.fork_rng(devices=[chunk.x.device] if chunk.x.is_cuda else []):

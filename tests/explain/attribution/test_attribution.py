@@ -188,7 +188,8 @@ def test_results_do_not_depend_on_the_batch_size():
     small = attribute(model, x, target=1, batch_size=7, n_steps=10)
     large = attribute(model, x, target=1, batch_size=1000, n_steps=10)
     assert torch.allclose(small.values, large.values, atol=1e-6)
-    assert set(small.timings) == {"preflight", "attribute", "total"}
+    assert set(small.timings) == {"preflight", "probe", "attribute", "total", "rows_per_pass"}
+    assert small.timings["rows_per_pass"] == 7.0 and small.plan.reason == "given"
 
 
 def test_gru_uses_explicit_method_and_reports_the_requested_one():

@@ -1,7 +1,13 @@
-"""Auto-tuned batching: the measured best size wins, plans are cached per model, memory
-budgets cap the sizes tried, and out-of-memory errors halve the batch."""
+"""Deterministic batching: the plan comes from measured bytes per row and the budget (never from
+timings), the measured probe chunk is part of the answer, plans are cached per model, memory
+budgets cap the rows, and out-of-memory errors halve the batch."""
 
 from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -9,7 +15,8 @@ from torch import nn
 
 from explain import AttributionError
 from explain.attribution import attribute, batching
-from explain.attribution.prepare import PlainForward
+
+CPU = torch.device("cpu")
 
 
 @pytest.fixture(autouse=True)
@@ -19,51 +26,105 @@ def _fresh_cache():
     batching.clear_cache()
 
 
-@pytest.fixture
-def fake_speed(monkeypatch):
-    """Throughput peaks at 128 rows, like a model whose cache spills above that."""
-    tried = []
-
-    def speed(forward, row, args, target, rows, grad, reps=1):
-        tried.append(rows)
-        return {32: 100.0, 64: 180.0, 128: 300.0, 256: 250.0, 512: 120.0, 1024: 90.0}[rows]
-
-    monkeypatch.setattr(batching, "_time_rows", speed)
-    return tried
+def _net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 3)).eval()
 
 
-def test_the_measured_best_size_is_chosen_and_cached(fake_speed):
-    model = nn.Linear(4, 2)
-    plan = batching.plan_batch(model, PlainForward(model), torch.zeros(1, 4), total_rows=10_000)
-    assert plan.rows == 128 and plan.rows_per_s == 300.0
-    # a warm-up, then each size (3 timed passes) while the probe stays under 1/5 of the job
-    assert fake_speed == [32, 32, 64, 128, 256]
-    again = batching.plan_batch(model, PlainForward(model), torch.zeros(1, 4), total_rows=10_000)
-    assert again is plan and len(fake_speed) == 5
+class CountRows(nn.Module):
+    """Wraps a model and records the rows of every forward+backward call."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model, self.rows = model, []
+
+    def forward(self, x):
+        if torch.is_grad_enabled():
+            self.rows.append(int(x.shape[0]))
+        return self.model(x)
 
 
-def test_a_probe_still_climbing_at_its_largest_size_goes_further(fake_speed):
-    model = nn.Linear(4, 2)
-    plan = batching.plan_batch(model, PlainForward(model), torch.zeros(1, 4), total_rows=5000)
-    assert fake_speed[1:] == [32, 64, 128]              # 3 x (32 + 64 + 128) <= 5000 / 5
-    assert plan.rows == 512 and plan.rows_per_s == 300.0
+def test_plan_rows_is_a_pure_function_of_footprint_device_and_budget():
+    fp = batching.Footprint(bytes_per_row=250_000, rows=64)
+    plans = {batching.plan_rows(fp, CPU, 2**30) for _ in range(5)}
+    assert plans == {batching.BatchPlan(rows=128, bytes_per_row=250_000, budget=2**30,
+                                        reason="cache")}
+    assert batching.plan_rows(batching.Footprint(100, 64), CPU, 2**30).rows == 1024
+    assert batching.plan_rows(batching.Footprint(10**7, 64), CPU, 2**30).rows == 32
+    cuda = batching.plan_rows(fp, torch.device("cuda"), 2**40)
+    assert (cuda.rows, cuda.reason) == (4096, "device")
 
 
-def test_small_jobs_run_in_one_pass_without_probing(fake_speed):
-    model = nn.Linear(4, 2)
-    plan = batching.plan_batch(model, PlainForward(model), torch.zeros(1, 4), total_rows=300)
-    assert plan.rows == 300 and fake_speed == []
-    plan = batching.plan_batch(model, PlainForward(model), torch.zeros(1, 4), total_rows=4000)
-    assert plan.rows == 1024 and fake_speed == []
+def test_the_memory_budget_caps_the_rows():
+    fp = batching.Footprint(bytes_per_row=1000, rows=64)
+    plan = batching.plan_rows(fp, CPU, budget=100 * 3 * 1000)
+    assert (plan.rows, plan.reason) == (64, "budget")
+    assert plan.rows * 3 * plan.bytes_per_row <= plan.budget
 
 
-def test_the_memory_budget_caps_the_sizes_tried(fake_speed):
-    model = nn.Linear(4, 2)
-    row = torch.zeros(1, 4)
-    per_row = batching._bytes_per_row(model, PlainForward(model), row, ())
-    plan = batching.plan_batch(model, PlainForward(model), row, total_rows=10_000,
-                               budget=70 * per_row)
-    assert fake_speed == [32, 32, 64] and plan.rows == 64
+def test_measure_counts_what_backward_keeps_per_row():
+    model = _net()
+    for rows in (16, 64):
+        x = torch.randn(rows, 6, requires_grad=True)
+        with batching.measure(model) as footprint:
+            torch.autograd.grad(model(x)[:, 0].sum(), x)
+        fp = footprint()
+        # tanh keeps its output (16 floats) and the first linear its input (6 floats) per row
+        assert fp == batching.Footprint(bytes_per_row=(16 + 6) * 4, rows=rows)
+
+
+def test_the_plan_is_the_same_on_repeated_calls_and_in_fresh_processes():
+    model, x = _net(), torch.randn(40, 6)
+    plans = []
+    for _ in range(3):
+        batching.clear_cache()
+        plans.append(attribute(model, x, target=0, n_steps=50, memory_budget=2**28).plan)
+    code = ("import json, torch; from torch import nn; from explain.attribution import attribute;"
+            "torch.manual_seed(0);"
+            "m = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 3)).eval();"
+            "p = attribute(m, torch.randn(40, 6), target=0, n_steps=50, memory_budget=2**28).plan;"
+            "print(json.dumps([p.rows, p.bytes_per_row, p.budget, p.reason]))")
+    env = {**os.environ, "PYTHONHASHSEED": "1"}
+    fresh = [json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True,
+                                       text=True, check=True, env=env).stdout)]
+    assert len(set(plans)) == 1
+    p = plans[0]
+    assert fresh == [[p.rows, p.bytes_per_row, p.budget, p.reason]]
+    assert (p.rows, p.reason) == (1024, "cache")
+
+
+def test_the_probe_chunk_is_part_of_the_answer():
+    model, x = CountRows(_net()).eval(), torch.randn(30, 6)
+    first = attribute(model, x, target=0, n_steps=20)
+    rows_first = list(model.rows)
+    model.rows.clear()
+    later = attribute(model, x, target=0, n_steps=20)
+    assert first.timings["probe"] > 0 and later.timings["probe"] == 0
+    assert first.plan == later.plan
+    # 4 rows of the gradient preflight + 30 samples x 20 steps, with and without the probe
+    # (the first call also traces one sample's structure; that trace is cached per model)
+    assert rows_first[0] == 1 and sum(rows_first[1:]) == sum(model.rows) == 4 + 30 * 20
+    assert torch.allclose(first.values, later.values, atol=1e-6)
+
+
+def test_a_simulated_out_of_memory_backs_off_and_the_values_stay_right():
+    model = _net()
+
+    class Tight(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = model
+
+        def forward(self, x):
+            if x.shape[0] > 16:
+                raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return self.model(x)
+
+    x = torch.randn(12, 6)
+    tight = attribute(Tight().eval(), x, target=0, n_steps=8, batch_size=64)
+    free = attribute(model, x, target=0, n_steps=8, batch_size=64)
+    assert torch.allclose(tight.values, free.values, atol=1e-6)
+    assert tight.warnings[0] == "out of memory: retried with 4 samples and 32 rows per pass"
 
 
 def test_out_of_memory_halves_the_chunk_and_says_so():
@@ -98,7 +159,7 @@ def test_other_errors_are_not_mistaken_for_out_of_memory():
         batching.run_chunked(work, 3, chunk=2, rows=2, warnings=[])
 
 
-def test_a_probed_plan_drives_captums_internal_batch_size(monkeypatch):
+def test_the_plan_drives_captums_internal_batch_size(monkeypatch):
     seen = {}
     from captum import attr
 
@@ -110,18 +171,11 @@ def test_a_probed_plan_drives_captums_internal_batch_size(monkeypatch):
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(attr.IntegratedGradients, "attribute", spy)
-    monkeypatch.setattr(batching, "_time_rows",
-                        lambda f, r, a, t, rows, g, reps=1: {32: 1.0, 64: 5.0}.get(rows, 2.0))
-    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2)).eval()
-    a = attribute(model, torch.randn(250, 4), target=0, n_steps=40)
-    assert seen["ibs"] == [64] * 4 and seen["n"] == [64, 64, 64, 58]  # 64-row passes
+    model = _net()
+    fp = batching.Footprint(bytes_per_row=10**6, rows=64)   # 32 MiB / 1 MB -> 32 rows
+    key = batching.plan_key(torch.zeros(1, 6), True, False)
+    batching.remember(model, key, batching.plan_rows(fp, CPU, 2**30))
+    a = attribute(model, torch.randn(70, 6), target=0, n_steps=40)
+    assert a.plan.rows == 32 and a.timings["probe"] == 0
+    assert seen["ibs"] == [32, 32, 32] and seen["n"] == [32, 32, 6]
     assert torch.isfinite(a.values).all()
-
-
-def test_real_probe_measures_positive_throughput():
-    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2)).eval()
-    plan = batching.plan_batch(model, PlainForward(model), torch.randn(1, 4), total_rows=5000,
-                               budget=2**30)
-    assert all(v > 0 for v in plan.probed.values())
-    assert plan.rows in plan.probed or plan.rows > max(plan.probed)  # measured, or extrapolated
-    assert plan.rows_per_s >= 0.95 * max(plan.probed.values())

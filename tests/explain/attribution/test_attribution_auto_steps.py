@@ -1,0 +1,91 @@
+"""``n_steps="auto"`` integrated gradients: per-sample completeness within the tolerance, the
+same attributions as many fixed steps, refinement only where needed, warnings at the cap."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from captum import attr
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from explain.attribution import attribute, batching
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    batching.clear_cache()
+    yield
+    batching.clear_cache()
+
+
+def _net(seed: int, width: int, act: type[nn.Module]) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Linear(5, width), act(), nn.Linear(width, width), act(),
+                         nn.Linear(width, 3)).eval()
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 10_000), width=st.sampled_from([4, 16, 32]),
+       act=st.sampled_from([nn.Tanh, nn.Softplus, nn.ReLU]), scale=st.sampled_from([1.0, 4.0]))
+def test_auto_steps_meet_the_tolerance_and_match_many_fixed_steps(seed, width, act, scale):
+    net = _net(seed, width, act)
+    x = scale * torch.randn(8, 5, generator=torch.Generator().manual_seed(seed))
+    a = attribute(net, x, target=1, n_steps="auto", max_steps=4097)
+    assume(a.method == "integrated_gradients")   # not a dead-ReLU net's fallback to ablation
+    with torch.no_grad():
+        gap = (net(x)[:, 1] - net(torch.zeros_like(x))[:, 1]).double()
+    err = (a.values.double().sum(1) - gap).abs()
+    assert (err <= 0.01 * gap.abs() + 1e-4 * (1 + gap.abs())).all()
+    assert torch.allclose(a.convergence_delta.double(), a.values.double().sum(1) - gap,
+                          atol=1e-5)
+    ref = attr.IntegratedGradients(net).attribute(x, target=1, n_steps=2048,
+                                                  method="riemann_trapezoid")
+    # feature by feature within 5% of the attributions' L1 size (completeness bounds the total
+    # only: ReLU kinks move single features more than their sum)
+    assert ((a.values - ref).abs().sum(1) <= 0.05 * ref.abs().sum(1) + 1e-4).all()
+    assert a.steps.shape == (8,) and set(a.steps.tolist()) <= {9, 17, 33, 65, 129, 257,
+                                                                513, 1025, 2049, 4097}
+
+
+def test_a_linear_model_needs_only_two_levels():
+    net = nn.Linear(5, 2).eval()
+    a = attribute(net, torch.randn(6, 5), target=0, n_steps="auto")
+    assert a.steps.tolist() == [9] * 6 and a.warnings == ()
+
+
+def test_only_unconverged_samples_are_refined():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(2, 64), nn.Tanh(), nn.Linear(64, 2)).eval()
+    x = torch.tensor([[1e-3, 1e-3], [20.0, -20.0]])    # nearly linear vs strongly curved path
+    rows = []
+    net.register_forward_pre_hook(lambda _m, i: rows.append(i[0].shape[0])
+                                  if torch.is_grad_enabled() else None)
+    a = attribute(net, x, target=0, n_steps="auto", batch_size=1000)
+    easy, hard = a.steps.tolist()
+    assert easy == 9 and hard > 9
+    # 1 trace row + 2 preflight rows, then exactly the evaluations reported per sample
+    assert sum(rows) == 3 + easy + hard
+
+
+def test_samples_at_the_cap_are_named_in_warnings():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(2, 64), nn.Tanh(), nn.Linear(64, 2)).eval()
+    x = torch.tensor([[1e-3, 1e-3], [20.0, -20.0]])
+    a = attribute(net, x, target=0, n_steps="auto", max_steps=9)
+    assert a.steps.tolist() == [9, 9]
+    assert a.warnings[-1] == (
+        "integrated_gradients: 1 of 2 samples did not reach the completeness tolerance "
+        "within 9 steps (samples 1); their convergence_delta shows how far off they are, "
+        "raise 'max_steps' or 'tolerance'")
+
+
+def test_auto_steps_reject_a_fixed_rule():
+    from explain import InvalidInputError
+    from explain.attribution import IntegratedGradients
+
+    with pytest.raises(InvalidInputError, match="must be None or 'riemann_trapezoid' with "
+                       "n_steps='auto'. Got 'gausslegendre' instead."):
+        IntegratedGradients(nn.Linear(3, 2).eval()).explain(torch.ones(1, 3), n_steps="auto",
+                                                            method="gausslegendre")
