@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from explain._core.outputs import unwrap
 from explain.errors import AttributionError
 
 __all__ = ["BatchPlan", "Footprint", "plan_rows", "measure", "cached_plan", "remember",
@@ -133,7 +134,7 @@ def plan_key(row: torch.Tensor, grad: bool, key: Any) -> tuple:
 
 def cached_plan(model: nn.Module, key: tuple, budget: int | None) -> BatchPlan | None:
     """A remembered plan for ``model`` and ``key``; re-planned when the budget changed."""
-    plan = _CACHE.get(model, {}).get(key)
+    plan = _CACHE.get(unwrap(model), {}).get(key)
     if plan is None or budget is None or budget == plan.budget:
         return plan
     fp = Footprint(plan.bytes_per_row, plan.rows)
@@ -141,8 +142,9 @@ def cached_plan(model: nn.Module, key: tuple, budget: int | None) -> BatchPlan |
 
 
 def remember(model: nn.Module, key: tuple, plan: BatchPlan) -> None:
-    """Cache ``plan`` for ``model`` (forgotten with the model)."""
-    _CACHE.setdefault(model, {})[key] = plan
+    """Cache ``plan`` for ``model`` (the user's model under any output adapter; forgotten with
+    the model)."""
+    _CACHE.setdefault(unwrap(model), {})[key] = plan
 
 
 class _Meter:
