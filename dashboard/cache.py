@@ -21,6 +21,7 @@ import torch
 import explain
 import zoo
 from dashboard import runs as R
+from explain._core.outputs import logits_model
 from explain._core.tensors import decode_tokens, predict
 from explain.auditing import performance_summary
 from explain.auditing.training import spectral_alphas, training_section
@@ -29,7 +30,7 @@ from explain.figures import training as FT
 __all__ = ["AUDIT_SAMPLES", "TRUST_METRICS", "RunOverview", "Predictions", "Sentence",
            "Attention", "get_run", "findings", "overview", "predictions", "overfit_epoch",
            "spectral", "training_figure", "sample", "attribution", "trust", "sentence",
-           "sentence_attribution", "attention", "audit"]
+           "sentence_attribution", "attention", "audit", "tokenizer"]
 
 #: Test samples the audit explains (spread over the classes).
 AUDIT_SAMPLES = 8
@@ -89,8 +90,18 @@ class Attention:
 @st.cache_resource(max_entries=8, show_spinner="Loading the run ...")
 def _load(run_id: str, stamp: str) -> Any:
     run = zoo.load_run(R.resolve_run(run_id))
-    run.model.eval()
+    run.model = logits_model(run.model).eval()   # any output form -> its logits
     return run
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the tokenizer ...")
+def _tokenizer(run_id: str, stamp: str) -> Any:
+    return R.tokenizer_of(get_run(run_id))
+
+
+def tokenizer(run_id: str) -> Any:
+    """The run's tokenizer (:func:`dashboard.runs.tokenizer_of`), loaded once, or ``None``."""
+    return _tokenizer(run_id, R.stamp_of(run_id))
 
 
 def get_run(run_id: str) -> Any:
@@ -208,21 +219,35 @@ def _vocab(run: Any) -> Any:
     return vocab
 
 
-def _ids(run: Any, text: str) -> torch.Tensor:
+def _ids(run_id: str, text: str) -> torch.Tensor:
+    """``[1, L]`` ids of ``text``: the run's tokenizer if it has one, else its vocabulary."""
+    run = get_run(run_id)
     vocab = _vocab(run)
     length = getattr(vocab, "max_len", None)
     if length is None and run.dataset is not None:
         length = int(run.dataset.test.tensors[0].shape[1])
-    return vocab.encode(text, max_len=length)  # [1, L]
+    tok = tokenizer(run_id)
+    if tok is None:
+        return vocab.encode(text, max_len=length)  # [1, L]
+    return tok([text], padding="max_length", truncation=True, max_length=length,
+               return_tensors="pt", return_attention_mask=False,
+               return_token_type_ids=False)["input_ids"].long()
 
 
 @st.cache_data(max_entries=128, show_spinner=False)
 def sentence(run_id: str, stamp: str, text: str) -> Sentence:
-    """The prediction for a typed sentence."""
+    """The prediction for a typed sentence (its tokens: the tokenizer's word pieces, else the
+    vocabulary's words)."""
     run = get_run(run_id)
-    ids = _ids(run, text)
+    ids = _ids(run_id, text)
     probs = torch.softmax(predict(run.model, ids, owner="the dashboard"), dim=-1)[0]
     kept = [int(i) for i in ids[0] if int(i) != 0]
+    tok = tokenizer(run_id)
+    if tok is not None:
+        unk = getattr(tok, "unk_token_id", None)
+        pieces = [str(t) for t in tok.convert_ids_to_tokens(kept)]
+        return Sentence(ids=ids, tokens=tuple(pieces), probs=probs.numpy(),
+                        unknown=sum(1 for i in kept if i == unk))
     words = _vocab(run).tokens(text)[: len(kept)]
     return Sentence(ids=ids, tokens=tuple(w if i != 1 else f"{w} (unknown)"
                                           for w, i in zip(words, kept)),
@@ -233,7 +258,7 @@ def sentence(run_id: str, stamp: str, text: str) -> Sentence:
 def sentence_attribution(run_id: str, stamp: str, text: str, method: str) -> explain.Attribution:
     """Token attributions of a typed sentence for its predicted class."""
     run = get_run(run_id)
-    return explain.attribute(run.model, _ids(run, text), target=None, method=method)
+    return explain.attribute(run.model, _ids(run_id, text), target=None, method=method)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -257,4 +282,6 @@ def audit(run_id: str, progress: Callable[[str, int, int], None] | None = None) 
     Not cached here: the Audit page keeps each report in the session with its stamp.
     ``progress(stage, done, total)`` is called at each stage.
     """
-    return get_run(run_id).audit(samples=AUDIT_SAMPLES, progress=progress)
+    tok = tokenizer(run_id)
+    extra = {} if tok is None else {"tokenizer": tok}   # mistakes shown as the tokenizer's words
+    return get_run(run_id).audit(samples=AUDIT_SAMPLES, progress=progress, **extra)

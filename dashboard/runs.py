@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 import time
 import uuid
@@ -23,10 +24,11 @@ import streamlit as st
 
 import explain
 import zoo
+from explain._core.outputs import unwrap
 
 __all__ = [
     "RUNS_ENV", "RUN_FILES", "UPLOAD_MAX_AGE_S", "RunRef", "runs_root", "list_runs",
-    "resolve_run", "stamp_of", "vocab_of", "save_upload", "new_run_folder", "upload_root", "prune_uploads",
+    "resolve_run", "stamp_of", "vocab_of", "tokenizer_of", "save_upload", "new_run_folder", "upload_root", "prune_uploads",
 ]
 
 RUNS_ENV = "DEEPSCOPE_RUNS"
@@ -132,6 +134,17 @@ def vocab_of(run: Any) -> Any | None:
     if vocab is None:
         vocab = getattr(getattr(run, "dataset", None), "vocab", None)
     return vocab
+
+
+def tokenizer_of(run: Any) -> Any | None:
+    """The tokenizer a text run's zoo model reads (``load_tokenizer()`` of its module in
+    ``zoo.models``, e.g. MiniLM's WordPiece tokenizer), or ``None`` (the run's vocabulary is
+    used). Only an already imported ``zoo.models`` module is consulted, never a name from a
+    run file."""
+    module_name = type(unwrap(run.model)).__module__
+    module = sys.modules.get(module_name) if module_name.startswith("zoo.models.") else None
+    load = getattr(module, "load_tokenizer", None)
+    return load() if callable(load) else None
 
 
 def new_run_folder(name: str) -> Path:

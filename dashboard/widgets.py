@@ -24,13 +24,15 @@ from dashboard import runs as R
 from explain import Severity, Verdict
 from explain._core.tensors import decode_tokens
 from explain._core.text import escape_markdown
+from explain.attribution.hf_inputs import merge_word_pieces
 from explain.figures import attention as FAT
 from explain.figures import attribution as FA
 from explain.report import Table
 
 __all__ = ["OK", "WRONG", "escape_markdown", "guard", "page_header", "run_picker",
            "selected_run", "severity_badge", "severity_text", "verdict_badge", "show_findings",
-           "show_table", "class_name", "preview", "attribution_view", "trust_view", "has_attention",
+           "show_table", "class_name", "preview", "token_view", "attribution_view", "trust_view",
+           "has_attention",
            "attention_view"]
 
 _log = logging.getLogger("deepscope.dashboard")
@@ -182,6 +184,16 @@ def preview(x: Any, modality: str, *, vocab: Any = None, width: int = 96,
 
 
 # ----------------------------------------------------------------------------- explanations
+def token_view(tokens: Iterable[str], scores: Iterable[float]) -> None:
+    """Tokens highlighted by their scores; word pieces (``play ##ing``) merged into words with
+    their scores summed, and a caption saying so."""
+    words = merge_word_pieces(list(tokens), [float(s) for s in scores])
+    st.markdown(FA.token_html(list(words.words), list(words.scores)),
+                unsafe_allow_html=True)  # token_html escapes every token
+    if words.merged:
+        st.caption(escape_markdown(words.note[0].upper() + words.note[1:] + "."))
+
+
 def attribution_view(attr: explain.Attribution, run: Any, *, key: str) -> None:
     """Images as overlays, sequences as time x feature heatmaps, text as highlighted tokens."""
     modality = run.card.modality.value
@@ -191,7 +203,7 @@ def attribution_view(attr: explain.Attribution, run: Any, *, key: str) -> None:
     if modality == "text":
         keep = [j for j, i in enumerate(x.tolist()) if int(i) != 0]
         tokens = decode_tokens(x, R.vocab_of(run), skip_padding=True)
-        st.markdown(FA.token_html(tokens, values.numpy()[keep]), unsafe_allow_html=True)
+        token_view(tokens, values.numpy()[keep])
         st.caption(caption)
         return
     if modality == "image":

@@ -10,7 +10,6 @@ import explain
 from dashboard import cache as C
 from dashboard import runs as R
 from dashboard import widgets as W
-from explain.figures import attribution as FA
 
 W.page_header(
     "Explanations",
@@ -79,7 +78,7 @@ def _sentence(run_id: str, run, names: list[str], methods: list[str]) -> None:
     attr = C.sentence_attribution(run_id, stamp, text, method)
     scores = attr.values[0].detach().numpy()
     kept = [float(s) for s, i in zip(scores, out.ids[0]) if int(i) != 0]
-    st.markdown(FA.token_html(out.tokens, kept), unsafe_allow_html=True)  # escaped
+    W.token_view(out.tokens, kept)
     st.caption(f"{method}: red pushes towards {W.class_name(names, top)}, blue against.")
 
 

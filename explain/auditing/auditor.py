@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from explain._core import tensors
+from explain._core.outputs import logits_model, unwrap
 from explain._validation import check_int
 from explain.auditing import _data
 from explain.auditing.explanations import explain_samples
@@ -65,12 +66,13 @@ def _class_names(card: ModelCard | None, given: Sequence[str] | None, k: int) ->
 
 
 def _predict(model: nn.Module, data: Any, card: ModelCard | None,
-             class_names: Sequence[str] | None, max_samples: int) -> _Inputs:
+             class_names: Sequence[str] | None, max_samples: int, tokenizer: Any) -> _Inputs:
     net = tensors.eval_copy(model)
     x = y = logits = None
     modality = None
     if data is not None:
-        x, y = _data.collect(data, max_samples)
+        got = _data.gather(data, max_samples, tokenizer=tokenizer, model=net)
+        x, y, net = got.inputs, got.labels, got.model_for(net)
         modality = tensors.infer_modality(x, card, owner=_OWNER)
         logits = tensors.predict(net, x, owner=_OWNER)
     k = logits.shape[1] if logits is not None else (card.num_classes if card else 0)
@@ -117,8 +119,9 @@ def _questions(clock: _Clock, inp: _Inputs, checks: list[str] | None,
     return sections, findings
 
 
-def _performance(inp: _Inputs, vocab: Any, decode: Any) -> PerformanceSection:
-    """Accuracy, calibration and mistakes; the mistakes keep their image or text."""
+def _performance(inp: _Inputs, vocab: Any, decode: Any, tokenizer: Any = None) -> PerformanceSection:
+    """Accuracy, calibration and mistakes; the mistakes keep their image or text (with a
+    tokenizer: its words, word pieces merged, special tokens and padding dropped)."""
     if inp.x is None or inp.y is None or inp.logits is None:
         return PerformanceSection.unavailable(NO_LABELS)
     perf = performance_summary(inp.logits, inp.y, inp.class_names)
@@ -126,7 +129,8 @@ def _performance(inp: _Inputs, vocab: Any, decode: Any) -> PerformanceSection:
     for m in perf.mistakes:
         sample = inp.x[m.index]
         if inp.modality == Modality.TEXT:
-            words = tensors.decode_tokens(sample, vocab, decode, skip_padding=True)
+            words = (_data.words_of(sample, tokenizer) if tokenizer is not None else
+                     tensors.decode_tokens(sample, vocab, decode, skip_padding=True))
             m = replace(m, text=" ".join(words)[:400])
         elif inp.modality == Modality.IMAGE and sample.numel() <= 4096:
             m = replace(m, input=sample.detach().cpu())
@@ -204,7 +208,7 @@ def audit(model: nn.Module, data: Any = None, *, history: Any = None,
           trust_metrics: Sequence[str] | None = ("completeness", "faithfulness", "sanity"),
           trust_options: Mapping[str, Any] | None = None,
           vocab: Any = None, decode: Callable[[list[int]], Any] | None = None,
-          card: ModelCard | None = None, meta: Mapping[str, Any] | None = None,
+          tokenizer: Any = None, card: ModelCard | None = None, meta: Mapping[str, Any] | None = None,
           max_samples: int = 10_000, title: str | None = None,
           progress: Progress | None = None, val_data: Any = None,
           train_data: Any = None) -> Report:
@@ -212,10 +216,15 @@ def audit(model: nn.Module, data: Any = None, *, history: Any = None,
 
     Parameters
     ----------
-    model : any ``nn.Module`` returning logits ``[batch, classes]``; never modified (a model
-        left in train mode is evaluated on an eval-mode copy).
-    data : labelled evaluation data: a Dataset, a DataLoader or an ``(inputs, labels)`` tuple
-        (``None`` skips performance and explanations, saying so).
+    model : any ``nn.Module`` classifier whose forward returns logits ``[batch, classes]``, a
+        ``ModelOutput`` / mapping with ``logits``, or a tuple whose first item is the logits;
+        never modified (a model left in train mode is evaluated on an eval-mode copy).
+    data : labelled evaluation data: a Dataset, a DataLoader or an ``(inputs, labels)`` tuple;
+        or Hugging Face-style: a DataLoader / Dataset of mapping batches with ``input_ids``
+        (``attention_mask``, ``token_type_ids``) and ``labels``, or a ``datasets.Dataset`` in
+        torch format. The model is then called with keywords, the other inputs rebuilt from
+        the ids and checked against the data's (:mod:`explain.auditing._hf_data`).
+        ``None`` skips performance and explanations, saying so.
     history : a :class:`explain.monitor.History` (``mon.history``); without it the training
         section says what is missing and how to record it.
     class_names : one name per class (default: the model card's, else ``"0"``, ``"1"``, ...).
@@ -227,6 +236,9 @@ def audit(model: nn.Module, data: Any = None, *, history: Any = None,
     trust_options : more options for :func:`explain.evaluate` (e.g. ``sanity_checkpoints=2``
         to trade detail for speed).
     vocab, decode : turn token ids into strings for text models.
+    tokenizer : a Hugging Face tokenizer (anything with ``convert_ids_to_tokens``): its word
+        pieces name the explained tokens (figures merge them into words, scores summed, and
+        say so) and mistakes show its words; its pad and ``[SEP]`` ids read mapping data.
     card : the model card (default ``model.card``; the modality is inferred if there is none).
     meta : extra facts for the model card: ``config``, ``seed``, ``data`` (dict), ...
     max_samples : evaluate at most this many samples of ``data``.
@@ -251,18 +263,21 @@ def audit(model: nn.Module, data: Any = None, *, history: Any = None,
     if not isinstance(model, nn.Module):
         raise InvalidTypeError(f"audit 'model' must be a torch.nn.Module. Got "
                                f"{type(model).__name__} instead.")
+    model = logits_model(model)   # a ModelOutput / mapping / tuple forward -> its logits
     samples = check_int(samples, "samples", owner="audit", min=0)
     max_samples = check_int(max_samples, "max_samples", owner="audit", min=1)
     card = card if card is not None else card_of(model)
     clock = _Clock(progress)
     inp: _Inputs = clock.run("predict", lambda: _predict(model, data, card, class_names,
-                                                         max_samples))
+                                                         max_samples, tokenizer))
     asked = _selected(checks)
     findings, missing = clock.run("checks", lambda: _checks(
         history, inp.net, asked, learning_curve, thresholds or {}))
     sections: list[Section] = [training_section(history, findings, missing),
                                data_sufficiency_section(findings, learning_curve)]
-    sections.append(clock.run("performance", lambda: _performance(inp, vocab, decode)))
+    vocab = tokenizer if vocab is None and decode is None else vocab
+    sections.append(clock.run("performance", lambda: _performance(inp, vocab, decode,
+                                                                  tokenizer)))
     answered, graded = _questions(clock, inp, asked, thresholds or {},
                                   held_out(val_data, max_samples), held_out(train_data, 20_000))
     sections += answered
@@ -273,9 +288,9 @@ def audit(model: nn.Module, data: Any = None, *, history: Any = None,
     sections.append(explained)
     trust = trust_finding(explained)
     described = _data.describe_inputs(inp.x) if inp.x is not None else {}
-    sections.append(clock.run("card", lambda: card_section(model, card, described, meta)))
+    sections.append(clock.run("card", lambda: card_section(unwrap(model), card, described, meta)))
     clock.done()
-    name = card.name if card else type(model).__name__
+    name = card.name if card else type(unwrap(model)).__name__
     return Report(title=title or f"Audit of {name}",
                   findings=(*findings, *([trust] if trust else [])), sections=tuple(sections),
                   timings=clock.timings,

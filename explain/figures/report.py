@@ -101,7 +101,11 @@ def data_sufficiency_figures(sec: DataSufficiencySection) -> list[go.Figure]:
 
 def token_blocks(sec: ExplanationsSection) -> list[tuple[str, str]]:
     """(label, safe HTML) per text sample and method: tokens highlighted by attribution
-    (padding, id 0, dropped; :func:`explain.figures.attribution.token_html` escapes tokens)."""
+    (padding, id 0, dropped; :func:`explain.figures.attribution.token_html` escapes tokens).
+    Sub-word pieces (``play ##ing``) are merged into words with their scores summed, and the
+    label says so."""
+    from explain.attribution.hf_inputs import merge_word_pieces
+
     blocks = []
     for j, s in enumerate(sec.samples):
         if s.input is None or not s.tokens:
@@ -114,8 +118,10 @@ def token_blocks(sec: ExplanationsSection) -> list[tuple[str, str]]:
             scores = m.values[j].reshape(-1).tolist()
             if len(scores) != len(s.tokens):
                 continue
-            blocks.append((f"{sec.label(s)} · {m.method}", att.token_html(
-                [s.tokens[i] for i in keep], [scores[i] for i in keep])))
+            words = merge_word_pieces([s.tokens[i] for i in keep], [scores[i] for i in keep])
+            note = f" · {words.note}" if words.merged else ""
+            blocks.append((f"{sec.label(s)} · {m.method}{note}",
+                           att.token_html(list(words.words), list(words.scores))))
     return blocks
 
 

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from explain._core.guard import ModelGuard
+from explain._core.outputs import logits_model
 from explain._core.tensors import device_of, infer_modality
 from explain._validation import check_int, unknown_name
 from explain.attribution.result import Attribution
@@ -63,6 +64,8 @@ def evaluate(model: nn.Module, inputs: torch.Tensor | None, attribution: Attribu
     Parameters
     ----------
     model : the model explained. It is never changed (mode, parameters, buffers, gradients).
+        Its forward may return logits, a ``ModelOutput`` / mapping with ``logits``, or a tuple
+        whose first item is the logits.
     inputs : the inputs explained (``None``: ``attribution.inputs``).
     attribution : an :class:`explain.Attribution`.
     metrics : names among :func:`explain.list_metrics` (``"completeness"``,
@@ -102,6 +105,7 @@ def evaluate(model: nn.Module, inputs: torch.Tensor | None, attribution: Attribu
     ('trustworthy', True)
     """
     _check_types(model, attribution)
+    model = logits_model(model)   # a ModelOutput / mapping / tuple forward -> its logits
     names = _check_metrics(metrics)
     sizes, thresholds = resolve_options(options)
     context = _context(model, inputs, attribution, n_samples=n_samples, modality=modality,

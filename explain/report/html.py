@@ -149,7 +149,7 @@ def _explanations(sec: ExplanationsSection) -> str:
     names = sec.class_names
     samples = [[_num(s.index), escape(names[s.true]) if s.true is not None else "—",
                 escape(names[s.pred]), _num(s.confidence),
-                escape(" ".join(t for t in s.tokens if t != "<pad>"))[:300]]
+                escape(" ".join(t for t in s.tokens if t not in ("<pad>", "[PAD]")))[:300]]
                for s in sec.samples]
     header = ["sample", "true", "predicted", "confidence", "tokens"]
     if not any(s.tokens for s in sec.samples):
