@@ -174,7 +174,7 @@ class Explainer:
             with _cudnn_off(job):
                 method = self._resolve(job)
                 t1 = time.perf_counter()
-                values, delta = method._run(job, options)
+                method, (values, delta) = method._run_or_fall(job, options)
                 t2 = time.perf_counter()
         values = _to_input_space(job, values)
         base = job.baselines if job.token_ids is None else torch.zeros_like(job.token_ids)
@@ -242,6 +242,24 @@ class Explainer:
                                   "although the output changes (a non-differentiable step in "
                                   "the model)")
         return self
+
+    def _run_or_fall(self, job: Job, options: dict[str, Any]
+                     ) -> tuple[Explainer, tuple[torch.Tensor, torch.Tensor | None]]:
+        """Run; a rule-based method whose propagation rules break while running (e.g. shap's
+        DeepExplainer hooks meeting torchvision's in-place ``out += identity``) falls back, with
+        the reason, instead of surfacing a traceback from inside the library."""
+        if not self.rule_based:
+            return self, self._run(job, options)
+        try:
+            with ModelGuard(job.model):  # removes the hooks a failed run leaves on the modules
+                return self, self._run(job, options)
+        except RuntimeError as exc:
+            if isinstance(exc, torch.OutOfMemoryError):
+                raise
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            to = self._fall(self.fallback or "integrated_gradients", job,
+                            f"its propagation rules broke while running ({first})")
+            return to._run_or_fall(job, options)
 
     def _fall(self, to: str, job: Job, why: str) -> Explainer:
         job.warnings.append(f"{self.name} -> {to}: {why}")

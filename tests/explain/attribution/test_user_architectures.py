@@ -274,3 +274,18 @@ def test_shap_deep_on_the_shared_relu_resnet_falls_back_instead_of_running():
     assert attr.method == "shap_gradient"
     assert attr.warnings[0].startswith("shap_deep -> shap_gradient: modules reused within one "
                                        "forward pass: ['layer1.relu', 'layer2.relu']")
+
+
+def test_shap_deep_falls_back_when_its_rules_break_on_an_in_place_residual_add():
+    # Arrange: one ReLU per use (preflight passes), but torchvision's ``out += identity`` is an
+    # in-place write to a tensor shap's DeepExplainer hooks
+    torch.manual_seed(0)
+    model = _settle(ResNet(inplace=False))
+    x = torch.randn(2, 3, 16, 16)
+    # Act
+    attr = explain.attribute(model, x, method="shap_deep", target=0)
+    # Assert: the stated fallback, finite values of the input's shape, never a raw traceback
+    assert attr.method == "shap_gradient"
+    assert attr.warnings[0].startswith("shap_deep -> shap_gradient: its propagation rules broke "
+                                       "while running (")
+    assert attr.values.shape == x.shape and bool(torch.isfinite(attr.values).all())
