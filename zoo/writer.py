@@ -59,8 +59,8 @@ def _open_lock(folder: Path) -> int:
         folder.mkdir(parents=True, exist_ok=True)
         return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
-        raise write_error(exc, path if folder.is_dir() else folder,
-                          kept="Nothing was trained or written.") from exc
+        named = path if exc.filename == str(path) else folder
+        raise write_error(exc, named, kept="Nothing was trained or written.") from exc
 
 
 @contextlib.contextmanager
@@ -155,7 +155,8 @@ class ExistingRun:
         acc = (f", test accuracy {self.test_accuracy:.4f}" if isinstance(self.test_accuracy, float)
                else "")
         if self.complete:
-            return f"a complete run: {what}{acc}, {self.epoch} epochs, saved {self.saved}"
+            epochs = f"{self.epoch} epoch{'s' if self.epoch != 1 else ''}"
+            return f"a complete run: {what}{acc}, {epochs}, saved {self.saved}"
         of = f" of {self.epochs}" if self.epochs else ""
         return f"an unfinished run: {what}, epoch {self.epoch}{of}, saved {self.saved}"
 
