@@ -142,9 +142,7 @@ def new_run_folder(name: str) -> Path:
             f"Got {name!r} instead. Pick a plain name such as 'mlp-digits'.")
     from zoo.writer import fresh_run_folder
 
-    root = runs_root()
-    root.mkdir(parents=True, exist_ok=True)
-    return fresh_run_folder(root, name)
+    return fresh_run_folder(runs_root(), name)  # created by the trainer when it writes
 
 
 def _check_safetensors(data: bytes) -> None:

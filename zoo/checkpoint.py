@@ -200,7 +200,9 @@ def _check_folder(folder: Path) -> None:
 
 def _read_verified(folder: Path, name: str, expected: str) -> bytes:
     path = folder / name
-    candidates = [path, folder / f"{name}.new"]
+    # the file, its pending copy, then the file again: a commit renaming ``.new`` into place
+    # between the first two reads is caught by the third
+    candidates = [path, folder / f"{name}.new", path]
     for cand in candidates:
         try:
             data = cand.read_bytes()

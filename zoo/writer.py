@@ -37,7 +37,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 __all__ = ["LOCK_NAME", "writer_lock", "existing_run", "refuse_existing", "fresh_run_folder",
-           "check_space", "save_sizes", "ExistingRun", "is_held"]
+           "check_space", "save_sizes", "ExistingRun"]
 
 LOCK_NAME = "writer.lock"
 JSON_MARGIN = 1 << 20  # run.json (config, history, metrics) and the vocabulary: a generous bound
@@ -45,12 +45,31 @@ _held: dict[tuple[str, int], int] = {}  # (folder, thread) -> depth: save_run in
 _held_guard = threading.Lock()
 
 
-def _holder(lock: Path) -> str:
+def _holder(lock: Path, patience: float = 1.0) -> str:
+    """Who holds ``lock``: its pid file, re-read for up to ``patience`` seconds while it is empty
+    or names a dead local process (a new holder writes its pid just after taking the lock)."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            info = json.loads(lock.read_text(encoding="utf-8") or "{}")
+            pid, host, since = int(info["pid"]), str(info["host"]), str(info["since"])
+            if host != socket.gethostname() or _alive(pid):
+                return f"pid {pid} on host {host!r} (since {since})"
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        if time.monotonic() >= deadline:
+            return "another process (it has not written its pid yet)"
+        time.sleep(0.01)
+
+
+def _alive(pid: int) -> bool:
     try:
-        info = json.loads(lock.read_text(encoding="utf-8") or "{}")
-        return f"pid {info['pid']} on host {info['host']!r} (since {info['since']})"
-    except (OSError, ValueError, KeyError, TypeError):
-        return "another process (it left no pid yet)"
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. EPERM: it exists, owned by someone else
+        return True
+    return True
 
 
 def _open_lock(folder: Path) -> int:
@@ -117,16 +136,12 @@ def writer_lock(folder: str | os.PathLike) -> Iterator[Path]:
 def _write_holder(fd: int, folder: Path) -> None:
     info = {"pid": os.getpid(), "host": socket.gethostname(),
             "since": time.strftime("%Y-%m-%d %H:%M:%S")}
-    try:
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(info).encode("utf-8"), 0)
+    data = json.dumps(info).encode("utf-8")
+    try:  # overwrite in place, then cut: a reader never sees an empty file in between
+        os.pwrite(fd, data, 0)
+        os.ftruncate(fd, len(data))
     except OSError as exc:
         raise write_error(exc, folder / LOCK_NAME, kept="Nothing was trained or written.") from exc
-
-
-def is_held(folder: str | os.PathLike) -> bool:
-    """True if this thread holds ``folder``'s writer lock."""
-    return _held.get((str(Path(folder).absolute()), threading.get_ident()), 0) > 0
 
 
 # ----------------------------------------------------------------------------- existing runs
@@ -203,7 +218,8 @@ def fresh_run_folder(root: str | os.PathLike, name: str) -> Path:
     (missing, or empty but for a released writer lock)."""
     root = Path(root)
     candidate, n = root / name, 1
-    while candidate.exists() and any(p.name != LOCK_NAME for p in candidate.iterdir()):
+    while candidate.exists() and (not candidate.is_dir()
+                                  or any(p.name != LOCK_NAME for p in candidate.iterdir())):
         n += 1
         candidate = root / f"{name}-{n}"
     return candidate

@@ -4,7 +4,7 @@ what to do (issue 18). Every failure compares the previous run's bytes before an
 from __future__ import annotations
 
 import hashlib
-import multiprocessing as mp
+import json
 import os
 import re
 import shutil
@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 
 import pytest
 import torch
@@ -148,56 +149,83 @@ def test_fresh_run_folder_never_picks_a_folder_with_a_run(finished, tmp_path):
     copy_of(finished, tmp_path, "mlp-digits")
     (tmp_path / "mlp-digits-2").mkdir()
     (tmp_path / "mlp-digits-2" / "notes.txt").write_text("mine")
-    (tmp_path / "mlp-digits-3").mkdir()
-    (tmp_path / "mlp-digits-3" / writer.LOCK_NAME).write_text("")  # a released lock only
-    assert writer.fresh_run_folder(tmp_path, "mlp-digits") == tmp_path / "mlp-digits-3"
+    (tmp_path / "mlp-digits-3").write_text("a file, not a folder")
+    (tmp_path / "mlp-digits-4").mkdir()
+    (tmp_path / "mlp-digits-4" / writer.LOCK_NAME).write_text("")  # a released lock only
+    assert writer.fresh_run_folder(tmp_path, "mlp-digits") == tmp_path / "mlp-digits-4"
     assert writer.fresh_run_folder(tmp_path, "other") == tmp_path / "other"
 
 
 # ----------------------------------------------------------------------------- one writer
-def _racer(out: str, barrier, holding, release, results) -> None:
-    """Train into ``out`` as soon as both racers are ready; the winner holds on after epoch 1."""
+RACER = textwrap.dedent("""
+    import json, os, sys, time
+    from pathlib import Path
+    import zoo
+    from explain.errors import RunLockedError
+
+    out, sync = sys.argv[1], Path(sys.argv[2])
+
+    def wait_for(name):
+        while not (sync / name).exists():
+            time.sleep(0.01)
+
+    def hold(*args):  # the winner keeps the lock until the test has looked
+        (sync / "holding").touch()
+        wait_for("release")
+
+    (sync / f"ready-{os.getpid()}").touch()
+    wait_for("go")
     try:
-        barrier.wait(timeout=120)
         zoo.train(preset="mlp-digits", out=out, epochs=2, progress=False, monitor=False,
-                  device="cpu", callback=lambda *a: holding.set() or release.wait(120))
-        results.put(("won", os.getpid(), ""))
+                  device="cpu", callback=hold)
+        outcome = ["won", ""]
     except RunLockedError as exc:
-        results.put(("locked", os.getpid(), str(exc)))
-    except BaseException as exc:  # reported to the test, which fails on it
-        results.put(("other", os.getpid(), repr(exc)))
+        outcome = ["locked", str(exc)]
+    print(json.dumps([os.getpid(), *outcome]))
+""")
 
 
 def test_two_processes_racing_for_one_folder_exactly_one_wins(tmp_path):
-    # Arrange: two real processes, released at once
-    out = tmp_path / "race"
-    ctx = mp.get_context("spawn")
-    barrier, holding, release, results = ctx.Barrier(2), ctx.Event(), ctx.Event(), ctx.Queue()
-    procs = [ctx.Process(target=_racer, args=(str(out), barrier, holding, release, results))
+    # Arrange: two real processes, both ready (imports done), then released at once
+    out, sync = tmp_path / "race", tmp_path / "sync"
+    sync.mkdir()
+    procs = [subprocess.Popen([sys.executable, "-c", RACER, str(out), str(sync)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
-    for p in procs:
-        p.start()
     try:
-        # Act: the loser reports while the winner is still inside train()
-        first = results.get(timeout=300)
-        assert holding.wait(300)  # the winner saved epoch 1 and still holds the lock
+        _until(lambda: len(list(sync.glob("ready-*"))) == 2, procs)
+        (sync / "go").touch()
+        # Act: the loser finishes while the winner still holds the lock after epoch 1
+        _until(lambda: (sync / "holding").exists(), procs)
         during = zoo.load_run(out)  # a reader needs no lock and sees a complete run
-        release.set()
-        second = results.get(timeout=300)
+        (sync / "release").touch()
+        outputs = [p.communicate(timeout=600) for p in procs]
     finally:
-        release.set()
+        (sync / "release").touch()
         for p in procs:
-            p.join(timeout=120)
+            if p.poll() is None:
+                p.kill()
     # Assert
-    assert first[0] == "locked" and second[0] == "won", (first, second)
-    winner = second[1]
-    assert first[2].startswith(
-        f"Run folder '{out}' is being written by pid {winner} on host "
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    results = sorted((json.loads(o) for o, _ in outputs), key=lambda r: r[1])  # locked, won
+    (loser_pid, lost, message), (winner_pid, won, _) = results
+    assert (lost, won) == ("locked", "won"), results
+    assert message.startswith(
+        f"Run folder '{out}' is being written by pid {winner_pid} on host "
         f"'{socket.gethostname()}' (since ")
-    assert first[2].endswith("Wait for it to finish, stop that process, or train into another "
-                             "folder.")
+    assert message.endswith("Wait for it to finish, stop that process, or train into another "
+                            "folder.")
     assert (during.epoch, during.metrics["complete"]) == (1, False)
     assert zoo.load_run(out).epoch == 2 and (out / writer.LOCK_NAME).read_text() == ""
+
+
+def _until(ready, procs) -> None:
+    """Poll ``ready()``; fail with the children's output if one crashed or both ended first."""
+    while not ready():
+        codes = [p.poll() for p in procs]
+        if any(c not in (None, 0) for c in codes) or all(c is not None for c in codes):
+            pytest.fail(f"racers exited with {codes}: {[p.communicate() for p in procs]}")
+        time.sleep(0.01)
 
 
 def test_a_second_thread_is_refused_too(tmp_path):
