@@ -37,7 +37,8 @@ def _ensure_run(preset: str, runs: Path, epochs: int | None, quiet: bool) -> Pat
         if not quiet:
             print(f"training {preset} -> {folder} ...", file=sys.stderr)
         cfg = {"epochs": epochs} if epochs else {}
-        zoo.train(preset=preset, out=folder, progress=False, **cfg)
+        zoo.train(preset=preset, out=folder, progress=False,
+                  overwrite=(folder / "run.json").exists(), **cfg)  # replace a stale run
     return folder
 
 

@@ -153,13 +153,9 @@ def new_run_folder(name: str) -> Path:
         raise explain.InvalidInputError(
             f"The run name must be letters, digits, '.', '_' or '-' (at most 128). "
             f"Got {name!r} instead. Pick a plain name such as 'mlp-digits'.")
-    root = runs_root()
-    root.mkdir(parents=True, exist_ok=True)
-    candidate, n = root / name, 1
-    while candidate.exists():
-        n += 1
-        candidate = root / f"{name}-{n}"
-    return candidate
+    from zoo.writer import fresh_run_folder
+
+    return fresh_run_folder(runs_root(), name)  # created by the trainer when it writes
 
 
 def _check_safetensors(data: bytes) -> None:

@@ -15,7 +15,10 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from explain.card import ModelCard, card_of
+from explain.errors import DataMismatchError, InvalidInputError, InvalidTypeError
 from zoo.config import TrainConfig
+from zoo.data.base import DatasetBundle
 
 
 def resolve_device(name: str) -> torch.device:
@@ -212,6 +215,53 @@ def restore_state(opt, sched, js: dict[str, Any], tensors: dict[str, torch.Tenso
     if js.get("has_best"):
         return {k[5:]: v for k, v in tensors.items() if k.startswith("best.")}
     return None
+
+
+def build_model(model, dataset: DatasetBundle, mkw: dict[str, Any]):
+    """The module, its registered name and kwargs (``None`` for a module without a zoo card)."""
+    from zoo.registry import create_model
+    if isinstance(model, str):
+        kw = {**dataset.model_kwargs(), **mkw}
+        m = create_model(model, **kw)
+        return m, model, dict(m.card.kwargs)
+    if isinstance(model, nn.Module):
+        card = card_of(model)
+        return model, (card.name if card else None), (dict(card.kwargs) if card else None)
+    raise InvalidTypeError(
+        f"The 'model' parameter of zoo.train must be a model name (zoo.list_models()) or an "
+        f"nn.Module. Got {type(model).__name__} instead.")
+
+
+def named_card(net: nn.Module, data: DatasetBundle) -> ModelCard | None:
+    """The model's card, renamed to the data's class names (set back on the model)."""
+    card = card_of(net)
+    if card is not None and tuple(card.class_names) != tuple(data.class_names):
+        card = card.with_classes(data.class_names)
+        net.card = card  # type: ignore[assignment]  # any module may carry a card
+    return card
+
+
+def check_data(model: nn.Module, dataset: DatasetBundle) -> None:
+    """Every split non-empty, the class count and the label range matching the model."""
+    for split in ("train", "val", "test"):
+        if len(getattr(dataset, split)) == 0:
+            raise InvalidInputError(
+                f"The {split!r} split of dataset {dataset.name!r} is empty; every split needs at "
+                f"least one sample. Use a larger dataset or smaller val/test fractions.")
+    card = card_of(model)
+    if card is not None and card.num_classes != dataset.num_classes:
+        raise DataMismatchError(
+            f"The model has {card.num_classes} output classes but dataset {dataset.name!r} has "
+            f"{dataset.num_classes}. Create the model with num_classes={dataset.num_classes}.")
+    tensors = getattr(dataset.train, "tensors", None)
+    if tensors is not None:
+        y = tensors[1]
+        bad = (y < 0) | (y >= dataset.num_classes)
+        if bool(bad.any()):
+            idx = bad.nonzero().flatten()[:5].tolist()
+            raise DataMismatchError(
+                f"Labels of dataset {dataset.name!r} must be in [0, {dataset.num_classes - 1}]; "
+                f"got {y[idx].tolist()} at train positions {idx}. Remap the labels to 0..K-1.")
 
 
 # ----------------------------------------------------------------------------- per-epoch pieces

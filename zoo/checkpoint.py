@@ -11,23 +11,29 @@ A run folder holds::
 Commit protocol (a process killed at any moment leaves the previous run or the new one):
 new data files are first written as ``NAME.new`` (fsync'd), then ``run.json`` is replaced
 atomically -- the commit point -- and only then are the ``.new`` files renamed into place. A
-reader whose ``run.json`` names a hash that only ``NAME.new`` matches rolls the commit forward.
+write that fails before the commit point removes its ``.new`` files and raises
+:class:`explain.errors.RunWriteError`; the previous run is untouched. Writers hold the folder's
+lock (:func:`zoo.writer.writer_lock`); readers take none and never rename: a reader whose
+``run.json`` names a hash that only ``NAME.new`` matches reads that file, and a read that a
+newer commit overtook starts over. The next writer rolls an interrupted commit forward.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from explain._core.io import atomic_write_bytes, atomic_write_json, fsync_dir, sha256_file
+from explain._core.io import atomic_write_bytes, fsync_dir, sha256_file, write_error
 from explain._core.jsoncodec import decode, dumps, encode, loads
 from explain.card import ModelCard
 from explain.errors import (
@@ -39,6 +45,7 @@ from explain.errors import (
 )
 from zoo.config import TrainConfig
 from zoo.run import Run
+from zoo.writer import writer_lock
 
 __all__ = ["load_run", "save_run", "read_resume_state", "RUN_FORMAT", "UNSAFE_SUFFIXES"]
 
@@ -52,19 +59,36 @@ _FIX = "Re-train it (`deepscope train PRESET --out DIR`) or restore the folder f
 
 # ----------------------------------------------------------------------------- writing
 def _commit(folder: Path, files: dict[str, bytes], manifest: dict[str, Any]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    _roll_forward(folder)  # finish an interrupted commit before starting a new one
-    hashes = {}
-    for name, data in files.items():
-        atomic_write_bytes(folder / f"{name}.new", data)
-        hashes[name] = hashlib.sha256(data).hexdigest()
-    manifest = dict(manifest, files=hashes)
-    atomic_write_json(folder / "run.json", manifest)  # the commit point
-    for name in files:
-        os.replace(folder / f"{name}.new", folder / name)
-    for name in _MANAGED - set(files):  # e.g. the resume state of a finished run
-        (folder / name).unlink(missing_ok=True)
-    fsync_dir(folder)
+    with writer_lock(folder):  # re-entrant: train() already holds it
+        _roll_forward(folder)  # finish an interrupted commit before starting a new one
+        hashes = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+        record = dumps(dict(manifest, files=hashes)).encode("utf-8")
+        _write_pending(folder, files, record)
+        for name in files:
+            os.replace(folder / f"{name}.new", folder / name)
+        for name in _MANAGED - set(files):  # e.g. the resume state of a finished run
+            (folder / name).unlink(missing_ok=True)
+        fsync_dir(folder)
+
+
+def _write_pending(folder: Path, files: dict[str, bytes], record: bytes) -> None:
+    """Write ``NAME.new`` files, then ``run.json`` (the commit point). A failure before the
+    commit point removes what this commit wrote and raises :class:`RunWriteError`."""
+    kept = (f"The previous run in {str(folder)!r} is unchanged and no temporary files were left."
+            if (folder / "run.json").exists() else "No temporary files were left.")
+    target = folder / "run.json"
+    try:
+        for name, data in files.items():
+            target = folder / f"{name}.new"
+            atomic_write_bytes(target, data)
+        target = folder / "run.json"
+        atomic_write_bytes(target, record)  # the commit point
+    except OSError as exc:
+        for name in files:
+            with contextlib.suppress(OSError):
+                (folder / f"{name}.new").unlink(missing_ok=True)
+        needed = len(record) if target.name == "run.json" else len(files[target.name[:-4]])
+        raise write_error(exc, target, needed=needed, kept=kept) from exc
 
 
 def _roll_forward(folder: Path) -> None:
@@ -176,19 +200,16 @@ def _check_folder(folder: Path) -> None:
 
 def _read_verified(folder: Path, name: str, expected: str) -> bytes:
     path = folder / name
-    candidates = [path, folder / f"{name}.new"]
+    # the file, its pending copy, then the file again: a commit renaming ``.new`` into place
+    # between the first two reads is caught by the third
+    candidates = [path, folder / f"{name}.new", path]
     for cand in candidates:
         try:
             data = cand.read_bytes()
         except OSError:
             continue
         if hashlib.sha256(data).hexdigest() == expected:
-            if cand != path:  # finish an interrupted commit when we can
-                try:
-                    os.replace(cand, path)
-                except OSError:
-                    pass
-            return data
+            return data  # readers never rename: the next writer rolls the commit forward
     if not path.exists():
         raise _bad(folder, f"{name!r} is missing but run.json lists it.")
     raise _bad(folder, f"{name!r} does not match the SHA-256 recorded in run.json (expected "
@@ -245,16 +266,40 @@ def read_manifest(path: str | os.PathLike) -> dict[str, Any]:
     return manifest
 
 
+_T = TypeVar("_T")
+
+
+def _consistent(folder: Path, read: Callable[[], _T], attempts: int = 5) -> _T:
+    """``read()``, again while a writer commits meanwhile (``run.json`` changed under us).
+
+    Readers take no lock: a file that matches neither the ``run.json`` read first nor its
+    pending ``.new`` copy means a newer commit landed mid-read, so the read starts over.
+    """
+    for attempt in range(attempts):
+        before = _sha(folder / "run.json")
+        try:
+            return read()
+        except CorruptRunError:
+            if attempt == attempts - 1 or _sha(folder / "run.json") == before:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def load_run(path: str | os.PathLike, device: str | torch.device | None = None) -> Run:
     """Load a run folder written by :func:`zoo.train`; the model comes back in eval mode.
 
     Nothing is unpickled: weights are safetensors, everything else JSON, and every file is checked
     against the SHA-256 recorded in ``run.json``. A partial, tampered or hostile folder raises a
     :class:`explain.CorruptRunError` (or :class:`explain.UnsafeFileError`) naming the file.
+    Reading needs no lock: a run being written is read as it was before or after the commit.
     """
+    folder = Path(path)
+    return _consistent(folder, lambda: _load_once(folder, device))
+
+
+def _load_once(folder: Path, device: str | torch.device | None) -> Run:
     from zoo.registry import create_model
 
-    folder = Path(path)
     manifest = read_manifest(folder)
     files = manifest["files"]
     weights = _load_tensors(folder, "model.safetensors",
@@ -307,6 +352,10 @@ def load_run(path: str | os.PathLike, device: str | torch.device | None = None) 
 def read_resume_state(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """The JSON and tensor parts of a run's resume state (raises if the run has none)."""
     folder = Path(path)
+    return _consistent(folder, lambda: _resume_once(folder))
+
+
+def _resume_once(folder: Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     manifest = read_manifest(folder)
     if "resume.safetensors" not in manifest["files"] or not isinstance(manifest.get("resume"), dict):
         raise _bad(folder, "it has no resume state (it finished, or was saved without one), so "

@@ -20,18 +20,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from explain.card import ModelCard, card_of
 from explain.errors import (
-    DataMismatchError,
     InvalidInputError,
     InvalidTypeError,
     TrainingDivergedError,
 )
 from zoo import _loop
-from zoo.checkpoint import read_resume_state, save_run
+from zoo.checkpoint import read_manifest, read_resume_state, save_run
 from zoo.config import TrainConfig
 from zoo.data.base import DatasetBundle
 from zoo.run import Run
+from zoo.writer import check_space, existing_run, refuse_existing, save_sizes, writer_lock
 
 __all__ = ["train"]
 
@@ -74,6 +73,7 @@ class _Session:
     start_epoch: int
     prev: Run | None
     started: float = 0.0
+    defer: bool = False  # overwriting: only the final save commits, the old run stays till then
 
 
 def _resolve(model, dataset, preset, model_kwargs, dataset_options, config) -> _Plan:
@@ -107,63 +107,18 @@ def _resolve(model, dataset, preset, model_kwargs, dataset_options, config) -> _
     return _Plan(model, dataset, dataset_name, mkw, dopts, TrainConfig().replace(**cfg), preset)
 
 
-def _build_model(model, dataset: DatasetBundle, mkw: dict[str, Any]):
-    from zoo.registry import create_model
-    if isinstance(model, str):
-        kw = {**dataset.model_kwargs(), **mkw}
-        m = create_model(model, **kw)
-        return m, model, dict(m.card.kwargs)
-    if isinstance(model, nn.Module):
-        card = card_of(model)
-        return model, (card.name if card else None), (dict(card.kwargs) if card else None)
-    raise InvalidTypeError(
-        f"The 'model' parameter of zoo.train must be a model name (zoo.list_models()) or an "
-        f"nn.Module. Got {type(model).__name__} instead.")
-
-
-def _check_data(model: nn.Module, dataset: DatasetBundle) -> None:
-    for split in ("train", "val", "test"):
-        if len(getattr(dataset, split)) == 0:
-            raise InvalidInputError(
-                f"The {split!r} split of dataset {dataset.name!r} is empty; every split needs at "
-                f"least one sample. Use a larger dataset or smaller val/test fractions.")
-    card = card_of(model)
-    if card is not None and card.num_classes != dataset.num_classes:
-        raise DataMismatchError(
-            f"The model has {card.num_classes} output classes but dataset {dataset.name!r} has "
-            f"{dataset.num_classes}. Create the model with num_classes={dataset.num_classes}.")
-    tensors = getattr(dataset.train, "tensors", None)
-    if tensors is not None:
-        y = tensors[1]
-        bad = (y < 0) | (y >= dataset.num_classes)
-        if bool(bad.any()):
-            idx = bad.nonzero().flatten()[:5].tolist()
-            raise DataMismatchError(
-                f"Labels of dataset {dataset.name!r} must be in [0, {dataset.num_classes - 1}]; "
-                f"got {y[idx].tolist()} at train positions {idx}. Remap the labels to 0..K-1.")
-
-
-def _named_card(net: nn.Module, data: DatasetBundle) -> ModelCard | None:
-    """The model's card, renamed to the data's class names (set back on the model)."""
-    card = card_of(net)
-    if card is not None and tuple(card.class_names) != tuple(data.class_names):
-        card = card.with_classes(data.class_names)
-        net.card = card  # type: ignore[assignment]  # any module may carry a card
-    return card
-
-
 def _build(plan: _Plan, out: Path | None, resume: tuple[dict[str, Any], State] | None,
            device: torch.device) -> _Session:
     """The model, optimizer, schedule and run record; restored from ``out`` when resuming."""
     cfg, data = plan.config, plan.data
-    net, model_name, model_kw = _build_model(plan.model, data, plan.model_kwargs)
+    net, model_name, model_kw = _loop.build_model(plan.model, data, plan.model_kwargs)
     if out is not None and model_name is None:
         raise InvalidInputError(
             "out= needs a zoo model (a registered name, or a module with a zoo card): a run folder "
             "rebuilds the architecture by name. For your own nn.Module, call train(..., out=None).")
-    _check_data(net, data)
+    _loop.check_data(net, data)
     net.to(device)
-    card = _named_card(net, data)
+    card = _loop.named_card(net, data)
     opt = _loop.build_optimizer(net, cfg)
     sched = _loop.build_scheduler(opt, cfg, -(-data.sizes()["train"] // cfg.batch_size))
     autocast = _loop.amp_dtype(cfg, device)
@@ -210,7 +165,7 @@ def train(model: str | nn.Module | None = None, dataset: str | DatasetBundle | N
           model_kwargs: dict[str, Any] | None = None,
           dataset_options: dict[str, Any] | None = None, progress: bool = True,
           callback: Callback | None = None, stop_after: int | None = None,
-          **config: Any) -> Run:
+          overwrite: bool = False, **config: Any) -> Run:
     """Train a model and return its :class:`zoo.Run` (also written to ``out`` if given).
 
     Parameters
@@ -218,8 +173,13 @@ def train(model: str | nn.Module | None = None, dataset: str | DatasetBundle | N
     model : a registered model name, an ``nn.Module``, or ``None`` to take the preset's.
     dataset : a registered dataset name, a :class:`zoo.DatasetBundle`, or ``None`` (preset's).
     preset : a name from :func:`zoo.list_presets`; explicit arguments override it.
-    out : run folder, written atomically after every epoch (with resume state).
+    out : run folder, written atomically after every epoch (with resume state). One writer at a
+        time: a second one gets :class:`explain.errors.RunLockedError`. A folder that already
+        holds a run is refused (:class:`explain.errors.RunExistsError`) unless ``resume`` or
+        ``overwrite`` says what to do with it.
     resume : continue the run in ``out`` from its last completed epoch (bit-exact on CPU).
+    overwrite : replace the run in ``out``. The old run stays whole and readable until the new
+        one is saved at the end of this call; epochs in between are not checkpointed.
     model_kwargs, dataset_options : extra arguments for the model factory / dataset loader.
     progress : show a progress bar (tqdm) per epoch.
     callback : ``callback(epoch, epochs, metrics)`` after every epoch (e.g. a dashboard bar).
@@ -228,8 +188,16 @@ def train(model: str | nn.Module | None = None, dataset: str | DatasetBundle | N
 
     Raises
     ------
+    RunExistsError
+        ``out`` already holds a run and neither ``resume`` nor ``overwrite`` was given.
+    RunLockedError
+        Another process (or thread) is writing to ``out``; the message names its pid and host.
+    RunWriteError
+        The run cannot be written (disk full -- checked before training starts --, read-only,
+        permission denied, path too long); the previous run in ``out`` is unchanged.
     TrainingDivergedError
-        The loss became non-finite; the last good epoch is kept in ``out``.
+        The loss became non-finite; the last good epoch is kept in ``out`` (when overwriting:
+        the previous run is kept instead).
 
     Examples
     --------
@@ -239,12 +207,34 @@ def train(model: str | nn.Module | None = None, dataset: str | DatasetBundle | N
     (1, True, 180)
     """
     plan = _resolve(model, dataset, preset, model_kwargs, dataset_options, config)
-    out_path = Path(out) if out is not None else None
-    resume_state = _read_resume(out_path, resume)
+    if resume and overwrite:
+        raise InvalidInputError(
+            "zoo.train got resume=True and overwrite=True: choose one -- resume continues the "
+            "run in out=, overwrite replaces it.")
+    if out is None:
+        return _train(plan, None, resume, False, progress, callback, stop_after)
+    out_path = Path(out)
+    if resume:
+        read_manifest(out_path)  # a missing folder is a clear error before any lock is made
+    with writer_lock(out_path):
+        found = existing_run(out_path)
+        if found is not None and not (resume or overwrite):
+            raise refuse_existing(found)
+        return _train(plan, out_path, resume, found is not None and overwrite, progress,
+                      callback, stop_after)
+
+
+def _train(plan: _Plan, out: Path | None, resume: bool, defer: bool, progress: bool,
+           callback: Callback | None, stop_after: int | None) -> Run:
+    """Build the session, check the disk, run the epochs, save; ``out`` is locked if given."""
+    resume_state = _read_resume(out, resume)
     device = _loop.resolve_device(plan.config.device)
     _loop.seed_everything(plan.config.seed)
-    s = _build(plan, out_path, resume_state, device)
+    s = _build(plan, out, resume_state, device)
+    s.defer = defer
     cfg = s.cfg
+    if out is not None:
+        check_space(out, *save_sizes(s.net, cfg.optimizer, cfg.early_stopping))
     last_epoch = cfg.epochs if stop_after is None else min(cfg.epochs, s.start_epoch + stop_after)
     bar = _loop.progress_bar(progress, s.start_epoch, cfg.epochs, s.run.model_name, s.data.name)
     s.started = time.perf_counter()
@@ -326,12 +316,15 @@ def _diverged(s: _Session, epoch: int, good_state: State) -> None:
     s.net.load_state_dict(good_state)
     _finish(s, epoch)
     s.run.history = s.monitor.history if s.monitor is not None else s.history
-    _save(s.run, s.out, None)
+    if s.defer:
+        kept = f"the previous run in {s.out} was kept"
+    else:
+        _save(s.run, s.out, None)
+        kept = f"the weights of epoch {epoch} were kept{f' in {s.out}' if s.out else ''}"
     cfg = s.cfg
     raise TrainingDivergedError(
         f"The training loss became non-finite in epoch {epoch + 1} (lr={cfg.lr}, "
-        f"optimizer={cfg.optimizer}); training stopped and the weights of epoch {epoch} "
-        f"were kept{f' in {s.out}' if s.out else ''}. Lower the learning rate or "
+        f"optimizer={cfg.optimizer}); training stopped and {kept}. Lower the learning rate or "
         f"set grad_clip (e.g. grad_clip=1.0).")
 
 
@@ -355,7 +348,7 @@ def _end_epoch(s: _Session, epoch: int, metrics: dict[str, Any]) -> bool:
         s.best_state = {k: v.detach().clone() for k, v in s.net.state_dict().items()}
     s.run.epoch = epoch + 1
     s.run.history = s.monitor.history if s.monitor is not None else s.history
-    if s.out is not None:
+    if s.out is not None and not s.defer:
         s.run.metrics = {"val_accuracy": metrics["val_acc"], "val_loss": metrics["val_loss"],
                          "complete": False}
         _save(s.run, s.out, _loop.capture_state(s.opt, s.sched, epoch + 1, s.early, s.best_state))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
@@ -79,14 +81,34 @@ def _train_form() -> None:
                                   max_chars=64)
         with W.guard("describe the preset"):
             st.caption(zoo.get_preset(preset).description)
-        go = st.button("Train", type="primary", key="train_go")
-        if go:
-            _train(preset, int(epochs), name.strip() or preset)
+        target = _target(name.strip() or preset)
+        go = st.button("Train", type="primary", key="train_go", disabled=target is None)
+        if go and target is not None:
+            _train(preset, int(epochs), *target)
 
 
-def _train(preset: str, epochs: int, name: str) -> None:
+def _target(name: str) -> tuple[Path, bool] | None:
+    """The folder to train into: a fresh one, or ``name`` itself once the user agreed to replace
+    the run in it (the old run stays readable until the new one is saved); and whether to replace."""
+    from zoo.writer import existing_run
+
+    with W.guard("choose the run folder"):
+        fresh = R.new_run_folder(name)  # checks the name: only a plain folder name
+        found = existing_run(R.runs_root() / name)
+        if found is None:
+            return fresh, False
+        st.warning(f"`{name}` already holds {found.describe()}.", icon=":material/warning:")
+        replace = st.checkbox(f"Replace the run in `{name}` (it stays readable until the new "
+                              f"one is saved)", key="train_replace")
+        if replace:
+            return R.runs_root() / name, True
+        st.caption(f"Training goes to a new folder, `{fresh.name}`, unless you tick the box.")
+        return fresh, False
+    return None
+
+
+def _train(preset: str, epochs: int, out: Path, replace: bool) -> None:
     with W.guard(f"train {preset!r}"):
-        out = R.new_run_folder(name)
         bar = st.progress(0.0, text=f"Training {preset} ...")
 
         def progress(epoch: int, total: int, metrics: dict) -> None:
@@ -95,7 +117,8 @@ def _train(preset: str, epochs: int, name: str) -> None:
             bar.progress(min(1.0, epoch / max(1, total)), text=f"epoch {epoch}/{total}{note}")
 
         config = {"epochs": epochs} if epochs > 0 else {}
-        zoo.train(preset=preset, out=out, progress=False, callback=progress, **config)
+        zoo.train(preset=preset, out=out, progress=False, callback=progress,
+                  overwrite=replace, **config)
         bar.progress(1.0, text="Done.")
         st.session_state["run_id"] = out.name
         st.toast(f"Trained {out.name}.")

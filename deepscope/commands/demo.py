@@ -32,18 +32,26 @@ def _arguments(command, argv: list[str], quiet: bool) -> argparse.Namespace:
 
 
 def _trained(args: argparse.Namespace, name: str, folder: Path):
-    """The complete run in ``folder``, trained now if it is missing or unfinished."""
+    """The complete run in ``folder``; an unfinished one is resumed, a missing or unreadable one
+    trained (replacing the unreadable one only once the new run is saved)."""
     import zoo
+    from zoo.writer import existing_run
 
+    found = None
     try:
         found = zoo.load_run(folder)
-        if found.metrics.get("complete", True):
-            say(args, f"[demo] {name}: found {folder}")
-            return found
     except (FileNotFoundError, DeepscopeError):
         pass
+    if found is not None and found.metrics.get("complete", True):
+        say(args, f"[demo] {name}: found {folder}")
+        return found
+    there = existing_run(folder)
+    if found is not None and there is not None and there.resumable:
+        say(args, f"[demo] {name}: resuming {folder} from epoch {there.epoch}")
+        return zoo.train(preset=name, out=folder, resume=True, progress=not args.quiet)
     say(args, f"[demo] {name}: training -> {folder}")
-    return zoo.train(preset=name, out=folder, progress=not args.quiet)
+    return zoo.train(preset=name, out=folder, overwrite=there is not None,
+                     progress=not args.quiet)
 
 
 def run(args: argparse.Namespace) -> int:
