@@ -13,6 +13,9 @@ from explain.errors import (
     InvalidInputError,
     InvalidTypeError,
     MissingExtraError,
+    RunExistsError,
+    RunLockedError,
+    RunWriteError,
     TrainingDivergedError,
     UnknownNameError,
     UnsafeFileError,
@@ -82,4 +85,7 @@ __all__ = [
     "TrainingDivergedError",
     "AttributionError",
     "MissingExtraError",
+    "RunExistsError",
+    "RunLockedError",
+    "RunWriteError",
 ]

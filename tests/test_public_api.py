@@ -14,7 +14,8 @@ PUBLIC = {
         "agreement", "list_metrics", "audit", "Report", "calibrate", "drift", "Modality",
         "ModelCard", "card_of", "DeepscopeError", "InvalidInputError", "UnknownNameError",
         "DataMismatchError", "CorruptRunError", "UnsafeFileError", "InvalidTypeError",
-        "DataNotFoundError", "TrainingDivergedError", "AttributionError", "MissingExtraError"],
+        "DataNotFoundError", "TrainingDivergedError", "AttributionError", "MissingExtraError",
+        "RunExistsError", "RunLockedError", "RunWriteError"],
     "explain.attribution": [
         "attribute", "list_methods", "get_explainer", "method_options", "Attribution",
         "Explainer", "EXPLAINERS", "register_explainer", "IntegratedGradients", "Saliency",
