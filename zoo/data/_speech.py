@@ -90,10 +90,6 @@ class Corpus:
     voices: tuple[Voice, ...]
     meta: dict[str, Any]             # options, espeak-ng version, synthesis seconds
 
-    @property
-    def clip_fields(self) -> dict[str, np.ndarray]:
-        return {"waveforms": self.waveforms, "labels": self.labels, "voice": self.voice}
-
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
     """``cache_dir``, else ``$DEEPSCOPE_CACHE``, else ``$XDG_CACHE_HOME/deepscope``
@@ -229,7 +225,7 @@ def _key(voices: tuple[Voice, ...], renditions: int, corpus_seed: int) -> str:
 
 def _write(folder: Path, corpus: Corpus) -> None:
     buf = io.BytesIO()
-    np.savez(buf, **corpus.clip_fields)
+    np.savez(buf, waveforms=corpus.waveforms, labels=corpus.labels, voice=corpus.voice)
     atomic_write_bytes(folder / "clips.npz", buf.getvalue())
     atomic_write_json(folder / "meta.json", corpus.meta)   # written last: marks a complete cache
 
