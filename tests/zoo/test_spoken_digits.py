@@ -214,6 +214,8 @@ def test_speech_presets_are_registered_with_audio_cards(small):
 
 
 def _reduced(preset: str, cache, **config):
+    """The preset on 24 voices x 2 renditions (~340 training clips) in batches of 32."""
+    config = {"batch_size": 32, "epochs": 8, **config}
     return zoo.train(preset=preset, progress=False, device="cpu",
                      dataset_options={"cache_dir": cache, "voices": 24, "renditions": 2,
                                       "progress": False}, **config)
@@ -221,9 +223,10 @@ def _reduced(preset: str, cache, **config):
 
 @needs_tools
 @pytest.mark.slow
-@pytest.mark.parametrize("preset,floor", [("cnn-speech", 0.8), ("rnn-speech", 0.6)])
-def test_speech_presets_at_reduced_size_reach_a_floor(cache, preset, floor):
-    run = _reduced(preset, cache)
+@pytest.mark.parametrize("preset,epochs,floor", [("cnn-speech", 15, 0.75),   # measured 0.88
+                                                 ("rnn-speech", 8, 0.6)])   # measured 0.69
+def test_speech_presets_at_reduced_size_reach_a_floor(cache, preset, epochs, floor):
+    run = _reduced(preset, cache, epochs=epochs)
     assert run.test_accuracy >= floor, run.metrics
 
 
