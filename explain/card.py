@@ -17,12 +17,17 @@ __all__ = ["Modality", "ModelCard", "card_of"]
 
 
 class Modality(str, enum.Enum):
-    """The kind of input a model takes."""
+    """The kind of input a model takes.
+
+    ``AUDIO`` inputs are spectrograms of sounds: ``[1, mels, frames]`` for convolutional models,
+    ``[frames, mels]`` for recurrent ones (the rank of the card's ``input_shape`` tells which).
+    """
 
     IMAGE = "image"          # float [C, H, W]
     SEQUENCE = "sequence"    # float [T, F]; all-zero trailing frames are padding
     TEXT = "text"            # int64 token ids [L]; id 0 is padding
     TABULAR = "tabular"      # float [F]
+    AUDIO = "audio"          # float log-mel spectrogram [1, mels, frames] or frames [T, mels]
 
 
 @dataclass(frozen=True)

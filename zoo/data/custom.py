@@ -21,7 +21,7 @@ from zoo.data.base import DatasetBundle
 __all__ = ["IMAGE_EXTENSIONS", "from_arrays", "from_image_folder"]
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-_MODALITIES = [m.value for m in Modality]
+_MODALITIES = ["image", "sequence", "text", "tabular"]  # audio bundles come from spoken-digits
 
 
 def _as_numpy(a: Any, name: str) -> np.ndarray:

@@ -14,7 +14,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
-from explain._validation import check_float, check_int
+from explain._validation import check_choice, check_float, check_int
 from explain.card import ModelCard
 from explain.errors import InvalidInputError, InvalidTypeError
 from zoo.models._common import (
@@ -73,7 +73,8 @@ class ConvNet(nn.Module):
 def cnn(*, input_shape: Sequence[int] = (1, 28, 28), num_classes: int = 10,
         class_names: Sequence[str] | None = None, channels: Sequence[int] = (16, 32, 64),
         batch_norm: bool = True, dropout: float = 0.25, activation: str = "relu",
-        init: str = "default", init_std: float = 0.01, hidden: int = 64) -> ConvNet:
+        init: str = "default", init_std: float = 0.01, hidden: int = 64,
+        modality: str = "image") -> ConvNet:
     """A small CNN for ``[C, H, W]`` images.
 
     Parameters
@@ -86,6 +87,7 @@ def cnn(*, input_shape: Sequence[int] = (1, 28, 28), num_classes: int = 10,
     activation : one of ``relu, tanh, sigmoid, gelu, leaky_relu``.
     init : one of ``default, xavier, he, small-normal`` (``init_std`` for the latter).
     hidden : width of the hidden head layer (0 = a single linear layer).
+    modality : ``"image"``, or ``"audio"`` for spectrograms ``[1, mels, frames]``.
 
     Examples
     --------
@@ -110,14 +112,15 @@ def cnn(*, input_shape: Sequence[int] = (1, 28, 28), num_classes: int = 10,
     p = check_float(dropout, "dropout", owner=_OWNER, min=0.0, max=0.99)
     hid = check_int(hidden, "hidden", owner=_OWNER, min=0)
     make_activation(activation, owner=_OWNER)       # validates the name
+    check_choice(modality, "modality", ["image", "audio"], owner=_OWNER)
     model = ConvNet(shape, k, chans, bn, p, activation, hid)  # type: ignore[arg-type]
     init_weights(model, init, activation=activation, std=init_std, owner=_OWNER)
     last_conv = max(i for i, m in enumerate(model.features) if isinstance(m, nn.Conv2d))
     kwargs: dict[str, Any] = {
         "input_shape": list(shape), "num_classes": k, "class_names": names, "channels": chans,
         "batch_norm": bn, "dropout": p, "activation": activation, "init": init,
-        "init_std": float(init_std), "hidden": hid}
-    model.card = make_card(name="cnn", modality="image", input_shape=shape, input_dtype="float32",
+        "init_std": float(init_std), "hidden": hid, "modality": modality}
+    model.card = make_card(name="cnn", modality=modality, input_shape=shape, input_dtype="float32",
                            class_names=names, layers={"grad_cam": f"features.{last_conv}"},
                            kwargs=kwargs)
     return model

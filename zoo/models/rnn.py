@@ -89,7 +89,7 @@ def rnn(*, input_shape: Sequence[int | None] = (None, 12), num_classes: int = 9,
         class_names: Sequence[str] | None = None, cell: str = "gru", hidden: int = 64,
         layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
         activation: str = "tanh", pooling: str = "last", init: str = "default",
-        init_std: float = 0.01) -> RecurrentNet:
+        init_std: float = 0.01, modality: str = "sequence") -> RecurrentNet:
     """A recurrent classifier for ``[T, F]`` sequences padded with trailing zero frames.
 
     Parameters
@@ -104,6 +104,7 @@ def rnn(*, input_shape: Sequence[int | None] = (None, 12), num_classes: int = 9,
     activation : ``"tanh"`` or ``"relu"``; only ``cell="rnn"`` may use ``"relu"``.
     pooling : ``"last"`` (last valid hidden state) or ``"mean"`` (masked mean of the outputs).
     init : one of ``default, xavier, he, small-normal`` (``init_std`` for the latter).
+    modality : ``"sequence"``, or ``"audio"`` for spectrogram frames ``[frames, mels]``.
 
     Examples
     --------
@@ -124,6 +125,7 @@ def rnn(*, input_shape: Sequence[int | None] = (None, 12), num_classes: int = 9,
             f"their own gates. Got activation={activation!r} with cell={cell!r}; use "
             f"cell='rnn' or leave activation='tanh'.")
     check_choice(pooling, "pooling", ["last", "mean"], owner=_OWNER)
+    check_choice(modality, "modality", ["sequence", "audio"], owner=_OWNER)
     hid = check_int(hidden, "hidden", owner=_OWNER, min=1)
     nl = check_int(layers, "layers", owner=_OWNER, min=1)
     bi = check_bool(bidirectional, "bidirectional", owner=_OWNER)
@@ -133,8 +135,9 @@ def rnn(*, input_shape: Sequence[int | None] = (None, 12), num_classes: int = 9,
     kwargs: dict[str, Any] = {
         "input_shape": list(shape), "num_classes": k, "class_names": names, "cell": cell,
         "hidden": hid, "layers": nl, "bidirectional": bi, "dropout": p,
-        "activation": activation, "pooling": pooling, "init": init, "init_std": float(init_std)}
-    model.card = make_card(name="rnn", modality="sequence", input_shape=shape,
+        "activation": activation, "pooling": pooling, "init": init, "init_std": float(init_std),
+        "modality": modality}
+    model.card = make_card(name="rnn", modality=modality, input_shape=shape,
                            input_dtype="float32", class_names=names,
                            layers={"recurrent": "rnn"}, kwargs=kwargs)
     return model
