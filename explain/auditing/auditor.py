@@ -23,7 +23,7 @@ from explain.auditing import _data
 from explain.auditing.explanations import explain_samples
 from explain.auditing.model_card import card_section
 from explain.auditing.performance import performance_summary
-from explain.auditing.questions import QUESTIONS, HeldOut, held_out, run_question
+from explain.auditing.questions import QUESTIONS, HeldOut, QuestionInputs, held_out, run_question
 from explain.auditing.report import Report
 from explain.auditing.sections import ExplanationsSection, PerformanceSection, Section
 from explain.auditing.training import data_sufficiency_section, training_section
@@ -108,8 +108,11 @@ def _questions(clock: _Clock, inp: _Inputs, checks: list[str] | None,
     from explain.checks.thresholds import validate_thresholds
 
     values = validate_thresholds(thresholds)
-    inputs = {"net": inp.net, "x": inp.x, "y": inp.y, "logits": inp.logits,
-              "modality": inp.modality, "names": inp.class_names, "val": val, "train": train}
+    inputs = None
+    if inp.x is not None and inp.logits is not None and inp.modality is not None:
+        inputs = QuestionInputs(net=inp.net, x=inp.x, y=inp.y, logits=inp.logits,
+                                modality=inp.modality, names=tuple(inp.class_names), val=val,
+                                train=train)
     sections, findings = [], []
     for q in QUESTIONS:
         selected = checks is None or q.check in checks

@@ -33,7 +33,7 @@ from explain.auditing.shift import outputs_and_features, shift_section
 from explain.card import Modality
 from explain.findings import Finding, Severity
 
-__all__ = ["QUESTIONS", "Question", "HeldOut", "held_out", "run_question"]
+__all__ = ["QUESTIONS", "Question", "QuestionInputs", "HeldOut", "held_out", "run_question"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,21 @@ def held_out(data: Any, max_samples: int) -> HeldOut | None:
 
 
 @dataclass(frozen=True)
+class QuestionInputs:
+    """What every question stage may read: the evaluated model, data and logits, and held-out
+    data (``None`` where not given)."""
+
+    net: nn.Module
+    x: torch.Tensor
+    y: torch.Tensor | None
+    logits: torch.Tensor
+    modality: Modality
+    names: tuple[str, ...]
+    val: HeldOut | None = None
+    train: HeldOut | None = None
+
+
+@dataclass(frozen=True)
 class Question:
     """One stage: its name, the check that grades it, its section type and the context field."""
 
@@ -60,52 +75,47 @@ class Question:
     check: str
     section: type[Section]
     field: str
-    measure: Callable[..., Section]
+    measure: Callable[[QuestionInputs], Section]
 
 
-def _calibration(net: nn.Module, x: torch.Tensor, y: torch.Tensor | None, logits: torch.Tensor,
-                 modality: Modality, names: tuple[str, ...], val: HeldOut | None,
-                 train: HeldOut | None) -> Section:
-    if y is None:
+def _calibration(inp: QuestionInputs) -> Section:
+    if inp.y is None:
         return CalibrationSection.unavailable("No labelled data was given: calibration needs "
                                               "labels. Pass data=(inputs, labels).")
     v_logits = v_y = None
-    if val is not None and val.y is not None:
-        v_logits, v_y = tensors.predict(net, val.x, owner="the calibration check"), val.y
-    return calibration_section(logits, y, v_logits, v_y)
+    if inp.val is not None and inp.val.y is not None:
+        v_logits = tensors.predict(inp.net, inp.val.x, owner="the calibration check")
+        v_y = inp.val.y
+    return calibration_section(inp.logits, inp.y, v_logits, v_y)
 
 
-def _baseline(net: nn.Module, x: torch.Tensor, y: torch.Tensor | None, logits: torch.Tensor,
-              modality: Modality, names: tuple[str, ...], val: HeldOut | None,
-              train: HeldOut | None) -> Section:
-    if y is None or train is None or train.y is None:
+def _baseline(inp: QuestionInputs) -> Section:
+    train = inp.train
+    if inp.y is None or train is None or train.y is None:
         return ShallowBaselineSection.unavailable(
             "No training data was given: the shallow baselines are fitted on it. Pass "
             "train_data=(inputs, labels) to explain.audit (zoo runs pass their training split).")
-    return baseline_section(net, (train.x, train.y), (x, y), modality)
+    return baseline_section(inp.net, (train.x, train.y), (inp.x, inp.y), inp.modality)
 
 
-def _robustness(net: nn.Module, x: torch.Tensor, y: torch.Tensor | None, logits: torch.Tensor,
-                modality: Modality, names: tuple[str, ...], val: HeldOut | None,
-                train: HeldOut | None) -> Section:
-    if y is None:
+def _robustness(inp: QuestionInputs) -> Section:
+    if inp.y is None:
         return RobustnessSection.unavailable("No labelled data was given: robustness needs "
                                              "labels. Pass data=(inputs, labels).")
-    return robustness_section(net, x, y, modality)
+    return robustness_section(inp.net, inp.x, inp.y, inp.modality)
 
 
-def _shift(net: nn.Module, x: torch.Tensor, y: torch.Tensor | None, logits: torch.Tensor,
-           modality: Modality, names: tuple[str, ...], val: HeldOut | None,
-           train: HeldOut | None, n: int = 500) -> Section:
-    if val is None:
+def _shift(inp: QuestionInputs, n: int = 500) -> Section:
+    if inp.val is None:
         return DistributionShiftSection.unavailable(
             "No reference data was given. Pass val_data=... (data like the training data) to "
             "explain.audit, or call explain.drift(model, reference, current).")
     g = torch.Generator().manual_seed(0)
-    ref_x = val.x[torch.randperm(val.x.shape[0], generator=g)[:n]]
-    cur_x = x[torch.randperm(x.shape[0], generator=g)[:n]]
-    return shift_section(outputs_and_features(net, ref_x), outputs_and_features(net, cur_x),
-                         names, reference_name="validation", current_name="evaluated")
+    ref_x = inp.val.x[torch.randperm(inp.val.x.shape[0], generator=g)[:n]]
+    cur_x = inp.x[torch.randperm(inp.x.shape[0], generator=g)[:n]]
+    return shift_section(outputs_and_features(inp.net, ref_x),
+                         outputs_and_features(inp.net, cur_x), inp.names,
+                         reference_name="validation", current_name="evaluated")
 
 
 #: The question stages, in audit order.
@@ -117,11 +127,11 @@ QUESTIONS: tuple[Question, ...] = (
 )
 
 
-def run_question(q: Question, selected: bool, inputs: Mapping[str, Any],
+def run_question(q: Question, selected: bool, inputs: QuestionInputs | None,
                  thresholds: Mapping[str, float]) -> tuple[Section, Finding | None]:
-    """Measure ``q``'s section on ``inputs`` (the measure's keyword arguments) and grade it.
+    """Measure ``q``'s section on ``inputs`` and grade it.
 
-    ``inputs["x"] is None`` (no data) gives an unavailable section and the check's SKIPPED
+    ``inputs is None`` (no data) gives an unavailable section and the check's SKIPPED
     finding; a check that was not selected gives an unavailable section and no finding.
     """
     from explain.checks.base import CHECKS, CheckContext
@@ -129,12 +139,12 @@ def run_question(q: Question, selected: bool, inputs: Mapping[str, Any],
     if not selected:
         return q.section.unavailable(f"Not run: the audit's checks did not include "
                                      f"{q.check!r}."), None
-    if inputs.get("x") is None or inputs.get("logits") is None:
+    if inputs is None:
         sec: Section = q.section.unavailable("No data was given. Pass data=(inputs, labels) "
                                              "to explain.audit.")
     else:
         try:
-            sec = q.measure(**inputs)
+            sec = q.measure(inputs)
         except Exception as exc:  # noqa: BLE001 - one broken measurement must not sink the audit
             why = f"{type(exc).__name__}: {exc}"
             return q.section.unavailable(f"Could not be measured ({why})."), Finding(
