@@ -50,7 +50,7 @@ def small(case: str) -> tuple[torch.nn.Module, torch.Tensor]:
     return cases()[case]
 
 
-def _check(model: torch.nn.Module, x: torch.Tensor, method: str) -> None:
+def check_attribution(model: torch.nn.Module, x: torch.Tensor, method: str) -> None:
     try:
         a = attribute(model, x, method=method, **FAST.get(method, {}))
     except InvalidInputError as err:
@@ -77,11 +77,11 @@ def _zoo_params():
 @pytest.mark.parametrize("name, method", list(_zoo_params()))
 def test_every_method_on_every_zoo_model(name, method):
     model = zoo_model(name)
-    _check(model, zoo_sample(model), method)
+    check_attribution(model, zoo_sample(model), method)
 
 
 @pytest.mark.parametrize("case", ["cnn", "reused", "functional", "gru", "text", "bag"])
 @pytest.mark.parametrize("method", list_methods())
 def test_every_method_on_tricky_small_models(case, method):
     model, x = small(case)
-    _check(model, x[:2], method)
+    check_attribution(model, x[:2], method)

@@ -16,7 +16,7 @@ _OPTIONS = {"integrated_gradients": ["n_steps"], "gradient_shap": ["n_samples"],
             "shap_kernel": ["nsamples"], "deeplift": ["n_steps"], "shap_deep": ["nsamples"]}
 
 
-def _same(before: dict, after: dict) -> None:
+def check_unchanged(before: dict, after: dict) -> None:
     for key in ("training", "requires_grad", "hooks", "attrs", "global_hooks"):
         assert before[key] == after[key], key
     for name, value in before["state"].items():
@@ -43,7 +43,7 @@ def test_every_method_leaves_the_model_unchanged(method):
     if method == "shap_deep":
         options = {}
     attribute(model, x, target=0, method=method, **options)
-    _same(before, model_fingerprint(model))
+    check_unchanged(before, model_fingerprint(model))
 
 
 @pytest.mark.parametrize("name", ["text", "gru"])
@@ -53,14 +53,14 @@ def test_text_and_recurrent_models_are_left_unchanged(name):
     before = model_fingerprint(model)
     attribute(model, x, method="deeplift", n_steps=4)
     attribute(model, x, method="occlusion")
-    _same(before, model_fingerprint(model))
+    check_unchanged(before, model_fingerprint(model))
 
 
 def test_a_train_mode_model_keeps_its_mode_and_batchnorm_statistics():
     model = TinyCNN().train()
     before = model_fingerprint(model)
     attribute(model, torch.randn(4, 1, 8, 8), method="integrated_gradients", n_steps=4)
-    _same(before, model_fingerprint(model))
+    check_unchanged(before, model_fingerprint(model))
 
 
 def test_the_model_is_restored_when_a_method_raises(monkeypatch):
@@ -83,7 +83,7 @@ def test_the_model_is_restored_when_a_method_raises(monkeypatch):
     monkeypatch.setattr(attr.Saliency, "attribute", broken)
     with pytest.raises(RuntimeError, match="boom"):
         attribute(model, torch.randn(2, 1, 8, 8), method="saliency")
-    _same(before, model_fingerprint(model))
+    check_unchanged(before, model_fingerprint(model))
 
 
 def test_guard_restores_buffers_written_in_its_body():
@@ -91,4 +91,4 @@ def test_guard_restores_buffers_written_in_its_body():
     before = model_fingerprint(model)
     with ModelGuard(model):
         model.train()(torch.randn(8, 2))
-    _same(before, model_fingerprint(model))
+    check_unchanged(before, model_fingerprint(model))
