@@ -16,7 +16,7 @@ from explain._core.io import atomic_write_text
 from explain.errors import MissingExtraError
 from explain.findings import Finding
 
-__all__ = ["require", "HISTORY_FILE", "epoch_metrics", "loss_value", "MonitorSession"]
+__all__ = ["require", "HISTORY_FILE", "epoch_metrics", "loss_value", "MonitorSession", "SessionView"]
 
 HISTORY_FILE = "deepscope-history.json"
 
@@ -155,3 +155,24 @@ class MonitorSession:
         for f in self.findings():
             lines.append(f"  {f.severity.mark} {f.severity.label:<7} {f.check}: {f.summary}")
         return "\n".join(lines)
+
+
+class SessionView:
+    """``history``, ``path`` and ``findings()`` of a callback's :class:`MonitorSession` (what
+    both framework callbacks expose); the callback sets ``self._session``."""
+
+    _session: MonitorSession
+
+    @property
+    def history(self) -> Any:
+        """The :class:`explain.History` being recorded."""
+        return self._session.history
+
+    @property
+    def path(self) -> Any:
+        """Where the history was saved (after training), else ``None``."""
+        return self._session.path
+
+    def findings(self) -> list[Finding]:
+        """The findings on the history (worst first)."""
+        return self._session.findings()

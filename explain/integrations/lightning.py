@@ -25,8 +25,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from explain.findings import Finding
-from explain.integrations._common import HISTORY_FILE, MonitorSession, epoch_metrics, loss_value
+from explain.integrations._common import (
+    HISTORY_FILE,
+    MonitorSession,
+    SessionView,
+    epoch_metrics,
+    loss_value,
+)
 from explain.integrations._common import require as _require
 
 _require("lightning.pytorch", "lightning", "explain.integrations.lightning")
@@ -40,7 +45,7 @@ def _scaler(trainer: Any) -> Any:
     return getattr(plugin, "scaler", None)
 
 
-class MonitorCallback(Callback):
+class MonitorCallback(SessionView, Callback):
     """Run an :class:`explain.TrainingMonitor` from Lightning's hooks.
 
     Parameters
@@ -62,18 +67,6 @@ class MonitorCallback(Callback):
         self._session = MonitorSession(every, verbose, monitor_options)
         self._save = save
         self._last_step = 0
-
-    @property
-    def history(self) -> Any:
-        return self._session.history
-
-    @property
-    def path(self) -> Any:
-        return self._session.path
-
-    def findings(self) -> list[Finding]:
-        """The findings on the history (worst first)."""
-        return self._session.findings()
 
     # -- Lightning hooks ----------------------------------------------------------------------
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:

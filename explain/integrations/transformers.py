@@ -27,8 +27,13 @@ from typing import Any
 
 import torch
 
-from explain.findings import Finding
-from explain.integrations._common import HISTORY_FILE, MonitorSession, epoch_metrics, loss_value
+from explain.integrations._common import (
+    HISTORY_FILE,
+    MonitorSession,
+    SessionView,
+    epoch_metrics,
+    loss_value,
+)
 from explain.integrations._common import require as _require
 
 _require("transformers", "transformers", "explain.integrations.transformers")
@@ -41,7 +46,7 @@ def _is_epoch(strategy: Any) -> bool:
     return str(getattr(strategy, "value", strategy)) == "epoch"
 
 
-class MonitorCallback(TrainerCallback):
+class MonitorCallback(SessionView, TrainerCallback):
     """Run an :class:`explain.TrainingMonitor` from the HF ``Trainer``'s callbacks.
 
     Parameters
@@ -61,18 +66,6 @@ class MonitorCallback(TrainerCallback):
         self._last: torch.Tensor | None = None
         self._losses: list[float] = []
         self._pending: dict[str, float] | None = None
-
-    @property
-    def history(self) -> Any:
-        return self._session.history
-
-    @property
-    def path(self) -> Any:
-        return self._session.path
-
-    def findings(self) -> list[Finding]:
-        """The findings on the history (worst first)."""
-        return self._session.findings()
 
     # -- the loss tap -------------------------------------------------------------------------
     def _tap(self, module: Any, args: Any, output: Any) -> None:
