@@ -41,8 +41,11 @@ def run(check_id: str, history, **thresholds):
 
 
 # -- overfitting --------------------------------------------------------------------------------
-RISING = [1.0, 0.8, 0.6, 0.7, 0.8, 0.9]  # min 0.6 at epoch 3; GL 16.7, 33, 50 in epochs 4-6
-FALLING = [1.0, 0.6, 0.3, 0.2, 0.1, 0.05]
+RISING = [1.0, 0.8, 0.6, 0.6, 0.6, 0.7, 0.8, 0.9]  # min 0.6 at epoch 3; GL 16.7, 33, 50 in 6-8
+# the training loss flattens: Prechelt's P_5 at epoch 8 is 1000 (0.198 / 0.196 - 1) = 10.2,
+# so PQ = 50 / 10.2 = 4.9 there (0.033 and 0.30 at epochs 6 and 7)
+FALLING = [1.0, 0.6, 0.3, 0.2, 0.199, 0.198, 0.197, 0.196]
+FAST = [1.0, 0.6, 0.3, 0.2, 0.1, 0.05, 0.025, 0.0125]  # still halving: PQ <= 0.0096
 
 
 def overfit(val_acc: float, val_loss=RISING, train_loss=FALLING) -> History:
@@ -60,12 +63,15 @@ def test_overfitting_fails_with_sustained_gl_falling_train_loss_and_large_gap():
     f = run("overfitting", overfit(0.75))
     assert f.severity is Severity.FAIL
     assert f.summary == ("Overfitting: the generalization loss GL exceeded 5 for 3 or more epochs "
-                         "from epoch 4 (up to 50: validation loss 50% above its minimum at epoch "
-                         "3) while the training loss did not rise (0.3 -> 0.05), and the relative "
+                         "from epoch 6 (up to 50: validation loss 50% above its minimum at epoch "
+                         "3) while the training loss did not rise (0.3 -> 0.196; progress "
+                         "quotient PQ = GL / P_5 4.9 > 1 at epoch 8), and the relative "
                          "train/val accuracy gap is 0.25 (> 0.1); stop at epoch 3.")
     assert "early stopping at epoch 3" in f.remedy
-    assert f.evidence["best_epoch"] == 3 and f.evidence["rise_epoch"] == 4
-    assert f.evidence["first_epoch"] == 4 and f.evidence["val_loss"] == RISING
+    assert f.evidence["best_epoch"] == 3 and f.evidence["rise_epoch"] == 6
+    assert f.evidence["first_epoch"] == 6 and f.evidence["val_loss"] == RISING
+    assert f.evidence["pq_epoch"] == 8 and f.evidence["rise_by"] == "pq"
+    assert f.evidence["progress_quotient"][5:] == pytest.approx([0.0325, 0.301, 4.9], rel=1e-2)
 
 
 @pytest.mark.parametrize(("val_acc", "severity"), [
@@ -79,8 +85,47 @@ def test_overfitting_gap_threshold_both_sides(val_acc, severity):
 def test_overfitting_without_an_accuracy_gap_warns():
     f = run("overfitting", overfit(0.95))  # the few-samples regime: gap < 0.1, val loss rising
     assert f.severity is Severity.WARN
-    assert f.summary.endswith("while the training loss did not rise (0.3 -> 0.05); the relative "
+    assert f.summary.endswith("while the training loss did not rise (0.3 -> 0.196; progress "
+                              "quotient PQ = GL / P_5 4.9 > 1 at epoch 8); the relative "
                               "train/val accuracy gap is 0.05 (<= 0.1); stop at epoch 3.")
+
+
+@pytest.mark.parametrize(("overfit_pq", "severity"), [
+    (4.8, Severity.WARN),   # PQ 4.9 at epoch 8 is above it
+    (5.0, Severity.INFO),   # not above: the training loss still progresses enough
+])
+def test_overfitting_pq_threshold_both_sides(overfit_pq, severity):
+    f = run("overfitting", overfit(0.95), overfit_pq=overfit_pq)
+    assert f.severity is severity
+
+
+def test_a_rise_while_training_still_progresses_fast_is_not_overfitting_yet():
+    f = run("overfitting", overfit(0.95, train_loss=FAST))  # Prechelt's PQ <= 0.0096
+    assert f.severity is Severity.INFO
+    assert f.summary == ("The validation loss rose (the generalization loss GL exceeded 5 for 3 "
+                         "or more epochs from epoch 6 (up to 50: validation loss 50% above its "
+                         "minimum at epoch 3)), but the training loss was still falling fast: "
+                         "the progress quotient PQ = GL / P_5 stayed at or below 1 (at most "
+                         "0.00962), so the rise may still be repaired; not overfitting yet (the "
+                         "relative train/val accuracy gap is 0.05).")
+    assert f.evidence["rise_epoch"] is None and f.evidence["gl_rise_epoch"] == 6
+
+
+def test_a_fast_progressing_rise_with_an_accuracy_gap_is_overfitting():
+    f = run("overfitting", overfit(0.75, train_loss=FAST))
+    assert f.severity is Severity.FAIL and f.evidence["rise_by"] == "gap"
+    assert f.summary == ("Overfitting: the generalization loss GL exceeded 5 for 3 or more epochs "
+                         "from epoch 6 (up to 50: validation loss 50% above its minimum at epoch "
+                         "3) while the training loss did not rise (0.3 -> 0.0125; PQ at most "
+                         "0.00962, but the accuracy gap shows the progress does not carry over "
+                         "to validation), and the relative train/val accuracy gap is 0.25 "
+                         "(> 0.1); stop at epoch 3.")
+
+
+def test_training_progress_is_prechelts_strip():
+    from explain.checks.overfitting import training_progress
+    assert training_progress(FALLING, 5)[7] == pytest.approx(1000 * (0.198 / 0.196 - 1))
+    assert training_progress([None, 2.0, None], 5) == [None, None, None]
 
 
 @pytest.mark.parametrize(("gl_epochs", "severity"), [(2, Severity.INFO), (3, Severity.FAIL)])
@@ -91,10 +136,11 @@ def test_overfitting_patience_both_sides(gl_epochs, severity):
 
 
 def test_overfitting_gl_threshold_both_sides():
-    small_rise = [1.0, 0.8, 0.6, 0.6299, 0.6299, 0.6299]  # GL 4.98 (not above 5)
+    small_rise = [1.0, 0.8, 0.6, 0.6, 0.6, 0.6299, 0.6299, 0.6299]  # GL 4.98 (not above 5)
     assert run("overfitting", overfit(0.95, small_rise)).severity is Severity.PASS
-    above = [1.0, 0.8, 0.6, 0.6031, 0.6031, 0.6031]  # GL 0.52
-    assert run("overfitting", overfit(0.95, above), overfit_gl=0.5).severity is Severity.WARN
+    above = [1.0, 0.8, 0.6, 0.6, 0.6, 0.6031, 0.6031, 0.6031]  # GL 0.52, PQ 0.051 at epoch 8
+    assert run("overfitting", overfit(0.95, above), overfit_gl=0.5,
+               overfit_pq=0.01).severity is Severity.WARN
 
 
 def test_accuracy_gap_without_a_val_loss_rise_is_an_info_generalization_gap():
@@ -107,7 +153,7 @@ def test_accuracy_gap_without_a_val_loss_rise_is_an_info_generalization_gap():
 
 
 def test_a_val_loss_rise_with_a_rising_train_loss_is_not_overfitting():
-    f = run("overfitting", overfit(0.75, train_loss=[1.0, 0.6, 0.3, 0.5, 0.7, 0.9]))
+    f = run("overfitting", overfit(0.75, train_loss=[1.0, 0.6, 0.3, 0.5, 0.7, 0.9, 1.1, 1.3]))
     assert f.severity is Severity.INFO
     assert f.summary.endswith("but the training loss did not fall meanwhile, so this is not "
                               "overfitting; see unstable-training.")
@@ -123,7 +169,7 @@ def test_overfitting_passes_on_a_healthy_run():
 
 
 def test_overfitting_uses_the_loss_gap_without_accuracy():
-    h = epochs_history(RISING, train_loss=[0.5, 0.3, 0.2, 0.1, 0.05, 0.05])
+    h = epochs_history(RISING, train_loss=[0.5, 0.3, 0.2, 0.1, 0.05, 0.05, 0.05, 0.05])
     f = run("overfitting", h)
     assert f.evidence["gap_kind"] == "loss"
     assert f.evidence["gap"] == pytest.approx((0.8 - 0.05) / 0.8)
@@ -364,3 +410,13 @@ def test_exactly_zero_first_layer_gradient_points_to_dead_units():
                          "times the last layer's (fc2, 0.01) (exactly zero: no gradient reaches "
                          "it, e.g. dead ReLUs or a frozen layer; see dead-units), below 0.001, and "
                          "the loss fell 0% (< 10%).")
+
+
+def test_without_a_training_loss_the_sustained_gl_alone_decides():
+    n = len(RISING)
+    f = run("overfitting", epochs_history(RISING, train_acc=[1.0] * n, val_acc=[0.95] * n))
+    assert f.severity is Severity.WARN and f.evidence["rise_by"] == "gl"
+    assert f.summary == ("Overfitting: the generalization loss GL exceeded 5 for 3 or more epochs "
+                         "from epoch 6 (up to 50: validation loss 50% above its minimum at epoch "
+                         "3) (the training loss was not logged); the relative train/val accuracy "
+                         "gap is 0.05 (<= 0.1); stop at epoch 3.")
