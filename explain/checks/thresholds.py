@@ -130,8 +130,11 @@ THRESHOLDS: dict[str, Threshold] = {t.name: t for t in [
        "A record is a spike when its total gradient norm (the largest since the previous record, "
        "when the monitor tracked every step) exceeds this multiple of the running median of the "
        "sampled steps before it, floored at the highest median of 5 consecutive earlier steps "
-       "(late blips below the run's established scale are not explosions; the first steps "
-       "are judged against the median of the first 5, never used as the floor).",
+       "(late blips below the run's established scale are not explosions; the first record, "
+       "with nothing before it, is never a spike). When the loss was logged, a spike counts "
+       "only if the loss at its record or the next rose above every loss of the window before "
+       "(Pascanu et al. 2013: exploding gradients show as a jump of the loss); a gradient "
+       "spike the loss does not feel is a hard batch.",
        "An order of magnitude: mini-batch noise moves gradient norms by ~2-3x; a GRU at lr 10 "
        "measured here jumps to 1.8e5; a healthy GRU (rnn-vowels) has one 12x blip against the "
        "recent median near zero loss, 0.9x against the floored reference."),

@@ -252,10 +252,15 @@ def test_vanishing_needs_two_layers():
 
 
 # -- exploding gradients ------------------------------------------------------------------------
-def exploding(norms, loss=None, first=None) -> History:
+def exploding(norms, loss=None, first=None, jump=True) -> History:
+    """A falling loss (2.3 -> 0.6) that, with ``jump``, jumps to 5 at every record whose norm
+    is 5x the median or more (an explosion moves the loss; Pascanu et al. 2013)."""
     n = len(norms)
-    loss = [2.3 - 1.7 * i / (n - 1) for i in range(n)] if loss is None else list(loss)
-    return layers_history({"fc0": list(first or norms), "fc1": list(norms)}, loss)
+    typical = sorted(norms)[n // 2]
+    if loss is None:
+        loss = [5.0 if jump and v >= 5 * typical else 2.3 - 1.7 * i / (n - 1)
+                for i, v in enumerate(norms)]
+    return layers_history({"fc0": list(first or norms), "fc1": list(norms)}, list(loss))
 
 
 def test_a_50x_spike_is_a_warning():
@@ -282,15 +287,53 @@ def test_a_large_first_norm_is_evidence_not_the_floor():
     # the vanilla-RNN case: a huge first gradient, later spikes against a norm of ~3
     norms = [230.0] + [3.0] * 20 + [51.0] + [3.0] * 5
     f = run("exploding-gradients", exploding(norms))
-    assert f.evidence["spike_factor_per_step"][0] == pytest.approx(230 / 3)
+    assert f.evidence["spike_factor_per_step"][0] is None  # nothing before it: never a spike
     assert f.evidence["spike_factor_per_step"][21] == pytest.approx(17.0)
-    assert f.severity is Severity.WARN and f.evidence["n_spikes"] == 2
-    assert f.evidence["first_step"] == 0
+    assert f.severity is Severity.WARN and f.evidence["n_spikes"] == 1
+    assert f.evidence["first_step"] == 210
+
+
+def test_a_gradient_collapse_after_the_first_record_is_not_a_spike():
+    # the loss falls to ~0 within the first records (blobs-adam-fast): the first, largest norm
+    # must not be judged against the collapsed scale that follows it
+    norms = [1.4, 0.02, 1e-4, 1e-5, 1e-5, 1e-5, 1e-5, 1e-5]
+    f = run("exploding-gradients", exploding(norms, loss=[1.2, 5e-3, 1e-7] + [1e-8] * 5))
+    assert f.severity is Severity.PASS
+    assert f.evidence["raw_spike_factor_per_step"][:2] == [None, pytest.approx(0.02 / 1.4)]
+
+
+@pytest.mark.parametrize(("jump", "severity"), [(True, Severity.WARN), (False, Severity.PASS)])
+def test_a_spike_counts_only_with_a_jump_of_the_loss(jump, severity):
+    norms = [1.0] * 12
+    norms[6] = 50.0
+    f = run("exploding-gradients", exploding(norms, jump=jump))
+    assert f.severity is severity
+    if not jump:  # a hard batch: a 50x gradient, the loss kept falling
+        assert f.summary == ("No exploding gradients: the largest spike, 50x the running median "
+                             "(floored at the run's established scale), came without a jump of "
+                             "the loss (a hard batch, not an explosion), the norm changed 1x "
+                             "from the first to the last quarter, and the first/last layer "
+                             "ratio is 1 (<= 70).")
+
+
+def test_a_spike_without_the_loss_keeps_the_gradient_rule():
+    norms = [1.0] * 12
+    norms[6] = 50.0
+    h = exploding(norms)
+    h.step_loss = [None] * 12
+    assert run("exploding-gradients", h).severity is Severity.WARN
+
+
+def test_the_loss_jump_may_come_at_the_next_record():
+    from explain.checks.exploding_gradients import loss_jumps
+    assert loss_jumps([2.0, 1.5, 1.0, 1.2, 3.0, 1.0], 3) == [None, False, False, True, True,
+                                                               False]
 
 
 def test_a_spike_between_samples_is_seen_through_the_running_max():
     h = exploding([1.0] * 12)
-    h.between = {"grad_norm_max": [1.5] * 6 + [30.0] + [1.5] * 5}  # step 61-69 peaked at 30
+    h.between = {"grad_norm_max": [1.5] * 6 + [30.0] + [1.5] * 5,  # step 61-69 peaked at 30
+                 "loss_max": [2.0] * 6 + [6.0] + [1.0] * 5}  # ... and so did the loss
     f = run("exploding-gradients", h)
     assert f.severity is Severity.WARN and f.evidence["max_norm"] == 30.0
     assert f.evidence["max_spike"] == pytest.approx(30 / 1.5)  # against the earlier peaks
@@ -299,7 +342,7 @@ def test_a_spike_between_samples_is_seen_through_the_running_max():
 def test_peaks_are_judged_against_peaks_not_against_single_samples():
     # every record's peak (the largest of ~10 steps) is 8x the sampled norm: no spike
     h = exploding([1.0] * 12)
-    h.between = {"grad_norm_max": [8.0] * 12}
+    h.between = {"grad_norm_max": [8.0] * 12, "loss_max": [2.0] * 8 + [6.0] + [1.0] * 3}
     assert run("exploding-gradients", h).severity is Severity.PASS
     h.between["grad_norm_max"][8] = 80.0  # ... one 10x the usual peak is
     assert run("exploding-gradients", h).evidence["max_spike"] == pytest.approx(10.0)
@@ -318,14 +361,14 @@ def test_a_late_blip_below_the_starting_norm_is_not_a_spike():
 def test_spike_with_a_stalled_loss_fails():
     norms = [1.0] * 12
     norms[6] = 20.0
-    f = run("exploding-gradients", exploding(norms, loss=[2.3] * 12))
+    f = run("exploding-gradients", exploding(norms, loss=[2.3] * 6 + [5.0] + [2.3] * 5))
     assert f.severity is Severity.FAIL
     assert f.summary.endswith("; 1 spikes >= 10x); the loss fell 0%.")
 
 
 def test_growth_is_a_warning():
     norms = [1000 ** (i / 39) for i in range(40)]  # smooth ~200x growth, no single 10x spike
-    f = run("exploding-gradients", exploding(norms))
+    f = run("exploding-gradients", exploding(norms, jump=False))
     assert f.severity is Severity.WARN
     assert f.evidence["n_spikes"] == 0
     assert f.summary.startswith("Gradients explode: it grew ")
@@ -340,13 +383,13 @@ def test_autotrainer_first_last_ratio_above_70_warns():
 
 def test_healthy_decaying_norms_pass():
     norms = [4.0, 3.0, 2.5, 2.0, 1.8, 1.5, 1.4, 1.2, 1.1, 1.0, 1.0, 0.9]
-    f = run("exploding-gradients", exploding(norms))
+    f = run("exploding-gradients", exploding(norms, jump=False))
     assert f.severity is Severity.PASS
-    assert f.summary == ("No exploding gradients: the largest spike is 1.6x the running median "
+    assert f.summary == ("No exploding gradients: the largest spike is 0.75x the running median "
                          "(floored at the run's established scale; < 10x), the norm changed "
                          "0.333x from the first to the last quarter, and the first/last layer "
                          "ratio is 1 (<= 70).")
-    assert f.evidence["spike_factor_per_step"][0] == pytest.approx(4.0 / 2.5)  # judged too
+    assert f.evidence["raw_spike_factor_per_step"][:2] == [None, pytest.approx(3.0 / 4.0)]
 
 
 def test_exploding_needs_five_sampled_steps():
@@ -398,7 +441,7 @@ def test_exploding_ratio_threshold_both_sides(ratio, severity):
 @pytest.mark.parametrize(("total", "severity"), [(50.0, Severity.PASS), (2000.0, Severity.WARN)])
 def test_growth_threshold_both_sides(total, severity):
     norms = [total ** (i / 59) for i in range(60)]  # smooth growth, no single 10x spike
-    f = run("exploding-gradients", exploding(norms))
+    f = run("exploding-gradients", exploding(norms, jump=False))
     assert f.evidence["n_spikes"] == 0
     assert f.severity is severity
 
