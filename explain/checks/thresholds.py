@@ -172,6 +172,14 @@ THRESHOLDS: dict[str, Threshold] = {t.name: t for t in [
     _T("dead_fail", 0.5, ("dead-units",),
        "Fraction of dead units that is a FAIL: most of the layer no longer learns.",
        "Half the layer's capacity is gone.", maximum=1.0),
+    _T("dead_fit_progress", 0.99, ("dead-units",),
+       "Relative fall of the training loss (median of the first vs the last tenth of the "
+       "sampled steps) at or above which dead units are spare capacity (INFO), not a "
+       "pathology: the live units fit the data.",
+       "Lu et al. 2019 ('Dying ReLU and initialization'): dying harms a net when it collapses "
+       "the function; for cross-entropy a loss at 1% of its start (~ln K) leaves at most "
+       "0.01 ln K / ln 2 of the training samples misclassified (3% for K = 10). The planted "
+       "dead-ReLU runs measured here learn nothing (loss progress < 10%).", maximum=1.0),
     _T("saturation_warn", 0.3, ("saturation",),
        "Fraction of units of a sigmoid/tanh layer in the flat part of the non-linearity (WARN).",
        "Glorot & Bengio 2010 observed the top sigmoid layer saturating; Rakitianskaia & "

@@ -81,7 +81,8 @@ def test_diagnose_runs_a_subset_and_forwards_thresholds():
     findings = diagnose(sick_history(), checks=["dead-units"], dead_fail=0.7)
     assert [(f.check, f.severity) for f in findings] == [("dead-units", Severity.WARN)]
     assert findings[0].evidence["thresholds"] == {"dead_warn": 0.3, "dead_fail": 0.7,
-                                                  "tail_fraction": 0.25}
+                                                  "tail_fraction": 0.25,
+                                                  "dead_fit_progress": 0.99}
 
 
 def test_unknown_threshold_name_lists_valid_names():
