@@ -39,7 +39,8 @@ LETTER = {Severity.SKIPPED: "-", Severity.PASS: ".", Severity.INFO: "i", Severit
 ABBREV = {"overfitting": "ovfit", "vanishing-gradients": "vanish", "exploding-gradients": "explod",
           "non-finite": "nonfin", "dead-units": "dead", "saturation": "satur",
           "temporal-gradient-decay": "tempor", "spectral": "spectr", "data-sufficiency": "data",
-          "unstable-training": "unstab"}
+          "unstable-training": "unstab", "calibration": "calib", "distribution-shift": "shift",
+          "shallow-baseline": "shallw", "robustness": "robust"}
 
 
 def train_and_diagnose(name: str, fast: bool, quiet: bool) -> dict[str, Any]:
@@ -123,8 +124,8 @@ def flagged(result: dict[str, Any]) -> set[str]:
 
 def report(results: list[dict[str, Any]]) -> bool:
     """Print the tables and the goal line; return whether the goal holds."""
-    ids = list_checks()
-    print(f"\n{'run':26s} {'expected':22s} " + " ".join(f"{ABBREV[c]:>6s}" for c in ids)
+    ids = [c for c in list_checks() if any(c in r["findings"] for r in results)]
+    print(f"\n{'run':26s} {'expected':22s} " + " ".join(f"{ABBREV.get(c, c[:6]):>6s}" for c in ids)
           + "  acc    sec  numbers")
     for r in results:
         cells = " ".join(f"{LETTER[r['findings'][c].severity]:>6s}" for c in ids)
@@ -136,7 +137,7 @@ def report(results: list[dict[str, Any]]) -> bool:
                   key=lambda x: (x == "healthy", ids.index(x) if x in ids else 0))
     print("\nConfusion matrix: expected diagnosis (rows) x checks at WARN/FAIL (columns), "
           "counts of presets")
-    print(f"{'':22s} " + " ".join(f"{ABBREV[c]:>6s}" for c in ids) + "  presets")
+    print(f"{'':22s} " + " ".join(f"{ABBREV.get(c, c[:6]):>6s}" for c in ids) + "  presets")
     for row in rows:
         members = [r for r in results if (row in r["expected"]) or
                    (row == "healthy" and not r["expected"])]

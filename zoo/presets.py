@@ -50,8 +50,12 @@ _add(Preset(
     "rnn-vowels", "rnn", "japanese-vowels",
     "A GRU on the Japanese Vowels speaker data (12 cepstral channels, 9 speakers, variable "
     "length). Healthy: >= 0.95 test accuracy in seconds.",
+    # Early stopping keeps the best epoch: without it the validation loss rose 30% above its
+    # epoch-10 minimum for 20 epochs while the training loss flattened at 0.012 (Prechelt's
+    # PQ 4.5: overfitting, which the diagnosis rightly reported). Patience 5 (Prechelt's strip)
+    # stops at epoch 15 with the epoch-10 weights: test accuracy 0.959 (0.957 after 30 epochs).
     config={"epochs": 30, "batch_size": 32, "optimizer": "adam", "lr": 5e-3,
-            "scheduler": "cosine", "grad_clip": 5.0},
+            "scheduler": "cosine", "grad_clip": 5.0, "early_stopping": 5},
     model_kwargs={"cell": "gru"}))
 _add(Preset(
     "transformer-rt", "transformer", "rotten-tomatoes",

@@ -5,6 +5,14 @@ minimum over the last sampled steps: a dead unit is silent in every batch, while
 selective unit can be silent in one small batch (a 64-unit layer trained with batch 32 showed
 50-70% per-batch "dead" units that fired in other batches). The minimum counts only units silent
 in all of them. The worst layer grades the finding (WARN > 30%, FAIL > 50%).
+
+Dead units are a pathology of the fit only when the fit suffers: units that died (or were dead
+from initialisation) while the training loss still fell by ``dead_fit_progress`` (99%) or more
+are spare capacity, not a broken net (Lu et al. 2019, "Dying ReLU and initialization": a net
+is harmed when so many units die that it collapses to a constant). Such a finding is an INFO.
+For cross-entropy the bound also implies a high training accuracy: a misclassified sample has a
+loss of at least ln 2, so a mean loss of 1% of ln K leaves at most 0.01 ln K / ln 2 of the
+samples misclassified (3% for K = 10).
 """
 
 from __future__ import annotations
@@ -17,7 +25,10 @@ from explain.checks.base import (
     MissingInput,
     Onset,
     first_step_where,
+    fmt,
     layer_series,
+    loss_change,
+    loss_progress,
     median,
     pct,
     register_check,
@@ -75,7 +86,7 @@ class DeadUnits(Check):
     """Fraction of dead units per ReLU layer over the last sampled steps."""
 
     title = "Dead units"
-    thresholds = ("dead_warn", "dead_fail", "tail_fraction")
+    thresholds = ("dead_warn", "dead_fail", "tail_fraction", "dead_fit_progress")
 
     def compute(self, context: CheckContext) -> dict[str, Any]:
         matching, series, medians = unit_fractions(
@@ -95,7 +106,8 @@ class DeadUnits(Check):
                 "Train under explain.TrainingMonitor(model), which records frac_dead (units "
                 "never active in the sampled batch) per layer.")
         return {"layers": list(medians), "frac_dead": list(medians.values()), "series": series,
-                "steps": list(getattr(context.history, "steps", []) or [])}
+                "steps": list(getattr(context.history, "steps", []) or []),
+                "loss": loss_progress(context.history)}
 
     def onset(self, evidence: dict[str, Any], context: CheckContext) -> Onset:
         return unit_onset(evidence, "frac_dead", context.threshold("dead_warn"))
@@ -110,8 +122,15 @@ class DeadUnits(Check):
         if fracs[worst] > warn:
             severity = Severity.FAIL if fracs[worst] > fail else Severity.WARN
             limit = fail if severity is Severity.FAIL else warn
-            return (severity, f"Dying ReLU: {pct(fracs[worst])} of the units of {worst} are dead "
-                    f"(> {pct(limit)}); {n_warn} of {len(fracs)} ReLU layers are above "
-                    f"{pct(warn)}.", remedy)
+            dead = (f"{pct(fracs[worst])} of the units of {worst} are dead (> {pct(limit)}); "
+                    f"{n_warn} of {len(fracs)} ReLU layers are above {pct(warn)}")
+            loss, fit = evidence.get("loss"), context.threshold("dead_fit_progress")
+            if loss is not None and not loss["diverged"] and loss["progress"] >= fit:
+                return (Severity.INFO, f"Spare capacity, not dying ReLU: {dead}, but "
+                        f"{loss_change(loss['progress'])} ({fmt(loss['start'])} -> "
+                        f"{fmt(loss['end'])}, >= {pct(fit)}): the live units fit the training "
+                        "data.", "A smaller layer would fit as well; a leaky ReLU keeps units "
+                        "alive if the capacity is needed.")
+            return (severity, f"Dying ReLU: {dead}.", remedy)
         return (Severity.PASS, f"No dying ReLU: at most {pct(fracs[worst])} of a layer's units "
                 f"are dead ({worst}), at or below {pct(warn)}.", "")

@@ -2,7 +2,8 @@
 first/last layer ratio > 70, and gradients or weights that overflowed to inf/NaN.
 
 The first three are ratios, so they do not depend on the model's size or the loss's scale. A
-spike (>= 10x the median of the previous sampled steps) or a 100x growth is a WARN; a 100x spike,
+spike (>= 10x the median of the previous sampled steps; with a logged loss only when the loss
+jumped with it, as Pascanu et al. 2013 describe an explosion) or a 100x growth is a WARN; a 100x spike,
 any signal with a loss that does not decrease (or went non-finite), or an overflow (AUTOTRAINER
 also counts NaN weights as explosion) is a FAIL.
 """
@@ -29,7 +30,7 @@ from explain.checks.base import (
 from explain.checks.vanishing_gradients import first_last_ratio, weight_layer_grads
 from explain.findings import Severity
 
-__all__ = ["ExplodingGradients", "total_grad_norm", "spikes"]
+__all__ = ["ExplodingGradients", "total_grad_norm", "spikes", "loss_jumps"]
 
 
 def total_grad_norm(history: Any) -> list[float | None]:
@@ -49,46 +50,57 @@ SCALE_WINDOW = 5
 
 def spikes(norms: list[float | None], window: int,
            peaks: list[float | None] | None = None) -> list[float | None]:
-    """Per record, its peak over a reference that does not collapse.
+    """Per record, its peak over a reference that does not collapse, from earlier records only.
 
-    The reference is the largest of: the running median of the (up to) ``window`` previous
-    sampled norms, the median of the first :data:`SCALE_WINDOW` sampled norms (the run's
-    starting scale; records before any others are judged against it, so the first steps are
-    evidence, never the floor) and the highest median of any :data:`SCALE_WINDOW` consecutive
-    earlier norms (the scale the run has established). ``peaks`` is the largest norm since the
-    previous record, when the monitor tracked every step (``history.between["grad_norm_max"]``),
-    so a spike between two samples is seen. A peak is then judged against earlier *peaks*
-    (the same algorithm over the peak series), never against single sampled norms: the largest
-    of ~``every`` per-step norms is naturally many times their median (a healthy GRU measured
-    here has peaks 10x its sampled median; a run converging to a loss of 1e-4, 1e5x), so
-    like is compared with like.
+    The reference is the larger of the running median of the (up to) ``window`` previous
+    sampled norms and the highest median of any :data:`SCALE_WINDOW` consecutive earlier norms
+    (the scale the run has established). The first record has nothing before it, so it is
+    never a spike (Pascanu et al. 2013: an explosion is a norm that *grows*; the initial norm
+    is the init's scale, and training often shrinks it within the first records); it still
+    enters the running median as evidence, but never as a floor. ``peaks`` is the largest norm
+    since the previous record, when the monitor tracked every step
+    (``history.between["grad_norm_max"]``), so a spike between two samples is seen. A peak is
+    then judged against earlier *peaks* (the same algorithm over the peak series), never
+    against single sampled norms: the largest of ~``every`` per-step norms is naturally many
+    times their median (a healthy GRU measured here has peaks 10x its sampled median; a run
+    converging to a loss of 1e-4, 1e5x), so like is compared with like.
 
     A reference that never falls matters late in training: as the loss approaches zero the
     typical gradient norm shrinks by orders of magnitude while one hard batch still gives a
     gradient of the run's usual size, a 10x blip against the recent median that is no
-    explosion (a healthy GRU measured here has one). An explosion leaves the range the run has
-    ever had.
+    explosion. An explosion leaves the range the run has ever had.
     """
     if peaks is not None:  # peaks against earlier peaks (a sampled norm where none)
         norms = [v if p is None else p for v, p in zip(norms, peaks)]
-    peaks = norms
-    vals = [v for v in norms if v is not None]
-    start = statistics.median(vals[:SCALE_WINDOW]) if vals else 0.0
     factors: list[float | None] = []
     seen: list[float] = []
-    scale = start
-    for v, peak in zip(norms, peaks):
-        top = peak if peak is not None else v
-        if top is None:
+    scale = 0.0
+    for v in norms:
+        if v is None or not seen:
             factors.append(None)
         else:
-            ref = max(statistics.median(seen[-window:]), scale) if seen else scale
-            factors.append(top / ref if ref > 0 else None)
+            ref = max(statistics.median(seen[-window:]), scale)
+            factors.append(v / ref if ref > 0 else None)
         if v is not None:
             seen.append(v)
             if len(seen) >= SCALE_WINDOW:
                 scale = max(scale, statistics.median(seen[-SCALE_WINDOW:]))
     return factors
+
+
+def loss_jumps(losses: list[float | None], window: int) -> list[bool | None]:
+    """Per record, whether the loss at it or at the next record rose above every loss of the
+    ``window`` records before it (Pascanu et al. 2013: an exploding gradient shows as a jump
+    of the loss, a 'cliff'); None where the loss is unknown."""
+    out: list[bool | None] = []
+    for i, v in enumerate(losses):
+        before = [x for x in losses[max(0, i - window):i] if x is not None]
+        after = [x for x in losses[i:i + 2] if x is not None]
+        if v is None or not before or not after:
+            out.append(None if v is None or not before else False)
+            continue
+        out.append(max(after) > max(before))
+    return out
 
 
 @register_check("exploding-gradients")
@@ -123,22 +135,36 @@ class ExplodingGradients(Check):
         if len(vals) >= 5:
             q = max(1, len(vals) // 4)
             early = statistics.median(vals[:q])
-            between = getattr(context.history, "between", None) or {}
-            peaks = list(between.get("grad_norm_max") or []) or None
-            if peaks is not None and len(peaks) != len(norms):
-                peaks = None
-            factors = spikes(norms, int(context.threshold("spike_window")), peaks=peaks)
+            factors, raw, peaks = self._spikes(context, norms)
             evidence["peak_grad_norm"] = peaks
             evidence["max_norm"] = max(finite((peaks or []) + vals))
             worst = max(range(len(factors)), key=lambda i: factors[i] or 0.0)
+            quiet = [r for r, f in zip(raw, factors) if r is not None and f is None]
             evidence.update(
-                spike_factor_per_step=factors, max_spike=factors[worst],
+                spike_factor_per_step=factors, raw_spike_factor_per_step=raw,
+                max_spike=factors[worst], max_quiet_spike=max(quiet, default=None),
                 max_spike_step=steps[worst] if worst < len(steps) else worst,
                 n_spikes=sum(1 for f in factors
                              if f is not None and f >= context.threshold("spike_factor")),
                 growth=statistics.median(vals[-q:]) / early if early > 0 else None,
                 early_norm=early)
         return evidence
+
+    @staticmethod
+    def _spikes(context: CheckContext, norms: list[float | None]) -> tuple[list, list, Any]:
+        """(spike factors that count, all spike factors, peak norms or None): a spike counts
+        when the loss jumped with it (:func:`loss_jumps`) or the loss is unknown."""
+        window = int(context.threshold("spike_window"))
+        between = getattr(context.history, "between", None) or {}
+        peaks = list(between.get("grad_norm_max") or []) or None
+        if peaks is not None and len(peaks) != len(norms):
+            peaks = None
+        raw = spikes(norms, window, peaks=peaks)
+        losses = list(between.get("loss_max") or [])
+        if len(losses) != len(norms) or not finite(losses):
+            losses = list(getattr(context.history, "step_loss", None) or [])
+        jumps = loss_jumps(losses, window) if len(losses) == len(norms) else [None] * len(norms)
+        return [None if j is False else f for f, j in zip(raw, jumps)], raw, peaks
 
     def onset(self, evidence: dict[str, Any], context: CheckContext) -> Onset:
         t, steps = context.threshold, evidence["steps"]
@@ -181,9 +207,13 @@ class ExplodingGradients(Check):
         if not signals:
             ratio_text = "" if ratio is None else \
                 f", and the first/last layer ratio is {fmt(ratio)} (<= {fmt(t('exploding_ratio'))})"
-            return (Severity.PASS, f"No exploding gradients: the largest spike is {fmt(spike)}x "
-                    f"the running median (floored at the run's established scale; < "
-                    f"{fmt(t('spike_factor'))}x), the norm changed "
+            quiet = evidence.get("max_quiet_spike") or 0.0
+            largest = (f"the largest spike, {fmt(quiet)}x the running median (floored at the "
+                       "run's established scale), came without a jump of the loss (a hard "
+                       "batch, not an explosion)" if quiet >= t("spike_factor") else
+                       f"the largest spike is {fmt(max(spike, quiet))}x the running median "
+                       f"(floored at the run's established scale; < {fmt(t('spike_factor'))}x)")
+            return (Severity.PASS, f"No exploding gradients: {largest}, the norm changed "
                     f"{fmt(growth)}x from the first to the last quarter{ratio_text}.", "")
         loss = evidence["loss"]
         bad_loss = loss is not None and (loss["diverged"]

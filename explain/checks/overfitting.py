@@ -1,13 +1,21 @@
-"""``overfitting``: Prechelt's generalization loss, sustained, while the training loss falls.
+"""``overfitting``: Prechelt's generalization loss, sustained, once training has stopped paying.
 
 Prechelt ("Early stopping - but when?", 1998) defines the generalization loss at epoch t as
 ``GL(t) = 100 (E_va(t) / E_opt(t) - 1)``, where ``E_opt(t)`` is the lowest validation loss up to
-t. A GL above ``overfit_gl`` (5) for ``overfit_patience`` (3) consecutive epochs while the
-training loss keeps falling (is no higher at their end than at the minimum; a rising training
-loss is instability, see ``unstable-training``) is overfitting (WARN); with a relative train/validation accuracy gap
-above deepchecks' 0.1 as well it is a FAIL. A gap without a validation-loss rise is an INFO
-"generalization gap" (more data or regularization helps), not overfitting. The finding names the
-epoch to stop at: the validation-loss minimum before the rise.
+t, and the training progress over a strip of the last k epochs as
+``P_k(t) = 1000 (sum E_tr / (k min E_tr) - 1)`` (per mille by which the strip's mean training loss
+exceeds its minimum). His PQ criterion stops when ``PQ(t) = GL(t) / P_k(t)`` exceeds alpha: while
+the training loss still falls fast, a rise of the validation loss is likely to be repaired ("we
+assume that often overfitting does not begin until the error decreases only slowly").
+
+Overfitting (WARN) is a GL above ``overfit_gl`` (5) for ``overfit_patience`` (3) consecutive
+epochs whose last epoch has ``PQ > overfit_pq`` (1, k = ``overfit_strip`` = 5), while the
+training loss is no higher than at the validation minimum (a rising training loss is instability,
+see ``unstable-training``); without a logged training loss, GL alone decides. With a relative
+train/validation accuracy gap above deepchecks' 0.1 as well it is a FAIL. A sustained GL while
+training still progresses fast (PQ <= 1) is an INFO; a gap without a validation-loss rise is an
+INFO "generalization gap" (more data or regularization helps), not overfitting. The finding names
+the epoch to stop at: the validation-loss minimum before the rise.
 """
 
 from __future__ import annotations
@@ -27,7 +35,7 @@ from explain.checks.base import (
 )
 from explain.findings import Severity
 
-__all__ = ["Overfitting", "generalization_loss"]
+__all__ = ["Overfitting", "generalization_loss", "training_progress"]
 
 
 def _num(v: Any) -> float | None:
@@ -57,16 +65,55 @@ def generalization_loss(val_loss: list[float | None]) -> list[float | None]:
     return out
 
 
-def _first_run(flags: list[bool], length: int) -> tuple[int | None, int]:
-    """Start index of the first run of >= ``length`` consecutive true flags, and the longest
-    run's length."""
-    start, longest, run = None, 0, 0
+def training_progress(train_loss: list[float | None], k: int) -> list[float | None]:
+    """Prechelt's ``P_k(t) = 1000 (sum E_tr / (k min E_tr) - 1)`` over the strip of the last
+    ``k`` epochs up to t (the known losses among them; fewer than 2: None).
+
+    Examples
+    --------
+    >>> [None if p is None else round(p, 3) for p in training_progress([2.0, 1.0, 1.0, 1.0], 2)]
+    [None, 500.0, 0.0, 0.0]
+    """
+    out: list[float | None] = []
+    for t in range(len(train_loss)):
+        strip = [v for v in train_loss[max(0, t - k + 1):t + 1] if v is not None]
+        low = min(strip, default=0.0)
+        out.append(1000.0 * (sum(strip) / (len(strip) * low) - 1.0)
+                   if len(strip) >= 2 and low > 0 else None)
+    return out
+
+
+def progress_quotient(gl: list[float | None],
+                      progress: list[float | None]) -> list[float | None]:
+    """``PQ(t) = GL(t) / P_k(t)``; infinite where the training loss did not move at all."""
+    return [None if g is None or p is None else (g / p if p > 0 else math.inf if g > 0 else 0.0)
+            for g, p in zip(gl, progress)]
+
+
+def _first_rise(flags: list[bool], length: int,
+                ready: list[bool]) -> tuple[int | None, int | None]:
+    """The first epoch that ends >= ``length`` consecutive true flags and at which ``ready``
+    holds: (the start of its run, that epoch), or (None, None)."""
+    run = 0
     for i, f in enumerate(flags):
         run = run + 1 if f else 0
-        longest = max(longest, run)
-        if run >= length and start is None:
-            start = i - run + 1
-    return start, longest
+        if run >= length and ready[i]:
+            return i - run + 1, i
+    return None, None
+
+
+def _runs(flags: list[bool]) -> list[int]:
+    """Per index, the number of consecutive true flags ending there."""
+    out, run = [], 0
+    for f in flags:
+        run = run + 1 if f else 0
+        out.append(run)
+    return out
+
+
+def _longest(flags: list[bool]) -> int:
+    """Length of the longest run of consecutive true flags."""
+    return max(_runs(flags), default=0)
 
 
 @register_check("overfitting")
@@ -74,7 +121,7 @@ class Overfitting(Check):
     """Sustained generalization loss with a falling training loss; the accuracy gap grades it."""
 
     title = "Overfitting"
-    thresholds = ("overfit_gl", "overfit_patience", "overfit_gap")
+    thresholds = ("overfit_gl", "overfit_patience", "overfit_pq", "overfit_strip", "overfit_gap")
 
     def compute(self, context: CheckContext) -> dict[str, Any]:
         epochs = getattr(context.history, "epochs", None) or {}
@@ -90,28 +137,56 @@ class Overfitting(Check):
         train = ([_num(v) for v in (epochs.get("train_loss") or [])] + [None] * n)[:n]
         patience = int(context.threshold("overfit_patience"))
         gl = generalization_loss(val)
-        start, longest = _first_run([g is not None and g > context.threshold("overfit_gl")
-                                     for g in gl], patience)
+        gap, kind, per_epoch = self._gap(epochs, n, patience)
+        start, end, by, pq, flags = self._rise(gl, train, gap, context)
+        sustained = _first_rise(flags, patience, [True] * n)[0]  # GL alone: a slower rise
         upto = n if start is None else start  # the minimum before the rise: where to stop
         best = min((v, i) for i, v in enumerate(val[:upto]) if v is not None)[1] \
             if any(v is not None for v in val[:upto]) else 0
-        span = [] if start is None else list(range(start, start + patience))
         falling = None
-        if span and train[best] is not None and all(train[i] is not None for i in span):
-            falling = train[span[-1]] <= train[best]  # type: ignore[operator]
-        gap, kind, per_epoch = self._gap(epochs, n, patience)
+        if end is not None and train[best] is not None and train[end] is not None:
+            falling = train[end] <= train[best]  # type: ignore[operator]
+        in_rises = [q for q, r in zip(pq, _runs(flags)) if r >= patience and q is not None]
         return {
             "epoch": numbers, "val_loss": val, "train_loss": train,
             "train_acc": [_num(v) for v in (epochs.get("train_acc") or [])][:n],
             "val_acc": [_num(v) for v in (epochs.get("val_acc") or [])][:n],
             "generalization_loss": gl, "max_gl": max((g for g in gl if g is not None),
                                                      default=0.0),
-            "rise_epoch": None if start is None else numbers[start], "longest_rise": longest,
+            "rise_epoch": None if start is None else numbers[start],
+            "longest_rise": _longest(flags), "rise_by": by,
+            "progress_quotient": pq, "pq_epoch": None if end is None else numbers[end],
+            "pq_at_rise": None if end is None or by != "pq" else pq[end],
+            "max_pq_in_rise": max(in_rises, default=None),
+            "gl_rise_epoch": None if sustained is None else numbers[sustained],
             "best_epoch": numbers[best], "min_val_loss": val[best],
             "train_loss_at_best": train[best],
-            "train_loss_after": None if not span else train[span[-1]],
+            "train_loss_after": None if end is None else train[end],
             "train_falling": falling, "gap": gap, "gap_kind": kind, "gap_per_epoch": per_epoch,
         }
+
+    @staticmethod
+    def _rise(gl: list[float | None], train: list[float | None], gap: float | None,
+              context: CheckContext) -> tuple[int | None, int | None, str | None, list, list]:
+        """(start, end, by, PQ per epoch, GL flags) of the first rise that counts: a sustained
+        GL whose last epoch has PQ above overfit_pq (``by="pq"``); with no PQ crossing, the
+        first sustained GL when the accuracy gap exceeds overfit_gap (``"gap"``: the training
+        progress does not carry over to validation) or when no training loss was logged
+        (``"gl"``)."""
+        patience = int(context.threshold("overfit_patience"))
+        pq = progress_quotient(gl, training_progress(train, int(context.threshold(
+            "overfit_strip"))))
+        flags = [g is not None and g > context.threshold("overfit_gl") for g in gl]
+        start, end = _first_rise(flags, patience, [
+            q is not None and q > context.threshold("overfit_pq") for q in pq])
+        if start is not None:
+            return start, end, "pq", pq, flags
+        logged = any(v is not None for v in train)
+        by = "gl" if not logged else "gap" if gap is not None and gap > context.threshold(
+            "overfit_gap") else None
+        if by is not None:
+            start, end = _first_rise(flags, patience, [True] * len(gl))
+        return start, end, (by if start is not None else None), pq, flags
 
     @staticmethod
     def _gap(epochs: dict, n: int, k: int) -> tuple[float | None, str, list]:
@@ -144,21 +219,27 @@ class Overfitting(Check):
 
     def grade(self, evidence: dict[str, Any], context: CheckContext) -> tuple[Severity, str, str]:
         gl_t, gap_t = context.threshold("overfit_gl"), context.threshold("overfit_gap")
+        pq_t, k = context.threshold("overfit_pq"), int(context.threshold("overfit_strip"))
         patience = int(context.threshold("overfit_patience"))
         best, gap, falling = evidence["best_epoch"], evidence["gap"], evidence["train_falling"]
         gapped = gap is not None and gap > gap_t
         gap_text = (f"the relative train/val {evidence['gap_kind']} gap is {fmt(gap)}"
                     if gap is not None else "no train/val gap could be computed")
+        onset = evidence["rise_epoch"] or evidence["gl_rise_epoch"]
         rise = (f"the generalization loss GL exceeded {fmt(gl_t)} for {patience} or more "
-                f"epochs from epoch {evidence['rise_epoch']} (up to {fmt(evidence['max_gl'])}: "
+                f"epochs from epoch {onset} (up to {fmt(evidence['max_gl'])}: "
                 f"validation loss {pct(evidence['max_gl'] / 100)} above its minimum at epoch "
                 f"{best})")
         stop = (f"Use early stopping at epoch {best} (the validation-loss minimum); regularize with "
                 "L2 weight decay (or L1), dropout and data augmentation, or get more data.")
         if evidence["rise_epoch"] is not None and falling is not False:
+            why = (f"progress quotient PQ = GL / P_{k} {fmt(evidence['pq_at_rise'])} > "
+                   f"{fmt(pq_t)} at epoch {evidence['pq_epoch']}" if evidence["rise_by"] == "pq"
+                   else f"PQ at most {fmt(evidence['max_pq_in_rise'])}, but the accuracy gap "
+                   "shows the progress does not carry over to validation")
             train = ("while the training loss did not rise "
                      f"({fmt(evidence['train_loss_at_best'])} -> "
-                     f"{fmt(evidence['train_loss_after'])})" if falling
+                     f"{fmt(evidence['train_loss_after'])}; {why})" if falling
                      else "(the training loss was not logged)")
             if gapped:
                 return (Severity.FAIL, f"Overfitting: {rise} {train}, and {gap_text} "
@@ -170,6 +251,13 @@ class Overfitting(Check):
                     "did not fall meanwhile, so this is not overfitting; see unstable-training.",
                     "If the training loss rose too, lower the learning rate; otherwise watch "
                     "the validation set for a shift.")
+        if evidence["gl_rise_epoch"] is not None:
+            return (Severity.INFO, f"The validation loss rose ({rise}), but the training loss "
+                    f"was still falling fast: the progress quotient PQ = GL / P_{k} stayed at or "
+                    f"below {fmt(pq_t)} (at most {fmt(evidence['max_pq_in_rise'])}), so the rise "
+                    f"may still be repaired; not overfitting yet ({gap_text}).",
+                    f"Train on and watch the validation loss; early stopping with a patience of "
+                    f"a few epochs keeps the best epoch ({best} so far).")
         if gapped:
             return (Severity.INFO, f"Generalization gap: {gap_text} (> {fmt(gap_t)}), but the "
                     f"validation loss has not risen (GL above {fmt(gl_t)} for at most "

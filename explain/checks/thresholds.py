@@ -23,7 +23,12 @@ Calibration signals measured in this project (see ``benchmarks/diagnosis.py``):
 ratio 3.5e-17 (mlp-vanishing) vs 0.12-7.7 (others); spike 95x with a rising loss (rnn-exploding)
 vs <= 2.2x (others); dead units 100% (mlp-dead-relu), 59% (cnn-overfit's head) vs <= 11%
 (healthy); relative gap 0.096 with validation loss 31% above its minimum for 27 epochs
-(cnn-overfit) vs 0.067 / 30% / 19 epochs (rnn-vowels, which does overfit after its minimum).
+(cnn-overfit) vs 0.067 / 30% / 19 epochs (rnn-vowels, which does overfit after its minimum:
+its preset now stops early). Prechelt's progress quotient PQ, at the end of a sustained GL rise:
+<= 0.09 on every healthy run of both suites (cnn-mnist 0.03, lstm-adam-accum 0.09: validation
+losses that rise while the training loss still falls fast), 1.4-7 on the overfitting runs whose
+training loss flattens; cnn-overfit, whose training loss keeps halving at 5e-4, reaches 0.22 and
+is found by its accuracy gap (0.15).
 """
 
 from __future__ import annotations
@@ -91,6 +96,19 @@ THRESHOLDS: dict[str, Threshold] = {t.name: t for t in [
        "lowest validation loss so far, above which the validation loss has risen.",
        "Prechelt, 'Early stopping - but when?' (1998): the GL_alpha stopping criteria, alpha "
        "1-5 in his study; 5 is the most tolerant of them."),
+    _T("overfit_pq", 1.0, ("overfitting",),
+       "Prechelt's progress quotient PQ(t) = GL(t) / P_k(t), with the training progress "
+       "P_k(t) = 1000 (sum over the last k epochs of E_tr / (k min E_tr) - 1), above which a "
+       "sustained GL is overfitting: below it the training loss still falls fast enough that "
+       "the validation-loss rise may be repaired.",
+       "Prechelt, 'Early stopping - but when?' (1998): PQ_alpha criteria with alpha 0.5-3 in "
+       "his study. 1 is their geometric middle (sqrt(0.5 * 3) = 1.2, rounded to the unit) and "
+       "the unit of his own scales (GL in percent, P in per mille): the validation loss rose "
+       "ten times more, relative to its minimum, than the training loss still moves within a "
+       "strip. Without a logged training loss GL alone decides."),
+    _T("overfit_strip", 5, ("overfitting",),
+       "Strip length k, in epochs, of Prechelt's training progress P_k.",
+       "Prechelt 1998 uses strips of k = 5 epochs.", minimum=2, strict=False, integer=True),
     _T("overfit_patience", 3, ("overfitting",),
        "Number of consecutive epochs with GL above overfit_gl (a sustained rise, not one noisy "
        "epoch); the training loss must fall over them.",
@@ -112,8 +130,11 @@ THRESHOLDS: dict[str, Threshold] = {t.name: t for t in [
        "A record is a spike when its total gradient norm (the largest since the previous record, "
        "when the monitor tracked every step) exceeds this multiple of the running median of the "
        "sampled steps before it, floored at the highest median of 5 consecutive earlier steps "
-       "(late blips below the run's established scale are not explosions; the first steps "
-       "are judged against the median of the first 5, never used as the floor).",
+       "(late blips below the run's established scale are not explosions; the first record, "
+       "with nothing before it, is never a spike). When the loss was logged, a spike counts "
+       "only if the loss at its record or the next rose above every loss of the window before "
+       "(Pascanu et al. 2013: exploding gradients show as a jump of the loss); a gradient "
+       "spike the loss does not feel is a hard batch.",
        "An order of magnitude: mini-batch noise moves gradient norms by ~2-3x; a GRU at lr 10 "
        "measured here jumps to 1.8e5; a healthy GRU (rnn-vowels) has one 12x blip against the "
        "recent median near zero loss, 0.9x against the floored reference."),
@@ -151,6 +172,14 @@ THRESHOLDS: dict[str, Threshold] = {t.name: t for t in [
     _T("dead_fail", 0.5, ("dead-units",),
        "Fraction of dead units that is a FAIL: most of the layer no longer learns.",
        "Half the layer's capacity is gone.", maximum=1.0),
+    _T("dead_fit_progress", 0.99, ("dead-units",),
+       "Relative fall of the training loss (median of the first vs the last tenth of the "
+       "sampled steps) at or above which dead units are spare capacity (INFO), not a "
+       "pathology: the live units fit the data.",
+       "Lu et al. 2019 ('Dying ReLU and initialization'): dying harms a net when it collapses "
+       "the function; for cross-entropy a loss at 1% of its start (~ln K) leaves at most "
+       "0.01 ln K / ln 2 of the training samples misclassified (3% for K = 10). The planted "
+       "dead-ReLU runs measured here learn nothing (loss progress < 10%).", maximum=1.0),
     _T("saturation_warn", 0.3, ("saturation",),
        "Fraction of units of a sigmoid/tanh layer in the flat part of the non-linearity (WARN).",
        "Glorot & Bengio 2010 observed the top sigmoid layer saturating; Rakitianskaia & "

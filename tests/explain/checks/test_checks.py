@@ -29,8 +29,9 @@ IDS = ["overfitting", "vanishing-gradients", "exploding-gradients", "non-finite"
 def sick_history() -> History:
     """A history with something wrong for most checks: one FAIL, one WARN, INFOs, PASSes."""
     h = History()
-    for i, v in enumerate([1.0, 0.8, 0.6, 0.7, 0.8, 0.9]):      # overfitting: GL 17-50% -> WARN
-        h.log_epoch(val_loss=v, train_loss=0.5 - 0.08 * i, train_acc=1.0, val_acc=0.95)
+    # overfitting: GL 17-50% while the training loss is flat (Prechelt's PQ infinite) -> WARN
+    for i, v in enumerate([1.0, 0.8, 0.6, 0.7, 0.8, 0.9]):
+        h.log_epoch(val_loss=v, train_loss=0.5 if i == 0 else 0.2, train_acc=1.0, val_acc=0.95)
     h.steps = list(range(0, 120, 10))
     h.step_loss = [2.3 - 0.1 * i for i in range(12)]
     h.layers = {"fc0": {"grad_norm": [1.0] * 12, "frac_dead": [0.6] * 12},  # dead: FAIL
@@ -80,7 +81,8 @@ def test_diagnose_runs_a_subset_and_forwards_thresholds():
     findings = diagnose(sick_history(), checks=["dead-units"], dead_fail=0.7)
     assert [(f.check, f.severity) for f in findings] == [("dead-units", Severity.WARN)]
     assert findings[0].evidence["thresholds"] == {"dead_warn": 0.3, "dead_fail": 0.7,
-                                                  "tail_fraction": 0.25}
+                                                  "tail_fraction": 0.25,
+                                                  "dead_fit_progress": 0.99}
 
 
 def test_unknown_threshold_name_lists_valid_names():

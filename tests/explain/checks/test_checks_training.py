@@ -41,8 +41,11 @@ def run(check_id: str, history, **thresholds):
 
 
 # -- overfitting --------------------------------------------------------------------------------
-RISING = [1.0, 0.8, 0.6, 0.7, 0.8, 0.9]  # min 0.6 at epoch 3; GL 16.7, 33, 50 in epochs 4-6
-FALLING = [1.0, 0.6, 0.3, 0.2, 0.1, 0.05]
+RISING = [1.0, 0.8, 0.6, 0.6, 0.6, 0.7, 0.8, 0.9]  # min 0.6 at epoch 3; GL 16.7, 33, 50 in 6-8
+# the training loss flattens: Prechelt's P_5 at epoch 8 is 1000 (0.198 / 0.196 - 1) = 10.2,
+# so PQ = 50 / 10.2 = 4.9 there (0.033 and 0.30 at epochs 6 and 7)
+FALLING = [1.0, 0.6, 0.3, 0.2, 0.199, 0.198, 0.197, 0.196]
+FAST = [1.0, 0.6, 0.3, 0.2, 0.1, 0.05, 0.025, 0.0125]  # still halving: PQ <= 0.0096
 
 
 def overfit(val_acc: float, val_loss=RISING, train_loss=FALLING) -> History:
@@ -60,12 +63,15 @@ def test_overfitting_fails_with_sustained_gl_falling_train_loss_and_large_gap():
     f = run("overfitting", overfit(0.75))
     assert f.severity is Severity.FAIL
     assert f.summary == ("Overfitting: the generalization loss GL exceeded 5 for 3 or more epochs "
-                         "from epoch 4 (up to 50: validation loss 50% above its minimum at epoch "
-                         "3) while the training loss did not rise (0.3 -> 0.05), and the relative "
+                         "from epoch 6 (up to 50: validation loss 50% above its minimum at epoch "
+                         "3) while the training loss did not rise (0.3 -> 0.196; progress "
+                         "quotient PQ = GL / P_5 4.9 > 1 at epoch 8), and the relative "
                          "train/val accuracy gap is 0.25 (> 0.1); stop at epoch 3.")
     assert "early stopping at epoch 3" in f.remedy
-    assert f.evidence["best_epoch"] == 3 and f.evidence["rise_epoch"] == 4
-    assert f.evidence["first_epoch"] == 4 and f.evidence["val_loss"] == RISING
+    assert f.evidence["best_epoch"] == 3 and f.evidence["rise_epoch"] == 6
+    assert f.evidence["first_epoch"] == 6 and f.evidence["val_loss"] == RISING
+    assert f.evidence["pq_epoch"] == 8 and f.evidence["rise_by"] == "pq"
+    assert f.evidence["progress_quotient"][5:] == pytest.approx([0.0325, 0.301, 4.9], rel=1e-2)
 
 
 @pytest.mark.parametrize(("val_acc", "severity"), [
@@ -79,8 +85,47 @@ def test_overfitting_gap_threshold_both_sides(val_acc, severity):
 def test_overfitting_without_an_accuracy_gap_warns():
     f = run("overfitting", overfit(0.95))  # the few-samples regime: gap < 0.1, val loss rising
     assert f.severity is Severity.WARN
-    assert f.summary.endswith("while the training loss did not rise (0.3 -> 0.05); the relative "
+    assert f.summary.endswith("while the training loss did not rise (0.3 -> 0.196; progress "
+                              "quotient PQ = GL / P_5 4.9 > 1 at epoch 8); the relative "
                               "train/val accuracy gap is 0.05 (<= 0.1); stop at epoch 3.")
+
+
+@pytest.mark.parametrize(("overfit_pq", "severity"), [
+    (4.8, Severity.WARN),   # PQ 4.9 at epoch 8 is above it
+    (5.0, Severity.INFO),   # not above: the training loss still progresses enough
+])
+def test_overfitting_pq_threshold_both_sides(overfit_pq, severity):
+    f = run("overfitting", overfit(0.95), overfit_pq=overfit_pq)
+    assert f.severity is severity
+
+
+def test_a_rise_while_training_still_progresses_fast_is_not_overfitting_yet():
+    f = run("overfitting", overfit(0.95, train_loss=FAST))  # Prechelt's PQ <= 0.0096
+    assert f.severity is Severity.INFO
+    assert f.summary == ("The validation loss rose (the generalization loss GL exceeded 5 for 3 "
+                         "or more epochs from epoch 6 (up to 50: validation loss 50% above its "
+                         "minimum at epoch 3)), but the training loss was still falling fast: "
+                         "the progress quotient PQ = GL / P_5 stayed at or below 1 (at most "
+                         "0.00962), so the rise may still be repaired; not overfitting yet (the "
+                         "relative train/val accuracy gap is 0.05).")
+    assert f.evidence["rise_epoch"] is None and f.evidence["gl_rise_epoch"] == 6
+
+
+def test_a_fast_progressing_rise_with_an_accuracy_gap_is_overfitting():
+    f = run("overfitting", overfit(0.75, train_loss=FAST))
+    assert f.severity is Severity.FAIL and f.evidence["rise_by"] == "gap"
+    assert f.summary == ("Overfitting: the generalization loss GL exceeded 5 for 3 or more epochs "
+                         "from epoch 6 (up to 50: validation loss 50% above its minimum at epoch "
+                         "3) while the training loss did not rise (0.3 -> 0.0125; PQ at most "
+                         "0.00962, but the accuracy gap shows the progress does not carry over "
+                         "to validation), and the relative train/val accuracy gap is 0.25 "
+                         "(> 0.1); stop at epoch 3.")
+
+
+def test_training_progress_is_prechelts_strip():
+    from explain.checks.overfitting import training_progress
+    assert training_progress(FALLING, 5)[7] == pytest.approx(1000 * (0.198 / 0.196 - 1))
+    assert training_progress([None, 2.0, None], 5) == [None, None, None]
 
 
 @pytest.mark.parametrize(("gl_epochs", "severity"), [(2, Severity.INFO), (3, Severity.FAIL)])
@@ -91,10 +136,11 @@ def test_overfitting_patience_both_sides(gl_epochs, severity):
 
 
 def test_overfitting_gl_threshold_both_sides():
-    small_rise = [1.0, 0.8, 0.6, 0.6299, 0.6299, 0.6299]  # GL 4.98 (not above 5)
+    small_rise = [1.0, 0.8, 0.6, 0.6, 0.6, 0.6299, 0.6299, 0.6299]  # GL 4.98 (not above 5)
     assert run("overfitting", overfit(0.95, small_rise)).severity is Severity.PASS
-    above = [1.0, 0.8, 0.6, 0.6031, 0.6031, 0.6031]  # GL 0.52
-    assert run("overfitting", overfit(0.95, above), overfit_gl=0.5).severity is Severity.WARN
+    above = [1.0, 0.8, 0.6, 0.6, 0.6, 0.6031, 0.6031, 0.6031]  # GL 0.52, PQ 0.051 at epoch 8
+    assert run("overfitting", overfit(0.95, above), overfit_gl=0.5,
+               overfit_pq=0.01).severity is Severity.WARN
 
 
 def test_accuracy_gap_without_a_val_loss_rise_is_an_info_generalization_gap():
@@ -107,7 +153,7 @@ def test_accuracy_gap_without_a_val_loss_rise_is_an_info_generalization_gap():
 
 
 def test_a_val_loss_rise_with_a_rising_train_loss_is_not_overfitting():
-    f = run("overfitting", overfit(0.75, train_loss=[1.0, 0.6, 0.3, 0.5, 0.7, 0.9]))
+    f = run("overfitting", overfit(0.75, train_loss=[1.0, 0.6, 0.3, 0.5, 0.7, 0.9, 1.1, 1.3]))
     assert f.severity is Severity.INFO
     assert f.summary.endswith("but the training loss did not fall meanwhile, so this is not "
                               "overfitting; see unstable-training.")
@@ -123,7 +169,7 @@ def test_overfitting_passes_on_a_healthy_run():
 
 
 def test_overfitting_uses_the_loss_gap_without_accuracy():
-    h = epochs_history(RISING, train_loss=[0.5, 0.3, 0.2, 0.1, 0.05, 0.05])
+    h = epochs_history(RISING, train_loss=[0.5, 0.3, 0.2, 0.1, 0.05, 0.05, 0.05, 0.05])
     f = run("overfitting", h)
     assert f.evidence["gap_kind"] == "loss"
     assert f.evidence["gap"] == pytest.approx((0.8 - 0.05) / 0.8)
@@ -206,10 +252,15 @@ def test_vanishing_needs_two_layers():
 
 
 # -- exploding gradients ------------------------------------------------------------------------
-def exploding(norms, loss=None, first=None) -> History:
+def exploding(norms, loss=None, first=None, jump=True) -> History:
+    """A falling loss (2.3 -> 0.6) that, with ``jump``, jumps to 5 at every record whose norm
+    is 5x the median or more (an explosion moves the loss; Pascanu et al. 2013)."""
     n = len(norms)
-    loss = [2.3 - 1.7 * i / (n - 1) for i in range(n)] if loss is None else list(loss)
-    return layers_history({"fc0": list(first or norms), "fc1": list(norms)}, loss)
+    typical = sorted(norms)[n // 2]
+    if loss is None:
+        loss = [5.0 if jump and v >= 5 * typical else 2.3 - 1.7 * i / (n - 1)
+                for i, v in enumerate(norms)]
+    return layers_history({"fc0": list(first or norms), "fc1": list(norms)}, list(loss))
 
 
 def test_a_50x_spike_is_a_warning():
@@ -236,15 +287,53 @@ def test_a_large_first_norm_is_evidence_not_the_floor():
     # the vanilla-RNN case: a huge first gradient, later spikes against a norm of ~3
     norms = [230.0] + [3.0] * 20 + [51.0] + [3.0] * 5
     f = run("exploding-gradients", exploding(norms))
-    assert f.evidence["spike_factor_per_step"][0] == pytest.approx(230 / 3)
+    assert f.evidence["spike_factor_per_step"][0] is None  # nothing before it: never a spike
     assert f.evidence["spike_factor_per_step"][21] == pytest.approx(17.0)
-    assert f.severity is Severity.WARN and f.evidence["n_spikes"] == 2
-    assert f.evidence["first_step"] == 0
+    assert f.severity is Severity.WARN and f.evidence["n_spikes"] == 1
+    assert f.evidence["first_step"] == 210
+
+
+def test_a_gradient_collapse_after_the_first_record_is_not_a_spike():
+    # the loss falls to ~0 within the first records (blobs-adam-fast): the first, largest norm
+    # must not be judged against the collapsed scale that follows it
+    norms = [1.4, 0.02, 1e-4, 1e-5, 1e-5, 1e-5, 1e-5, 1e-5]
+    f = run("exploding-gradients", exploding(norms, loss=[1.2, 5e-3, 1e-7] + [1e-8] * 5))
+    assert f.severity is Severity.PASS
+    assert f.evidence["raw_spike_factor_per_step"][:2] == [None, pytest.approx(0.02 / 1.4)]
+
+
+@pytest.mark.parametrize(("jump", "severity"), [(True, Severity.WARN), (False, Severity.PASS)])
+def test_a_spike_counts_only_with_a_jump_of_the_loss(jump, severity):
+    norms = [1.0] * 12
+    norms[6] = 50.0
+    f = run("exploding-gradients", exploding(norms, jump=jump))
+    assert f.severity is severity
+    if not jump:  # a hard batch: a 50x gradient, the loss kept falling
+        assert f.summary == ("No exploding gradients: the largest spike, 50x the running median "
+                             "(floored at the run's established scale), came without a jump of "
+                             "the loss (a hard batch, not an explosion), the norm changed 1x "
+                             "from the first to the last quarter, and the first/last layer "
+                             "ratio is 1 (<= 70).")
+
+
+def test_a_spike_without_the_loss_keeps_the_gradient_rule():
+    norms = [1.0] * 12
+    norms[6] = 50.0
+    h = exploding(norms)
+    h.step_loss = [None] * 12
+    assert run("exploding-gradients", h).severity is Severity.WARN
+
+
+def test_the_loss_jump_may_come_at_the_next_record():
+    from explain.checks.exploding_gradients import loss_jumps
+    assert loss_jumps([2.0, 1.5, 1.0, 1.2, 3.0, 1.0], 3) == [None, False, False, True, True,
+                                                               False]
 
 
 def test_a_spike_between_samples_is_seen_through_the_running_max():
     h = exploding([1.0] * 12)
-    h.between = {"grad_norm_max": [1.5] * 6 + [30.0] + [1.5] * 5}  # step 61-69 peaked at 30
+    h.between = {"grad_norm_max": [1.5] * 6 + [30.0] + [1.5] * 5,  # step 61-69 peaked at 30
+                 "loss_max": [2.0] * 6 + [6.0] + [1.0] * 5}  # ... and so did the loss
     f = run("exploding-gradients", h)
     assert f.severity is Severity.WARN and f.evidence["max_norm"] == 30.0
     assert f.evidence["max_spike"] == pytest.approx(30 / 1.5)  # against the earlier peaks
@@ -253,7 +342,7 @@ def test_a_spike_between_samples_is_seen_through_the_running_max():
 def test_peaks_are_judged_against_peaks_not_against_single_samples():
     # every record's peak (the largest of ~10 steps) is 8x the sampled norm: no spike
     h = exploding([1.0] * 12)
-    h.between = {"grad_norm_max": [8.0] * 12}
+    h.between = {"grad_norm_max": [8.0] * 12, "loss_max": [2.0] * 8 + [6.0] + [1.0] * 3}
     assert run("exploding-gradients", h).severity is Severity.PASS
     h.between["grad_norm_max"][8] = 80.0  # ... one 10x the usual peak is
     assert run("exploding-gradients", h).evidence["max_spike"] == pytest.approx(10.0)
@@ -272,14 +361,14 @@ def test_a_late_blip_below_the_starting_norm_is_not_a_spike():
 def test_spike_with_a_stalled_loss_fails():
     norms = [1.0] * 12
     norms[6] = 20.0
-    f = run("exploding-gradients", exploding(norms, loss=[2.3] * 12))
+    f = run("exploding-gradients", exploding(norms, loss=[2.3] * 6 + [5.0] + [2.3] * 5))
     assert f.severity is Severity.FAIL
     assert f.summary.endswith("; 1 spikes >= 10x); the loss fell 0%.")
 
 
 def test_growth_is_a_warning():
     norms = [1000 ** (i / 39) for i in range(40)]  # smooth ~200x growth, no single 10x spike
-    f = run("exploding-gradients", exploding(norms))
+    f = run("exploding-gradients", exploding(norms, jump=False))
     assert f.severity is Severity.WARN
     assert f.evidence["n_spikes"] == 0
     assert f.summary.startswith("Gradients explode: it grew ")
@@ -294,13 +383,13 @@ def test_autotrainer_first_last_ratio_above_70_warns():
 
 def test_healthy_decaying_norms_pass():
     norms = [4.0, 3.0, 2.5, 2.0, 1.8, 1.5, 1.4, 1.2, 1.1, 1.0, 1.0, 0.9]
-    f = run("exploding-gradients", exploding(norms))
+    f = run("exploding-gradients", exploding(norms, jump=False))
     assert f.severity is Severity.PASS
-    assert f.summary == ("No exploding gradients: the largest spike is 1.6x the running median "
+    assert f.summary == ("No exploding gradients: the largest spike is 0.75x the running median "
                          "(floored at the run's established scale; < 10x), the norm changed "
                          "0.333x from the first to the last quarter, and the first/last layer "
                          "ratio is 1 (<= 70).")
-    assert f.evidence["spike_factor_per_step"][0] == pytest.approx(4.0 / 2.5)  # judged too
+    assert f.evidence["raw_spike_factor_per_step"][:2] == [None, pytest.approx(3.0 / 4.0)]
 
 
 def test_exploding_needs_five_sampled_steps():
@@ -352,7 +441,7 @@ def test_exploding_ratio_threshold_both_sides(ratio, severity):
 @pytest.mark.parametrize(("total", "severity"), [(50.0, Severity.PASS), (2000.0, Severity.WARN)])
 def test_growth_threshold_both_sides(total, severity):
     norms = [total ** (i / 59) for i in range(60)]  # smooth growth, no single 10x spike
-    f = run("exploding-gradients", exploding(norms))
+    f = run("exploding-gradients", exploding(norms, jump=False))
     assert f.evidence["n_spikes"] == 0
     assert f.severity is severity
 
@@ -364,3 +453,13 @@ def test_exactly_zero_first_layer_gradient_points_to_dead_units():
                          "times the last layer's (fc2, 0.01) (exactly zero: no gradient reaches "
                          "it, e.g. dead ReLUs or a frozen layer; see dead-units), below 0.001, and "
                          "the loss fell 0% (< 10%).")
+
+
+def test_without_a_training_loss_the_sustained_gl_alone_decides():
+    n = len(RISING)
+    f = run("overfitting", epochs_history(RISING, train_acc=[1.0] * n, val_acc=[0.95] * n))
+    assert f.severity is Severity.WARN and f.evidence["rise_by"] == "gl"
+    assert f.summary == ("Overfitting: the generalization loss GL exceeded 5 for 3 or more epochs "
+                         "from epoch 6 (up to 50: validation loss 50% above its minimum at epoch "
+                         "3) (the training loss was not logged); the relative train/val accuracy "
+                         "gap is 0.05 (<= 0.1); stop at epoch 3.")

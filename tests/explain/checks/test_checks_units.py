@@ -55,6 +55,21 @@ def test_dead_units_sentences():
         "No dying ReLU: at most 10% of a layer's units are dead (fc0), at or below 30%.")
 
 
+@pytest.mark.parametrize(("end", "severity"), [
+    (0.0231, Severity.INFO),   # the loss fell 99% (2.31 -> 0.0231): the live units fit the data
+    (0.0254, Severity.FAIL),   # fell 98.9%: below dead_fit_progress 0.99
+])
+def test_dead_units_with_a_near_perfect_fit_are_spare_capacity(end, severity):
+    h = dead(0.75)
+    h.step_loss = [2.31] * 4 + [end] * 4
+    f = run("dead-units", h)
+    assert f.severity is severity
+    if severity is Severity.INFO:
+        assert f.summary == ("Spare capacity, not dying ReLU: 75% of the units of fc0 are dead "
+                             "(> 50%); 1 of 2 ReLU layers are above 30%, but the loss fell 99% "
+                             "(2.31 -> 0.0231, >= 99%): the live units fit the training data.")
+
+
 def test_dead_units_judges_the_end_of_training():
     assert run("dead-units", dead(0.0, early=0.9)).severity is Severity.PASS
     assert run("dead-units", dead(0.9, early=0.0)).severity is Severity.FAIL
