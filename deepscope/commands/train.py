@@ -6,14 +6,18 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from deepscope._distributed import Session, add_nproc_argument, relaunch
 from deepscope._output import say, summary
+from explain._core import distributed as dist
 
 __all__ = ["NAME", "HELP", "DESCRIPTION", "add_arguments", "run"]
 
 NAME = "train"
 HELP = "train a zoo preset into a run folder"
 DESCRIPTION = ("Train a zoo preset (see `deepscope list presets`) and write its run folder "
-               "(model.safetensors + run.json).")
+               "(model.safetensors + run.json). With --nproc N (or under torchrun) it trains "
+               "with DistributedDataParallel: the preset's batch size is per process, so one "
+               "step sees batch_size x N samples (the global batch).")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,10 +28,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"], default="auto")
     parser.add_argument("--seed", type=int, help="override the preset's seed")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out")
+    add_nproc_argument(parser, "train (DDP; global batch = the preset's batch x N)")
+
+
+def _argv(args: argparse.Namespace) -> list[str]:
+    """``args`` as the command line of this command (for :func:`relaunch`), without --nproc."""
+    argv = ["train", args.preset, "--device", args.device]
+    for flag, value in (("--out", args.out), ("--epochs", args.epochs), ("--seed", args.seed)):
+        argv += [flag, str(value)] if value is not None else []
+    argv += ["--resume"] if args.resume else []
+    return argv + (["--quiet"] if getattr(args, "quiet", False) else [])
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train ``args.preset`` into ``args.out`` and print the run's summary; return 0."""
+    """Train ``args.preset`` into ``args.out`` and print the run's summary; return 0.
+
+    With ``--nproc N`` (N > 1) it relaunches itself on N processes under torchrun; under
+    torchrun it joins the process group (gloo on CPU, NCCL on CUDA) and trains with DDP
+    (:mod:`zoo.distributed`); rank 0 alone shows progress, prints and writes the run folder.
+    """
+    nproc = int(getattr(args, "nproc", 1) or 1)
+    if nproc > 1:
+        return relaunch(nproc, _argv(args))
+    with Session(None if args.device == "auto" else args.device) as session:
+        return session.finish(_train(args))
+
+
+def _train(args: argparse.Namespace) -> int:
     import zoo
 
     out = args.out or Path("runs") / args.preset
@@ -37,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     if args.seed is not None:
         config["seed"] = args.seed
     trained = zoo.train(preset=args.preset, out=out, resume=args.resume,
-                        progress=not args.quiet, **config)
-    say(args, summary(trained))
+                        progress=not args.quiet and dist.is_main(), **config)
+    if dist.is_main():
+        say(args, summary(trained))
     return 0

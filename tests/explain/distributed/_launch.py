@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import pickle
+import sys
 import tempfile
+import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,13 @@ def run_ranks(fn: Callable[..., Any], *args: Any, world: int = 2) -> list[Any]:
     """``fn(*args)`` on ``world`` ranks; every rank's return value, in rank order.
 
     ``fn`` must be a module-level function (the processes are spawned)."""
-    with tempfile.TemporaryDirectory() as folder:
-        mp.spawn(_worker, args=(fn, world, folder, args), nprocs=world, join=True)
-        return [pickle.loads(Path(folder, f"rank{r}.pkl").read_bytes()) for r in range(world)]
+    main = sys.modules["__main__"]
+    # the spawned processes re-import the parent's __main__ unless it has no file: under
+    # pytest that may be a script another test left there (Streamlit's AppTest does)
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            mp.spawn(_worker, args=(fn, world, folder, args), nprocs=world, join=True)
+            return [pickle.loads(Path(folder, f"rank{r}.pkl").read_bytes()) for r in range(world)]
+    finally:
+        sys.modules["__main__"] = main
