@@ -26,6 +26,7 @@ from explain.errors import (
     TrainingDivergedError,
 )
 from zoo import _loop
+from zoo import distributed as zdist
 from zoo.checkpoint import read_manifest, read_resume_state, save_run
 from zoo.config import TrainConfig
 from zoo.data.base import DatasetBundle
@@ -120,7 +121,8 @@ def _build(plan: _Plan, out: Path | None, resume: tuple[dict[str, Any], State] |
     net.to(device)
     card = _loop.named_card(net, data)
     opt = _loop.build_optimizer(net, cfg)
-    sched = _loop.build_scheduler(opt, cfg, -(-data.sizes()["train"] // cfg.batch_size))
+    sched = _loop.build_scheduler(opt, cfg, zdist.steps_per_epoch(data.sizes()["train"],
+                                                                  cfg.batch_size))  # DDP: per rank
     autocast = _loop.amp_dtype(cfg, device)
     scaler = torch.amp.GradScaler("cuda") if autocast == torch.float16 else None
     run = Run(model=net, card=card, config=cfg, history=None, metrics={},
@@ -216,6 +218,8 @@ def train(model: str | nn.Module | None = None, dataset: str | DatasetBundle | N
     out_path = Path(out)
     if resume:
         read_manifest(out_path)  # a missing folder is a clear error before any lock is made
+    if not zdist.is_main():  # DDP: rank 0 alone locks, checks and writes the run folder
+        return _train(plan, out_path, resume, overwrite, progress, callback, stop_after)
     with writer_lock(out_path):
         found = existing_run(out_path)
         if found is not None and not (resume or overwrite):
@@ -236,7 +240,8 @@ def _train(plan: _Plan, out: Path | None, resume: bool, defer: bool, progress: b
     if out is not None:
         check_space(out, *save_sizes(s.net, cfg.optimizer, cfg.early_stopping))
     last_epoch = cfg.epochs if stop_after is None else min(cfg.epochs, s.start_epoch + stop_after)
-    bar = _loop.progress_bar(progress, s.start_epoch, cfg.epochs, s.run.model_name, s.data.name)
+    bar = _loop.progress_bar(progress and zdist.is_main(), s.start_epoch, cfg.epochs,  # DDP
+                             s.run.model_name, s.data.name)
     s.started = time.perf_counter()
     with s.monitor if s.monitor is not None else contextlib.nullcontext():
         stopped_early = _run_epochs(s, last_epoch, bar, callback)
@@ -273,7 +278,7 @@ def _train_epoch(s: _Session, epoch: int) -> tuple[float, float]:
     loss_sum = torch.zeros((), device=device)
     correct = torch.zeros((), device=device, dtype=torch.long)
     seen = 0
-    for xb, yb in _loop.batches(s.data.train, cfg.batch_size, device, seed=cfg.seed,
+    for xb, yb in zdist.batches(s.data.train, cfg.batch_size, device, seed=cfg.seed,  # DDP
                                 epoch=epoch, num_workers=cfg.num_workers):
         loss, logits = _step(s, xb, yb)
         if s.monitor is not None:  # it forks the RNG itself: training stays bit-exact
@@ -281,6 +286,7 @@ def _train_epoch(s: _Session, epoch: int) -> tuple[float, float]:
         loss_sum += loss.detach() * len(yb)
         correct += (logits.detach().argmax(1) == yb).sum()
         seen += len(yb)
+    loss_sum, correct, seen = zdist.sum_over_ranks(loss_sum, correct, seen)  # DDP: all ranks
     return float(loss_sum) / max(seen, 1), float(correct) / max(seen, 1)
 
 
@@ -289,7 +295,7 @@ def _step(s: _Session, xb: torch.Tensor, yb: torch.Tensor) -> tuple[torch.Tensor
     cfg, opt, scaler = s.cfg, s.opt, s.scaler
     opt.zero_grad(set_to_none=True)
     with torch.autocast(s.device.type, dtype=s.autocast, enabled=s.autocast is not None):
-        logits = s.net(xb)
+        logits = zdist.ddp(s.net)(xb)  # DDP: gradients averaged over the ranks
         loss = s.lossf(logits.float(), yb)
         if cfg.l1:
             loss = loss + cfg.l1 * _loop.l1_penalty(s.net)
@@ -331,7 +337,7 @@ def _diverged(s: _Session, epoch: int, good_state: State) -> None:
 def _validate(s: _Session, epoch: int, train_loss: float, train_acc: float,
               t0: float) -> dict[str, Any]:
     """The epoch's metrics: training loss and accuracy, validation loss and accuracy, lr."""
-    logits_v, y_v = _loop.predict(s.net, s.data.val, s.device, autocast=s.autocast)
+    logits_v, y_v = zdist.predict(s.net, s.data.val, s.device, autocast=s.autocast)
     val_loss = float(nn.functional.cross_entropy(logits_v, y_v))
     val_acc = float((logits_v.argmax(1) == y_v).double().mean())
     return {"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc,
@@ -369,6 +375,7 @@ def _complete(s: _Session, stopped_early: bool) -> Run:
     state = None if complete else _loop.capture_state(s.opt, s.sched, run.epoch, s.early,
                                                       s.best_state)
     _save(run, s.out, state)
+    zdist.release(s.net)  # DDP: the trained model is a plain module again
     s.net.eval()
     return run
 
@@ -376,7 +383,7 @@ def _complete(s: _Session, stopped_early: bool) -> Run:
 def _finish(s: _Session, epochs: int) -> None:
     """Set ``s.run.metrics`` to the test metrics after ``epochs`` epochs."""
     data = s.data
-    logits, y = _loop.predict(s.net, data.test, s.device, autocast=s.autocast)
+    logits, y = zdist.predict(s.net, data.test, s.device, autocast=s.autocast)
     m = _loop.classification_metrics(logits, y, data.class_names)
     s.run.metrics = {"test_accuracy": m["accuracy"], "test_loss": m["loss"],
                      "per_class": m["per_class"], "confusion": m["confusion"],
@@ -386,5 +393,5 @@ def _finish(s: _Session, epochs: int) -> None:
 
 
 def _save(run: Run, out: Path | None, resume: dict[str, Any] | None) -> None:
-    if out is not None:
+    if out is not None and zdist.is_main():  # DDP: rank 0 writes
         save_run(run, out, resume=resume)

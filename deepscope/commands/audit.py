@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from deepscope._distributed import Session, add_nproc_argument, relaunch
+from explain._core import distributed as dist
 from explain.errors import DeepscopeError
 from explain.findings import Severity
 
@@ -55,6 +57,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--learning-curve", dest="learning_curve", action="store_true",
                         help="retrain the run's recipe on 1/8, 1/4, 1/2 of its training data "
                              "(~0.9x the training cost) to say whether more data would help")
+    add_nproc_argument(parser, "audit")
+
+
+def _argv(args: argparse.Namespace) -> list[str]:
+    """``args`` as the command line of this command (for :func:`relaunch`), without --nproc."""
+    argv = ["audit", str(args.run_dir), "--fail-on", args.fail_on or "fail",
+            "--samples", str(args.samples if args.samples is not None else 8)]
+    argv += ["--out", str(args.out)] if args.out is not None else []
+    argv += ["--learning-curve"] if getattr(args, "learning_curve", False) else []
+    return argv + (["--quiet"] if getattr(args, "quiet", False) else [])
 
 
 def _error(msg: str) -> int:
@@ -111,15 +123,29 @@ def _curve(run_: Run, quiet: bool) -> list[tuple[int, float]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Audit ``args.run_dir``; write the report; return 0, 1 (findings) or 2 (bad input)."""
-    quiet = bool(getattr(args, "quiet", False))
+    """Audit ``args.run_dir``; write the report; return 0, 1 (findings) or 2 (bad input).
+
+    With ``--nproc N`` (N > 1) the audit is relaunched on N processes under torchrun; under
+    torchrun the scoring and the explanations are sharded across the ranks
+    (:mod:`explain.auditing.sharding`) and rank 0 alone prints and writes the report.
+    """
+    nproc = int(getattr(args, "nproc", 1) or 1)
+    if nproc > 1:
+        return relaunch(nproc, _argv(args))
+    with Session() as session:
+        return session.finish(_audit(args, quiet=bool(getattr(args, "quiet", False))
+                                     or not dist.is_main()))
+
+
+def _audit(args: argparse.Namespace, *, quiet: bool) -> int:
     out = Path(args.out) if args.out is not None else Path(args.run_dir) / "report.html"
     if out.suffix.lower() not in _FORMATS:
         return _error(f"--out must end in .html, .json or .md. Got {str(out)!r}.")
     update, bar = _progress(quiet)
     try:
         run_ = _load(Path(args.run_dir))
-        curve = _curve(run_, quiet) if getattr(args, "learning_curve", False) else None
+        wants_curve = getattr(args, "learning_curve", False) and dist.is_main()
+        curve = _curve(run_, quiet) if wants_curve else None
         report = run_.audit(samples=args.samples if args.samples is not None else 8,
                             progress=update, learning_curve=curve)
     except (DeepscopeError, OSError, _Unreadable) as exc:
@@ -128,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
         return _error(str(exc))
     if bar is not None:
         bar.stop()
+    if not dist.is_main():
+        return 1 if report.findings_at_least(args.fail_on or "fail") else 0
     try:
         report.save(out)
     except (DeepscopeError, OSError) as exc:

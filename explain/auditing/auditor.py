@@ -11,15 +11,16 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 
+from explain._core import distributed as dist
 from explain._core import tensors
 from explain._core.outputs import logits_model, unwrap
 from explain._validation import check_int
-from explain.auditing import _data
+from explain.auditing import _data, sharding
 from explain.auditing.explanations import explain_samples
 from explain.auditing.model_card import card_section
 from explain.auditing.performance import performance_summary
@@ -74,7 +75,7 @@ def _predict(model: nn.Module, data: Any, card: ModelCard | None,
         got = _data.gather(data, max_samples, tokenizer=tokenizer, model=net)
         x, y, net = got.inputs, got.labels, got.model_for(net)
         modality = tensors.infer_modality(x, card, owner=_OWNER)
-        logits = tensors.predict(net, x, owner=_OWNER)
+        logits = sharding.predict(net, x, owner=_OWNER)
     k = logits.shape[1] if logits is not None else (card.num_classes if card else 0)
     return _Inputs(net, x, y, logits, _class_names(card, class_names, k), modality)
 
@@ -245,13 +246,21 @@ def audit(model: nn.Module, data: Any = None, *, history: Any = None,
     card : the model card (default ``model.card``; the modality is inferred if there is none).
     meta : extra facts for the model card: ``config``, ``seed``, ``data`` (dict), ...
     max_samples : evaluate at most this many samples of ``data``.
-    progress : called as ``progress(stage, done, total)`` at each stage.
+    progress : called as ``progress(stage, done, total)`` at each stage (on rank 0 only).
     val_data : labelled held-out data like the training data (not the evaluated data): the
         calibration temperature is fitted on it and it is the reference of the
         distribution-shift test (without it, the temperature is cross-fitted on the evaluated
         data and the shift test is skipped, saying so).
     train_data : the training data: the shallow baselines are fitted on it (at most 20,000
         samples); without it the shallow-baseline section says how to enable it.
+
+    Notes
+    -----
+    Under ``torch.distributed`` (every rank calls ``audit`` with the same arguments, e.g.
+    launched by ``torchrun``), the scoring of ``data`` and the attribution of the explained
+    samples are sharded across the ranks and gathered on rank 0
+    (:mod:`explain.auditing.sharding`); every rank returns rank 0's report, which equals the
+    single-process report. Write it from rank 0 only.
 
     Examples
     --------
@@ -270,31 +279,35 @@ def audit(model: nn.Module, data: Any = None, *, history: Any = None,
     samples = check_int(samples, "samples", owner="audit", min=0)
     max_samples = check_int(max_samples, "max_samples", owner="audit", min=1)
     card = card if card is not None else card_of(model)
-    clock = _Clock(progress)
+    clock = _Clock(progress if dist.is_main() else None)
     inp: _Inputs = clock.run("predict", lambda: _predict(model, data, card, class_names,
                                                          max_samples, tokenizer))
+    vocab = tokenizer if vocab is None and decode is None else vocab
+    explain_stage = partial(_explanations, inp, samples, methods=methods,
+                            trust_metrics=trust_metrics, trust_options=trust_options,
+                            vocab=vocab, decode=decode)
+    if not dist.is_main():   # under torch.distributed: help with the sharded stages only
+        explain_stage()
+        return cast(Report, dist.broadcast_object(None))   # rank 0 sends its report
     asked = _selected(checks)
     findings, missing = clock.run("checks", lambda: _checks(
         history, inp.net, asked, learning_curve, thresholds or {}))
     sections: list[Section] = [training_section(history, findings, missing),
                                data_sufficiency_section(findings, learning_curve)]
-    vocab = tokenizer if vocab is None and decode is None else vocab
     sections.append(clock.run("performance", lambda: _performance(inp, vocab, decode,
                                                                   tokenizer)))
     answered, graded = _questions(clock, inp, asked, thresholds or {},
                                   held_out(val_data, max_samples), held_out(train_data, 20_000))
     sections += answered
     findings += graded
-    explained: ExplanationsSection = clock.run("explanations", lambda: _explanations(
-        inp, samples, methods=methods, trust_metrics=trust_metrics, trust_options=trust_options,
-        vocab=vocab, decode=decode))
+    explained: ExplanationsSection = clock.run("explanations", explain_stage)
     sections.append(explained)
     trust = trust_finding(explained)
     described = _data.describe_inputs(inp.x) if inp.x is not None else {}
     sections.append(clock.run("card", lambda: card_section(unwrap(model), card, described, meta)))
     clock.done()
     name = card.name if card else type(unwrap(model)).__name__
-    return Report(title=title or f"Audit of {name}",
-                  findings=(*findings, *([trust] if trust else [])), sections=tuple(sections),
-                  timings=clock.timings,
-                  created=datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    return dist.broadcast_object(Report(
+        title=title or f"Audit of {name}", findings=(*findings, *([trust] if trust else [])),
+        sections=tuple(sections), timings=clock.timings,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds")))

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from explain._core.tensors import decode_tokens
+from explain.auditing import sharding
 from explain.auditing.sections import (
     Agreement,
     ExplainedSample,
@@ -72,7 +73,11 @@ def explain_samples(model: nn.Module, x: torch.Tensor, labels: torch.Tensor | No
                     trust_metrics: Sequence[str] | None = None,
                     trust_options: Mapping[str, Any] | None = None, vocab: Any = None,
                     decode: Callable[[list[int]], Any] | None = None) -> ExplanationsSection:
-    """Attribute the samples ``indices`` with each method, grade each method, compare methods."""
+    """Attribute the samples ``indices`` with each method, grade each method, compare methods.
+
+    Under ``torch.distributed`` the samples are attributed and the methods graded across the
+    ranks (:mod:`explain.auditing.sharding`); the section is the single-process one.
+    """
     try:
         from explain.attribution import attribute
     except ImportError as exc:
@@ -86,20 +91,19 @@ def explain_samples(model: nn.Module, x: torch.Tensor, labels: torch.Tensor | No
     samples = _samples(xs, idx, labels, probs, modality, vocab, decode)
     pred = torch.tensor([s.pred for s in samples], dtype=torch.long)
     results, attrs = [], []
-    for method in methods:
-        t0 = time.perf_counter()
-        try:
-            attr = attribute(model, xs, target=pred, method=method)
-        except Exception as exc:  # an explainer failing becomes an error entry, not a crash
-            results.append(MethodResult(method, error=f"{type(exc).__name__}: {exc}",
-                                        seconds=time.perf_counter() - t0))
+    attributed = sharding.attribute_methods(attribute, model, xs, pred, methods)
+    grades = sharding.grade_methods(
+        lambda attr: _grade(model, xs, attr, trust_metrics, modality, trust_options or {}),
+        attributed)
+    for done, grade in zip(attributed, grades):
+        if done.error:
+            results.append(MethodResult(done.method, error=done.error, seconds=done.seconds))
             continue
-        seconds = time.perf_counter() - t0
+        attr = done.attribution
         attrs.append(attr)
         results.append(MethodResult(
-            method, used=attr.method, values=attr.values.detach().cpu(),
-            warnings=tuple(attr.warnings), seconds=seconds,
-            **_grade(model, xs, attr, trust_metrics, modality, trust_options or {})))
+            done.method, used=attr.method, values=attr.values.detach().cpu(),
+            warnings=tuple(attr.warnings), seconds=done.seconds, **(grade or {})))
     return ExplanationsSection(
         modality=modality, class_names=tuple(str(c) for c in class_names), samples=samples,
         methods=tuple(results),

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch.autograd.graph import get_gradient_edge
 
+from explain.monitor import _distributed
 from explain.monitor._layers import (
     NUM_ACT_STATS,
     SATURATING_KINDS,
@@ -203,7 +204,7 @@ def _gather(scalars: list[torch.Tensor], vectors: list[torch.Tensor]) -> list[fl
     if len({t.device for t in tensors}) > 1:
         scalars, vectors = [t.cpu() for t in scalars], [t.cpu() for t in vectors]
     parts = ([torch.stack(scalars)] if scalars else []) + vectors
-    return torch.cat(parts).tolist()
+    return _distributed.mean_over_ranks(torch.cat(parts)).tolist()  # DDP: one all_reduce
 
 
 def _combine(values: list[float | None]) -> float | None:

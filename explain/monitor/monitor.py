@@ -19,7 +19,7 @@ from torch import nn
 
 from explain._validation import check_float, check_int
 from explain.errors import InvalidInputError, InvalidTypeError
-from explain.monitor import _layers
+from explain.monitor import _distributed, _layers
 from explain.monitor._between import BETWEEN_KEYS, LossCounter, StepTracker, append_between
 from explain.monitor._pacer import Pacer
 from explain.monitor._record import BackwardGradNorms, SampledStep, SnapshotPlan, collect
@@ -144,6 +144,8 @@ class TrainingMonitor:
         if self._started:
             return self
         self._validate()
+        self.model = _distributed.unwrap(self.model)  # DDP: the user's module, its layer names
+        self._ddp = _distributed.active()   # DDP: gradients read at step(), after all-reduce
         self._layers = _layers.find_layers(self.model, self.include_norm)
         self._activations = _layers.find_activations(self.model)
         self._params: list[torch.Tensor] = list(self.model.parameters())
@@ -161,7 +163,7 @@ class TrainingMonitor:
         self._layer_params = [[index[id(p)] for p in spec.params] for spec in self._layers]
         self._snapshots = SnapshotPlan(self._params, self._layer_params, self.max_snapshot_bytes)
         self._step = int(self.history.meta.get("total_steps", 0))
-        self._pacer = Pacer(self.every, budget=self.budget, max_every=self.max_every,
+        self._pacer = Pacer(_distributed.interval(self.every, self.max_every), budget=self.budget, max_every=self.max_every,
                             start=self._step)
         self._sequence = any(isinstance(m, nn.RNNBase) for m in self.model.modules())
         self._losses = LossCounter()           # non-finite, largest and mean loss, at records
@@ -383,11 +385,11 @@ class TrainingMonitor:
         return None if tapped is None else ((tapped, *args[1:]), kwargs)
 
     def _track_hook(self, module: nn.Module, args: Any, output: Any) -> None:
-        if not self._busy:
+        if not self._busy and not self._ddp:
             self._tracker.attach()
 
     def _output_hook(self, module: nn.Module, args: Any, output: Any) -> None:
-        if self._active():  # this forward's graph exists now: hook its gradient accumulators
+        if self._active() and not self._ddp:  # this forward's graph exists now: hook its gradient accumulators
             self._handles += self._grad_norms.attach()
 
     def _record(self, k: int, loss: Any, target: Any) -> None:

@@ -1,0 +1,43 @@
+"""Run a function on 2 CPU processes joined by a gloo process group (the tests' torchrun)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import sys
+import tempfile
+import types
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.multiprocessing as mp
+
+
+def _worker(rank: int, fn: Callable[..., Any], world: int, folder: str, args: tuple) -> None:
+    torch.set_num_threads(1)
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
+    torch.distributed.init_process_group("gloo", init_method=f"file://{folder}/store",
+                                         rank=rank, world_size=world)
+    try:
+        out = fn(*args)
+    finally:
+        torch.distributed.destroy_process_group()
+    Path(folder, f"rank{rank}.pkl").write_bytes(pickle.dumps(out))
+
+
+def run_ranks(fn: Callable[..., Any], *args: Any, world: int = 2) -> list[Any]:
+    """``fn(*args)`` on ``world`` ranks; every rank's return value, in rank order.
+
+    ``fn`` must be a module-level function (the processes are spawned)."""
+    main = sys.modules["__main__"]
+    # the spawned processes re-import the parent's __main__ unless it has no file: under
+    # pytest that may be a script another test left there (Streamlit's AppTest does)
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            mp.spawn(_worker, args=(fn, world, folder, args), nprocs=world, join=True)
+            return [pickle.loads(Path(folder, f"rank{r}.pkl").read_bytes()) for r in range(world)]
+    finally:
+        sys.modules["__main__"] = main

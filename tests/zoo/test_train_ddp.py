@@ -1,0 +1,67 @@
+"""zoo.train under DDP (2 gloo ranks): one run folder, written by rank 0, that loads; metrics
+reduced over the ranks; the sampler's shards cover each epoch once."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+import zoo
+from explain._core import distributed as dist
+from tests.explain.distributed._launch import run_ranks
+from zoo import distributed as zdist
+from zoo.data.base import TensorPairDataset
+
+
+def _train(out: str, epochs: int) -> dict[str, Any]:
+    run = zoo.train(preset="mlp-digits", epochs=epochs, out=out, progress=False, device="cpu")
+    return {"rank": dist.rank(), "metrics": run.metrics, "epoch": run.epoch,
+            "steps": run.history.meta.get("total_steps")}
+
+
+
+def test_two_rank_training_writes_one_loadable_run(tmp_path: Path) -> None:
+    # Arrange
+    out = tmp_path / "run"
+    # Act
+    ranks = run_ranks(_train, str(out), 2, world=2)
+    # Assert
+    loaded = zoo.load_run(out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+    assert sorted(p.name for p in out.iterdir()) == ["model.safetensors", "run.json"]
+    assert [r["rank"] for r in ranks] == [0, 1] and loaded.epoch == 2
+    assert ranks[0]["metrics"]["test_accuracy"] == ranks[1]["metrics"]["test_accuracy"] == \
+        loaded.metrics["test_accuracy"]
+    assert loaded.metrics["n_test"] == 180 and loaded.metrics["test_accuracy"] > 0.5
+    # per rank: ceil(ceil(n_train / 2) / 64) steps per epoch, 2 epochs
+    n_train = loaded.metrics["n_train"]
+    assert ranks[0]["steps"] == 2 * math.ceil(math.ceil(n_train / 2) / 64)
+
+
+def test_sampler_gives_each_rank_a_disjoint_share_of_the_epoch() -> None:
+    # Arrange
+    data = TensorPairDataset(torch.zeros(11, 1), torch.zeros(11, dtype=torch.long))
+    # Act
+    a, b = (list(torch.utils.data.DistributedSampler(data, num_replicas=2, rank=r, seed=3))
+            for r in range(2))
+    one = list(zdist.sampler(data, seed=3, epoch=1))   # one process: the whole epoch
+    # Assert
+    assert len(a) == len(b) == 6 and set(a) | set(b) == set(range(11))
+    assert sorted(one) == list(range(11)) and one != list(zdist.sampler(data, seed=3, epoch=2))
+    assert zdist.steps_per_epoch(1437, 64) == 23 and zdist.sum_over_ranks(3, 4) == (3, 4)
+
+
+@pytest.mark.slow
+def test_ddp_mlp_digits_reaches_the_single_process_accuracy(tmp_path: Path) -> None:
+    # Arrange
+    single = zoo.train(preset="mlp-digits", progress=False, device="cpu", monitor=False)
+    # Act
+    ranks = run_ranks(_train, str(tmp_path / "run"), 15, world=2)
+    # Assert
+    acc = zoo.load_run(tmp_path / "run").metrics["test_accuracy"]
+    assert ranks[0]["epoch"] == 15
+    assert abs(acc - single.metrics["test_accuracy"]) <= 0.03, (acc, single.metrics)
