@@ -28,7 +28,7 @@ from explain._core.outputs import unwrap
 
 __all__ = [
     "RUNS_ENV", "RUN_FILES", "UPLOAD_MAX_AGE_S", "RunRef", "runs_root", "list_runs",
-    "resolve_run", "stamp_of", "vocab_of", "tokenizer_of", "save_upload", "new_run_folder", "upload_root", "prune_uploads",
+    "resolve_run", "stamp_of", "vocab_of", "tokenizer_of", "clip_of", "save_upload", "new_run_folder", "upload_root", "prune_uploads",
 ]
 
 RUNS_ENV = "DEEPSCOPE_RUNS"
@@ -134,6 +134,17 @@ def vocab_of(run: Any) -> Any | None:
     if vocab is None:
         vocab = getattr(getattr(run, "dataset", None), "vocab", None)
     return vocab
+
+
+def clip_of(run: Any, split: str, index: int) -> bytes | None:
+    """Sample ``index`` of ``split`` as a WAV file for ``st.audio``, for runs whose data set
+    keeps its sounds (a :class:`zoo.data.spoken_digits.AudioBundle`); ``None`` otherwise."""
+    from zoo.data.spoken_digits import AudioBundle
+
+    bundle = getattr(run, "dataset", None)
+    if not isinstance(bundle, AudioBundle) or split not in bundle.waveforms:
+        return None
+    return bundle.wav_bytes(split, index)
 
 
 def tokenizer_of(run: Any) -> Any | None:

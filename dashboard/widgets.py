@@ -22,18 +22,19 @@ import explain
 from dashboard import cache as C
 from dashboard import runs as R
 from explain import Severity, Verdict
+from explain._core.audio import read_wav
 from explain._core.tensors import decode_tokens
 from explain._core.text import escape_markdown
 from explain.attribution.hf_inputs import merge_word_pieces
 from explain.figures import attention as FAT
 from explain.figures import attribution as FA
+from explain.figures import audio as FAU
 from explain.report import Table
 
 __all__ = ["OK", "WRONG", "escape_markdown", "guard", "page_header", "run_picker",
            "selected_run", "severity_badge", "severity_text", "verdict_badge", "show_findings",
-           "show_table", "class_name", "preview", "token_view", "attribution_view", "trust_view",
-           "has_attention",
-           "attention_view"]
+           "show_table", "class_name", "preview", "clip_player", "token_view", "attribution_view",
+           "trust_view", "has_attention", "attention_view"]
 
 _log = logging.getLogger("deepscope.dashboard")
 
@@ -173,6 +174,8 @@ def preview(x: Any, modality: str, *, vocab: Any = None, width: int = 96,
         strip, frames = _sequence_strip(a)
         st.image(strip, width=width, clamp=True)
         st.caption(f"{frames} frames × {a.shape[1]} features")
+    elif modality == "audio":                       # low mel bands at the bottom
+        st.image(_to_unit(FAU.time_mel(a))[::-1].astype(np.float32), width=width, clamp=True)
     elif modality == "text":
         words = decode_tokens(a.reshape(-1).tolist(), vocab, skip_padding=True)
         text = " ".join(words[:40]) + (" …" if len(words) > 40 else "")
@@ -181,6 +184,12 @@ def preview(x: Any, modality: str, *, vocab: Any = None, width: int = 96,
         names = list(feature_names) if feature_names is not None else [f"f{i}" for i in range(len(a))]
         shown = ", ".join(f"{n}={v:.2g}" for n, v in list(zip(names, a.tolist()))[:6])
         st.caption(escape_markdown(shown + (" …" if len(a) > 6 else "")))
+
+
+def clip_player(clip: bytes | None) -> None:
+    """Play a sample's sound (WAV bytes) with ``st.audio``; nothing when there is none."""
+    if clip is not None:
+        st.audio(clip, format="audio/wav")
 
 
 # ----------------------------------------------------------------------------- explanations
@@ -194,8 +203,11 @@ def token_view(tokens: Iterable[str], scores: Iterable[float]) -> None:
         st.caption(escape_markdown(words.note[0].upper() + words.note[1:] + "."))
 
 
-def attribution_view(attr: explain.Attribution, run: Any, *, key: str) -> None:
-    """Images as overlays, sequences as time x feature heatmaps, text as highlighted tokens."""
+def attribution_view(attr: explain.Attribution, run: Any, *, key: str,
+                     clip: bytes | None = None) -> None:
+    """Images as overlays, sequences as time x feature heatmaps, text as highlighted tokens,
+    sounds as their waveform (from ``clip``, WAV bytes), attribution over the spectrogram and
+    summed over the mel bands."""
     modality = run.card.modality.value
     x, values = attr.inputs[0], attr.values[0].detach()
     name = class_name(run.card.class_names, int(attr.target[0]))
@@ -208,6 +220,13 @@ def attribution_view(attr: explain.Attribution, run: Any, *, key: str) -> None:
         return
     if modality == "image":
         fig = FA.image_overlay(x, values, class_name=name, method=attr.method, title=" ")
+    elif modality == "audio":
+        samples, rate = read_wav(clip) if clip is not None else (None, None)
+        fig = FAU.audio_sample(x, values, samples=samples, sample_rate=rate, title=" ")
+        fig.update_layout(height=460, margin={"t": 30, "b": 30, "l": 40, "r": 10})
+        st.plotly_chart(fig, key=key)
+        st.caption(caption)
+        return
     elif modality == "sequence":
         real = np.flatnonzero(np.abs(np.asarray(x)).sum(axis=1) > 0)
         fig = FA.sequence_heatmap(values, length=int(real[-1]) + 1 if len(real) else None,

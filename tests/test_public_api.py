@@ -33,8 +33,8 @@ PUBLIC = {
         "audit", "Report", "AuditVerdict", "SCHEMA", "STAGES", "performance_summary",
         "expected_calibration_error"],
     "explain.report": ["render_html", "render_markdown", "md_escape", "Table", "question_tables"],
-    "explain.figures": ["attention", "attribution", "performance", "predictions", "questions",
-                        "report", "training"],
+    "explain.figures": ["attention", "attribution", "audio", "performance", "predictions",
+                        "questions", "report", "training"],
     "zoo": [
         "Modality", "ModelCard", "DatasetBundle", "TensorPairDataset", "create_model",
         "list_models", "load_dataset", "list_datasets", "register_model", "register_dataset",

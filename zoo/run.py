@@ -81,7 +81,8 @@ class Run:
         the distribution-shift test) and the training split its ``train_data`` (shallow
         baselines).
 
-        The model, card, history and vocabulary are the run's; the model card also records the
+        The model, card, history and vocabulary are the run's (and, for sound, the test clips:
+        each explained sample keeps its clip for playback); the model card also records the
         run's config, data (name, split sizes, source), test metrics, folder and the package
         versions it was trained with. A run trained on data deepscope cannot reload
         (``dataset is None``) is audited without data, and the report says so.
@@ -120,6 +121,11 @@ class Run:
         if bundle is not None:
             options.setdefault("val_data", bundle.val)
             options.setdefault("train_data", bundle.train)
+        from zoo.data.spoken_digits import AudioBundle
+
+        if isinstance(bundle, AudioBundle) and "test" in bundle.waveforms:
+            options.setdefault("waveforms", bundle.waveforms["test"])
+            options.setdefault("sample_rate", bundle.sample_rate)
         return audit(self.model, None if bundle is None else bundle.test, history=self.history,
                      samples=samples, vocab=vocab, card=self.card, meta=meta, progress=progress,
                      title=title, **options)

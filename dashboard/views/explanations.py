@@ -1,5 +1,6 @@
 """Explanations: one test sample, one or more attribution methods side by side with their trust
-verdicts; your own sentence for text models; the attention maps of Transformer models."""
+verdicts; your own sentence for text models; the attention maps of Transformer models; the clip
+of a sound, played next to its explanation."""
 
 from __future__ import annotations
 
@@ -48,13 +49,16 @@ def _methods() -> list[str]:
 def _side_by_side(run_id: str, run, index: int, target: int | None, methods: list[str],
                   with_trust: bool) -> None:
     stamp = R.stamp_of(run_id)
+    clip = R.clip_of(run, "test", index)
+    if clip is not None:
+        W.clip_player(clip)
     cols = st.columns(max(1, len(methods)))
     for col, method in zip(cols, methods):
         with col, W.guard(f"explain with {method}"):
             attr = C.attribution(run_id, stamp, index, method, target)
             st.markdown(f"**{method}**" + (f" (fell back from {attr.requested_method})"
                                            if attr.requested_method not in ("", attr.method) else ""))
-            W.attribution_view(attr, run, key=f"attr_{method}")
+            W.attribution_view(attr, run, key=f"attr_{method}", clip=clip)
             for w in attr.warnings:
                 st.caption(f":material/info: {W.escape_markdown(w)}")
             if with_trust:

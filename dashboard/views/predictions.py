@@ -87,6 +87,7 @@ def _gallery(run, p: C.Predictions, idx: np.ndarray, names: list[str]) -> np.nda
         with cols[k % len(cols)]:
             ok = p.y[i] == p.pred[i]
             W.preview(x[i], modality, vocab=vocab)
+            W.clip_player(R.clip_of(run, "test", i))
             pred_name = W.escape_markdown(W.class_name(names, int(p.pred[i])))
             st.markdown(f"{W.OK if ok else W.WRONG} **{pred_name}** {p.conf[i]:.0%}")
             st.caption(f"#{i} · true {W.escape_markdown(W.class_name(names, int(p.y[i])))}")

@@ -63,7 +63,8 @@ def _embed(layer: nn.Module, ids: torch.Tensor) -> torch.Tensor:
 
 
 def _sequence_baseline(x: torch.Tensor) -> torch.Tensor:
-    """Zeros that keep each sequence's length: valid frames hold 1e-6, padding stays 0.
+    """Zeros that keep each sequence's length: valid frames hold 1e-6, padding stays 0 (for
+    ``[batch, time, features]`` sequences and audio frames ``[batch, frames, mels]``).
 
     An all-zero baseline would be an empty sequence (all padding), where a packed RNN's output
     jumps; integrated gradients' completeness would then fail by construction.
@@ -154,7 +155,9 @@ def prepare(model: nn.Module, card: ModelCard | None, inputs: torch.Tensor, targ
         args, token_ids = (ids, *args), ids
     else:
         x, forward, token_ids = inputs, plain, None
-        seq = baselines is None and _modality(card, inputs) == "sequence" and inputs.dim() == 3
+        # frames [batch, time, features] (sequences, and audio frames for recurrent models)
+        seq = baselines is None and inputs.dim() == 3 and \
+            _modality(card, inputs) in ("sequence", "audio")
         base = _sequence_baseline(inputs) if seq else _baselines(baselines, inputs)
     trace = _trace(model, forward, x, expand_args(args, slice(0, 1), n))
     return Job(model=model, card=card, modality=_modality(card, inputs), inputs=inputs, x=x,

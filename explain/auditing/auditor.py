@@ -29,7 +29,7 @@ from explain.auditing.report import Report
 from explain.auditing.sections import ExplanationsSection, PerformanceSection, Section
 from explain.auditing.training import data_sufficiency_section, training_section
 from explain.card import Modality, ModelCard, card_of
-from explain.errors import DataMismatchError, InvalidTypeError
+from explain.errors import DataMismatchError, InvalidInputError, InvalidTypeError
 from explain.findings import Finding, Severity
 from explain.quality.result import Verdict
 
@@ -142,6 +142,24 @@ def _performance(inp: _Inputs, vocab: Any, decode: Any, tokenizer: Any = None) -
     return replace(perf, mistakes=tuple(mistakes))
 
 
+def _check_waveforms(waveforms: Any, sample_rate: int | None, n: int | None) -> int | None:
+    """The checked ``sample_rate`` of ``waveforms`` (one clip per data sample), or ``None``."""
+    if waveforms is None:
+        return None
+    if sample_rate is None:
+        raise InvalidInputError("audit 'waveforms' needs its 'sample_rate' (samples per second, "
+                                "e.g. sample_rate=16000). Got none.")
+    rate = check_int(sample_rate, "sample_rate", owner="audit", min=1)
+    if not hasattr(waveforms, "__getitem__") or not hasattr(waveforms, "__len__"):
+        raise InvalidTypeError(f"audit 'waveforms' must be a [samples, time] tensor or array, or "
+                               f"a list of 1-D clips. Got {type(waveforms).__name__} instead.")
+    if n is not None and len(waveforms) < n:
+        raise DataMismatchError(
+            f"audit 'waveforms' must hold one clip per data sample ({n}). Got {len(waveforms)} "
+            "instead; pass the clips of the same samples, in the same order.")
+    return rate
+
+
 def _explanations(inp: _Inputs, samples: int, **options: Any) -> ExplanationsSection:
     if inp.x is None or inp.logits is None or inp.modality is None:
         return ExplanationsSection.unavailable(
@@ -215,7 +233,8 @@ def audit(model: nn.Module, data: Any = None, *, history: Any = None,
           tokenizer: Any = None, card: ModelCard | None = None, meta: Mapping[str, Any] | None = None,
           max_samples: int = 10_000, title: str | None = None,
           progress: Progress | None = None, val_data: Any = None,
-          train_data: Any = None) -> Report:
+          train_data: Any = None, waveforms: Any = None,
+          sample_rate: int | None = None) -> Report:
     """Audit a classifier: training health, performance, explanations and a model card.
 
     Parameters
@@ -253,6 +272,10 @@ def audit(model: nn.Module, data: Any = None, *, history: Any = None,
         data and the shift test is skipped, saying so).
     train_data : the training data: the shallow baselines are fitted on it (at most 20,000
         samples); without it the shallow-baseline section says how to enable it.
+    waveforms, sample_rate : for audio models, the sound of each sample of ``data`` (a
+        ``[samples, time]`` tensor or array, int16 PCM or floats in [-1, 1], or a list of 1-D
+        clips) and its samples per second: each explained sample keeps its clip (up to 10 s)
+        as a WAV file, which the HTML report embeds and the dashboard plays.
 
     Notes
     -----
@@ -282,10 +305,11 @@ def audit(model: nn.Module, data: Any = None, *, history: Any = None,
     clock = _Clock(progress if dist.is_main() else None)
     inp: _Inputs = clock.run("predict", lambda: _predict(model, data, card, class_names,
                                                          max_samples, tokenizer))
+    rate = _check_waveforms(waveforms, sample_rate, None if inp.x is None else len(inp.x))
     vocab = tokenizer if vocab is None and decode is None else vocab
     explain_stage = partial(_explanations, inp, samples, methods=methods,
                             trust_metrics=trust_metrics, trust_options=trust_options,
-                            vocab=vocab, decode=decode)
+                            vocab=vocab, decode=decode, waveforms=waveforms, sample_rate=rate)
     if not dist.is_main():   # under torch.distributed: help with the sharded stages only
         explain_stage()
         return cast(Report, dist.broadcast_object(None))   # rank 0 sends its report

@@ -15,6 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from explain._core.audio import wav_bytes
 from explain._core.tensors import decode_tokens
 from explain.auditing import sharding
 from explain.auditing.sections import (
@@ -25,16 +26,30 @@ from explain.auditing.sections import (
 )
 from explain.card import Modality
 
-__all__ = ["default_methods", "explain_samples", "MAX_STORED"]
+__all__ = ["default_methods", "explain_samples", "clip_of", "MAX_STORED", "MAX_STORED_AUDIO",
+           "MAX_CLIP_SECONDS"]
 
 #: Inputs with more values per sample than this are not kept in the report.
 MAX_STORED = 4096
+#: Spectrograms are kept up to this many values (their figures need them: 64 mels x 101 frames).
+MAX_STORED_AUDIO = 16_384
+#: Clips longer than this are not kept in the report (a second of 16 kHz sound is ~43 kB there).
+MAX_CLIP_SECONDS = 10.0
 
 
 def default_methods(modality: Modality, model: nn.Module | None = None) -> tuple[str, ...]:
-    """Integrated gradients plus Grad-CAM for convolutional image models, else saliency."""
+    """Integrated gradients plus Grad-CAM for convolutional image models and spectrogram CNNs
+    (a ``Conv2d`` over ``[1, mels, frames]`` has maps over time and frequency), else saliency.
+
+    Examples
+    --------
+    >>> default_methods(Modality.AUDIO, nn.Sequential(nn.Conv2d(1, 4, 3), nn.Flatten()))
+    ('integrated_gradients', 'grad_cam')
+    >>> default_methods(Modality.AUDIO, nn.GRU(40, 8))
+    ('integrated_gradients', 'saliency')
+    """
     has_conv = model is None or any(isinstance(m, nn.Conv2d) for m in model.modules())
-    if modality == Modality.IMAGE and has_conv:
+    if modality in (Modality.IMAGE, Modality.AUDIO) and has_conv:
         return ("integrated_gradients", "grad_cam")
     return ("integrated_gradients", "saliency")
 
@@ -51,10 +66,32 @@ def _evaluate_kwargs(evaluate: Callable[..., Any], metrics: Sequence[str] | None
     return {k: v for k, v in wanted.items() if v is not None and k in params}
 
 
+def clip_of(waveforms: Any, index: int, sample_rate: int | None) -> bytes | None:
+    """Sample ``index``'s clip of ``waveforms`` as WAV bytes (``None`` without waveforms, or
+    when it is longer than :data:`MAX_CLIP_SECONDS`).
+
+    Examples
+    --------
+    >>> clip = clip_of(torch.zeros(3, 1600, dtype=torch.int16), 1, 16000)
+    >>> clip[:4], len(clip)
+    (b'RIFF', 3244)
+    >>> clip_of(None, 0, None) is None
+    True
+    """
+    if waveforms is None or sample_rate is None:
+        return None
+    clip = waveforms[index]
+    if len(clip) > MAX_CLIP_SECONDS * sample_rate:
+        return None
+    return wav_bytes(clip, sample_rate)
+
+
 def _samples(xs: torch.Tensor, idx: list[int], labels: torch.Tensor | None,
              probs: torch.Tensor, modality: Modality, vocab: Any,
-             decode: Callable[[list[int]], Any] | None) -> tuple[ExplainedSample, ...]:
+             decode: Callable[[list[int]], Any] | None, waveforms: Any = None,
+             sample_rate: int | None = None) -> tuple[ExplainedSample, ...]:
     conf, pred = probs.max(dim=1)
+    limit = MAX_STORED_AUDIO if modality == Modality.AUDIO else MAX_STORED
     out = []
     for j, i in enumerate(idx):
         x = xs[j].detach().cpu()
@@ -62,8 +99,9 @@ def _samples(xs: torch.Tensor, idx: list[int], labels: torch.Tensor | None,
         out.append(ExplainedSample(
             index=i, pred=int(pred[j]), confidence=float(conf[j]),
             true=None if labels is None else int(labels[i]),
-            input=x if text or x.numel() <= MAX_STORED else None,
-            tokens=tuple(decode_tokens(x, vocab, decode)) if text else ()))
+            input=x if text or x.numel() <= limit else None,
+            tokens=tuple(decode_tokens(x, vocab, decode)) if text else (),
+            audio=clip_of(waveforms, i, sample_rate)))
     return tuple(out)
 
 
@@ -72,11 +110,14 @@ def explain_samples(model: nn.Module, x: torch.Tensor, labels: torch.Tensor | No
                     class_names: Sequence[str], methods: Sequence[str] | None = None,
                     trust_metrics: Sequence[str] | None = None,
                     trust_options: Mapping[str, Any] | None = None, vocab: Any = None,
-                    decode: Callable[[list[int]], Any] | None = None) -> ExplanationsSection:
+                    decode: Callable[[list[int]], Any] | None = None, waveforms: Any = None,
+                    sample_rate: int | None = None) -> ExplanationsSection:
     """Attribute the samples ``indices`` with each method, grade each method, compare methods.
 
-    Under ``torch.distributed`` the samples are attributed and the methods graded across the
-    ranks (:mod:`explain.auditing.sharding`); the section is the single-process one.
+    ``waveforms[i]`` (with ``sample_rate``) is the sound of data sample ``i``: each explained
+    sample keeps its clip (:func:`clip_of`). Under ``torch.distributed`` the samples are
+    attributed and the methods graded across the ranks (:mod:`explain.auditing.sharding`); the
+    section is the single-process one.
     """
     try:
         from explain.attribution import attribute
@@ -88,7 +129,7 @@ def explain_samples(model: nn.Module, x: torch.Tensor, labels: torch.Tensor | No
     idx = [int(i) for i in indices]
     xs = x[torch.as_tensor(idx, dtype=torch.long)]
     probs = torch.softmax(logits[idx].double(), dim=1)
-    samples = _samples(xs, idx, labels, probs, modality, vocab, decode)
+    samples = _samples(xs, idx, labels, probs, modality, vocab, decode, waveforms, sample_rate)
     pred = torch.tensor([s.pred for s in samples], dtype=torch.long)
     results, attrs = [], []
     attributed = sharding.attribute_methods(attribute, model, xs, pred, methods)

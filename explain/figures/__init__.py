@@ -9,13 +9,15 @@ figure. One module per subject:
   confident mistakes.
 - :mod:`explain.figures.attribution` — attribution maps, image overlays, method grids, token
   highlighting, deletion and sanity curves, method agreement.
+- :mod:`explain.figures.audio` — waveforms, attribution over a log-mel spectrogram and summed
+  over its mel bands (which part of a word mattered).
 - :mod:`explain.figures.questions` — calibration, shallow baseline, robustness, shift.
 - :mod:`explain.figures.predictions`, :mod:`explain.figures.attention` — the dashboard's
   interactive views (class probabilities, a clickable confusion matrix, attention maps).
 - :mod:`explain.figures.report` — :func:`section_figures`: a report's sections -> figures.
 """
 
-__all__ = ["attention", "attribution", "performance", "predictions", "questions", "report",
+__all__ = ["attention", "attribution", "audio", "performance", "predictions", "questions", "report",
            "training"]
 
 

@@ -12,10 +12,12 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import plotly.graph_objects as go
 
+from explain._core.audio import read_wav
 from explain.auditing.sections import (
     CalibrationSection,
     DataSufficiencySection,
@@ -29,13 +31,14 @@ from explain.auditing.sections import (
 )
 from explain.card import Modality
 from explain.figures import attribution as att
+from explain.figures import audio as au
 from explain.figures import performance as perf
 from explain.figures import questions as qs
 from explain.figures import training as tr
 from explain.figures._style import escape
 
 __all__ = ["section_figures", "training_figures", "performance_figures", "explanation_figures",
-           "data_sufficiency_figures", "token_blocks"]
+           "data_sufficiency_figures", "token_blocks", "AudioBlock", "audio_blocks"]
 
 
 def training_figures(sec: TrainingSection) -> list[go.Figure]:
@@ -68,7 +71,8 @@ def performance_figures(sec: PerformanceSection) -> list[go.Figure]:
 
 
 def explanation_figures(sec: ExplanationsSection) -> list[go.Figure]:
-    """The samples x methods grid, image overlays, and each method's trust curves."""
+    """The samples x methods grid, image overlays, and each method's trust curves (each sound's
+    own figure is in :func:`audio_blocks`, next to its clip)."""
     if not sec.available or not sec.samples:
         return []
     figs: list[go.Figure] = []
@@ -92,6 +96,50 @@ def explanation_figures(sec: ExplanationsSection) -> list[go.Figure]:
     if agree is not None and agree.matrix:
         figs.append(att.agreement_heatmap(agree.matrix, agree.methods))
     return figs
+
+
+@dataclass(frozen=True, eq=False)
+class AudioBlock:
+    """One explained clip: its label (raw text: escape it), its figure
+    (:func:`explain.figures.audio.audio_sample`) and the clip as WAV bytes (``None`` when the
+    audit was given no waveforms), which the report embeds and the dashboard plays."""
+
+    label: str
+    figure: go.Figure
+    audio: bytes | None
+
+
+def audio_blocks(sec: ExplanationsSection) -> list[AudioBlock]:
+    """An :class:`AudioBlock` per explained sound whose spectrogram was kept: the waveform, the
+    first method's attribution over the spectrogram and summed over the mel bands.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from explain.auditing.sections import ExplainedSample, MethodResult
+    >>> sec = ExplanationsSection(modality=Modality.AUDIO, class_names=("no", "yes"),
+    ...     samples=(ExplainedSample(3, 1, 0.9, 1, torch.zeros(1, 8, 11)),),
+    ...     methods=(MethodResult("saliency", values=torch.ones(1, 1, 8, 11)),))
+    >>> [(b.label, b.audio) for b in audio_blocks(sec)]
+    [('sample #3: true yes, predicted yes (0.90) · saliency', None)]
+    """
+    if not sec.available or sec.modality != Modality.AUDIO:
+        return []
+    method = next((m for m in sec.methods if m.values is not None), None)
+    if method is None or method.values is None:
+        return []
+    blocks = []
+    for j, s in enumerate(sec.samples):
+        if s.input is None:
+            continue
+        clip, rate = read_wav(s.audio) if s.audio is not None else (None, None)
+        label = f"{sec.label(s)} · {method.method}"
+        names = sec.class_names
+        fig = au.audio_sample(s.input, method.values[j], samples=clip, sample_rate=rate,
+                              method=method.method,
+                              class_name=names[s.pred] if s.pred < len(names) else str(s.pred))
+        blocks.append(AudioBlock(label, fig, s.audio))
+    return blocks
 
 
 def data_sufficiency_figures(sec: DataSufficiencySection) -> list[go.Figure]:

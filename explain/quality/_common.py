@@ -105,11 +105,18 @@ def attribution_values(attribution: Attribution, n: int) -> torch.Tensor:
     return values
 
 
+def _frames(x: torch.Tensor, modality: Modality) -> bool:
+    """Whether ``x`` is frames ``[batch, time, features]`` whose trailing all-zero frames are
+    padding: sequences, and audio frames ``[batch, frames, mels]`` (recurrent models)."""
+    return modality is Modality.SEQUENCE or (modality is Modality.AUDIO and x.dim() == 3)
+
+
 def real_mask(x: torch.Tensor, modality: Modality) -> torch.Tensor:
-    """Bool mask ``x.shape``: True where an element is real data, False where it is padding."""
+    """Bool mask ``x.shape``: True where an element is real data, False where it is padding
+    (trailing all-zero frames of sequences and audio frames, pad id 0 of tokens)."""
     if modality is Modality.TEXT:
         return x != 0
-    if modality is Modality.SEQUENCE:
+    if _frames(x, modality):
         nonzero = (x != 0).any(-1)                                   # [B, T]
         t = torch.arange(x.shape[1])
         last = torch.where(nonzero, t, torch.full_like(t, -1)).max(1).values  # [B]
@@ -120,9 +127,9 @@ def real_mask(x: torch.Tensor, modality: Modality) -> torch.Tensor:
 
 def default_baseline(x: torch.Tensor, modality: Modality) -> torch.Tensor:
     """The reference input when the attribution has none: pad id 0 for tokens; for sequences
-    1e-6 in real frames (an all-zero baseline would be an empty sequence and change the length
-    the model derives, as :func:`explain.attribute` does); zeros otherwise."""
-    if modality is Modality.SEQUENCE:
+    and audio frames 1e-6 in real frames (an all-zero baseline would be an empty sequence and
+    change the length the model derives, as :func:`explain.attribute` does); zeros otherwise."""
+    if _frames(x, modality):
         return real_mask(x, modality).to(x.dtype) * 1e-6
     return torch.zeros_like(x)
 

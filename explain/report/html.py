@@ -2,13 +2,15 @@
 
 plotly.js is embedded once (``plotly.offline.get_plotlyjs()``); each figure is a
 ``fig.to_html(full_html=False, include_plotlyjs=False)`` fragment; a Content-Security-Policy
-forbids every network request. Every string that comes from the user or the data (class names,
+forbids every network request. Explained sounds play from ``data:`` WAV sources
+(``media-src data:``). Every string that comes from the user or the data (class names,
 tokens, layer names, file names, summaries) is HTML-escaped. Grades are drawn with
 :class:`explain.Severity`'s own icon, label and colour (a trust verdict with its severity's).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 from html import escape
 from typing import Any
@@ -24,7 +26,7 @@ from explain.auditing.sections import (
     Section,
 )
 from explain.card import Modality
-from explain.figures.report import section_figures, token_blocks
+from explain.figures.report import audio_blocks, section_figures, token_blocks
 from explain.findings import Severity
 from explain.quality.result import Verdict
 from explain.report.tables import question_tables
@@ -35,7 +37,7 @@ __all__ = ["render_html", "badge"]
 _ANCHOR = {"data_sufficiency": "data"}
 
 _CSP = ("default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; "
-        "style-src 'unsafe-inline'; img-src data: blob:; font-src data:")
+        "style-src 'unsafe-inline'; img-src data: blob:; font-src data:; media-src data:")
 _CSS = """
 body{font-family:Inter,Helvetica,Arial,sans-serif;margin:0 auto;max-width:1100px;padding:24px;
 color:#222;line-height:1.45}
@@ -49,6 +51,7 @@ th,td{border:1px solid #ddd;padding:4px 8px;text-align:left;vertical-align:top}
 th{background:#f6f6f6}pre{background:#f6f6f6;padding:8px;overflow:auto;max-height:360px;
 font-size:.85em}.missing{background:#fff8e1;border-left:4px solid #E69F00;padding:8px 12px}
 .figure{margin:8px 0 18px}nav a{margin-right:12px}
+.clip{border-top:1px solid #eee;padding-top:8px}.clip audio{display:block;margin:4px 0}
 """
 
 
@@ -158,7 +161,23 @@ def _explanations(sec: ExplanationsSection) -> str:
     if sec.modality == Modality.TEXT:
         out += "".join(f"<p class='muted'>{escape(label)}</p>{block}"
                        for label, block in token_blocks(sec))
+    if sec.modality == Modality.AUDIO:
+        out += _clips(sec)
     return out
+
+
+def _clips(sec: ExplanationsSection) -> str:
+    """Each explained sound: its label, a player of the embedded clip (a ``data:`` WAV, so
+    the page stays offline) and its figure."""
+    out = []
+    for block in audio_blocks(sec):
+        player = ('<audio controls preload="metadata" src="data:audio/wav;base64,'
+                  f'{escape(base64.b64encode(block.audio).decode("ascii"))}"></audio>'
+                  if block.audio is not None else
+                  '<p class="muted">No clip: the audit was given no waveforms.</p>')
+        out.append(f'<div class="clip"><p class="muted">{escape(block.label)}</p>{player}'
+                   f"{_figs([block.figure])}</div>")
+    return "<h3>Explained clips</h3>" + "".join(out) if out else ""
 
 
 def _card(sec: CardSection) -> str:

@@ -16,14 +16,13 @@ recurrent models. The bundle keeps every clip's waveform, aligned with the featu
 
 from __future__ import annotations
 
-import io
 import os
-import wave
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from explain._core.audio import wav_bytes
 from explain._validation import check_bool, check_choice, check_int
 from explain.card import Modality
 from explain.errors import InvalidInputError, MissingExtraError
@@ -71,7 +70,8 @@ class AudioBundle(DatasetBundle):
 
 
 def to_wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
-    """A mono 16-bit PCM WAV file of float ``samples`` in [-1, 1] (clipped), via ``wave``.
+    """A mono 16-bit PCM WAV file of float ``samples`` in [-1, 1] (clipped); the one WAV writer
+    of :mod:`explain._core.audio` (the audit's clips are written by it too).
 
     Examples
     --------
@@ -79,14 +79,7 @@ def to_wav_bytes(samples: np.ndarray, sample_rate: int) -> bytes:
     >>> data[:4], data[8:12], len(data)
     (b'RIFF', b'WAVE', 364)
     """
-    pcm = np.round(np.clip(np.asarray(samples, dtype=np.float64), -1.0, 32767 / 32768) * 32768)
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(int(sample_rate))
-        w.writeframes(pcm.astype("<i2").tobytes())
-    return buf.getvalue()
+    return wav_bytes(samples, sample_rate)
 
 
 def _librosa():

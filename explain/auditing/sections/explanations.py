@@ -4,6 +4,7 @@ directly); the JSON keeps them as compact numbers per sample."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,9 @@ __all__ = ["ExplanationsSection", "MethodResult", "ExplainedSample", "Agreement"
 @dataclass(frozen=True, eq=False)
 class ExplainedSample(ByValue):
     """One explained input: its index in the data, predicted and true class, confidence, the
-    input itself (``None`` when too large to keep) and, for text, its tokens."""
+    input itself (``None`` when too large to keep), for text its tokens and, for sound, its
+    clip as a mono 16-bit WAV file (``audio``; base64 in the JSON), which the HTML report and
+    the dashboard play."""
 
     index: int
     pred: int
@@ -28,6 +31,7 @@ class ExplainedSample(ByValue):
     true: int | None = None
     input: torch.Tensor | None = None
     tokens: tuple[str, ...] = ()
+    audio: bytes | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"index": self.index, "pred": self.pred,
@@ -36,14 +40,17 @@ class ExplainedSample(ByValue):
             d["input"] = compact(self.input)
         if self.tokens:
             d["tokens"] = list(self.tokens)
+        if self.audio is not None:
+            d["audio_wav_base64"] = base64.b64encode(self.audio).decode("ascii")
         return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ExplainedSample:
-        true = d.get("true")
+        true, wav = d.get("true"), d.get("audio_wav_base64")
         return cls(int(d["index"]), int(d["pred"]), float(d["confidence"]),
                    None if true is None else int(true), tensor_of(d.get("input")),
-                   tuple(str(t) for t in d.get("tokens") or ()))
+                   tuple(str(t) for t in d.get("tokens") or ()),
+                   None if wav is None else base64.b64decode(str(wav), validate=True))
 
 
 @dataclass(frozen=True, eq=False)
