@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import os
-import pickle
 import sys
 import tempfile
 import types
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import torch
 import torch.multiprocessing as mp
 
 
-def _worker(rank: int, fn: Callable[..., Any], world: int, folder: str, args: tuple) -> None:
+def _worker(rank: int, fn: Callable[..., Any], world: int, folder: str, args: tuple,
+            results: Any) -> None:
     torch.set_num_threads(1)
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
     torch.distributed.init_process_group("gloo", init_method=f"file://{folder}/store",
@@ -24,7 +23,7 @@ def _worker(rank: int, fn: Callable[..., Any], world: int, folder: str, args: tu
         out = fn(*args)
     finally:
         torch.distributed.destroy_process_group()
-    Path(folder, f"rank{rank}.pkl").write_bytes(pickle.dumps(out))
+    results.put((rank, out))  # the test's own values, back to the parent process
 
 
 def run_ranks(fn: Callable[..., Any], *args: Any, world: int = 2) -> list[Any]:
@@ -36,8 +35,10 @@ def run_ranks(fn: Callable[..., Any], *args: Any, world: int = 2) -> list[Any]:
     # pytest that may be a script another test left there (Streamlit's AppTest does)
     sys.modules["__main__"] = types.ModuleType("__main__")
     try:
+        results = mp.get_context("spawn").SimpleQueue()
         with tempfile.TemporaryDirectory() as folder:
-            mp.spawn(_worker, args=(fn, world, folder, args), nprocs=world, join=True)
-            return [pickle.loads(Path(folder, f"rank{r}.pkl").read_bytes()) for r in range(world)]
+            mp.spawn(_worker, args=(fn, world, folder, args, results), nprocs=world, join=True)
+        got = dict(results.get() for _ in range(world))
+        return [got[r] for r in range(world)]
     finally:
         sys.modules["__main__"] = main
