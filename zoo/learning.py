@@ -20,12 +20,12 @@ import numpy as np
 import torch
 
 from explain._core import tensors
-from explain._validation import check_float
+from explain._validation import check_float, check_int
 from explain.errors import InvalidInputError
 from zoo.data.base import DatasetBundle, TensorPairDataset
 from zoo.run import Run
 
-__all__ = ["LearningCurve", "learning_curve", "fit_power_law"]
+__all__ = ["LearningCurve", "learning_curve", "fit_power_law", "permuted_label_model"]
 
 Progress = Callable[[int, int], None]
 #: Predicted gain from doubling the data above which more data "would help" (the default of
@@ -171,6 +171,47 @@ def _point(run: Run, bundle: DatasetBundle, fraction: float, seed: int) -> tuple
     model = train(run.model_name, part, model_kwargs=dict(run.model_kwargs), progress=False,
                   monitor=False, **config).model
     return len(part.train), _val_accuracy(model, bundle)  # type: ignore[arg-type]
+
+
+def permuted_label_model(run: Run, *, epochs: int | None = None, seed: int = 0) -> torch.nn.Module:
+    """The run's recipe retrained on its training split with the labels permuted (seeded).
+
+    The twin of the data-randomization test (Adebayo et al. 2018, Sec. 4;
+    :mod:`explain.quality.data_sanity`): same architecture, optimizer and schedule, but nothing
+    it learns relates the inputs to the labels. Early stopping is off (the validation loss of a
+    permuted-label model rises from the start, so it would stop it at once).
+
+    Parameters
+    ----------
+    run : a zoo :class:`~zoo.Run` whose data deepscope can reload.
+    epochs : epochs of the retraining; default half the run's (at least 1), so it costs about
+        half the original training. Fewer epochs memorize less: the twin is then closer to a
+        randomly initialized model, and the test closer to model randomization.
+    seed : seed of the permutation (the retraining uses the run's own config seed).
+
+    Examples
+    --------
+    >>> import zoo
+    >>> run = zoo.train(preset="mlp-digits", epochs=2, progress=False, monitor=False)
+    >>> twin = permuted_label_model(run, epochs=1)
+    >>> type(twin).__name__ == type(run.model).__name__
+    True
+    """
+    from zoo.trainer import train
+
+    bundle = run.dataset
+    if bundle is None:
+        raise InvalidInputError("zoo.permuted_label_model needs a run whose data deepscope can "
+                                "reload (run.dataset is None). Train it from a zoo dataset.")
+    config = {k: v for k, v in run.config.to_dict().items() if k != "monitor"}
+    config["epochs"] = max(1, int(config["epochs"]) // 2) if epochs is None else int(
+        cast(int, check_int(epochs, "epochs", owner="permuted_label_model", min=1)))
+    config["early_stopping"] = None
+    x, y = bundle.train.tensors  # type: ignore[attr-defined]
+    order = torch.randperm(y.numel(), generator=torch.Generator().manual_seed(seed))
+    shuffled = dataclasses.replace(bundle, train=TensorPairDataset(x, y[order]))
+    return train(run.model_name, shuffled, model_kwargs=dict(run.model_kwargs), progress=False,
+                 monitor=False, **config).model.eval()
 
 
 def _reporter(progress: bool | Progress, total: int) -> Callable[[int], Any]:

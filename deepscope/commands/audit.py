@@ -55,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--learning-curve", dest="learning_curve", action="store_true",
                         help="retrain the run's recipe on 1/8, 1/4, 1/2 of its training data "
                              "(~0.9x the training cost) to say whether more data would help")
+    parser.add_argument("--data-sanity", dest="data_sanity", action="store_true",
+                        help="retrain the run's recipe on permuted labels (~0.5x the training "
+                             "cost) and check each explanation changes (Adebayo et al. 2018)")
 
 
 def _error(msg: str) -> int:
@@ -121,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
         run_ = _load(Path(args.run_dir))
         curve = _curve(run_, quiet) if getattr(args, "learning_curve", False) else None
         report = run_.audit(samples=args.samples if args.samples is not None else 8,
-                            progress=update, learning_curve=curve)
+                            progress=update, learning_curve=curve,
+                            data_sanity=bool(getattr(args, "data_sanity", False)))
     except (DeepscopeError, OSError, _Unreadable) as exc:
         if bar is not None:
             bar.stop()
