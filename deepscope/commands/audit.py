@@ -16,6 +16,7 @@ from explain.errors import DeepscopeError
 from explain.findings import Severity
 
 if TYPE_CHECKING:
+    from explain.checks.data_sufficiency import LearningCurve
     from zoo.run import Run
 
 __all__ = ["NAME", "HELP", "add_arguments", "run", "main"]
@@ -103,14 +104,15 @@ class _Unreadable(Exception):
     pass
 
 
-def _curve(run_: Run, quiet: bool) -> list[tuple[int, float]]:
-    """The run's learning curve (``zoo.learning_curve``); its prediction printed unless quiet."""
+def _curve(run_: Run, quiet: bool) -> LearningCurve:
+    """The run's learning curve with its fit (``zoo.learning_curve``); its prediction printed
+    unless quiet. The report's data-sufficiency section keeps the fit."""
     from zoo.learning import learning_curve
 
     curve = learning_curve(run_, progress=not quiet)
     if not quiet:
         print(curve.summary, file=sys.stderr)
-    return list(curve.points)
+    return curve
 
 
 def run(args: argparse.Namespace) -> int:

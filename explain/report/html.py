@@ -19,6 +19,7 @@ from explain._core.jsoncodec import to_json_value
 from explain.auditing.report import Report
 from explain.auditing.sections import (
     CardSection,
+    DataSufficiencySection,
     ExplanationsSection,
     PerformanceSection,
     Section,
@@ -198,6 +199,9 @@ def _body(sec: Section) -> str:
         return _explanations(sec)
     if isinstance(sec, CardSection):
         return _card(sec)
+    if isinstance(sec, DataSufficiencySection) and sec.available and sec.prediction:
+        return (f"<p>{escape(sec.prediction)}</p><p class='muted'>Fitted power law: "
+                f"<code>{escape(sec.fit_formula)}</code>.</p>")
     tables = question_tables(sec) if sec.available else None
     if tables is not None:
         return "".join(f"<p>{escape(t.lead)}</p>" + _table(

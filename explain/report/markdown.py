@@ -130,8 +130,10 @@ def _explanations(sec: ExplanationsSection) -> list[str]:
 def _data_sufficiency(sec: DataSufficiencySection) -> list[str]:
     if not sec.available:
         return _missing(sec)
-    return _table(["training samples", "validation score"],
-                  [[_n(a, "{:.0f}"), _n(b)] for a, b in sec.curve])
+    fit = ([f"{md_escape(sec.prediction)} Fitted power law: `{sec.fit_formula}`.", ""]
+           if sec.prediction else [])
+    return fit + _table(["training samples", "validation score"],
+                        [[_n(a, "{:.0f}"), _n(b)] for a, b in sec.curve])
 
 
 def _card(sec: CardSection) -> list[str]:
