@@ -4,6 +4,10 @@ training data (seeded, class-stratified, same validation split), score each mode
 validation split, and fit a saturating power law ``acc(n) = a - b * n**-c`` (Hestness et al.
 2017) with its uncertainty, to predict what doubling the data would bring.
 
+The result is an :class:`explain.checks.data_sufficiency.LearningCurve` (re-exported here): a
+sequence of its points that also carries the fit, so ``run.audit(learning_curve=curve)`` puts
+the prediction in the report's data-sufficiency section and the check grades it.
+
 The full fraction reuses the run's own model, so the cost is the sum of the smaller fractions
 times the original training (0.875x for the default fractions).
 """
@@ -13,59 +17,25 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
 import torch
 
 from explain._core import tensors
-from explain._validation import check_float
+from explain._validation import check_float, check_int
+from explain.checks.data_sufficiency import LearningCurve
+from explain.checks.thresholds import THRESHOLDS
 from explain.errors import InvalidInputError
 from zoo.data.base import DatasetBundle, TensorPairDataset
 from zoo.run import Run
 
-__all__ = ["LearningCurve", "learning_curve", "fit_power_law"]
+__all__ = ["LearningCurve", "learning_curve", "fit_power_law", "permuted_label_model"]
 
 Progress = Callable[[int, int], None]
-#: Predicted gain from doubling the data above which more data "would help" (the default of
-#: the data-sufficiency check's ``sufficiency_gain``: 2 points of accuracy per doubling).
-HELPS = 0.02
-
-
-@dataclass(frozen=True)
-class LearningCurve:
-    """Validation accuracy per training-set size, and the power-law prediction for 2x data.
-
-    Attributes
-    ----------
-    points : ``(n_train, val_accuracy)`` per fraction (the input of ``explain.audit``'s
-        ``learning_curve``).
-    params : fitted ``(a, b, c)`` of ``a - b * n**-c`` (``None`` when the fit failed).
-    predicted_gain, gain_low, gain_high : predicted accuracy gain from doubling the largest
-        training set (median over the draws), and its 90% interval (parameters drawn from the fit's covariance, kept
-        within the fit's bounds; with 4 points and 3 parameters it is wide, and says so).
-    """
-
-    points: tuple[tuple[int, float], ...]
-    params: tuple[float, float, float] | None
-    predicted_gain: float | None
-    gain_low: float | None
-    gain_high: float | None
-
-    @property
-    def summary(self) -> str:
-        n, acc = self.points[-1]
-        if self.predicted_gain is None:
-            return (f"Validation accuracy {acc:.3f} with {n} samples; the power law could not "
-                    "be fitted, so no prediction is made.")
-        helps = "would help" if self.predicted_gain > HELPS else "is not predicted to help"
-        spread = ("no interval: as many points as parameters" if self.gain_low is None or
-                  self.gain_high is None else
-                  f"90% interval {self.gain_low:+.3f} to {self.gain_high:+.3f}")
-        return (f"Doubling the data {helps}: validation accuracy {acc:.3f} with {n} samples, "
-                f"predicted {acc + self.predicted_gain:.3f} with {2 * n} (gain "
-                f"{self.predicted_gain:+.3f}, {spread}).")
+#: Predicted gain from doubling the data above which more data "would help": the default of
+#: the data-sufficiency check's ``sufficiency_gain`` (2 points of accuracy per doubling).
+HELPS = THRESHOLDS["sufficiency_gain"].default
 
 
 def _power(n: np.ndarray, a: float, b: float, c: float) -> np.ndarray:
@@ -171,6 +141,47 @@ def _point(run: Run, bundle: DatasetBundle, fraction: float, seed: int) -> tuple
     model = train(run.model_name, part, model_kwargs=dict(run.model_kwargs), progress=False,
                   monitor=False, **config).model
     return len(part.train), _val_accuracy(model, bundle)  # type: ignore[arg-type]
+
+
+def permuted_label_model(run: Run, *, epochs: int | None = None, seed: int = 0) -> torch.nn.Module:
+    """The run's recipe retrained on its training split with the labels permuted (seeded).
+
+    The twin of the data-randomization test (Adebayo et al. 2018, Sec. 4;
+    :mod:`explain.quality.data_sanity`): same architecture, optimizer and schedule, but nothing
+    it learns relates the inputs to the labels. Early stopping is off (the validation loss of a
+    permuted-label model rises from the start, so it would stop it at once).
+
+    Parameters
+    ----------
+    run : a zoo :class:`~zoo.Run` whose data deepscope can reload.
+    epochs : epochs of the retraining; default half the run's (at least 1), so it costs about
+        half the original training. Fewer epochs memorize less: the twin is then closer to a
+        randomly initialized model, and the test closer to model randomization.
+    seed : seed of the permutation (the retraining uses the run's own config seed).
+
+    Examples
+    --------
+    >>> import zoo
+    >>> run = zoo.train(preset="mlp-digits", epochs=2, progress=False, monitor=False)
+    >>> twin = permuted_label_model(run, epochs=1)
+    >>> type(twin).__name__ == type(run.model).__name__
+    True
+    """
+    from zoo.trainer import train
+
+    bundle = run.dataset
+    if bundle is None:
+        raise InvalidInputError("zoo.permuted_label_model needs a run whose data deepscope can "
+                                "reload (run.dataset is None). Train it from a zoo dataset.")
+    config = {k: v for k, v in run.config.to_dict().items() if k != "monitor"}
+    config["epochs"] = max(1, int(config["epochs"]) // 2) if epochs is None else int(
+        cast(int, check_int(epochs, "epochs", owner="permuted_label_model", min=1)))
+    config["early_stopping"] = None
+    x, y = bundle.train.tensors  # type: ignore[attr-defined]
+    order = torch.randperm(y.numel(), generator=torch.Generator().manual_seed(seed))
+    shuffled = dataclasses.replace(bundle, train=TensorPairDataset(x, y[order]))
+    return train(run.model_name, shuffled, model_kwargs=dict(run.model_kwargs), progress=False,
+                 monitor=False, **config).model.eval()
 
 
 def _reporter(progress: bool | Progress, total: int) -> Callable[[int], Any]:

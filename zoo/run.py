@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
+import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,7 +76,7 @@ class Run:
         return self.metrics.get("test_accuracy")
 
     def audit(self, *, samples: int = 8, progress: Progress | None = None,
-              **options: Any) -> Report:
+              data_sanity: bool = False, **options: Any) -> Report:
         """Audit this run on its test split with :func:`explain.audit`.
 
         The validation split is the audit's ``val_data`` (calibration temperature, reference of
@@ -91,6 +93,12 @@ class Run:
         ----------
         samples : how many test inputs to explain, spread over the classes.
         progress : called as ``progress(stage, done, total)`` at each audit stage.
+        data_sanity : also run the data-randomization test (Adebayo et al. 2018): retrain the
+            run's recipe on permuted labels (:func:`zoo.learning.permuted_label_model`, about
+            half the training cost) and grade each attribution method against it, next to the
+            model-randomization test. The retraining is timed as ``Report.timings
+            ["data_sanity_training"]`` and each method's correlation in its
+            ``quality.timings["data_sanity"]``; both outside the audit's stages.
         **options : more arguments for :func:`explain.audit` (``checks``, ``methods``,
             ``title``, ``meta``, ...).
 
@@ -126,9 +134,32 @@ class Run:
         if isinstance(bundle, AudioBundle) and "test" in bundle.waveforms:
             options.setdefault("waveforms", bundle.waveforms["test"])
             options.setdefault("sample_rate", bundle.sample_rate)
-        return audit(self.model, None if bundle is None else bundle.test, history=self.history,
-                     samples=samples, vocab=vocab, card=self.card, meta=meta, progress=progress,
-                     title=title, **options)
+        trained = self._data_sanity(options) if data_sanity else None
+        report = audit(self.model, None if bundle is None else bundle.test, history=self.history,
+                       samples=samples, vocab=vocab, card=self.card, meta=meta,
+                       progress=progress, title=title, **options)
+        if trained is None:
+            return report
+        return replace(report, timings={**report.timings, "data_sanity_training": trained})
+
+    def _data_sanity(self, options: dict[str, Any]) -> float:
+        """Train the permuted-label twin into ``options`` (trust metric + its model); seconds."""
+        from explain.auditing.auditor import audit as audit_fn
+        from zoo.learning import permuted_label_model
+
+        t0 = time.perf_counter()
+        twin = permuted_label_model(self)
+        seconds = time.perf_counter() - t0
+        if "trust_metrics" not in options:  # the audit's default trust metrics
+            options["trust_metrics"] = inspect.signature(audit_fn).parameters[
+                "trust_metrics"].default
+        metrics = options["trust_metrics"]
+        if metrics is not None:  # None: evaluate's defaults, which add data_sanity with a twin
+            options["trust_metrics"] = (*[m for m in metrics if m != "data_sanity"],
+                                        "data_sanity")
+        options["trust_options"] = {**dict(options.get("trust_options") or {}),
+                                    "data_model": twin}
+        return seconds
 
     def __repr__(self) -> str:
         acc = self.metrics.get("test_accuracy")

@@ -18,6 +18,7 @@ from explain.errors import DeepscopeError
 from explain.findings import Severity
 
 if TYPE_CHECKING:
+    from explain.checks.data_sufficiency import LearningCurve
     from zoo.run import Run
 
 __all__ = ["NAME", "HELP", "add_arguments", "run", "main"]
@@ -57,6 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--learning-curve", dest="learning_curve", action="store_true",
                         help="retrain the run's recipe on 1/8, 1/4, 1/2 of its training data "
                              "(~0.9x the training cost) to say whether more data would help")
+    parser.add_argument("--data-sanity", dest="data_sanity", action="store_true",
+                        help="retrain the run's recipe on permuted labels (~0.5x the training "
+                             "cost) and check each explanation changes (Adebayo et al. 2018)")
     add_nproc_argument(parser, "audit")
 
 
@@ -66,6 +70,7 @@ def _argv(args: argparse.Namespace) -> list[str]:
             "--samples", str(args.samples if args.samples is not None else 8)]
     argv += ["--out", str(args.out)] if args.out is not None else []
     argv += ["--learning-curve"] if getattr(args, "learning_curve", False) else []
+    argv += ["--data-sanity"] if getattr(args, "data_sanity", False) else []
     return argv + (["--quiet"] if getattr(args, "quiet", False) else [])
 
 
@@ -112,14 +117,15 @@ class _Unreadable(Exception):
     pass
 
 
-def _curve(run_: Run, quiet: bool) -> list[tuple[int, float]]:
-    """The run's learning curve (``zoo.learning_curve``); its prediction printed unless quiet."""
+def _curve(run_: Run, quiet: bool) -> LearningCurve:
+    """The run's learning curve with its fit (``zoo.learning_curve``); its prediction printed
+    unless quiet. The report's data-sufficiency section keeps the fit."""
     from zoo.learning import learning_curve
 
     curve = learning_curve(run_, progress=not quiet)
     if not quiet:
         print(curve.summary, file=sys.stderr)
-    return list(curve.points)
+    return curve
 
 
 def run(args: argparse.Namespace) -> int:
@@ -147,7 +153,8 @@ def _audit(args: argparse.Namespace, *, quiet: bool) -> int:
         wants_curve = getattr(args, "learning_curve", False) and dist.is_main()
         curve = _curve(run_, quiet) if wants_curve else None
         report = run_.audit(samples=args.samples if args.samples is not None else 8,
-                            progress=update, learning_curve=curve)
+                            progress=update, learning_curve=curve,
+                            data_sanity=bool(getattr(args, "data_sanity", False)))
     except (DeepscopeError, OSError, _Unreadable) as exc:
         if bar is not None:
             bar.stop()

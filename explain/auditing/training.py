@@ -94,4 +94,19 @@ def data_sufficiency_section(findings: Sequence[Finding],
         return DataSufficiencySection.unavailable(NO_CURVE)
     pts = [tuple(p)[:2] for p in (curve.items() if isinstance(curve, Mapping) else curve)]
     return DataSufficiencySection(curve=tuple((float(a), float(b)) for a, b in pts),
-                                  summary=finding.summary if finding is not None else "")
+                                  summary=finding.summary if finding is not None else "",
+                                  **_fit(curve))
+
+
+def _fit(curve: Any) -> dict[str, Any]:
+    """The section's fit fields from a :class:`LearningCurve` with a fit (else none)."""
+    try:
+        from explain.checks.data_sufficiency import LearningCurve
+    except ImportError:  # the checks are optional; without them there is no fitted curve type
+        return {}
+    fit: dict[str, Any] = {}
+    if isinstance(curve, LearningCurve) and curve.params is not None:
+        fit = {"params": curve.params, "predicted_gain": curve.predicted_gain,
+               "gain_low": curve.gain_low, "gain_high": curve.gain_high,
+               "prediction": curve.summary}
+    return fit

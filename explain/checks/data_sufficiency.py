@@ -4,13 +4,19 @@ The curve is ``[(n_train, val_score), ...]`` (higher score is better) from train
 the data; build it with :func:`learning_curve`. Learning curves are close to power laws
 (Hestness et al. 2017), i.e. roughly linear in ``log n``, so the gain per *doubling* of the data in
 the last segment extrapolates what the next doubling would bring.
+
+A :class:`LearningCurve` (what :func:`zoo.learning_curve` returns) also carries a saturating
+power-law fit ``a - b * n**-c`` and its predicted gain from doubling the data; the check then
+grades that prediction instead of the last segment (a noisy last segment can rise while the fit
+has saturated), against the same ``sufficiency_gain`` (the same unit: score per doubling).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
-from typing import Any, cast
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, cast, overload
 
 import numpy as np
 
@@ -19,7 +25,78 @@ from explain.checks.base import Check, CheckContext, MissingInput, fmt, register
 from explain.errors import InvalidInputError, InvalidTypeError
 from explain.findings import Severity
 
-__all__ = ["DataSufficiency", "learning_curve"]
+__all__ = ["DataSufficiency", "learning_curve", "LearningCurve"]
+
+
+@dataclass(frozen=True)
+class LearningCurve(Sequence[tuple[int, float]]):
+    """Validation score per training-set size, and the power-law prediction for 2x data.
+
+    A sequence of its ``(n_train, score)`` points, so it goes wherever a learning curve does
+    (``explain.audit(learning_curve=...)``, ``explain.diagnose``); the data-sufficiency check
+    and section also read its fit.
+
+    Attributes
+    ----------
+    points : ``(n_train, val_score)`` per training-set size, increasing.
+    params : fitted ``(a, b, c)`` of ``a - b * n**-c`` (``None`` when the fit failed).
+    predicted_gain, gain_low, gain_high : predicted score gain from doubling the largest
+        training set (median over draws of the fit's parameters) and its 90% interval
+        (``None`` when the fit has no uncertainty: as many points as parameters).
+
+    Examples
+    --------
+    >>> c = LearningCurve(((500, 0.9), (1000, 0.91)), (0.92, 1.0, 0.5), 0.004, 0.001, 0.008)
+    >>> list(c), c.summary.split(":")[0]
+    ([(500, 0.9), (1000, 0.91)], 'Doubling the data is not predicted to help')
+    """
+
+    points: tuple[tuple[int, float], ...]
+    params: tuple[float, float, float] | None = None
+    predicted_gain: float | None = None
+    gain_low: float | None = None
+    gain_high: float | None = None
+
+    @overload
+    def __getitem__(self, i: int) -> tuple[int, float]: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[tuple[int, float]]: ...
+
+    def __getitem__(self, i: int | slice) -> Any:
+        return self.points[i]
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    def __iter__(self) -> Iterator[tuple[int, float]]:
+        return iter(self.points)
+
+    def helps(self, threshold: float | None = None) -> bool | None:
+        """Whether the predicted gain exceeds ``threshold`` (default ``sufficiency_gain``);
+        ``None`` without a fit."""
+        from explain.checks.thresholds import THRESHOLDS
+
+        t = THRESHOLDS["sufficiency_gain"].default if threshold is None else threshold
+        return None if self.predicted_gain is None else self.predicted_gain > t
+
+    @property
+    def summary(self) -> str:
+        """The prediction in one sentence ("Doubling the data would help: ...")."""
+        n, acc = self.points[-1]
+        if self.predicted_gain is None:
+            return (f"Validation accuracy {acc:.3f} with {n} samples; the power law could not "
+                    "be fitted, so no prediction is made.")
+        helps = "would help" if self.helps() else "is not predicted to help"
+        return (f"Doubling the data {helps}: validation accuracy {acc:.3f} with {n} samples, "
+                f"predicted {acc + self.predicted_gain:.3f} with {2 * n} (gain "
+                f"{self.predicted_gain:+.3f}, {self.interval}).")
+
+    @property
+    def interval(self) -> str:
+        """``"90% interval +0.001 to +0.008"`` (or why there is none)."""
+        if self.gain_low is None or self.gain_high is None:
+            return "no interval: as many points as parameters"
+        return f"90% interval {self.gain_low:+.3f} to {self.gain_high:+.3f}"
 
 
 def learning_curve(fit_and_score: Callable[[float], float],
@@ -91,14 +168,22 @@ class DataSufficiency(Check):
         (n1, s1), (n2, s2) = points[-2], points[-1]
         logs = np.log2([n for n, _ in points])
         slope = float(np.polyfit(logs, [s for _, s in points], 1)[0])
-        return {"n_train": [n for n, _ in points], "score": [s for _, s in points],
-                "gain_per_doubling": (s2 - s1) / math.log2(n2 / n1),
-                "slope_per_doubling": slope, "predicted_next": s2 + (s2 - s1) /
-                math.log2(n2 / n1)}
+        evidence = {"n_train": [n for n, _ in points], "score": [s for _, s in points],
+                    "gain_per_doubling": (s2 - s1) / math.log2(n2 / n1),
+                    "slope_per_doubling": slope, "predicted_next": s2 + (s2 - s1) /
+                    math.log2(n2 / n1)}
+        if isinstance(curve, LearningCurve) and curve.predicted_gain is not None:
+            evidence["fit"] = {"params": list(curve.params or ()),
+                               "predicted_gain": curve.predicted_gain,
+                               "gain_low": curve.gain_low, "gain_high": curve.gain_high}
+        return evidence
 
     def grade(self, evidence: dict[str, Any], context: CheckContext) -> tuple[Severity, str, str]:
-        gain, t = evidence["gain_per_doubling"], context.threshold("sufficiency_gain")
+        t = context.threshold("sufficiency_gain")
         n, s = int(evidence["n_train"][-1]), evidence["score"][-1]
+        if "fit" in evidence:
+            return self._grade_fit(evidence["fit"], n, s, t)
+        gain = evidence["gain_per_doubling"]
         if gain > t:
             return (Severity.WARN, f"More data would help: the validation score rose "
                     f"{fmt(gain)} per doubling of the training set up to {n} samples "
@@ -108,3 +193,19 @@ class DataSufficiency(Check):
         return (Severity.PASS, f"The learning curve has flattened: the validation score changed "
                 f"{fmt(gain)} per doubling of the training set up to {n} samples (score "
                 f"{fmt(s)}), at or below {fmt(t)}.", "")
+
+    @staticmethod
+    def _grade_fit(fit: dict[str, Any], n: int, s: float,
+                   t: float) -> tuple[Severity, str, str]:
+        """Grade the power law's predicted gain from doubling the data (and its interval)."""
+        gain, lo, hi = fit["predicted_gain"], fit["gain_low"], fit["gain_high"]
+        spread = ("" if lo is None or hi is None else
+                  f" (90% interval {lo:+.3f} to {hi:+.3f})")
+        said = (f"the power law fitted to the learning curve predicts {gain:+.3f}{spread} from "
+                f"doubling the training set beyond {n} samples (score {fmt(s)})")
+        if gain > t:
+            return (Severity.WARN, f"More data would help: {said}, above {fmt(t)}.",
+                    "Collect more data or use data augmentation; until then regularize (L2, "
+                    "dropout).")
+        return (Severity.PASS, f"The learning curve has flattened: {said}, at or below "
+                f"{fmt(t)}.", "")

@@ -216,10 +216,12 @@ THRESHOLDS: dict[str, Threshold] = {t.name: t for t in [
        minimum=1, strict=False, integer=True),
     # -- data ----------------------------------------------------------------------------------
     _T("sufficiency_gain", 0.02, ("data-sufficiency",),
-       "Gain of the validation score per doubling of the training set (last segment of the "
-       "learning curve) above which more data would still help.",
-       "Power-law learning curves (Hestness et al. 2017): the last segment's slope extrapolates; "
-       "2 points of accuracy per doubling is above typical seed-to-seed noise (~1 point)."),
+       "Gain of the validation score per doubling of the training set above which more data "
+       "would still help: the fitted power law's predicted gain when the curve carries a fit "
+       "(zoo.learning_curve), else the last segment of the learning curve.",
+       "Power-law learning curves (Hestness et al. 2017): the fit (or the last segment's slope) "
+       "extrapolates; 2 points of accuracy per doubling is above typical seed-to-seed noise "
+       "(~1 point)."),
     # -- model on data (explain.audit) ---------------------------------------------------------
     _T("calibration_ece", 0.05, ("calibration",),
        "Expected calibration error (15 equal-width bins) that the LOWER end of its 95% bootstrap "

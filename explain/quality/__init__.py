@@ -14,6 +14,8 @@ common :class:`explain.Severity` scale). One metric per file, registered like th
   the model is randomized layer by layer?
 * ``infidelity`` (:mod:`~explain.quality.infidelity`, Yeh et al. 2019): reported, not graded.
 * ``sensitivity`` (:mod:`~explain.quality.sensitivity`): max-sensitivity under small noise.
+* ``data_sanity`` (:mod:`~explain.quality.data_sanity`, Adebayo et al. 2018, opt-in): does the
+  map change for the same architecture trained on permuted labels (``data_model=...``)?
 
 Every threshold of the verdict, its meaning and its anchor (the paper or rule of thumb behind
 the number) is in :mod:`explain.quality.thresholds`. :func:`agreement` gives the method x method
@@ -38,7 +40,8 @@ from explain.quality.result import Quality, Verdict
 from explain.quality.thresholds import DEFAULT_THRESHOLDS, THRESHOLDS, TrustThreshold
 
 # Built-in metrics in the order evaluate computes them; new metric files come after.
-_ORDER = ("completeness", "faithfulness", "sanity", "infidelity", "sensitivity")
+_ORDER = ("completeness", "faithfulness", "sanity", "infidelity", "sensitivity",
+          "data_sanity")
 # Modules of this package that are not metrics.
 _SUPPORT = frozenset({"base", "evaluation", "method_agreement", "result", "thresholds"})
 _loaded = False

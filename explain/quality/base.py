@@ -104,6 +104,8 @@ class MetricContext:
     modality : decides the feature units and what may be perturbed.
     explain_fn : ``explain_fn(model, inputs, target) -> values`` recomputes the explanation.
     baselines, convergence_delta : the attribution's (``None`` when it has none).
+    data_model : the same architecture trained on permuted labels (data-randomization sanity,
+        :mod:`explain.quality.data_sanity`), in eval mode; ``None`` when none was given.
     seed : seed of every random draw.
     batch_size : rows per forward pass.
     options, thresholds : validated values (see :func:`resolve_options`).
@@ -118,6 +120,7 @@ class MetricContext:
     explain_fn: ExplainFn
     baselines: torch.Tensor | None = None
     convergence_delta: torch.Tensor | None = None
+    data_model: nn.Module | None = None
     seed: int = 0
     batch_size: int = 256
     options: Mapping[str, Any] = field(default_factory=dict)
@@ -197,12 +200,15 @@ class TrustMetric:
     Subclasses are registered with :func:`register_metric` (which sets ``name``), declare the
     ``options`` and ``thresholds`` they read, and implement :meth:`compute`; graded metrics
     implement :meth:`criteria`, and :meth:`describe` gives their clause of the summary. Callers
-    use :meth:`run`, which never raises.
+    use :meth:`run`, which never raises. An ``opt_in`` metric needs an input the caller must
+    build (a retrained model): :func:`explain.evaluate` runs it only when that input is given
+    or the metric is named.
     """
 
     name: str = ""
     title: str = ""
     graded: bool = True
+    opt_in: bool = False
     options: tuple[MetricOption, ...] = ()
     thresholds: tuple[str, ...] = ()
 

@@ -8,6 +8,8 @@ requested metric (``TrustMetric.run`` never raises); add the metrics' own criter
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -33,8 +35,9 @@ from explain.quality.result import Quality, Verdict
 
 __all__ = ["METRICS", "evaluate", "default_explain_fn"]
 
-#: Every registered metric, in the order :func:`evaluate` computes them.
-METRICS: tuple[str, ...] = tuple(list_metrics())
+#: The metrics :func:`evaluate` computes by default, in order: every registered metric except
+#: the opt-in ones (``data_sanity``, run when ``data_model`` is given or it is named).
+METRICS: tuple[str, ...] = tuple(m for m in list_metrics() if not get_metric(m).opt_in)
 
 
 def default_explain_fn(method: str, options: Mapping[str, Any] | None = None) -> ExplainFn:
@@ -54,8 +57,8 @@ def default_explain_fn(method: str, options: Mapping[str, Any] | None = None) ->
 
 
 def evaluate(model: nn.Module, inputs: torch.Tensor | None, attribution: Attribution, *,
-             metrics: str | Sequence[str] = METRICS, n_samples: int = 8,
-             explain_fn: ExplainFn | None = None,
+             metrics: str | Sequence[str] | None = None, n_samples: int = 8,
+             explain_fn: ExplainFn | None = None, data_model: nn.Module | None = None,
              attribute_options: Mapping[str, Any] | None = None,
              modality: str | Modality | None = None, seed: int = 0, batch_size: int = 256,
              **options: Any) -> Quality:
@@ -69,10 +72,15 @@ def evaluate(model: nn.Module, inputs: torch.Tensor | None, attribution: Attribu
     inputs : the inputs explained (``None``: ``attribution.inputs``).
     attribution : an :class:`explain.Attribution`.
     metrics : names among :func:`explain.list_metrics` (``"completeness"``,
-        ``"faithfulness"``, ``"sanity"``, ``"infidelity"``, ``"sensitivity"``).
+        ``"faithfulness"``, ``"sanity"``, ``"infidelity"``, ``"sensitivity"``,
+        ``"data_sanity"``); default :data:`METRICS`, plus ``"data_sanity"`` when ``data_model``
+        is given.
     n_samples : evaluate the first ``n_samples`` samples only.
     explain_fn : ``explain_fn(model, inputs, target) -> values`` recomputing the explanation
         (sanity, sensitivity); default reruns :func:`explain.attribute` with the same method.
+    data_model : the same architecture trained on permuted labels, for the data-randomization
+        test (Adebayo et al. 2018; :mod:`explain.quality.data_sanity`); never changed. Zoo runs
+        build it with :func:`zoo.learning.permuted_label_model`.
     attribute_options : keyword arguments for the default ``explain_fn``.
     modality : override the modality (default: the model card's, else from the input shape).
     seed : seed of every random draw (orders, perturbations, re-initialization).
@@ -85,7 +93,7 @@ def evaluate(model: nn.Module, inputs: torch.Tensor | None, attribution: Attribu
         ``sensitivity_radius`` (0.02). Thresholds, with their anchors in
         :mod:`explain.quality.thresholds`: ``max_completeness_error`` (0.05),
         ``min_faithfulness_margin`` (0.0), ``max_sanity_correlation`` (0.5),
-        ``max_sensitivity`` (1.0).
+        ``max_sensitivity`` (1.0), ``max_data_sanity_correlation`` (0.5).
 
     Returns
     -------
@@ -104,34 +112,44 @@ def evaluate(model: nn.Module, inputs: torch.Tensor | None, attribution: Attribu
     >>> q.verdict.value, q.medians["completeness"] < 1e-4
     ('trustworthy', True)
     """
-    _check_types(model, attribution)
+    _check_types(model, attribution, data_model)
     model = logits_model(model)   # a ModelOutput / mapping / tuple forward -> its logits
-    names = _check_metrics(metrics)
+    twin = None if data_model is None else logits_model(data_model)
+    names = _check_metrics(metrics, twin is not None)
     sizes, thresholds = resolve_options(options)
     context = _context(model, inputs, attribution, n_samples=n_samples, modality=modality,
                        explain_fn=explain_fn, attribute_options=attribute_options, seed=seed,
                        batch_size=batch_size, options=sizes, thresholds=thresholds)
+    context = replace(context, data_model=twin)
     device = device_of(model)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
-            ModelGuard(model):
+            ModelGuard(model), (ModelGuard(twin) if twin is not None else nullcontext()):
         model.eval()
+        if twin is not None:
+            twin.eval()
         torch.manual_seed(context.seed)  # stochastic explainers (SmoothGrad) repeat
         results = [get_metric(name).run(context) for name in names]
     return _assemble(context, results)
 
 
-def _check_types(model: Any, attribution: Any) -> None:
+def _check_types(model: Any, attribution: Any, data_model: Any = None) -> None:
     if not isinstance(model, nn.Module):
         raise InvalidTypeError(
             f"The 'model' parameter of evaluate must be a torch.nn.Module. Got "
             f"{type(model).__name__} instead.")
+    if data_model is not None and not isinstance(data_model, nn.Module):
+        raise InvalidTypeError(
+            f"The 'data_model' parameter of evaluate must be a torch.nn.Module (the model "
+            f"retrained on permuted labels) or None. Got {type(data_model).__name__} instead.")
     if not isinstance(attribution, Attribution):
         raise InvalidTypeError(
             f"The 'attribution' parameter of evaluate must be an explain.Attribution. Got "
             f"{type(attribution).__name__} instead. Compute one with explain.attribute(...).")
 
 
-def _check_metrics(metrics: str | Sequence[str]) -> tuple[str, ...]:
+def _check_metrics(metrics: str | Sequence[str] | None, data_model: bool) -> tuple[str, ...]:
+    if metrics is None:
+        metrics = (*METRICS, *(["data_sanity"] if data_model else []))
     names = (metrics,) if isinstance(metrics, str) else tuple(metrics)
     known = list_metrics()
     for name in names:

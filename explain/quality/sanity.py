@@ -33,7 +33,7 @@ from explain.quality.base import (
 from explain.quality.result import Verdict
 
 __all__ = ["Sanity", "SanityResult", "layer_order", "randomize_module",
-           "cascading_randomization"]
+           "cascading_randomization", "map_correlations"]
 
 
 @dataclass(frozen=True)
@@ -110,8 +110,10 @@ def randomize_module(module: nn.Module, seed: int) -> None:
                 p.normal_(0.0, std if std > 0 else 0.02)
 
 
-def _correlations(original: torch.Tensor, new: torch.Tensor, mask: torch.Tensor,
-                  use_abs: bool) -> np.ndarray:
+def map_correlations(original: torch.Tensor, new: torch.Tensor, mask: torch.Tensor,
+                     use_abs: bool) -> np.ndarray:
+    """``[n]`` Spearman rank correlation per sample between two maps, over the real elements
+    (``mask``) only; ``use_abs`` correlates absolute values (Adebayo's "ABS" variant)."""
     a, b = original.double().cpu(), new.detach().double().cpu().reshape(original.shape)
     if use_abs:
         a, b = a.abs(), b.abs()
@@ -160,7 +162,7 @@ def cascading_randomization(model: nn.Module, inputs: torch.Tensor, values: torc
         done = mark
         dev = device_of(clone)
         new = explain_fn(clone, inputs.to(dev), target.to(dev))
-        final = _correlations(values, new, mask, use_abs)
+        final = map_correlations(values, new, mask, use_abs)
         curve.append(median(final))
         names.append(top_down[mark - 1])
     return SanityResult(layers=top_down, checkpoints=names, curve=curve, final=final)

@@ -5,7 +5,8 @@ A threshold is overridden per call, like the checks' thresholds
 Names and values are validated in one place (:func:`validate_thresholds`).
 
 How the thresholds add up to a verdict: ``fails-sanity`` when the sanity correlation is above
-``max_sanity_correlation``; else ``doubtful`` when any graded criterion (completeness, deletion,
+``max_sanity_correlation`` (or, when a permuted-label model was given, the data-randomization
+correlation above ``max_data_sanity_correlation``); else ``doubtful`` when any graded criterion (completeness, deletion,
 insertion, sensitivity) fails or a graded metric could not run; else ``trustworthy``. Infidelity
 is reported, not graded: it is in squared logit units (normalized, Yeh et al. 2019), so compare
 methods on the same model rather than against a fixed number.
@@ -85,6 +86,17 @@ THRESHOLDS: dict[str, TrustThreshold] = {t.name: t for t in [
        "decorrelate towards 0, guided backprop's stay close to the original. 0.5 is Cohen's "
        "(1988) 'large' correlation. Measured here: IG and saliency on a trained MLP < 0.5; a "
        "map equal to the input (an edge detector) stays at 1.0.", minimum=-1, maximum=1),
+    _T("max_data_sanity_correlation", 0.5, "data_sanity",
+       "Largest median Spearman rank correlation between the original map and the map, for the "
+       "same inputs and classes, of the same architecture trained on permuted labels; a map that "
+       "stays more correlated does not depend on the relation between inputs and labels the "
+       "model learned.",
+       "Adebayo et al. 2018 ('Sanity Checks for Saliency Maps', Sec. 4, data randomization "
+       "test): maps of methods that pass change when the labels are permuted, as they do when "
+       "the weights are. The same criterion (the map must change) and so the same bound as "
+       "max_sanity_correlation: Cohen's (1988) 'large' correlation, 0.5. Measured here: saliency "
+       "on an MLP trained on separable data against its permuted-label twin < 0.5; the model "
+       "against itself 1.0.", minimum=-1, maximum=1),
     _T("max_sensitivity", 1.0, "sensitivity",
        "Largest median max-sensitivity, max ||e(x + u) - e(x)|| / ||e(x)|| over uniform noise u "
        "of sensitivity_radius x the input's spread; above 1 the map changes by more than its "

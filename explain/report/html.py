@@ -21,6 +21,7 @@ from explain._core.jsoncodec import to_json_value
 from explain.auditing.report import Report
 from explain.auditing.sections import (
     CardSection,
+    DataSufficiencySection,
     ExplanationsSection,
     PerformanceSection,
     Section,
@@ -29,7 +30,7 @@ from explain.card import Modality
 from explain.figures.report import audio_blocks, section_figures, token_blocks
 from explain.findings import Severity
 from explain.quality.result import Verdict
-from explain.report.tables import question_tables
+from explain.report.tables import question_tables, sanity_cell
 
 __all__ = ["render_html", "badge"]
 
@@ -138,10 +139,21 @@ def _methods(sec: ExplanationsSection) -> str:
     return _table(["method", "ran as", "trust verdict", "details", "time"], rows)
 
 
+def _sanity(sec: ExplanationsSection) -> str:
+    """Model- and data-randomization results side by side (only when the latter ran)."""
+    rows = [[escape(r.method), sanity_cell(r.model_correlation, r.model_passed),
+             sanity_cell(r.data_correlation, r.data_passed)] for r in sec.sanity_rows()]
+    if not rows:
+        return ""
+    return ("<h3>Sanity checks (Adebayo et al. 2018; median rank correlation with the original "
+            "map, low passes)</h3>"
+            + _table(["method", "randomized weights", "permuted labels"], rows))
+
+
 def _explanations(sec: ExplanationsSection) -> str:
     if not sec.available:
         return _missing(sec)
-    out = _methods(sec)
+    out = _methods(sec) + _sanity(sec)
     agree = sec.agreement
     if agree is not None and agree.matrix:
         out += "<h3>Agreement between methods (median Spearman correlation)</h3>" + _table(
@@ -206,6 +218,9 @@ def _body(sec: Section) -> str:
         return _explanations(sec)
     if isinstance(sec, CardSection):
         return _card(sec)
+    if isinstance(sec, DataSufficiencySection) and sec.available and sec.prediction:
+        return (f"<p>{escape(sec.prediction)}</p><p class='muted'>Fitted power law: "
+                f"<code>{escape(sec.fit_formula)}</code>.</p>")
     tables = question_tables(sec) if sec.available else None
     if tables is not None:
         return "".join(f"<p>{escape(t.lead)}</p>" + _table(

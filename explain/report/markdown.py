@@ -21,7 +21,7 @@ from explain.auditing.sections import (
 )
 from explain.findings import Severity
 from explain.quality.result import Verdict
-from explain.report.tables import question_tables
+from explain.report.tables import question_tables, sanity_cell
 
 __all__ = ["render_markdown", "md_escape", "grade"]
 
@@ -109,6 +109,12 @@ def _explanations(sec: ExplanationsSection) -> list[str]:
              grade(m.verdict) if m.verdict is not None else "not graded", md_escape(m.note)]
             for m in sec.methods]
     out = _table(["method", "ran as", "trust verdict", "details"], rows)
+    sanity = [[md_escape(r.method), sanity_cell(r.model_correlation, r.model_passed),
+               sanity_cell(r.data_correlation, r.data_passed)] for r in sec.sanity_rows()]
+    if sanity:
+        out += ["Sanity checks (Adebayo et al. 2018; median rank correlation with the original "
+                "map, low passes):", ""]
+        out += _table(["method", "randomized weights", "permuted labels"], sanity)
     agree = sec.agreement
     if agree is not None and agree.matrix:
         out += ["Agreement between methods (median Spearman correlation):", ""]
@@ -124,8 +130,10 @@ def _explanations(sec: ExplanationsSection) -> list[str]:
 def _data_sufficiency(sec: DataSufficiencySection) -> list[str]:
     if not sec.available:
         return _missing(sec)
-    return _table(["training samples", "validation score"],
-                  [[_n(a, "{:.0f}"), _n(b)] for a, b in sec.curve])
+    fit = ([f"{md_escape(sec.prediction)} Fitted power law: `{sec.fit_formula}`.", ""]
+           if sec.prediction else [])
+    return fit + _table(["training samples", "validation score"],
+                        [[_n(a, "{:.0f}"), _n(b)] for a, b in sec.curve])
 
 
 def _card(sec: CardSection) -> list[str]:

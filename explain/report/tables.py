@@ -14,7 +14,7 @@ from explain.auditing.sections import (
     ShallowBaselineSection,
 )
 
-__all__ = ["Table", "question_tables"]
+__all__ = ["Table", "question_tables", "sanity_cell"]
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,13 @@ class Table:
 
 def _f(v: float | None, fmt: str = "{:.3f}") -> str:
     return "n/a" if v is None else fmt.format(v)
+
+
+def sanity_cell(correlation: float | None, passed: bool | None) -> str:
+    """``"0.04 (pass)"``, ``"0.97 (fail)"`` or ``"not run"``: one sanity check's cell."""
+    if correlation is None:
+        return "not run"
+    return f"{correlation:.2f} ({'pass' if passed else 'fail'})"
 
 
 def _calibration(sec: CalibrationSection) -> list[Table]:

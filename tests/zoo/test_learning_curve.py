@@ -37,8 +37,10 @@ def test_learning_curve_retrains_on_fractions_and_feeds_the_audit():
     assert [n for n, _ in curve.points] == [359, 718, 1437]
     assert all(0.0 <= acc <= 1.0 for _, acc in curve.points)
     assert seen == [(0, 3), (1, 3), (2, 3), (3, 3)]
-    report = run.audit(samples=0, checks=["data-sufficiency"], learning_curve=list(curve.points))
+    report = run.audit(samples=0, checks=["data-sufficiency"], learning_curve=curve)
     assert [f.check for f in report.checked] == ["data-sufficiency"]
+    assert "the power law fitted to the learning curve predicts" in report.checked[0].summary
+    assert report.to_dict()["sections"]["data_sufficiency"]["prediction"] == curve.summary
 
 
 def test_learning_curve_needs_three_increasing_fractions():

@@ -15,7 +15,20 @@ from explain.auditing.sections._base import ByValue, Section, compact, opt_float
 from explain.card import Modality
 from explain.quality.result import Quality, Verdict
 
-__all__ = ["ExplanationsSection", "MethodResult", "ExplainedSample", "Agreement"]
+__all__ = ["ExplanationsSection", "MethodResult", "ExplainedSample", "Agreement", "SanityRow"]
+
+
+@dataclass(frozen=True)
+class SanityRow:
+    """Both sanity checks of one method (Adebayo et al. 2018), side by side: the median rank
+    correlation with the map of the fully randomized model and with that of the model trained
+    on permuted labels (``None`` where not run), and whether each passed."""
+
+    method: str
+    model_correlation: float | None
+    model_passed: bool | None
+    data_correlation: float | None
+    data_passed: bool | None
 
 
 @dataclass(frozen=True, eq=False)
@@ -175,6 +188,18 @@ class ExplanationsSection(Section):
                 "samples": tuple(ExplainedSample.from_dict(s) for s in samples),
                 "methods": tuple(methods),
                 "agreement": None if agree is None else Agreement.from_dict(agree)}
+
+    def sanity_rows(self) -> tuple[SanityRow, ...]:
+        """One :class:`SanityRow` per graded method, when any ran the data-randomization test
+        (empty otherwise: the trust summaries already give the model-randomization result)."""
+        graded = [m for m in self.methods if m.quality is not None]
+        if not any("data_sanity" in m.quality.medians for m in graded if m.quality):
+            return ()
+        return tuple(SanityRow(m.method, m.quality.medians.get("sanity"),
+                               m.quality.passed.get("sanity"),
+                               m.quality.medians.get("data_sanity"),
+                               m.quality.passed.get("data_sanity"))
+                     for m in graded if m.quality is not None)
 
     def label(self, sample: ExplainedSample) -> str:
         """``"sample #7: true cat, predicted dog (0.83)"`` (raw text: escape before showing)."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from explain._core.jsoncodec import to_json_value
-from explain.auditing.sections._base import Section, opt_int
+from explain.auditing.sections._base import Section, opt_float, opt_int
 from explain.monitor.history import History
 
 __all__ = ["TrainingSection", "DataSufficiencySection"]
@@ -56,20 +56,45 @@ class TrainingSection(Section):
 
 @dataclass(frozen=True, eq=False, kw_only=True)
 class DataSufficiencySection(Section):
-    """The learning curve: validation score per number of training samples.
+    """The learning curve: validation score per number of training samples, and, when it came
+    from :func:`zoo.learning_curve`, the saturating power law fitted to it.
 
     Attributes
     ----------
     curve : ``(n_train, score)`` points.
     summary : the data-sufficiency check's sentence ("" when it did not run).
+    params : fitted ``(a, b, c)`` of ``score(n) = a - b * n**-c`` (``None``: no fit given).
+    predicted_gain, gain_low, gain_high : predicted score gain from doubling the largest
+        training set and its 90% interval (``None`` where unknown).
+    prediction : the fit's sentence ("Doubling the data would help: ..."; "" without a fit).
     """
 
     name = "data_sufficiency"
     title = "Data sufficiency"
     curve: tuple[tuple[float, float], ...] = ()
     summary: str = ""
+    params: tuple[float, float, float] | None = None
+    predicted_gain: float | None = None
+    gain_low: float | None = None
+    gain_high: float | None = None
+    prediction: str = ""
+
+    @property
+    def fit_formula(self) -> str:
+        """``"score(n) = 0.963 - 2.1 * n^-0.52"`` (``""`` without a fit)."""
+        if self.params is None:
+            return ""
+        a, b, c = self.params
+        return f"score(n) = {a:.3f} - {b:.3g} * n^-{c:.2f}"
 
     @classmethod
     def _read(cls, d: Mapping[str, Any]) -> dict[str, Any]:
+        params = d.get("params")
         return {"curve": tuple((p[0], p[1]) for p in d.get("curve") or []),
-                "summary": str(d.get("summary") or "")}
+                "summary": str(d.get("summary") or ""),
+                "params": None if not params else (float(params[0]), float(params[1]),
+                                                   float(params[2])),
+                "predicted_gain": opt_float(d.get("predicted_gain")),
+                "gain_low": opt_float(d.get("gain_low")),
+                "gain_high": opt_float(d.get("gain_high")),
+                "prediction": str(d.get("prediction") or "")}

@@ -49,9 +49,10 @@ def tabular_context():
     target = model(x).argmax(1)
     attr = Attribution(values=_ig(model, x, target).detach(), method="integrated_gradients",
                        target=target, inputs=x, baselines=torch.zeros_like(x))
+    twin = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3)).eval()  # data_sanity's
     return MetricContext(model=model, inputs=x, values=attribution_values(attr, 5),
                          target=target, method=attr.method, modality=Modality.TABULAR,
-                         explain_fn=_ig, baselines=attr.baselines, seed=3)
+                         explain_fn=_ig, baselines=attr.baselines, seed=3, data_model=twin)
 
 
 @pytest.fixture()
@@ -77,9 +78,11 @@ def _run(metric: TrustMetric, context: MetricContext) -> MetricResult:
 def test_registry_order_is_the_metrics_tuple_and_the_public_list():
     import explain
 
-    assert list(METRICS) == list_metrics() == explain.list_metrics()
-    assert list_metrics()[:5] == ["completeness", "faithfulness", "sanity", "infidelity",
-                                  "sensitivity"]
+    assert list_metrics() == explain.list_metrics()
+    assert list(METRICS) == [m for m in list_metrics() if not get_metric(m).opt_in]
+    assert list_metrics()[:6] == ["completeness", "faithfulness", "sanity", "infidelity",
+                                  "sensitivity", "data_sanity"]
+    assert [m for m in list_metrics() if get_metric(m).opt_in] == ["data_sanity"]
 
 
 def test_option_names_are_unique_and_clash_with_nothing_evaluate_takes():

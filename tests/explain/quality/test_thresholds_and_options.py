@@ -26,7 +26,8 @@ def edge_detector():
 
 def test_defaults_are_the_documented_values():
     assert DEFAULT_THRESHOLDS == {"max_completeness_error": 0.05, "min_faithfulness_margin": 0.0,
-                                  "max_sanity_correlation": 0.5, "max_sensitivity": 1.0}
+                                  "max_sanity_correlation": 0.5, "max_sensitivity": 1.0,
+                                  "max_data_sanity_correlation": 0.5}
 
 
 @pytest.mark.parametrize("name", list(THRESHOLDS))
