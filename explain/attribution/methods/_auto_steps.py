@@ -41,7 +41,7 @@ __all__ = ["AutoSteps", "auto_integrated_gradients", "START"]
 START = 4          # intervals of the first level (5 evaluations per sample)
 _FLOOR = 1e-6      # float32 floor, relative to |f(x)| + |f(b)|
 _FEATURES = 2.0    # feature error budget: 2 x tolerance of the attributions' L1 size
-_ABS = 5.0         # bound on the sum of first-order bounds / parent moves, in budgets
+_ABS = 3.0         # bound on the sum of first-order bounds / parent moves, in budgets
 _SHARE = 0.5       # split the intervals with at least this share of a sample's worst error
 
 
