@@ -82,22 +82,11 @@ def _bigru():
 
 
 def _minilm():
-    """MiniLM-L6 shaped BERT (random weights, built from a config: nothing is downloaded)."""
-    from torch import nn
-    from transformers import BertConfig, BertForSequenceClassification
+    """The zoo's MiniLM classifier with the packaged all-MiniLM-L6-v2 encoder weights (6 layers,
+    hidden 384; nothing is downloaded) and an untrained head; its card names the embedding."""
+    import zoo
 
-    cfg = BertConfig(vocab_size=30522, hidden_size=384, num_hidden_layers=6,
-                     num_attention_heads=12, intermediate_size=1536, num_labels=2)
-
-    class Wrap(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.bert = BertForSequenceClassification(cfg)
-
-        def forward(self, ids):
-            return self.bert(input_ids=ids, attention_mask=(ids != 0).long()).logits
-
-    return Wrap()
+    return zoo.create_model("minilm", input_shape=(32,), num_classes=2)
 
 
 BUILT = {"resnet_bn": (_residual_cnn, "image", lambda g: torch.randn(64, 3, 32, 32, generator=g)),
@@ -115,9 +104,8 @@ def setup(name: str, batch: int, device: str):
         build, modality, data = BUILT[name]
         torch.manual_seed(0)
         model = build().eval().to(device)
-        layers = {"embedding": "bert.bert.embeddings.word_embeddings"} if name == "minilm" \
-            else {}
-        model.card = _Card(modality, layers)
+        if not hasattr(model, "card"):
+            model.card = _Card(modality)
         x = data(torch.Generator().manual_seed(0)).to(device)
         with torch.no_grad():
             return model, x, model(x).argmax(1)

@@ -1,14 +1,30 @@
 """Integrated gradients that stop when they are complete (``n_steps="auto"``).
 
 Completeness says ``sum(attr) = f(x) - f(b)``; since ``sum(attr) = integral of df/dalpha``
-along the path, its error is exactly the quadrature error of a 1-D integral whose value is
-known from the two end points. The nested trapezoid rule evaluates ``alpha = k / N``; doubling
-``N`` reuses every earlier gradient (``T_2N = T_N / 2 + sum(new midpoints) / 2N``), so each
-sample is refined only until its own completeness error is within
-``tolerance * |f(x) - f(b)|`` (plus a float32 floor) *and* its last doubling moved the
-attributions by at most ``5 * tolerance`` of their L1 size (completeness alone can hold by a
-lucky cancellation between features on a coarse grid); converged samples stop costing
-anything, so a sample needs at least two levels (9 evaluations). Rows of all unconverged samples are packed together into passes of ``rows`` rows.
+along the path, its error is exactly the quadrature error of a 1-D integral. With the
+composite trapezoid rule that error splits over the intervals: every interval ``[a, b]`` knows
+its own residual ``r = h/2 (g(a) + g(b)) - (f(b) - f(a))`` (``g = grad . (x - baseline)``)
+from the values at its two ends, so the refinement is *local*: only intervals whose residual
+or feature error is too large for their width get a midpoint. On a ReLU network the path is
+piecewise linear between kinks, every kink-free interval has ``r = 0`` and a zero feature
+error, and only the intervals that contain a kink are refined.
+
+The feature error of an interval (completeness bounds only the sum) is estimated from its ends
+too: a single kink at ``c`` errs by ``(G(b) - G(a)) (c - mid)`` on the features and by
+``(g(b) - g(a)) (c - mid) = r`` on their sum, so the feature error *vector* is
+``(G(b) - G(a)) r / (g(b) - g(a))``; these vectors are summed per sample (errors of different
+kinks cancel as they do in the result). Where no kink fits, the estimate is
+``m = min(h/2 ||(G(b) - G(a)) * diff||_1, D)`` (the first term bounds one kink's error; ``D =
+h/4 ||(2 G(m) - G(a) - G(b)) * diff||_1`` is how much the split that made the interval moved
+its parent, the usual Richardson estimate on a smooth path).
+
+A sample is complete when ``|sum r| <= tolerance * |f(x) - f(b)|`` (plus a float32 floor),
+its summed feature error is at most ``_FEATURES * tolerance`` of the attributions' L1 size and
+the sum of ``m`` at most ``_ABS`` times that (a guard against kink estimates that cancel by
+luck). An unfinished sample splits its intervals whose error (each relative to its budget) is
+at least ``_SHARE`` of its worst, the worst first when ``max_steps`` would be exceeded. Every
+evaluation stays in the final rule; per-sample totals are updated as intervals are split, and
+the rows of all unfinished samples are packed into passes of ``rows`` rows.
 """
 
 from __future__ import annotations
@@ -23,8 +39,10 @@ from explain.attribution.batching import expand_args
 __all__ = ["AutoSteps", "auto_integrated_gradients", "START"]
 
 START = 4          # intervals of the first level (5 evaluations per sample)
-_FLOOR = 1e-5      # float32 floor, relative to |f(x)| + |f(b)|
-_STEADY = 5.0      # a doubling may move the attributions by 5 x tolerance of their L1 size
+_FLOOR = 1e-6      # float32 floor, relative to |f(x)| + |f(b)|
+_FEATURES = 2.0    # feature error budget: 2 x tolerance of the attributions' L1 size
+_ABS = 3.0         # bound on the sum of first-order bounds / parent moves, in budgets
+_SHARE = 0.5       # split the intervals with at least this share of a sample's worst error
 
 
 @dataclass(frozen=True)
@@ -35,8 +53,8 @@ class AutoSteps:
     ----------
     values : attributions shaped like the inputs.
     delta : ``[n]`` ``sum(values) - (f(x) - f(b))``, captum's sign convention.
-    steps : ``[n]`` int64 model evaluations per sample (``intervals + 1``).
-    converged : ``[n]`` bool, completeness within the tolerance.
+    steps : ``[n]`` int64 model evaluations per sample (path points).
+    converged : ``[n]`` bool, completeness and feature error within the tolerance.
     """
 
     values: torch.Tensor
@@ -45,87 +63,182 @@ class AutoSteps:
     converged: torch.Tensor
 
 
-def _passes(forward: Callable[..., torch.Tensor], x: torch.Tensor, base: torch.Tensor,
-            target: torch.Tensor, args: tuple, idx: torch.Tensor, alpha: torch.Tensor,
-            weight: torch.Tensor, rows: int):
-    """Yield ``(index, alpha, weight, grad, target logit)`` of the path points, ``rows`` rows
-    per forward+backward pass."""
-    n, shape = x.shape[0], (-1,) + (1,) * (x.dim() - 1)
-    for lo in range(0, idx.numel(), rows):
-        i, a, w = idx[lo:lo + rows], alpha[lo:lo + rows], weight[lo:lo + rows]
-        point = (base[i] + a.view(shape) * (x[i] - base[i])).detach().requires_grad_(True)
-        with torch.enable_grad():
-            out = forward(point, *expand_args(args, i, n))
-            picked = out.gather(1, target[i][:, None]).squeeze(1)
-            (grad,) = torch.autograd.grad(picked.sum(), point)
-        yield i, a, w, grad.detach(), picked.detach()
+class _Path:
+    """Every path point evaluated so far: sample, alpha, f, g = G . diff and the gradient G."""
+
+    def __init__(self, forward: Callable[..., torch.Tensor], x: torch.Tensor,
+                 base: torch.Tensor, target: torch.Tensor, args: tuple, rows: int) -> None:
+        self.forward, self.x, self.base, self.target, self.args = forward, x, base, target, args
+        self.rows, dev = rows, x.device
+        self.diff = (x - base).to(torch.float64)
+        self.samp = torch.zeros(0, dtype=torch.long, device=dev)
+        self.alpha = torch.zeros(0, dtype=torch.float64, device=dev)
+        self.f = torch.zeros(0, dtype=torch.float64, device=dev)
+        self.g = torch.zeros_like(self.f)
+        self.grad = x.new_zeros((0,) + x.shape[1:])
+
+    def add(self, samp: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
+        """Evaluate the points ``(samp, alpha)`` in passes of ``rows`` rows; their indices."""
+        n, shape = self.x.shape[0], (-1,) + (1,) * (self.x.dim() - 1)
+        fs, gs, grads = [], [], []
+        for lo in range(0, samp.numel(), self.rows):
+            i, a = samp[lo:lo + self.rows], alpha[lo:lo + self.rows].to(self.x.dtype)
+            point = (self.base[i] + a.view(shape) * (self.x[i] - self.base[i])).detach()
+            point.requires_grad_(True)
+            with torch.enable_grad():
+                out = self.forward(point, *expand_args(self.args, i, n))
+                picked = out.gather(1, self.target[i][:, None]).squeeze(1)
+                (grad,) = torch.autograd.grad(picked.sum(), point)
+            fs.append(picked.detach().to(torch.float64))
+            gs.append((grad.to(torch.float64) * self.diff[i]).flatten(1).sum(1))
+            grads.append(grad.detach())
+        start = self.samp.numel()
+        self.samp, self.alpha = torch.cat([self.samp, samp]), torch.cat([self.alpha, alpha])
+        self.f, self.g = torch.cat([self.f, *fs]), torch.cat([self.g, *gs])
+        self.grad = torch.cat([self.grad, *grads])
+        return torch.arange(start, self.samp.numel(), device=samp.device)
+
+    def l1(self, vectors: torch.Tensor, samp: torch.Tensor) -> torch.Tensor:
+        """``||vectors * diff[samp]||_1`` per row."""
+        return (vectors.to(torch.float64) * self.diff[samp]).abs().flatten(1).sum(1)
 
 
-def _level(n_int: torch.Tensor, todo: torch.Tensor, first: bool) -> tuple[torch.Tensor, ...]:
-    """Sample index, alpha and trapezoid weight of the points a level with ``n_int``
-    intervals adds (all ``N + 1`` points on the first level, the ``N / 2`` new midpoints
-    after a doubling)."""
-    samples = todo.nonzero().flatten()
-    counts = n_int[samples] + 1 if first else n_int[samples] // 2
-    idx = torch.repeat_interleave(samples, counts)
-    k = torch.cat([torch.arange(int(c), device=n_int.device) for c in counts])
-    per = n_int[idx].to(torch.float64)
-    if first:                                   # alpha = k / N, half weight at the ends
-        alpha = k / per
-        weight = torch.where((k == 0) | (k == n_int[idx]), 0.5, 1.0) / per
-    else:                                       # N was just doubled: the N/2 old midpoints
-        alpha = (2 * k + 1) / per
-        weight = 1.0 / per
-    return idx, alpha, weight
+@dataclass(frozen=True)
+class _Intervals:
+    """Per interval: its end points, sample, width, residual ``r``, feature error ``e``
+    (kink estimate or bound), ``m`` (first-order bound or the parent's move), whether the
+    single-kink estimate applies and the parent's move (``inf`` on the first level)."""
+
+    left: torch.Tensor
+    right: torch.Tensor
+    samp: torch.Tensor
+    h: torch.Tensor
+    r: torch.Tensor
+    e: torch.Tensor
+    m: torch.Tensor
+    kink: torch.Tensor
+    parent: torch.Tensor
+
+
+def _measure(path: _Path, left: torch.Tensor, right: torch.Tensor,
+             parent: torch.Tensor) -> tuple[_Intervals, torch.Tensor, torch.Tensor]:
+    """The intervals, their gradient areas and feature error vectors (recomputed from the
+    stored gradients instead of kept, which would double the memory)."""
+    shape = (-1,) + (1,) * (path.x.dim() - 1)
+    samp, h = path.samp[left], path.alpha[right] - path.alpha[left]
+    gl, gr = path.grad[left].to(torch.float64), path.grad[right].to(torch.float64)
+    dg = path.g[right] - path.g[left]
+    r = h / 2 * (path.g[left] + path.g[right]) - (path.f[right] - path.f[left])
+    # a single kink at c errs by (G(b) - G(a)) (c - m) on the features and (g(b) - g(a))
+    # (c - m) on their sum: the feature error vector is (G(b) - G(a)) r / (g(b) - g(a))
+    m = torch.minimum(h / 2 * path.l1(gr - gl, samp), parent)
+    kink = dg.abs() * h / 2 > r.abs()          # the kink lies inside the interval
+    ratio = torch.where(kink, r / torch.where(kink, dg, 1.0), 0.0)
+    err = (gr - gl) * ratio.view(shape)
+    e = torch.where(kink, path.l1(err, samp), m)
+    return (_Intervals(left, right, samp, h, r, e, m, kink, parent),
+            (gl + gr) * (h / 2).view(shape), err)
+
+
+class _Totals:
+    """Per-sample sums over the current intervals, updated as intervals come and go."""
+
+    def __init__(self, path: _Path) -> None:
+        n = path.x.shape[0]
+        self.acc, self.err = torch.zeros_like(path.diff), torch.zeros_like(path.diff)
+        self.delta = torch.zeros(n, dtype=torch.float64, device=path.diff.device)
+        self.loose, self.cover = torch.zeros_like(self.delta), torch.zeros_like(self.delta)
+
+    def add(self, measured: tuple[_Intervals, torch.Tensor, torch.Tensor], sign: float) -> None:
+        iv, area, err = measured
+        self.acc.index_add_(0, iv.samp, area, alpha=sign)
+        self.err.index_add_(0, iv.samp, err, alpha=sign)
+        self.delta.index_add_(0, iv.samp, iv.r, alpha=sign)
+        self.loose.index_add_(0, iv.samp, torch.where(iv.kink, 0.0, iv.e), alpha=sign)
+        self.cover.index_add_(0, iv.samp, iv.m, alpha=sign)
+
+    def budgets(self, path: _Path, f0: torch.Tensor, f1: torch.Tensor,
+                tolerance: float) -> tuple[torch.Tensor, ...]:
+        """Completeness tolerance, feature budget and whether each sample is complete."""
+        tol = tolerance * (f1 - f0).abs() + _FLOOR * (f0.abs() + f1.abs()) + 1e-7
+        size = (self.acc * path.diff).abs().flatten(1).sum(1)
+        budget = _FEATURES * tolerance * size + tol
+        ferr = (self.err * path.diff).abs().flatten(1).sum(1) + self.loose
+        done = (self.delta.abs() <= tol) & (ferr <= budget) & (self.cover <= _ABS * budget)
+        return tol, budget, done
+
+
+def _splits(iv: _Intervals, tol: torch.Tensor, budget: torch.Tensor, done: torch.Tensor,
+            steps: torch.Tensor, max_steps: int) -> torch.Tensor:
+    """Intervals to split: in an unfinished sample, those whose residual or feature error is
+    at least ``_SHARE`` of the sample's largest (each relative to its budget), the worst first
+    while the sample stays within ``max_steps`` points."""
+    s = iv.samp
+    score = torch.maximum(iv.r.abs() / tol[s], iv.e / budget[s])
+    score = torch.maximum(score, iv.m / (_ABS * budget[s]))
+    top = torch.zeros_like(tol).scatter_reduce_(0, s, score, "amax")
+    cand = ((score >= _SHARE * top[s]) & ~done[s]).nonzero().flatten()
+    cand = cand[torch.argsort(score[cand], descending=True, stable=True)]
+    cand = cand[torch.argsort(s[cand], stable=True)]
+    first = torch.searchsorted(s[cand], s[cand])       # rank within the sample (sorted)
+    rank = torch.arange(cand.numel(), device=s.device) - first
+    return cand[rank < (max_steps - steps)[s[cand]]]
+
+
+def _take(iv: _Intervals, index: torch.Tensor) -> _Intervals:
+    return _Intervals(*(getattr(iv, f)[index] for f in _Intervals.__dataclass_fields__))
+
+
+def _join(a: _Intervals, b: _Intervals) -> _Intervals:
+    return _Intervals(*(torch.cat([getattr(a, f), getattr(b, f)])
+                        for f in _Intervals.__dataclass_fields__))
 
 
 def auto_integrated_gradients(forward: Callable[..., torch.Tensor], x: torch.Tensor,
                               baselines: torch.Tensor, target: torch.Tensor, args: tuple,
                               rows: int, tolerance: float = 0.01,
                               max_steps: int = 513) -> AutoSteps:
-    """Integrated gradients with per-sample nested trapezoid doubling (see module docstring).
+    """Integrated gradients with per-interval adaptive trapezoid refinement (module docstring).
 
     Examples
     --------
-    >>> net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Tanh(), torch.nn.Linear(4, 2))
+    >>> net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))
     >>> x = torch.randn(5, 3)
     >>> out = auto_integrated_gradients(net, x, torch.zeros_like(x), torch.zeros(5).long(),
     ...                                 (), rows=64)
-    >>> bool(out.converged.all()), int(out.steps.min()) >= 2 * START + 1
+    >>> bool(out.converged.all()), bool((out.steps >= START + 1).all())
     (True, True)
     """
     n, dev = x.shape[0], x.device
-    acc = torch.zeros_like(x, dtype=torch.float64)      # trapezoid sum of gradients
-    f0 = torch.zeros(n, dtype=torch.float64, device=dev)
-    f1 = torch.zeros_like(f0)
-    n_int = torch.full((n,), START, dtype=torch.long, device=dev)
-    todo = torch.ones(n, dtype=torch.bool, device=dev)
-    converged = torch.zeros_like(todo)
-    shape = (-1,) + (1,) * (x.dim() - 1)
-    diff = (x - baselines).to(torch.float64)
-    first = True
+    path = _Path(forward, x, baselines, target, args, rows)
+    k = torch.arange(START + 1, device=dev)
+    nodes = path.add(torch.arange(n, device=dev).repeat_interleave(START + 1),
+                     (k / START).to(torch.float64).repeat(n)).view(n, START + 1)
+    left, right = nodes[:, :-1].flatten(), nodes[:, 1:].flatten()
+    measured = _measure(path, left, right,
+                        torch.full_like(left, float("inf"), dtype=torch.float64))
+    totals, iv = _Totals(path), measured[0]
+    totals.add(measured, 1.0)
+    f0, f1 = path.f[nodes[:, 0]], path.f[nodes[:, -1]]
+    steps = torch.full((n,), START + 1, dtype=torch.long, device=dev)
     while True:
-        idx, alpha, weight = _level(n_int, todo, first)
-        before = acc.clone()
-        if not first:
-            acc[todo] *= 0.5
-        for i, a, w, grad, picked in _passes(forward, x, baselines, target, args, idx,
-                                             alpha.to(x.dtype), weight, rows):
-            acc.index_add_(0, i, grad.to(torch.float64) * w.view(shape))
-            f0[i[a == 0]] = picked[a == 0].to(torch.float64)
-            f1[i[a == 1]] = picked[a == 1].to(torch.float64)
-        delta = (acc * diff).flatten(1).sum(1) - (f1 - f0)
-        tol = tolerance * (f1 - f0).abs() + _FLOOR * (f0.abs() + f1.abs()) + 1e-7
-        if not first:   # complete, and the last doubling barely moved any single feature
-            moved = ((acc - before) * diff).flatten(1).abs().sum(1)
-            size = (acc * diff).flatten(1).abs().sum(1)
-            converged |= todo & (delta.abs() <= tol) & (
-                moved <= _STEADY * tolerance * size + tol)
-        first = False
-        todo = ~converged & (2 * n_int + 1 <= max_steps)
-        if not todo.any():
+        tol, budget, converged = totals.budgets(path, f0, f1, tolerance)
+        split = _splits(iv, tol, budget, converged | (steps >= max_steps), steps, max_steps)
+        if split.numel() == 0:
             break
-        n_int = torch.where(todo, 2 * n_int, n_int)
-    values = (acc * diff).to(x.dtype)
-    return AutoSteps(values=values, delta=delta.to(x.dtype), steps=n_int + 1,
+        old = _take(iv, split)
+        lo, hi, s = old.left, old.right, old.samp
+        mid = path.add(s, (path.alpha[lo] + path.alpha[hi]) / 2)
+        moved = old.h / 4 * path.l1(2 * path.grad[mid] - path.grad[lo] - path.grad[hi], s)
+        new = _measure(path, torch.cat([lo, mid]), torch.cat([mid, hi]),
+                       torch.cat([moved, moved]))
+        keep = torch.ones_like(iv.left, dtype=torch.bool)
+        keep[split] = False
+        totals.add(_measure(path, lo, hi, old.parent), -1.0)
+        totals.add(new, 1.0)
+        iv = _join(_take(iv, keep.nonzero().flatten()), new[0])
+        steps = steps + torch.bincount(s, minlength=n)
+    values = (totals.acc * path.diff).to(x.dtype)
+    delta = (totals.acc * path.diff).flatten(1).sum(1) - (f1 - f0)
+    return AutoSteps(values=values, delta=delta.to(x.dtype), steps=steps,
                      converged=converged)

@@ -1,5 +1,5 @@
 """Integrated gradients: captum ``IntegratedGradients`` with planned internal batching, or
-``n_steps="auto"``, per-sample nested trapezoid doubling that stops when complete."""
+``n_steps="auto"``, per-interval adaptive trapezoid refinement that stops when complete."""
 
 from __future__ import annotations
 
@@ -29,9 +29,11 @@ class IntegratedGradients(Explainer):
     for ``"auto"``. ``convergence_delta`` is the completeness error per sample,
     ``sum(values) - (f(x) - f(b))``.
 
-    With ``n_steps="auto"`` each sample gets the fewest trapezoid steps (9, 17, 33, ... model
-    evaluations, each level reusing the last) whose completeness error is within ``tolerance``
-    times ``|f(x) - f(b)|`` and whose last doubling moved the attributions little; ``Attribution.steps`` holds the evaluations per sample, and
+    With ``n_steps="auto"`` each sample starts from 5 trapezoid points and only the intervals
+    whose own completeness residual or feature error is too large get midpoints (on a ReLU
+    network: the intervals holding a kink), until the completeness error is within
+    ``tolerance`` times ``|f(x) - f(b)|`` and the estimated feature error is small;
+    every evaluation is kept. ``Attribution.steps`` holds the evaluations per sample, and
     samples still incomplete at ``max_steps`` are named in ``warnings``.
 
     Examples
@@ -42,7 +44,7 @@ class IntegratedGradients(Explainer):
     >>> torch.allclose(a.values, model.weight[0:1].detach(), atol=1e-5)
     True
     >>> IntegratedGradients(model).explain(torch.ones(2, 3), target=0, n_steps="auto").steps
-    tensor([9, 9])
+    tensor([5, 5])
     """
 
     has_delta = True
