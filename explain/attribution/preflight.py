@@ -24,7 +24,7 @@ from explain.card import ModelCard
 from explain.errors import DataMismatchError, InvalidInputError, InvalidTypeError
 
 __all__ = ["Trace", "check_inputs", "check_target", "check_forward", "trace_model",
-           "incompatibilities", "gradient_is_informative", "find_layer", "model_device"]
+           "incompatibilities", "gradient_is_informative", "find_layer"]
 
 _NONLINEAR_FUNCS = {
     "relu", "relu_", "gelu", "sigmoid", "tanh", "softmax", "log_softmax", "silu", "elu",
@@ -68,13 +68,6 @@ class Trace:
     def reused(self) -> list[str]:
         """Modules called more than once in one forward pass."""
         return [name for name, n in self.calls.items() if n > 1 and name]
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """The device of the model's first parameter or buffer (CPU for a stateless model)."""
-    for t in list(model.parameters()) + list(model.buffers()):
-        return t.device
-    return torch.device("cpu")
 
 
 def check_inputs(inputs: Any, name: str = "inputs") -> torch.Tensor:

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from explain._core import tensors
 from explain._core.outputs import unwrap
 from explain.attribution import preflight as pf
 from explain.attribution.base import Job
@@ -132,7 +133,7 @@ def _trace(model: nn.Module, forward: nn.Module, x: torch.Tensor, args: tuple) -
 def prepare(model: nn.Module, card: ModelCard | None, inputs: torch.Tensor, target: Any,
             baselines: Any, extra_args: Any, notes: list[str]) -> Job:
     """Check everything and build the job (see the module docstring)."""
-    device = pf.model_device(model)
+    device = tensors.device_of(model)
     warnings = list(notes)
     if inputs.device != device:
         warnings.append(f"inputs were on {inputs.device}, the model on {device}: moved the "

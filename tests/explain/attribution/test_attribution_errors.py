@@ -109,8 +109,8 @@ def test_bad_baselines_are_named(mlp):
 
 def test_inputs_on_another_device_are_moved_with_a_warning(mlp, monkeypatch):
     # CPU-only stand-in for a second device: the model reports "cpu:0", the inputs are "cpu".
-    from explain.attribution import preflight
-    monkeypatch.setattr(preflight, "model_device", lambda model: torch.device("cpu:0"))
+    from explain._core import tensors
+    monkeypatch.setattr(tensors, "device_of", lambda model: torch.device("cpu:0"))
     a = attribute(mlp, torch.randn(2, 4), method="saliency")
     assert a.warnings == ("inputs were on cpu, the model on cpu:0: moved the inputs to cpu:0",)
 
