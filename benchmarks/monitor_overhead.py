@@ -1,8 +1,9 @@
 """Overhead of ``explain.TrainingMonitor`` at its defaults: bare loop vs monitored loop.
 
-The same training loop (same initial weights, same batches, Adam) runs bare (A) and with
-``TrainingMonitor(model)`` (B), interleaved A B B A A B ... so that machine noise and the
-position within a pair hit both alike.
+The same training loop (same initial weights, same batches, Adam) runs bare (A), with
+``TrainingMonitor(model)`` (B), and with the monitor but without its every-step tracking
+between records (U, an internal switch), interleaved A B U, B U A, U A B, ... so that machine
+noise and the position within a round hit all alike.
 Each run trains ``--epochs`` passes over the training split and calls ``log_epoch`` after each,
 as the zoo trainer does. Printed: per model the median seconds of A and B with their spread
 (min-max and IQR), the median of the per-pair ratios B/A (wall clock, and process CPU time,
@@ -40,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from explain.monitor import TrainingMonitor  # noqa: E402
 
 DATASETS = {"cnn": "mnist-5k", "rnn": "japanese-vowels"}
+MODES = ["bare", "monitor", "untracked"]
 DEFAULTS = {"cnn": {"batch_size": 64, "epochs": 2},   # as the cnn-mnist preset: 63 steps/epoch
             "rnn": {"batch_size": 32, "epochs": 15}}  # as rnn-vowels: 8 steps/epoch
 
@@ -78,15 +80,18 @@ def setup(name: str, batch_size: int, limit: int | None):
     return model, batches, source
 
 
-def run_once(model0, batches, epochs: int, monitored: bool
+def run_once(model0, batches, epochs: int, mode: str
              ) -> tuple[float, float, int, float, float]:
-    """Wall and process-CPU seconds for ``epochs`` passes, the number of records kept, the wall
-    seconds spent inside the monitor's own calls (start, step, log_epoch, close), and the
-    monitor's own measure of its sampled steps' work (``meta["monitor_seconds"]``: arming,
-    hooks in forward/backward, records, BPTT passes)."""
+    """Wall and process-CPU seconds for ``epochs`` passes (``mode``: "bare", "monitor", or
+    "untracked": the monitor without its every-step tracking between records), the number of
+    records kept, the wall seconds spent inside the monitor's own calls (start, step,
+    log_epoch, close), and the monitor's own measure of its sampled steps' work
+    (``meta["monitor_seconds"]``: arming, hooks in forward/backward, records, BPTT passes)."""
     model = copy.deepcopy(model0).train()
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    mon = TrainingMonitor(model) if monitored else None
+    mon = None if mode == "bare" else TrainingMonitor(model)
+    if mon is not None:
+        mon._track_between = mode == "monitor"
     own, clock = 0.0, time.perf_counter
     start, cpu = time.perf_counter(), time.process_time()
     if mon is not None:
@@ -120,6 +125,39 @@ def run_once(model0, batches, epochs: int, monitored: bool
     return seconds, cpu, len(mon.history.steps), own, mon.history.meta["monitor_seconds"]
 
 
+def tracker_cost(model0, batches, epochs: int) -> dict[str, float]:
+    """Thread-CPU microseconds per step of the every-step tracking, from one monitored run whose
+    tracker methods are timed with ``time.thread_time_ns`` (the end-of-backward hook and
+    callback, ``StepTracker.step``, ``LossCounter.add``); CPU time of this thread only, so other
+    processes barely move it. The timing adds ~1 us per call."""
+    from explain.monitor import _between
+    spent: dict[str, int] = {}
+    originals = {(cls, name): getattr(cls, name) for cls, name in (
+        (_between.StepTracker, "_hook"), (_between.StepTracker, "_finish"),
+        (_between.StepTracker, "step"), (_between.LossCounter, "add"))}
+
+    def timed(key, fn):
+        def wrapper(*args, **kwargs):
+            t = time.thread_time_ns()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[key] = spent.get(key, 0) + time.thread_time_ns() - t
+        return wrapper
+    try:
+        for (cls, name), fn in originals.items():
+            setattr(cls, name, timed(f"{cls.__name__}.{name}", fn))
+        run_once(model0, batches, epochs, "monitor")
+    finally:
+        for (cls, name), fn in originals.items():
+            setattr(cls, name, fn)
+    steps = epochs * len(batches)
+    # StepTracker.step calls _finish itself only when no backward was seen: no double count
+    per = {k: v / steps / 1e3 for k, v in spent.items()}
+    per["total"] = sum(per.values())
+    return per
+
+
 def spread(values: list[float]) -> dict[str, float]:
     q = statistics.quantiles(values, n=4) if len(values) >= 2 else [values[0]] * 3
     return {"median": statistics.median(values), "min": min(values), "max": max(values),
@@ -141,22 +179,27 @@ def bench(name: str, args: argparse.Namespace) -> dict:
     batch_size = args.batch_size or DEFAULTS[name]["batch_size"]
     epochs = args.epochs or DEFAULTS[name]["epochs"]
     model, batches, source = setup(name, batch_size, args.limit)
-    run_once(model, batches, 1, False)  # warm-up: allocator, kernels, lazy imports
-    run_once(model, batches, 1, True)
-    bare, mon, ratios, cpu_ratios, own, sampled, records = [], [], [], [], [], [], 0
-    for i in range(args.repeats):  # A B, B A, A B, ...: the order alternates (no position bias)
-        if i % 2 == 0:
-            a, a_cpu, *_ = run_once(model, batches, epochs, False)
-            b, b_cpu, records, b_own, b_sampled = run_once(model, batches, epochs, True)
-        else:
-            b, b_cpu, records, b_own, b_sampled = run_once(model, batches, epochs, True)
-            a, a_cpu, *_ = run_once(model, batches, epochs, False)
-        bare.append(a)
-        mon.append(b)
-        ratios.append(b / a)
-        cpu_ratios.append(b_cpu / a_cpu)
-        own.append(b_own)
-        sampled.append(b_sampled)
+    for mode in MODES:  # warm-up: allocator, kernels, lazy imports
+        run_once(model, batches, 1, mode)
+    wall: dict[str, list[float]] = {m: [] for m in MODES}
+    cpu: dict[str, list[float]] = {m: [] for m in MODES}
+    own, sampled, records = [], [], 0
+    for i in range(args.repeats):  # the order rotates: no mode always first or last
+        for mode in MODES[i % 3:] + MODES[:i % 3]:
+            w, c, n, o, smp = run_once(model, batches, epochs, mode)
+            wall[mode].append(w)
+            cpu[mode].append(c)
+            if mode == "monitor":
+                records = n
+                own.append(o)
+                sampled.append(smp)
+    bare, mon = wall["bare"], wall["monitor"]
+    ratios = [b / a for a, b in zip(bare, mon)]
+    cpu_ratios = [b / a for a, b in zip(cpu["bare"], cpu["monitor"])]
+    untracked = {"ratio": spread([b / a for a, b in zip(bare, wall["untracked"])]),
+                 "cpu_ratio": spread([b / a for a, b in zip(cpu["bare"], cpu["untracked"])]),
+                 "tracked_vs_untracked_cpu": spread(
+                     [b / a for a, b in zip(cpu["untracked"], cpu["monitor"])])}
     steps = epochs * len(batches)
     return {"model": name, "data": source, "steps": steps, "records": records,
             "bare_s": spread(bare), "monitor_s": spread(mon), "ratio": spread(ratios),
@@ -165,13 +208,15 @@ def bench(name: str, args: argparse.Namespace) -> dict:
             "own_fraction": statistics.median(own) / statistics.median(bare),
             "sampled_s": spread(sampled),
             "sampled_fraction": statistics.median(sampled) / statistics.median(bare),
+            "untracked": untracked, "bare_step_us": statistics.median(cpu["bare"]) / steps * 1e6,
+            "tracker_us": tracker_cost(model, batches, epochs),
             "threads": torch.get_num_threads()}
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=15,
-                        help="A/B pairs per model (default 15)")
+                        help="rounds (bare, monitor, untracked) per model (default 15)")
     parser.add_argument("--epochs", type=int, default=None,
                         help="epochs per run (default: cnn 2, rnn 15)")
     parser.add_argument("--models", default="cnn,rnn", help="comma-separated: cnn, rnn")
@@ -192,8 +237,8 @@ def main(argv: list[str] | None = None) -> int:
             print(json.dumps(result))
             continue
         b, m, r = result["bare_s"], result["monitor_s"], result["ratio"]
-        print(f"{name} on {result['data']}: {result['steps']} steps/run, {args.repeats} A/B "
-              f"pairs, {result['records']} records/run")
+        print(f"{name} on {result['data']}: {result['steps']} steps/run, {args.repeats} "
+              f"rounds, {result['records']} records/run")
         print(f"  bare     median {b['median']:.3f}s  min-max {b['min']:.3f}-{b['max']:.3f}s"
               f"  IQR {b['iqr']:.3f}s")
         print(f"  monitor  median {m['median']:.3f}s  min-max {m['min']:.3f}-{m['max']:.3f}s"
@@ -212,6 +257,15 @@ def main(argv: list[str] | None = None) -> int:
         c = result["cpu_ratio"]
         print(f"  CPU-time ratio median {c['median']:.3f}x  min-max {c['min']:.3f}-{c['max']:.3f}x"
               f"  (process time: less sensitive to other processes on a shared machine)")
+        u = result["untracked"]
+        print(f"  without the every-step tracking: ratio median {u['ratio']['median']:.3f}x, "
+              f"CPU-time ratio median {u['cpu_ratio']['median']:.3f}x (min-max "
+              f"{u['cpu_ratio']['min']:.3f}-{u['cpu_ratio']['max']:.3f}x); tracked / untracked "
+              f"CPU time {u['tracked_vs_untracked_cpu']['median']:.3f}x")
+        t = result["tracker_us"]
+        parts = ", ".join(f"{k} {v:.1f}" for k, v in t.items() if k != "total")
+        print(f"  every-step tracking {t['total']:.1f} us/step of a {result['bare_step_us']:.0f} us"
+              f" bare step = {t['total'] / result['bare_step_us']:.2%}  ({parts}; thread CPU time)")
     return 0
 
 

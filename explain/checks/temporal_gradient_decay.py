@@ -3,7 +3,10 @@
 The monitor samples the BPTT curve ``|d loss / d x_t|`` per time step (sequence models). The ratio
 first step / last step (the last step with a non-zero gradient, so trailing padding is ignored),
 median over the sampled curves, is graded like AUTOTRAINER's depth ratio but along time:
-< 1e-3 vanishes, > 70 explodes. With a loss that does not decrease it is a FAIL.
+< 1e-3 vanishes, > 70 explodes. With a loss that does not decrease it is a FAIL; with a loss that
+fell by ``temporal_fit_progress`` (90%) or more it is an INFO: the decay did not keep the run from
+learning its task (Bengio et al. 1994; Pascanu et al. 2013), e.g. a gated RNN whose early records
+still carry its initial decay.
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ class TemporalGradientDecay(Check):
     """Compare the input gradient at the first time step with the one at the last."""
 
     title = "Temporal gradient decay"
-    thresholds = ("temporal_ratio", "temporal_growth", "min_loss_progress")
+    thresholds = ("temporal_ratio", "temporal_growth", "min_loss_progress",
+                  "temporal_fit_progress")
 
     def compute(self, context: CheckContext) -> dict[str, Any]:
         records = [r for r in getattr(context.history, "temporal", None) or []
@@ -73,7 +77,16 @@ class TemporalGradientDecay(Check):
                 f"last (median over {len(finite(evidence['ratio_per_record']))} sampled steps, "
                 f"{evidence['time_steps']} time steps)")
         loss_text = "" if loss is None else f", and {loss_change(loss['progress'])}"
-        severity = Severity.FAIL if stalled else Severity.WARN
+        fitted = loss is not None and not loss["diverged"] and \
+            loss["progress"] >= context.threshold("temporal_fit_progress")
+        severity = Severity.FAIL if stalled else Severity.INFO if fitted else Severity.WARN
+        if fitted and not low <= ratio <= high:
+            way = "vanish" if ratio < low else "explode"
+            return (severity, f"Gradients {way} through time ({base}, outside [{fmt(low)}, "
+                    f"{fmt(high)}]), but {loss_change(loss['progress'])}: the run learned its "
+                    f"task through it.",
+                    "Nothing to fix for this task; if it needs memory over more time steps, use "
+                    "an LSTM/GRU, gradient clipping or shorter sequences.")
         if ratio < low:
             return (severity, f"Gradients vanish through time: {base}, below {fmt(low)}"
                     f"{loss_text}.",

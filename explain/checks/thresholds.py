@@ -195,6 +195,16 @@ THRESHOLDS: dict[str, Threshold] = {t.name: t for t in [
        "et al. 2013)."),
     _T("temporal_growth", 70.0, ("temporal-gradient-decay",),
        "Ratio above which the gradient explodes through time.", "AUTOTRAINER's 70."),
+    _T("temporal_fit_progress", 0.9, ("temporal-gradient-decay",),
+       "Relative fall of the training loss (median of the first vs the last tenth of the "
+       "sampled steps) at or above which a ratio outside [temporal_ratio, temporal_growth] is "
+       "an INFO: the run learned its task through the decay.",
+       "Bengio et al. 1994 and Pascanu et al. 2013: a gradient that vanishes (or explodes) "
+       "through time harms training by making long-range dependencies unlearnable (or the "
+       "loss unstable); a run whose loss fell by 90% (K-class cross-entropy from ~ln K to "
+       "<= 0.1 ln K) learned what it needed, so its decay is the task's short memory. A gated "
+       "RNN starts with such decay at initialisation (ratios ~1e-5 in the first records).",
+       maximum=1.0),
     # -- spectral ------------------------------------------------------------------------------
     _T("alpha_low", 2.0, ("spectral",),
        "Power-law exponent of a layer's eigenvalue spectrum (ESD of W^T W) below which the "

@@ -7,17 +7,19 @@ host synchronisation; their values reach the CPU only at a record, in its one tr
 * :class:`LossCounter` keeps each step's loss tensor (no op at all) and reduces them at a record
   (or every ``fold_every`` steps): non-finite count, largest and mean finite loss, count;
 * :class:`StepTracker` takes the global gradient norm at the end of every backward (before the
-  loop clips it: after each forward, a hook on the gradient accumulators of the first and the
-  last trainable parameter, which die with the graph, queues one callback at the end of the
+  loop clips it: a post-accumulate-grad hook on the first and the last trainable parameter,
+  registered once at start and removed at close, queues one callback at the end of the
   backward; one ``torch._foreach_norm`` and a ``stack``/``norm``), and the weight norm of every
-  watched layer after every ``step()`` (one ``torch._foreach_norm``).
+  watched layer after every ``ratio_every``-th ``step()`` (one ``torch._foreach_norm``).
 
 The update-to-weight ratio of every step would need a copy of all weights at every step (memory
 and a full read/write of the model per step); instead the tracker uses its cheap lower bound
 ``| ||W_t|| - ||W_t-1|| | / ||W_t-1|| <= ||W_t - W_t-1|| / ||W_t-1||`` (the triangle inequality),
-so the tracked maximum never overstates the ratio. A learning rate far too high grows or shrinks
-the weights' norm at every step, which this bound sees; a pure rotation it does not (the sampled
-steps still measure the exact ratio).
+read every ``ratio_every`` steps as the mean change per step of the window (see
+:class:`StepTracker`), so the tracked maximum does not overstate a sustained ratio. A learning
+rate far too high grows or shrinks the weights' norm at every step, which this bound sees; a
+pure rotation it does not, and one large step is diluted by the window (the sampled steps still
+measure the exact ratio).
 """
 
 from __future__ import annotations
@@ -26,7 +28,6 @@ import math
 from typing import Any
 
 import torch
-from torch.autograd.graph import get_gradient_edge
 
 from explain.monitor._layers import loss_scale
 from explain.monitor._record import norms
@@ -119,7 +120,7 @@ class LossCounter:
 
 
 class StepTracker:
-    """The global gradient norm (before clipping) and the layers' weight norms at every step.
+    """The global gradient norm (before clipping) at every step, and the layers' weight norms.
 
     Parameters
     ----------
@@ -127,22 +128,35 @@ class StepTracker:
     layers : per watched layer, the indices (into ``params``) of its trainable parameters.
     scaler : an enabled GradScaler divides the gradient norms by its scale; overflowed steps,
         which it skips, are left out of the statistics.
+    hooks : take the gradient norm at the end of each backward (False: a model compiled in
+        place, which gets no hooks; the norm is then read at :meth:`step`, after any clipping).
+    ratio_every : steps between two readings of the weight norms (see below).
     fold_every : steps kept before they are reduced on the device (memory stays bounded).
 
-    The monitor calls :meth:`attach` after every forward pass with gradients (a forward hook on
-    the model) and :meth:`step` after every optimizer step. Without :meth:`attach` calls (a model
-    compiled in place, which gets no hooks) the gradient norm is read at :meth:`step`, after any
-    clipping. Tracking needs all parameters on one device (else :attr:`enabled` is False).
+    The monitor calls :meth:`start` once, :meth:`step` after every optimizer step and
+    :meth:`close` at the end. A step whose backward the hooks did not see (a gradient assigned
+    by hand) has its gradient read at :meth:`step`. Tracking needs all parameters on one device
+    (else :attr:`enabled` is False).
+
+    The weight norms are read every ``ratio_every`` steps and at every record; for a window of
+    ``k`` steps the tracked ratio is ``| ||W_t+k|| - ||W_t|| | / (k max(||W_t||, ||W_t+k||))``,
+    the mean per-step change of the norm. By the triangle inequality it never exceeds the
+    largest per-step ratio ``||W_i - W_i-1|| / ||W_i-1||`` of the window while the weight norm
+    inside it stays below ``max(||W_t||, ||W_t+k||)`` (a norm that grows or shrinks steadily, as
+    under a learning rate far too high); it is a bound of a *sustained* ratio, which is what the
+    checks judge, and a single large step is diluted by ``k`` (the sampled steps still measure
+    the exact ratio). With ``k = 1`` it is the per-step bound.
     """
 
-    def __init__(self, params: list[torch.Tensor], layers: list[list[int]], scaler: Any,
-                 fold_every: int = 256) -> None:
+    def __init__(self, params: list[torch.Tensor], layers: list[list[int]], scaler: Any, *,
+                 hooks: bool = True, ratio_every: int = 8, fold_every: int = 256) -> None:
         self.params = params
         self.trainable = [p for p in params if p.requires_grad]
         self.enabled = bool(self.trainable) and len({p.device for p in params}) == 1
-        self.scaler, self.fold_every = scaler, fold_every
+        self.scaler, self.fold_every, self.ratio_every = scaler, fold_every, ratio_every
+        self.hooks = hooks
         used = sorted({i for idx in layers for i in idx})
-        self._weights = [params[i] for i in used]
+        self._weights = [params[i] for i in used]  # read under no_grad
         col = {i: j for j, i in enumerate(used)}
         device = params[0].device if params else torch.device("cpu")
         # [params, layers] 0/1: squared parameter norms -> squared layer norms
@@ -152,39 +166,46 @@ class StepTracker:
                 self._member[col[i], j] = 1.0
         self._ends = list(dict.fromkeys([self.trainable[0], self.trainable[-1]])) \
             if self.trainable else []  # the first and last layer: in (nearly) every graph
-        self._attached = False
-        self._pending: torch.Tensor | None = None  # the last backward's norm, not yet counted
+        self._handles: list[Any] = []
+        self._fresh: list[bool] = []  # per hooked parameter: had no hook dict before start()
+        # the last backward's per-parameter gradient norms and loss scale, not yet counted
+        self._pending: tuple[list[torch.Tensor], Any] | None = None
         self._queued = False
         self._last_w = torch.zeros(0)  # the weight norms before the steps not yet folded
+        self._since_w = 0               # steps since the last reading of the weight norms
         self._reset()
 
     def _reset(self) -> None:
-        self._grads: list[torch.Tensor] = []
-        self._w: list[torch.Tensor] = []        # weight norms per step, [watched params] each
+        self._grads: list[tuple[list[torch.Tensor], Any]] = []  # per step, as _pending
+        self._w: list[torch.Tensor] = []        # weight norms per reading, [watched params] each
+        self._gaps: list[int] = []              # steps covered by each reading
         self._grad_run: torch.Tensor | None = None   # [max, sum] folded so far
         self._ratio_run: torch.Tensor | None = None  # largest ratio folded so far
-        self._grad_count = 0
         self.steps = 0
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        if self.enabled:
-            self._last_w = self._weight_norms()
+        """Read the first weight norms and hook the end of every backward (once, until close)."""
+        if not self.enabled:
+            return
+        self._last_w = self._weight_norms()
+        if self.hooks:
+            self._fresh = [p._post_accumulate_grad_hooks is None for p in self._ends]
+            self._handles = [p.register_post_accumulate_grad_hook(self._hook)
+                             for p in self._ends]
 
     def close(self) -> None:
         self.enabled = False  # a graph that outlives the monitor calls nothing
-        self._pending, self._grads, self._w = None, [], []
+        while self._handles:
+            self._handles.pop().remove()
+        for p, fresh in zip(self._ends, self._fresh):
+            if fresh and not p._post_accumulate_grad_hooks:  # leave no empty hook dict behind
+                p._post_accumulate_grad_hooks = None  # type: ignore[assignment]
+        self._fresh = []
+        self._pending, self._grads, self._w, self._gaps = None, [], [], []
 
     # ------------------------------------------------------------------ every step
-    def attach(self) -> None:
-        """Hook the gradient accumulators of the graph just built (they die with it)."""
-        if not self.enabled or not torch.is_grad_enabled():
-            return
-        self._attached = True
-        for p in self._ends:
-            get_gradient_edge(p).node.register_hook(self._hook)
-
-    def _hook(self, grad_inputs: Any, grad_outputs: Any) -> None:  # after p.grad was updated
+    def _hook(self, param: torch.Tensor) -> None:  # after param.grad was updated
         if self.enabled and not self._queued:
             self._queued = True
             try:  # the engine's end-of-backward callback, as DistributedDataParallel uses
@@ -194,38 +215,44 @@ class StepTracker:
 
     def _finish(self) -> None:
         self._queued = False
-        grads = [g.detach() for p in self.trainable if (g := p.grad) is not None]
+        grads = [g for p in self.trainable if (g := p.grad) is not None]
         if not grads:
             return
-        with torch.no_grad():
-            total = torch.linalg.vector_norm(torch.stack(norms(grads)))
-            scale = loss_scale(self.scaler)
+        with torch.no_grad():  # one fused op; the global norm is taken when folding
             # the last backward before step() wins: with accumulation, the accumulated gradient
-            self._pending = total if scale is None else total / scale
+            self._pending = (norms(grads), loss_scale(self.scaler))
 
     def _weight_norms(self) -> torch.Tensor:
         with torch.no_grad():
-            return torch.stack(norms([w.detach() for w in self._weights])) if self._weights \
+            return torch.stack(norms(self._weights)) if self._weights \
                 else torch.zeros(0, device=self._member.device)
 
     def step(self) -> None:
-        """Count the step just finished: its gradient norm and the weight norms after it."""
+        """Count the step just finished: its gradient norm, and every ``ratio_every`` steps the
+        weight norms after it."""
         self.steps += 1
         if not self.enabled:
             return
-        if not self._attached:  # no hooks: the gradient as it is now
+        if self._pending is None:  # no backward seen since the last step: the gradient now
             self._finish()
         if self._pending is not None:
             self._grads.append(self._pending)
             self._pending = None
-        self._w.append(self._weight_norms())
-        if len(self._w) >= self.fold_every:
+        self._since_w += 1
+        if self._since_w >= self.ratio_every:
+            self._read_weights()
+        if len(self._grads) >= self.fold_every or len(self._w) >= self.fold_every:
             self._fold()
+
+    def _read_weights(self) -> None:
+        self._w.append(self._weight_norms())
+        self._gaps.append(self._since_w)
+        self._since_w = 0
 
     def _fold(self) -> None:
         with torch.no_grad():
             if self._grads:
-                g = torch.stack(self._grads)
+                g = self._global_norms()
                 if self.scaler is not None and self.scaler.is_enabled():  # overflows: skipped
                     ok = torch.isfinite(g)
                     g, n = torch.where(ok, g, 0.0), ok.sum().float()
@@ -238,22 +265,47 @@ class StepTracker:
                     [torch.maximum(old[0], part[0]), old[1] + part[1], old[2] + part[2]])
                 self._grads = []
             if self._w and self._weights:
-                rows = torch.stack([self._last_w, *self._w])            # [steps + 1, params]
-                layer = torch.sqrt(rows.square() @ self._member)        # [steps + 1, layers]
-                prev, diff = layer[:-1], (layer[1:] - layer[:-1]).abs()
-                ratio = torch.where(prev > 0, diff / prev.clamp_min(1e-38),
-                                    torch.where(diff > 0, _INF, 0.0))
-                top = ratio.max() if ratio.numel() else torch.zeros((), device=ratio.device)
-                top = torch.nan_to_num(top, nan=_INF)
-                self._ratio_run = top if self._ratio_run is None \
-                    else torch.maximum(self._ratio_run, top)
+                self._fold_ratios()
             if self._w:
-                self._last_w, self._w = self._w[-1], []
+                self._last_w, self._w, self._gaps = self._w[-1], [], []
+
+    def _global_norms(self) -> torch.Tensor:
+        """The kept steps' global gradient norms, [steps], from their per-parameter norms."""
+        counts = [len(ns) for ns, _ in self._grads]
+        flat = torch.stack([t for ns, _ in self._grads for t in ns]).square()
+        if len(set(counts)) == 1:
+            sq = flat.view(len(counts), counts[0]).sum(1)
+        else:  # steps whose backward reached different parameters
+            rows = torch.repeat_interleave(torch.arange(len(counts), device=flat.device),
+                                           torch.tensor(counts, device=flat.device))
+            sq = torch.zeros(len(counts), device=flat.device).index_add_(0, rows, flat)
+        g = sq.sqrt()
+        scales = [scale for _, scale in self._grads]
+        if all(scale is None for scale in scales):
+            return g
+        return g / torch.stack([torch.as_tensor(1.0 if scale is None else scale,
+                                                dtype=g.dtype, device=g.device).reshape(())
+                                for scale in scales])
+
+    def _fold_ratios(self) -> None:
+        rows = torch.stack([self._last_w, *self._w])                # [readings + 1, params]
+        layer = torch.sqrt(rows.square() @ self._member)            # [readings + 1, layers]
+        prev, cur = layer[:-1], layer[1:]
+        diff = (cur - prev).abs()
+        gaps = torch.tensor(self._gaps, dtype=layer.dtype, device=layer.device)[:, None]
+        base = torch.where(gaps > 1, torch.maximum(prev, cur), prev)
+        ratio = torch.where(base > 0, diff / (gaps * base.clamp_min(1e-38)),
+                            torch.where(diff > 0, _INF, 0.0))
+        top = ratio.max() if ratio.numel() else torch.zeros((), device=ratio.device)
+        top = torch.nan_to_num(top, nan=_INF)
+        self._ratio_run = top if self._ratio_run is None else torch.maximum(self._ratio_run, top)
 
     # ------------------------------------------------------------------ at a record
     def take(self) -> tuple[int, list[torch.Tensor]]:
         """(steps counted, device tensors ``[grad max, grad sum, grad count]`` and
         ``[update ratio max]``) since the last take; :meth:`finish` reads their values."""
+        if self.enabled and self._since_w:  # the window ends at the record
+            self._read_weights()
         self._fold()
         steps, grad, ratio = self.steps, self._grad_run, self._ratio_run
         self._reset()

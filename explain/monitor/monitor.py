@@ -110,6 +110,8 @@ class TrainingMonitor:
     ([0, 2, 4], ['0', '2'], 'relu')
     """
 
+    _track_between = True  # internal: False turns the every-step tracking off (benchmarks)
+
     def __init__(self, model: nn.Module, *, every: int | None = None, scaler: Any = None,
                  include_norm: bool = False, temporal: bool = True, temporal_samples: int = 16,
                  budget: float = 0.01, max_every: int = 200,
@@ -167,10 +169,11 @@ class TrainingMonitor:
                             start=self._step)
         self._sequence = any(isinstance(m, nn.RNNBase) for m in self.model.modules())
         self._losses = LossCounter()           # non-finite, largest and mean loss, at records
-        self._tracker = StepTracker(self._params, self._snapshots.layers, self.scaler)
+        # under DDP the gradient is read at step(), after DDP's all-reduce (no backward hooks)
+        self._tracker = StepTracker(self._params, self._snapshots.layers, self.scaler,
+                                    hooks=self._model_hooks is not None and not self._ddp)
+        self._tracker.enabled &= self._track_between
         self._tracker.start()                  # gradient and weight norms of every step
-        self._tracking = [] if self._model_hooks is None else [
-            self.model.register_forward_hook(off(self._track_hook))]  # kept until close()
         self._seconds = 0.0                    # measured wall time of the sampled steps' work
         self._state = self._new_state()        # what the next sampled step gathers
         self._input: tuple[tuple, dict] | None = None  # the sampled step's model input
@@ -192,8 +195,6 @@ class TrainingMonitor:
         """Remove every hook and finish the history; safe to call more than once."""
         self._disarm()
         if self._started and not self._closed:
-            while self._tracking:
-                self._tracking.pop().remove()
             self._tracker.close()
             self.history.nonfinite["loss"] += self._losses.flush()
             meta = self.history.meta
@@ -384,12 +385,8 @@ class TrainingMonitor:
         self._spent[1] += time.thread_time() - c0
         return None if tapped is None else ((tapped, *args[1:]), kwargs)
 
-    def _track_hook(self, module: nn.Module, args: Any, output: Any) -> None:
-        if not self._busy and not self._ddp:
-            self._tracker.attach()
-
     def _output_hook(self, module: nn.Module, args: Any, output: Any) -> None:
-        if self._active() and not self._ddp:  # this forward's graph exists now: hook its gradient accumulators
+        if self._active() and not self._ddp:  # this forward's graph exists: hook its accumulators
             self._handles += self._grad_norms.attach()
 
     def _record(self, k: int, loss: Any, target: Any) -> None:

@@ -148,6 +148,19 @@ def test_temporal_decay_with_stalled_loss_fails_and_ignores_padding():
     assert len(f.evidence["curves"]) == 3
 
 
+def test_temporal_decay_in_a_run_that_fitted_its_task_is_info_on_both_sides_of_90_percent():
+    fitted = run("temporal-gradient-decay", temporal(1e-5, (2.3, 1.0, 0.5, 0.23)))
+    unfitted = run("temporal-gradient-decay", temporal(1e-5, (2.3, 1.0, 0.5, 0.24)))
+    assert (fitted.severity, unfitted.severity) == (Severity.INFO, Severity.WARN)
+    assert fitted.summary == ("Gradients vanish through time (the gradient reaching the first "
+                              "time step is 1e-05 times the one at the last (median over 3 "
+                              "sampled steps, 10 time steps), outside [0.001, 70]), but the "
+                              "loss fell 90%: the run learned its task through it.")
+    exploded = run("temporal-gradient-decay", temporal(100.0, (2.3, 1.0, 0.5, 0.01)))
+    assert exploded.severity is Severity.INFO and exploded.summary.startswith(
+        "Gradients explode through time")
+
+
 def test_temporal_pass_sentence_and_missing_input():
     f = run("temporal-gradient-decay", temporal(0.2, LEARNING))
     assert f.summary == ("No temporal gradient decay: the gradient reaching the first time step "

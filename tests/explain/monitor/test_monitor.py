@@ -254,8 +254,10 @@ def test_hooks_removed_after_normal_exit_and_after_exception():
 def test_hooks_are_armed_only_for_sampled_steps():
     model = mlp()
     bare = hook_counts(model)
-    # between samples, one forward hook on the model itself tracks every step's gradient norm
-    tracking = [(1, 0, 0, 0)] + bare[1:]
+    # between samples, a post-accumulate-grad hook on the first and the last parameter (made
+    # once, at start) tracks every step's gradient norm
+    n = len(list(model.parameters()))
+    tracking = bare[:-n] + [True] + bare[-n + 1:-1] + [True]
     seen = []
     with TrainingMonitor(model, every=4) as mon:
         train(model, 8, mon, on_step=lambda k: seen.append(hook_counts(model)))

@@ -233,3 +233,50 @@ def test_a_between_column_of_the_wrong_length_is_rejected():
     with pytest.raises(CorruptRunError, match=r"'between.grad_norm_max' \(one value per entry "
                                               r"of 'steps'\) must be a list of length 3"):
         History.from_dict(d)
+
+
+def test_the_end_of_backward_hook_runs_once_per_backward_however_long_the_run():
+    # the hooks are made once at start (a hook per step on the gradient accumulators piled up
+    # there: n hooks ran at step n)
+    model = net()
+    first = next(model.parameters())
+    with TrainingMonitor(model, every=50) as mon:
+        calls = []
+        finish = mon._tracker._finish
+        mon._tracker._finish = lambda: (calls.append(1), finish())[1]
+        loop(model, mon, 30)
+        hooks = len(first._post_accumulate_grad_hooks)
+    assert (len(calls), hooks) == (30, 1)
+    assert first._post_accumulate_grad_hooks is None  # nothing left after close
+
+
+def test_the_windowed_update_ratio_bounds_the_sustained_per_step_ratio():
+    # weight norms are read every ratio_every (8) steps: the tracked value is the mean change
+    # of the norm per step over the window, below the window's largest exact ratio and close to
+    # the mean of the per-step bound | ||W_t|| - ||W_t-1|| | / ||W_t-1|| while the norm moves
+    # steadily (a too-high learning rate)
+    model = net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    x, y = data()
+    exact, bound = [], []
+    with TrainingMonitor(model, every=16) as mon:
+        for _ in range(17):
+            before = [p.detach().clone() for p in model.parameters()]
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            opt.step()
+            ex, bd = [], []
+            for i in (0, 2):  # the two Linear layers: weight and bias
+                old, new = before[i:i + 2], [p.detach() for p in model.parameters()][i:i + 2]
+                den = float(torch.sqrt(sum((o ** 2).sum() for o in old)))
+                ex.append(float(torch.sqrt(sum(((n - o) ** 2).sum() for n, o in zip(new, old))))
+                          / den)
+                bd.append(abs(float(torch.sqrt(sum((n ** 2).sum() for n in new))) - den) / den)
+            exact.append(max(ex))
+            bound.append(bd)
+            mon.step()
+    tracked = mon.history.between["update_ratio_max"][1]  # steps 1-16: two windows of 8
+    windows = [[b[j] for b in bound[w:w + 8]] for w in (1, 9) for j in (0, 1)]
+    assert mon._tracker.ratio_every == 8
+    assert tracked <= max(exact[1:])
+    assert tracked == pytest.approx(max(sum(w) / 8 for w in windows), rel=0.2)
