@@ -229,33 +229,8 @@ def collect(state: SampledStep, loss: Any) -> StepRecord:
         clip_idx = [i for i in now_idx if i in taken]
         after = [now[i] for i in clip_idx]
         w_norms = norms([p.detach() for p in params])
-        snap = state.snapshot or [None] * len(params)
-        before = {i: s for i, s in enumerate(snap) if s is not None
-                  and params[i].requires_grad and s.shape == params[i].shape}
-        upd_idx = list(before)
-        if upd_idx:
-            cur = [params[i].detach() for i in upd_idx]
-            prev = [before[i] for i in upd_idx]
-            d_norms = norms(list(torch._foreach_sub(cur, prev)))
-            p_norms = norms(prev)
-        else:
-            d_norms, p_norms = [], []
-        kinds: dict[int, str | None] = {}
-        act_tensors: list[torch.Tensor] = []
-        act_refs: dict[int, tuple[torch.Tensor, int]] = {}
-        for spec in state.layers:
-            if spec.index in state.acts:
-                kind, stats, y, version = state.acts[spec.index]
-            elif spec.index in state.raw and state.raw[spec.index][0]._version == \
-                    state.raw[spec.index][1]:  # the layer's own output, unchanged since
-                kind, y = spec.intrinsic, state.raw[spec.index][0]
-                version = y._version
-                stats = activation_stats(y, kind, spec.unit_dim)
-            else:
-                continue
-            kinds[spec.index] = kind
-            act_tensors.append(stats)
-            act_refs[spec.index] = (y, version)
+        upd_idx, d_norms, p_norms = _update_norms(state)
+        kinds, act_tensors, act_refs = _activations(state)
         loss_t = loss.detach().float().mean() if isinstance(loss, torch.Tensor) else None
         extra = [loss_t] if loss_t is not None else []
         flat = _gather(g_norms + w_norms + d_norms + p_norms + after + extra,
@@ -285,6 +260,59 @@ def collect(state: SampledStep, loss: Any) -> StepRecord:
     upd: dict[int, tuple[float, float]] = {i: (d, p) for i, d, p in zip(upd_idx, d_list, p_list)}
     nonfinite, amp_overflow = _count_nonfinite(state, grad_idx, g_list, w_list)
 
+    row = _rows(state, grad_norm, w_list, upd, kinds, act_by_layer)
+    for spec in state.layers:  # a non-finite activation: count its values
+        act = act_by_layer.get(spec.index)
+        if act is not None and not all(map(math.isfinite, act[:2])):
+            nonfinite["activation"] += count_nonfinite(act_refs[spec.index][0])
+    return StepRecord(loss_value, row, nonfinite, kinds, amp_overflow,
+                      grad_norm_before=before_total, grad_norm_after=after_total,
+                      extra=extra_values)
+
+
+def _update_norms(state: SampledStep) -> tuple[list[int], list[torch.Tensor],
+                                                list[torch.Tensor]]:
+    """Indices of the parameters with a snapshot, ``||W - W_prev||`` and ``||W_prev||`` of each
+    (device tensors; read with the rest of the record)."""
+    params = state.params
+    snap = state.snapshot or [None] * len(params)
+    before = {i: s for i, s in enumerate(snap) if s is not None
+              and params[i].requires_grad and s.shape == params[i].shape}
+    upd_idx = list(before)
+    if not upd_idx:
+        return [], [], []
+    cur = [params[i].detach() for i in upd_idx]
+    prev = [before[i] for i in upd_idx]
+    return upd_idx, norms(list(torch._foreach_sub(cur, prev))), norms(prev)
+
+
+def _activations(state: SampledStep) -> tuple[dict[int, str | None], list[torch.Tensor],
+                                               dict[int, tuple[torch.Tensor, int]]]:
+    """Per watched layer with an output this step: its kind, its statistics tensor (device) and
+    the output with its version (to tell later whether it was overwritten in place)."""
+    kinds: dict[int, str | None] = {}
+    act_tensors: list[torch.Tensor] = []
+    act_refs: dict[int, tuple[torch.Tensor, int]] = {}
+    for spec in state.layers:
+        if spec.index in state.acts:
+            kind, stats, y, version = state.acts[spec.index]
+        elif spec.index in state.raw and state.raw[spec.index][0]._version == \
+                state.raw[spec.index][1]:  # the layer's own output, unchanged since
+            kind, y = spec.intrinsic, state.raw[spec.index][0]
+            version = y._version
+            stats = activation_stats(y, kind, spec.unit_dim)
+        else:
+            continue
+        kinds[spec.index] = kind
+        act_tensors.append(stats)
+        act_refs[spec.index] = (y, version)
+    return kinds, act_tensors, act_refs
+
+
+def _rows(state: SampledStep, grad_norm: list[float | None], w_list: list[float],
+          upd: dict[int, tuple[float, float]], kinds: dict[int, str | None],
+          act_by_layer: dict[int, Any]) -> dict[str, dict[str, float | None]]:
+    """Layer name -> its metrics of this record (norms combined over the layer's parameters)."""
     row: dict[str, dict[str, float | None]] = {}
     for spec, idx in zip(state.layers, state.layer_params):
         rec = {"grad_norm": _combine([grad_norm[i] for i in idx]),
@@ -297,13 +325,8 @@ def collect(state: SampledStep, loss: Any) -> StepRecord:
         else:
             rec["update_ratio"] = None
         rec.update(_activation_row(kinds.get(spec.index), act_by_layer.get(spec.index)))
-        act = act_by_layer.get(spec.index)
-        if act is not None and not all(map(math.isfinite, act[:2])):
-            nonfinite["activation"] += count_nonfinite(act_refs[spec.index][0])
         row[spec.name] = rec
-    return StepRecord(loss_value, row, nonfinite, kinds, amp_overflow,
-                      grad_norm_before=before_total, grad_norm_after=after_total,
-                      extra=extra_values)
+    return row
 
 
 def _activation_row(kind: str | None, stats: list[float] | None) -> dict[str, float | None]:
