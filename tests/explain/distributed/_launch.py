@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import tempfile
@@ -22,6 +23,10 @@ def _worker(rank: int, fn: Callable[..., Any], world: int, folder: str, args: tu
     try:
         out = fn(*args)
     finally:
+        # free what fn left in reference cycles (a DistributedDataParallel model held by a
+        # monitor's hooks) while the group is alive: a DDP reducer destroyed after the group
+        # aborts the process at exit ("terminate called without an active exception")
+        gc.collect()
         torch.distributed.destroy_process_group()
     results.put((rank, out))  # the test's own values, back to the parent process
 
