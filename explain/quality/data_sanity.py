@@ -27,8 +27,7 @@ from explain.quality.base import (
     TrustMetric,
     register_metric,
 )
-from explain.quality.result import Verdict
-from explain.quality.sanity import map_correlations
+from explain.quality.sanity import correlation_criterion, map_correlations
 
 __all__ = ["DataSanity", "NO_DATA_MODEL"]
 
@@ -59,14 +58,10 @@ class DataSanity(TrustMetric):
         return MetricResult(self.name, per_sample={"data_sanity": tuple(to_list(rho))})
 
     def criteria(self, result: MetricResult, context: MetricContext) -> tuple[Criterion, ...]:
-        rho = result.median("data_sanity")
-        if rho is None:
-            return (Criterion("data_sanity", None, "the data-randomization correlation is "
-                                                   "undefined (constant maps explain nothing)"),)
-        limit = context.threshold("max_data_sanity_correlation")
-        return (Criterion("data_sanity", rho <= limit,
-                          f"rank correlation {rho:.2f} with the map of the model trained on "
-                          f"permuted labels > {limit}", fails=Verdict.FAILS_SANITY),)
+        return correlation_criterion("data_sanity", result.median("data_sanity"),
+                                     context.threshold("max_data_sanity_correlation"),
+                                     "the model trained on permuted labels",
+                                     undefined="the data-randomization")
 
     def describe(self, result: MetricResult) -> str:
         rho = result.median("data_sanity")

@@ -168,6 +168,18 @@ def cascading_randomization(model: nn.Module, inputs: torch.Tensor, values: torc
     return SanityResult(layers=top_down, checkpoints=names, curve=curve, final=final)
 
 
+def correlation_criterion(name: str, rho: float | None, limit: float, other: str, *,
+                          undefined: str) -> tuple[Criterion, ...]:
+    """The randomization criterion (Adebayo et al. 2018), shared by the model- and the
+    data-randomization tests: the median rank correlation with the map of ``other`` must be at
+    most ``limit``, else the method fails sanity; an undefined correlation is its own reason."""
+    if rho is None:
+        return (Criterion(name, None, f"{undefined} correlation is undefined (constant maps "
+                                      "explain nothing)"),)
+    return (Criterion(name, rho <= limit, f"rank correlation {rho:.2f} with the map of {other} "
+                                          f"> {limit}", fails=Verdict.FAILS_SANITY),)
+
+
 @register_metric("sanity")
 class Sanity(TrustMetric):
     """Rank correlation with the map of a fully randomized copy of the model (per sample)."""
@@ -193,14 +205,9 @@ class Sanity(TrustMetric):
                                           "layers": tuple(s.layers)})
 
     def criteria(self, result: MetricResult, context: MetricContext) -> tuple[Criterion, ...]:
-        rho = result.median("sanity")
-        if rho is None:
-            return (Criterion("sanity", None, "the sanity correlation is undefined (constant "
-                                              "maps explain nothing)"),)
-        limit = context.threshold("max_sanity_correlation")
-        return (Criterion("sanity", rho <= limit,
-                          f"rank correlation {rho:.2f} with the map of a fully randomized "
-                          f"model > {limit}", fails=Verdict.FAILS_SANITY),)
+        return correlation_criterion("sanity", result.median("sanity"),
+                                     context.threshold("max_sanity_correlation"),
+                                     "a fully randomized model", undefined="the sanity")
 
     def describe(self, result: MetricResult) -> str:
         rho = result.median("sanity")
