@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -144,16 +143,13 @@ class Run:
 
     def _data_sanity(self, options: dict[str, Any]) -> float:
         """Train the permuted-label twin into ``options`` (trust metric + its model); seconds."""
-        from explain.auditing.auditor import audit as audit_fn
+        from explain.auditing.auditor import TRUST_METRICS
         from zoo.learning import permuted_label_model
 
         t0 = time.perf_counter()
         twin = permuted_label_model(self)
         seconds = time.perf_counter() - t0
-        if "trust_metrics" not in options:  # the audit's default trust metrics
-            options["trust_metrics"] = inspect.signature(audit_fn).parameters[
-                "trust_metrics"].default
-        metrics = options["trust_metrics"]
+        metrics = options.setdefault("trust_metrics", TRUST_METRICS)
         if metrics is not None:  # None: evaluate's defaults, which add data_sanity with a twin
             options["trust_metrics"] = (*[m for m in metrics if m != "data_sanity"],
                                         "data_sanity")

@@ -33,7 +33,10 @@ from explain.errors import DataMismatchError, InvalidInputError, InvalidTypeErro
 from explain.findings import Finding, Severity
 from explain.quality.result import Verdict
 
-__all__ = ["audit", "STAGES"]
+__all__ = ["audit", "STAGES", "TRUST_METRICS"]
+
+#: The trust metrics :func:`audit` grades each method with by default.
+TRUST_METRICS = ("completeness", "faithfulness", "sanity")
 
 #: The stages of an audit, in order (the names of ``Report.timings`` and of progress calls).
 STAGES = ("predict", "checks", "performance", *(q.stage for q in QUESTIONS), "explanations",
@@ -227,7 +230,7 @@ def audit(model: nn.Module, data: Any = None, *, history: Any = None,
           class_names: Sequence[str] | None = None, samples: int = 8,
           methods: Sequence[str] | None = None, checks: Iterable[str] | None = None,
           thresholds: Mapping[str, float] | None = None, learning_curve: Any = None,
-          trust_metrics: Sequence[str] | None = ("completeness", "faithfulness", "sanity"),
+          trust_metrics: Sequence[str] | None = TRUST_METRICS,
           trust_options: Mapping[str, Any] | None = None,
           vocab: Any = None, decode: Callable[[list[int]], Any] | None = None,
           tokenizer: Any = None, card: ModelCard | None = None, meta: Mapping[str, Any] | None = None,
