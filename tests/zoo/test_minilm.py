@@ -62,3 +62,41 @@ def test_the_minilm_preset_trains_saves_loads_and_explains_at_reduced_size(tmp_p
     assert 0.0 <= run.metrics["test_accuracy"] <= 1.0 and run.metrics["n_train"] == 64 and run.history.steps
     torch.testing.assert_close(loaded.model.eval()(ids), run.model.eval()(ids))
     assert attr.values.shape == ids.shape and bool((attr.values[ids == 0] == 0).all())
+
+
+def test_the_run_folder_keeps_the_tokenizer_and_load_run_restores_it_from_there(
+        tmp_path, monkeypatch):
+    # Arrange
+    import json
+
+    import zoo.models.minilm as minilm
+    zoo.train(preset="minilm-rt", out=tmp_path / "run", progress=False, device="cpu",
+              model_kwargs={"layers": 1, "train_layers": 1, "pretrained": False},
+              dataset_options={"train_size": 16, "eval_size": 8, "max_len": 12},
+              batch_size=16, monitor=False, epochs=1)
+
+    def no_package():
+        raise AssertionError("the packaged tokenizer was read")
+    # Act: the packaged tokenizer is out of reach, so it can only come from the folder
+    monkeypatch.setattr(minilm, "load_tokenizer", no_package)
+    loaded = zoo.load_run(tmp_path / "run")
+    # Assert
+    listed = json.loads((tmp_path / "run" / "run.json").read_text())["files"]
+    assert {"tokenizer.json", "tokenizer_config.json"} <= set(listed)
+    assert not any(p.suffix in (".pkl", ".bin", ".pt") for p in (tmp_path / "run").iterdir())
+    assert loaded.tokenizer.tokenize("unwatchable") == ["un", "##watch", "##able"]
+    assert loaded.tokenizer("a great film")["input_ids"] == [101, 1037, 2307, 2143, 102]
+    assert loaded.tokenizer.pad_token_id == 0
+
+
+def test_a_tampered_tokenizer_file_is_refused(tmp_path):
+    # Arrange
+    zoo.train(preset="minilm-rt", out=tmp_path / "run", progress=False, device="cpu",
+              model_kwargs={"layers": 1, "train_layers": 1, "pretrained": False},
+              dataset_options={"train_size": 16, "eval_size": 8, "max_len": 12},
+              batch_size=16, monitor=False, epochs=1)
+    path = tmp_path / "run" / "tokenizer.json"
+    path.write_bytes(path.read_bytes().replace(b'"[UNK]"', b'"[UNX]"', 1))
+    # Act / Assert
+    with pytest.raises(explain.CorruptRunError, match="'tokenizer.json' does not match the SHA-256"):
+        zoo.load_run(tmp_path / "run")

