@@ -100,3 +100,38 @@ def test_a_tampered_tokenizer_file_is_refused(tmp_path):
     # Act / Assert
     with pytest.raises(explain.CorruptRunError, match="'tokenizer.json' does not match the SHA-256"):
         zoo.load_run(tmp_path / "run")
+
+
+def test_training_mode_memoises_the_frozen_part_and_gives_the_padded_batch_logits(monkeypatch):
+    # Arrange: 2 layers, the top one trained; its dropout off so both modes compute the same
+    from zoo.models.minilm import encode
+    model = zoo.create_model("minilm", input_shape=(16,), layers=2, train_layers=1, dropout=0.0)
+    ids = encode(["a great film", "an unwatchable, overlong mess of a movie", "meh",
+                  "a great film", "the best thing this year, truly moving"], 16)
+    reference = model.eval()(ids)
+    model.train()
+    model.encoder.encoder.layer[1].eval()
+    # Act
+    first = model(ids)
+    monkeypatch.setattr(model, "_frozen", lambda rows: pytest.fail("the memo was bypassed"))
+    second = model(ids)
+    # Assert: lower part frozen in eval mode; one memo row per distinct snippet
+    assert not model.encoder.embeddings.training and not model.encoder.encoder.layer[0].training
+    assert len(model.memo) == 4
+    torch.testing.assert_close(first, reference, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(second, reference, atol=1e-5, rtol=1e-5)
+
+
+def test_the_memo_is_cleared_by_loading_weights_and_not_deep_copied():
+    # Arrange
+    import copy
+
+    from zoo.models.minilm import encode
+    model = zoo.create_model("minilm", input_shape=(8,), layers=1, train_layers=1).train()
+    model(encode(["a great film", "meh"], 8))
+    # Act
+    twin = copy.deepcopy(model)
+    filled = len(model.memo)
+    model.load_state_dict(model.state_dict())
+    # Assert
+    assert (filled, len(twin.memo), len(model.memo)) == (2, 0, 0)

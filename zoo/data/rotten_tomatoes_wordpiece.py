@@ -27,7 +27,7 @@ _NAME = "rotten-tomatoes-wordpiece"
 
 
 @register_dataset(_NAME)
-def load_rotten_tomatoes_wordpiece(*, seed: int = 0, max_len: int = 40,
+def load_rotten_tomatoes_wordpiece(*, seed: int = 0, max_len: int = 48,
                                    val_fraction: float = 0.1, test_fraction: float = 0.1,
                                    dedupe: bool = True, train_size: int | None = None,
                                    eval_size: int | None = None) -> DatasetBundle:
@@ -36,8 +36,9 @@ def load_rotten_tomatoes_wordpiece(*, seed: int = 0, max_len: int = 40,
     Parameters
     ----------
     seed, val_fraction, test_fraction, dedupe, train_size : as for ``rotten-tomatoes``.
-    max_len : WordPiece ids per snippet including ``[CLS]``/``[SEP]`` (0-padded, truncated);
-        40 keeps about 98% of snippets whole.
+    max_len : WordPiece ids per snippet including ``[CLS]``/``[SEP]`` (0-padded, truncated).
+        Snippets are 27 pieces long on average (median 26, 95th percentile 47, 99th 55, longest
+        78); 48 keeps 96.1% of them whole (40: 87.5%, 56: 99.2%).
     eval_size : keep only this many validation and test snippets each (stratified; quick
         tests); ``None`` keeps the full split.
     """
