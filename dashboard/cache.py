@@ -22,7 +22,7 @@ import explain
 import zoo
 from dashboard import runs as R
 from explain._core.outputs import logits_model
-from explain._core.tensors import decode_tokens, predict
+from explain._core.tensors import decode_tokens, pad_id_of, predict
 from explain.auditing import performance_summary
 from explain.auditing.training import spectral_alphas, training_section
 from explain.figures import training as FT
@@ -69,12 +69,14 @@ class Predictions:
 @dataclass(frozen=True)
 class Sentence:
     """A typed sentence through a text model: ``ids`` [1, L], its non-padding ``tokens`` (unknown
-    words marked), class ``probs`` [classes] and how many words were ``unknown``."""
+    words marked), class ``probs`` [classes], how many words were ``unknown`` and the padding
+    id (the run's tokenizer's ``pad_token_id``; 0 for the zoo's vocabularies)."""
 
     ids: torch.Tensor
     tokens: tuple[str, ...]
     probs: np.ndarray
     unknown: int
+    pad_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -241,13 +243,14 @@ def sentence(run_id: str, stamp: str, text: str) -> Sentence:
     run = get_run(run_id)
     ids = _ids(run_id, text)
     probs = torch.softmax(predict(run.model, ids, owner="the dashboard"), dim=-1)[0]
-    kept = [int(i) for i in ids[0] if int(i) != 0]
     tok = tokenizer(run_id)
+    pad = pad_id_of(tok, run.model)
+    kept = [int(i) for i in ids[0] if int(i) != pad]
     if tok is not None:
         unk = getattr(tok, "unk_token_id", None)
         pieces = [str(t) for t in tok.convert_ids_to_tokens(kept)]
         return Sentence(ids=ids, tokens=tuple(pieces), probs=probs.numpy(),
-                        unknown=sum(1 for i in kept if i == unk))
+                        unknown=sum(1 for i in kept if i == unk), pad_id=pad)
     words = _vocab(run).tokens(text)[: len(kept)]
     return Sentence(ids=ids, tokens=tuple(w if i != 1 else f"{w} (unknown)"
                                           for w, i in zip(words, kept)),
@@ -258,7 +261,9 @@ def sentence(run_id: str, stamp: str, text: str) -> Sentence:
 def sentence_attribution(run_id: str, stamp: str, text: str, method: str) -> explain.Attribution:
     """Token attributions of a typed sentence for its predicted class."""
     run = get_run(run_id)
-    return explain.attribute(run.model, _ids(run_id, text), target=None, method=method)
+    tok = tokenizer(run_id)   # its pad_token_id: padding gets 0 and is the baseline
+    extra = {} if tok is None else {"tokenizer": tok}
+    return explain.attribute(run.model, _ids(run_id, text), target=None, method=method, **extra)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)

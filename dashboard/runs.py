@@ -148,10 +148,14 @@ def clip_of(run: Any, split: str, index: int) -> bytes | None:
 
 
 def tokenizer_of(run: Any) -> Any | None:
-    """The tokenizer a text run's zoo model reads (``load_tokenizer()`` of its module in
-    ``zoo.models``, e.g. MiniLM's WordPiece tokenizer), or ``None`` (the run's vocabulary is
-    used). Only an already imported ``zoo.models`` module is consulted, never a name from a
-    run file."""
+    """The tokenizer a text run reads: the one saved in its run folder (``run.tokenizer``, e.g.
+    MiniLM's WordPiece tokenizer), else -- runs saved before run folders kept it -- the
+    ``load_tokenizer()`` of its model's module in ``zoo.models``, else ``None`` (the run's
+    vocabulary is used). Only an already imported ``zoo.models`` module is consulted, never a
+    name from a run file."""
+    saved = getattr(run, "tokenizer", None)
+    if saved is not None:
+        return saved
     module_name = type(unwrap(run.model)).__module__
     module = sys.modules.get(module_name) if module_name.startswith("zoo.models.") else None
     load = getattr(module, "load_tokenizer", None)

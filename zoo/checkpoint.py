@@ -7,6 +7,8 @@ A run folder holds::
                          the SHA-256 of every other file, and the JSON part of the resume state
     resume.safetensors   optimizer tensors, RNG states and early-stopping best weights
     vocab.json           the tokenizer vocabulary (text models)
+    tokenizer.json       the Hugging Face tokenizer the data was encoded with, if any, with its
+    tokenizer_config.json  options (zoo.data.text.tokenizer_files; restored by load_run)
 
 Commit protocol (a process killed at any moment leaves the previous run or the new one):
 new data files are first written as ``NAME.new`` (fsync'd), then ``run.json`` is replaced
@@ -44,6 +46,7 @@ from explain.errors import (
     UnsafeFileError,
 )
 from zoo.config import TrainConfig
+from zoo.data.text import TOKENIZER_FILES
 from zoo.run import Run
 from zoo.writer import writer_lock
 
@@ -52,7 +55,7 @@ __all__ = ["load_run", "save_run", "read_resume_state", "RUN_FORMAT", "UNSAFE_SU
 RUN_FORMAT = "deepscope.run"
 RUN_VERSION = 1
 UNSAFE_SUFFIXES = (".pt", ".pth", ".pkl", ".pickle", ".joblib", ".ckpt", ".npy", ".npz", ".dill")
-_MANAGED = {"model.safetensors", "resume.safetensors", "vocab.json"}
+_MANAGED = {"model.safetensors", "resume.safetensors", "vocab.json", *TOKENIZER_FILES}
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 _FIX = "Re-train it (`deepscope train PRESET --out DIR`) or restore the folder from a backup."
 
@@ -140,6 +143,9 @@ def save_run(run: Run, path: str | os.PathLike, *, resume: dict[str, Any] | None
     files = {"model.safetensors": st_save(state)}
     if run.vocab is not None:
         files["vocab.json"] = dumps(run.vocab.to_dict(), indent=None).encode("utf-8")
+    if run.tokenizer is not None:
+        from zoo.data.text import tokenizer_files
+        files.update(tokenizer_files(run.tokenizer))
     if resume is not None:
         files["resume.safetensors"] = st_save(
             {k: v.detach().to("cpu").contiguous() for k, v in resume["tensors"].items()})
@@ -331,6 +337,7 @@ def _load_once(folder: Path, device: str | torch.device | None) -> Run:
             vocab = Vocabulary.from_dict(loads(raw, what="vocab.json"))
         except (CorruptRunError, ValueError, KeyError, TypeError) as exc:
             raise _bad(folder, f"vocab.json is invalid ({exc}).") from None
+    tokenizer = _load_tokenizer(folder, files)
     history = manifest.get("history")
     if isinstance(history, dict):
         try:
@@ -345,8 +352,22 @@ def _load_once(folder: Path, device: str | torch.device | None) -> Run:
                metrics=manifest["metrics"], model_name=name, model_kwargs=kwargs,
                dataset_name=dataset["name"] if isinstance(dataset, dict) else None,
                dataset_options=dataset.get("options", {}) if isinstance(dataset, dict) else {},
-               preset=manifest.get("preset"), path=folder, vocab=vocab,
+               preset=manifest.get("preset"), path=folder, vocab=vocab, tokenizer=tokenizer,
                epoch=manifest["epoch"], versions=manifest.get("versions") or {})
+
+
+def _load_tokenizer(folder: Path, files: dict[str, str]) -> Any:
+    """The tokenizer saved in the folder (its files checked against run.json), or ``None``."""
+    names = [n for n in TOKENIZER_FILES if n in files]
+    if not names:
+        return None
+    raw = {n: _read_verified(folder, n, files[n]) for n in names}
+    from zoo.data.text import tokenizer_from_files
+    try:
+        return tokenizer_from_files(raw)
+    except (ValueError, OSError, TypeError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise _bad(folder, f"the tokenizer files {names} are invalid ({first}).") from None
 
 
 def read_resume_state(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:

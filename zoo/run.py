@@ -39,6 +39,8 @@ class Run:
     preset : the preset name, if trained from one.
     path : the run folder, or ``None`` if not saved.
     vocab : the tokenizer vocabulary for text models, else ``None``.
+    tokenizer : the Hugging Face tokenizer the data was encoded with (saved in the run folder as
+        ``tokenizer.json`` and ``tokenizer_config.json``, restored from there), else ``None``.
     epoch : epochs completed.
     versions : package versions at training time.
     """
@@ -55,6 +57,7 @@ class Run:
     preset: str | None = None
     path: Path | None = None
     vocab: Any = None
+    tokenizer: Any = None
     epoch: int = 0
     versions: dict[str, str] = field(default_factory=dict)
     _dataset: Any = field(default=None, repr=False)
@@ -123,6 +126,8 @@ class Run:
                 "run_path": str(self.path or ""), "trained_with": self.versions,
                 **dict(options.pop("meta", None) or {})}
         vocab = self.vocab if self.vocab is not None else (None if bundle is None else bundle.vocab)
+        if self.tokenizer is not None:  # mistakes shown as the tokenizer's words
+            options.setdefault("tokenizer", self.tokenizer)
         name = self.preset or (self.card.name if self.card is not None else self.model_name)
         title = options.pop("title", f"Audit of {name} ({data['name']})")
         if bundle is not None:

@@ -129,7 +129,7 @@ def _build(plan: _Plan, out: Path | None, resume: tuple[dict[str, Any], State] |
               model_name=model_name or type(net).__name__, model_kwargs=model_kw or {},
               dataset_name=plan.dataset_name,
               dataset_options=plan.dataset_options if plan.dataset_name else {},
-              preset=plan.preset, vocab=data.vocab)
+              preset=plan.preset, vocab=data.vocab, tokenizer=data.tokenizer)
     s = _Session(net=net, data=data, cfg=cfg, device=device, opt=opt, sched=sched,
                  autocast=autocast, scaler=scaler,
                  lossf=nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), run=run, out=out,

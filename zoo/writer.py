@@ -40,7 +40,7 @@ __all__ = ["LOCK_NAME", "writer_lock", "existing_run", "refuse_existing", "fresh
            "check_space", "save_sizes", "ExistingRun"]
 
 LOCK_NAME = "writer.lock"
-JSON_MARGIN = 1 << 20  # run.json (config, history, metrics) and the vocabulary: a generous bound
+JSON_MARGIN = 2 << 20  # run.json (history, metrics), vocabulary, tokenizer files: a generous bound
 _held: dict[tuple[str, int], int] = {}  # (folder, thread) -> depth: save_run inside train()
 _held_guard = threading.Lock()
 

@@ -81,7 +81,7 @@ def _sentence(run_id: str, run, names: list[str], methods: list[str]) -> None:
     method = methods[0] if methods else DEFAULT_METHODS[0]
     attr = C.sentence_attribution(run_id, stamp, text, method)
     scores = attr.values[0].detach().numpy()
-    kept = [float(s) for s, i in zip(scores, out.ids[0]) if int(i) != 0]
+    kept = [float(s) for s, i in zip(scores, out.ids[0]) if int(i) != out.pad_id]
     W.token_view(out.tokens, kept)
     st.caption(f"{method}: red pushes towards {W.class_name(names, top)}, blue against.")
 

@@ -1,5 +1,5 @@
 """Torch helpers several stages share: modality inference, device look-up, eval copies,
-batched predict and token decoding.
+batched predict, token decoding and the padding id.
 
 Examples
 --------
@@ -19,11 +19,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from explain._core.outputs import logits_of
+from explain._core.outputs import logits_of, unwrap
 from explain.card import Modality, ModelCard, card_of
 from explain.errors import DataMismatchError, InvalidInputError
 
-__all__ = ["infer_modality", "device_of", "eval_copy", "predict", "decode_tokens"]
+__all__ = ["infer_modality", "device_of", "eval_copy", "predict", "decode_tokens", "config_id",
+           "pad_id_of"]
 
 #: Float batches by rank: [batch, features], [batch, time, features], [batch, C, H, W].
 _BY_RANK = {2: Modality.TABULAR, 3: Modality.SEQUENCE, 4: Modality.IMAGE}
@@ -99,17 +100,42 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int = 512, *,
     return logits
 
 
+def config_id(model: nn.Module | None, name: str) -> int | None:
+    """The int ``model.config.<name>`` (e.g. ``pad_token_id``) of a Hugging Face model (wrappers
+    unwrapped), else ``None``."""
+    v = getattr(getattr(unwrap(model), "config", None), name, None) if model is not None else None
+    return v if isinstance(v, int) and not isinstance(v, bool) else None
+
+
+def pad_id_of(tokenizer: Any = None, model: nn.Module | None = None) -> int:
+    """The padding token id: ``tokenizer.pad_token_id``, else ``model.config.pad_token_id``,
+    else 0 (the zoo's convention). RoBERTa-style tokenizers pad with 1.
+
+    Examples
+    --------
+    >>> class Tok:
+    ...     pad_token_id = 1
+    >>> pad_id_of(Tok()), pad_id_of(None, torch.nn.Linear(2, 2))
+    (1, 0)
+    """
+    pad = getattr(tokenizer, "pad_token_id", None)
+    if isinstance(pad, int) and not isinstance(pad, bool):
+        return pad
+    found = config_id(model, "pad_token_id")
+    return 0 if found is None else found
+
+
 def decode_tokens(ids: Sequence[int] | torch.Tensor, vocab: Any = None,
                   decode: Callable[[list[int]], Any] | None = None, *,
-                  skip_padding: bool = False) -> list[str]:
+                  skip_padding: bool = False, pad_id: int = 0) -> list[str]:
     """Token strings for ``ids``: through ``decode`` (a callable on a list of ids), else a
     vocabulary (``itos`` / ``tokens`` / ``id_to_token`` tables, or a ``decode``-like method, or a
-    tokenizer's ``convert_ids_to_tokens``), else ``"<id>"``. ``skip_padding`` drops id 0.
+    tokenizer's ``convert_ids_to_tokens``), else ``"<id>"``. ``skip_padding`` drops ``pad_id``.
     """
     flat = ids.reshape(-1).tolist() if isinstance(ids, torch.Tensor) else list(ids)
     ints = [int(i) for i in flat]
     if skip_padding:
-        ints = [i for i in ints if i != 0]
+        ints = [i for i in ints if i != pad_id]
     if decode is not None:
         out = decode(ints)
         return out.split() if isinstance(out, str) else [str(t) for t in out]

@@ -72,6 +72,8 @@ class Job:
     target: torch.Tensor                  # [batch] int64
     trace: pf.Trace
     token_ids: torch.Tensor | None = None
+    pad_id: int = 0                       # padding id of token_ids (0 attribution, hidden)
+    baseline_ids: torch.Tensor | None = None  # token ids the baseline embeds
     batch_size: int | None = None
     memory_budget: int | None = None
     warnings: list[str] = field(default_factory=list)
@@ -141,7 +143,8 @@ class Explainer:
     def explain(self, inputs: torch.Tensor, target: Any = None, *,
                 baselines: torch.Tensor | float | None = None,
                 additional_forward_args: Any = None, batch_size: int | None = None,
-                memory_budget: int | None = None, **options: Any) -> Attribution:
+                memory_budget: int | None = None, pad_id: int | None = None,
+                **options: Any) -> Attribution:
         """Attribute the ``target`` logit of each sample to its input features.
 
         Parameters
@@ -149,12 +152,15 @@ class Explainer:
         inputs : ``[batch, *sample_shape]`` float tensor, or int64 token ids ``[batch, tokens]``.
         target : ``None`` (the predicted class), an int, or one int per sample.
         baselines : reference input, broadcastable to ``inputs``. Default: zeros; all-pad ids
-            (0) for token ids; for sequences zeros that keep each sequence's length (valid
+            (``pad_id``) for token ids; for sequences zeros that keep each sequence's length (valid
             frames hold 1e-6, so the model does not see an empty sequence).
         additional_forward_args : extra arguments passed to ``model(inputs, *args)`` (masks).
         batch_size : rows per forward+backward pass; default: measured (auto-tuned).
         memory_budget : bytes one pass may use; default half the free GPU memory, or a quarter
             of free RAM up to 2 GiB.
+        pad_id : the padding id of token ids: those positions get exactly 0 and are the default
+            baseline. Default ``model.config.pad_token_id``, else 0 (RoBERTa-style models pad
+            with 1).
         **options : method options, e.g. ``n_steps`` for integrated gradients.
 
         Returns
@@ -169,7 +175,7 @@ class Explainer:
         model, notes = self._eval_model()
         with ModelGuard(self.model):
             job = prepare(model, self.card or card_of(self.model), inputs, target, baselines,
-                          additional_forward_args, notes)
+                          additional_forward_args, notes, pad_id)
             job.batch_size, job.memory_budget = batch_size, memory_budget
             with _cudnn_off(job):
                 method = self._resolve(job)
@@ -177,7 +183,7 @@ class Explainer:
                 method, (values, delta) = method._run_or_fall(job, options)
                 t2 = time.perf_counter()
         values = _to_input_space(job, values)
-        base = job.baselines if job.token_ids is None else torch.zeros_like(job.token_ids)
+        base = job.baselines if job.baseline_ids is None else job.baseline_ids
         return Attribution(
             values=values.detach().cpu(), method=method.name, target=job.target.cpu(),
             inputs=inputs.detach().cpu(),
@@ -338,8 +344,8 @@ def _warn_delta(name: str, job: Job, values: torch.Tensor, delta: torch.Tensor) 
 
 
 def _to_input_space(job: Job, values: torch.Tensor) -> torch.Tensor:
-    """Token ids: sum over the embedding dimension and zero the padding (id 0) positions."""
+    """Token ids: sum over the embedding dimension and zero the padding (``job.pad_id``)."""
     if job.token_ids is None:
         return values
     summed = values.sum(-1)                                           # [batch, tokens]
-    return torch.where(job.token_ids != 0, summed, torch.zeros_like(summed))
+    return torch.where(job.token_ids != job.pad_id, summed, torch.zeros_like(summed))

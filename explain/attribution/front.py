@@ -7,6 +7,7 @@ from typing import Any
 from torch import nn
 
 from explain._core.outputs import logits_model
+from explain._core.tensors import pad_id_of
 from explain.attribution import hf_inputs
 from explain.attribution import methods as _methods  # noqa: F401  (registers every method)
 from explain.attribution.base import EXPLAINERS, Explainer
@@ -63,8 +64,9 @@ def attribute(model: nn.Module, inputs: Any, target: Any = None,
     target : ``None`` (the predicted class), an int, or one int per sample.
     method : one of :func:`list_methods`.
     card : model card; defaults to ``model.card``.
-    tokenizer : for mapping inputs: a tokenizer (``pad_token_id``, ``all_special_ids``,
-        ``convert_tokens_to_ids``) used for the token baselines.
+    tokenizer : a tokenizer (``pad_token_id``, ``all_special_ids``, ``convert_tokens_to_ids``):
+        for mapping inputs it gives the token baselines; for token ids and mappings its
+        ``pad_token_id`` is the padding id (0 attribution; ``pad_id=`` overrides).
     baseline_token : for mapping inputs: the token id (or token string, with ``tokenizer``)
         that replaces real tokens in the baseline; default the ``[PAD]`` token.
     **options : ``baselines``, ``additional_forward_args``, ``batch_size``, ``memory_budget``,
@@ -98,4 +100,6 @@ def attribute(model: nn.Module, inputs: Any, target: Any = None,
             "The 'baseline_token' parameter of attribute applies to mapping inputs (a "
             "BatchEncoding or a dict with 'input_ids'). Got a "
             f"{type(inputs).__name__} instead; pass baselines= for tensor inputs.")
+    if tokenizer is not None:
+        options.setdefault("pad_id", pad_id_of(tokenizer, model))
     return get_explainer(method)(model, card).explain(inputs, target, **options)

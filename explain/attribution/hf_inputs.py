@@ -38,6 +38,7 @@ import torch
 from torch import nn
 
 from explain._core.outputs import LogitsModel, logits_of, unwrap
+from explain._core.tensors import pad_id_of
 from explain.attribution.result import Attribution
 from explain.card import Modality, ModelCard
 from explain.errors import InvalidInputError, InvalidTypeError
@@ -156,10 +157,7 @@ class KeywordModel(LogitsModel):
 
 def _baseline_token(baseline_token: Any, tokenizer: Any, model: nn.Module) -> int:
     if baseline_token is None:
-        pad = getattr(tokenizer, "pad_token_id", None)
-        if pad is None:
-            pad = getattr(getattr(unwrap(model), "config", None), "pad_token_id", None)
-        return int(pad) if isinstance(pad, int) else 0
+        return pad_id_of(tokenizer, model)
     if isinstance(baseline_token, bool) or not isinstance(baseline_token, (int, str)):
         raise InvalidTypeError(
             "The 'baseline_token' parameter of attribute must be a token id (int) or a token "
@@ -237,7 +235,8 @@ def attribute_tokens(model: nn.Module, inputs: Mapping[str, Any], target: Any = 
     net = KeywordModel(model, batch.names)
     card = _embedding_card(net, card, batch)
     result = get_explainer(method)(net, card).explain(
-        batch.input_ids, target, baselines=base, additional_forward_args=batch.values, **options)
+        batch.input_ids, target, baselines=base, additional_forward_args=batch.values,
+        pad_id=options.pop("pad_id", pad_id_of(tokenizer, model)), **options)
     notes = list(result.warnings)
     if not batch.special_source and user_base is None:
         notes.append("special tokens unknown (no tokenizer=, special_tokens_mask or model "

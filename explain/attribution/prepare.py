@@ -131,8 +131,9 @@ def _trace(model: nn.Module, forward: nn.Module, x: torch.Tensor, args: tuple) -
 
 
 def prepare(model: nn.Module, card: ModelCard | None, inputs: torch.Tensor, target: Any,
-            baselines: Any, extra_args: Any, notes: list[str]) -> Job:
-    """Check everything and build the job (see the module docstring)."""
+            baselines: Any, extra_args: Any, notes: list[str], pad_id: int | None = None) -> Job:
+    """Check everything and build the job (see the module docstring); ``pad_id`` defaults to
+    the model config's ``pad_token_id``, else 0."""
     device = tensors.device_of(model)
     warnings = list(notes)
     if inputs.device != device:
@@ -145,12 +146,13 @@ def prepare(model: nn.Module, card: ModelCard | None, inputs: torch.Tensor, targ
     pf.check_forward(plain, inputs[:1], expand_args(args, slice(0, 1), n), card, batch=n)
     logits = _predict(plain, inputs, args)                               # [batch, classes]
     tgt = pf.check_target(target, logits.argmax(1), logits.shape[1])
-    emb = None
+    emb, pad, base_ids = None, 0, None
     if not inputs.is_floating_point():
         emb = pf.find_layer(model, card, "embedding", nn.Embedding, pick="first")
     if emb is not None:
         ids = inputs.long()
-        base_ids = _baselines(baselines, ids)
+        pad = tensors.pad_id_of(None, model) if pad_id is None else int(pad_id)
+        base_ids = _baselines(baselines, ids) if baselines is not None else torch.full_like(ids, pad)
         x, base = _embed(emb[1], ids), _embed(emb[1], base_ids)
         forward: nn.Module = EmbeddingForward(model, emb[1])
         args, token_ids = (ids, *args), ids
@@ -163,4 +165,4 @@ def prepare(model: nn.Module, card: ModelCard | None, inputs: torch.Tensor, targ
     trace = _trace(model, forward, x, expand_args(args, slice(0, 1), n))
     return Job(model=model, card=card, modality=_modality(card, inputs), inputs=inputs, x=x,
                baselines=base, args=args, forward=forward, target=tgt, trace=trace,
-               token_ids=token_ids, warnings=warnings)
+               token_ids=token_ids, pad_id=pad, baseline_ids=base_ids, warnings=warnings)

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from explain._core.outputs import LogitsModel, logits_of, unwrap
+from explain._core.tensors import config_id, pad_id_of
 from explain.errors import DataMismatchError, InvalidInputError, InvalidTypeError
 
 __all__ = ["TokenPlan", "DerivedInputsModel", "is_mapping_row", "pad_id_of", "from_mappings"]
@@ -56,23 +57,9 @@ class TokenPlan:
     sep_id: int | None
 
 
-def _config_id(model: nn.Module | None, name: str) -> int | None:
-    v = getattr(getattr(unwrap(model), "config", None), name, None) if model is not None else None
-    return v if isinstance(v, int) and not isinstance(v, bool) else None
-
-
-def pad_id_of(tokenizer: Any, model: nn.Module | None) -> int:
-    """The padding id: ``tokenizer.pad_token_id``, else ``model.config.pad_token_id``, else 0."""
-    pad = getattr(tokenizer, "pad_token_id", None)
-    if isinstance(pad, int) and not isinstance(pad, bool):
-        return pad
-    found = _config_id(model, "pad_token_id")
-    return 0 if found is None else found
-
-
 def _sep_id(tokenizer: Any, model: nn.Module | None) -> int | None:
     sep = getattr(tokenizer, "sep_token_id", None)
-    return sep if isinstance(sep, int) and not isinstance(sep, bool) else _config_id(
+    return sep if isinstance(sep, int) and not isinstance(sep, bool) else config_id(
         model, "sep_token_id")
 
 

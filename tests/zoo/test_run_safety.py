@@ -417,10 +417,10 @@ def test_free_space_is_checked_before_training_starts(finished, tmp_path, monkey
                   callback=lambda e, *a: epochs.append(e), **FAST)
     # Assert: mlp depth 2 width 64 on 8x8 digits: 8,970 floats -> 35,880 bytes; Adam: 2 copies
     assert str(info.value) == (
-        f"Not enough space to train into '{out}': one save needs about 1.2 MB (weights 35.9 kB, "
-        f"resume state 71.8 kB, 1.0 MB for JSON) and only 1.0 kB is free on that disk. Training "
+        f"Not enough space to train into '{out}': one save needs about 2.2 MB (weights 35.9 kB, "
+        f"resume state 71.8 kB, 2.1 MB for JSON) and only 1.0 kB is free on that disk. Training "
         f"did not start. Free some space, or train into a folder on another disk.")
-    assert (info.value.errno, info.value.free, info.value.needed) == (28, 1000, 35880 + 71760 + 2**20)
+    assert (info.value.errno, info.value.free, info.value.needed) == (28, 1000, 35880 + 71760 + 2 * 2**20)
     assert epochs == [] and digest(out) == before
 
 

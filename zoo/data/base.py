@@ -39,6 +39,8 @@ class DatasetBundle:
     modality : :class:`explain.Modality`.
     input_shape : shape of one sample (``None`` for a variable dimension).
     vocab : the :class:`zoo.data.text.Vocabulary` of text data sets, else ``None``.
+    tokenizer : the Hugging Face tokenizer the text was encoded with, else ``None`` (a run
+        trained on it saves the tokenizer's files).
     info : source, licence note, and the loader's options (JSON values only).
     """
 
@@ -51,6 +53,7 @@ class DatasetBundle:
     modality: Modality
     input_shape: tuple[int | None, ...]
     vocab: Any = None
+    tokenizer: Any = None
     info: dict[str, Any] = field(default_factory=dict)
 
     def model_kwargs(self) -> dict[str, Any]:

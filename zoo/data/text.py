@@ -4,22 +4,29 @@ Tokenization: lowercase (curly quotes folded to ``'``), then a regex keeps runs 
 digits, splits English negations and clitics off their word (``"don't"`` -> ``do``, ``n't``;
 ``"it's"`` -> ``it``, ``'s``), and keeps ``!`` and ``?`` as tokens of their own. Other
 punctuation is dropped. Id 0 is ``<pad>``, id 1 is ``<unk>``.
+
+Data encoded by a Hugging Face tokenizer (``rotten-tomatoes-wordpiece``) keeps that tokenizer;
+:func:`tokenizer_files` turns it into the JSON files a run folder saves and
+:func:`tokenizer_from_files` reads them back (no pickle, no hub, no remote code).
 """
 
 from __future__ import annotations
 
 import re
+import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Any, cast
 
 import numpy as np
 import torch
 
 from explain._validation import check_int
-from explain.errors import InvalidInputError, InvalidTypeError
+from explain.errors import InvalidInputError, InvalidTypeError, MissingExtraError
 
-__all__ = ["PAD", "UNK", "Vocabulary", "tokenize"]
+__all__ = ["PAD", "UNK", "Vocabulary", "tokenize", "TOKENIZER_FILES", "tokenizer_files",
+           "tokenizer_from_files"]
 
 PAD, UNK = "<pad>", "<unk>"
 _TOKEN = re.compile(r"[a-z0-9]+(?=n't\b)|n't\b|'(?:s|re|ve|ll|d|m)\b|[a-z0-9]+|[!?]")
@@ -193,3 +200,55 @@ class Vocabulary:
                                     f"({pattern!r}); this version tokenizes with "
                                     f"{_TOKEN.pattern!r}. Retrain or rebuild the vocabulary.")
         return cls(tokens, max_len=d.get("max_len"))
+
+
+# A fast tokenizer is whole in tokenizer.json (vocabulary, merges, normaliser, special tokens);
+# the two others hold its options. All JSON: the formats transformers writes and reads.
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json")
+
+
+def tokenizer_files(tokenizer: Any) -> dict[str, bytes]:
+    """The files of a Hugging Face fast tokenizer, by name (:data:`TOKENIZER_FILES`).
+
+    Raises
+    ------
+    InvalidTypeError : ``tokenizer`` has no ``save_pretrained`` or writes no ``tokenizer.json``
+        (a slow, Python-only tokenizer).
+    """
+    save = getattr(tokenizer, "save_pretrained", None)
+    if not callable(save):
+        raise InvalidTypeError(
+            "A run folder saves a Hugging Face tokenizer (one with save_pretrained). Got "
+            f"{type(tokenizer).__name__} instead.")
+    with tempfile.TemporaryDirectory(prefix="deepscope-tokenizer-") as tmp:
+        save(tmp)
+        folder = Path(tmp)
+        files = {n: (folder / n).read_bytes() for n in TOKENIZER_FILES if (folder / n).is_file()}
+    if "tokenizer.json" not in files:
+        raise InvalidTypeError(
+            f"The tokenizer {type(tokenizer).__name__} wrote no tokenizer.json (a slow tokenizer); "
+            "a run folder saves fast tokenizers only. Load it with use_fast=True.")
+    return files
+
+
+def tokenizer_from_files(files: dict[str, bytes]) -> Any:
+    """The tokenizer :func:`tokenizer_files` saved, loaded offline with ``transformers``.
+
+    Raises
+    ------
+    MissingExtraError : ``transformers`` is not installed.
+    ValueError, OSError : the files do not make a tokenizer (the caller names the run folder).
+    """
+    try:
+        from transformers import AutoTokenizer
+    except ImportError as exc:
+        raise MissingExtraError(
+            "This run saved a Hugging Face tokenizer; reading it needs the transformers package. "
+            "Install it with `pip install 'deepscope[transformers]'`.") from exc
+    unknown = sorted(set(files) - set(TOKENIZER_FILES))
+    if unknown or "tokenizer.json" not in files:
+        raise ValueError(f"expected tokenizer files {list(TOKENIZER_FILES)}, got {sorted(files)}")
+    with tempfile.TemporaryDirectory(prefix="deepscope-tokenizer-") as tmp:
+        for name, data in files.items():
+            (Path(tmp) / name).write_bytes(data)
+        return AutoTokenizer.from_pretrained(tmp, local_files_only=True, trust_remote_code=False)

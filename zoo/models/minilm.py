@@ -6,7 +6,16 @@ package folder, never from a hub): a 6-layer BERT (hidden 384, WordPiece vocabul
 the zoo's padding convention holds), mean-pools the last hidden state over the real tokens (how
 the encoder was pretrained) and applies dropout and a linear head. Only the top
 ``train_layers`` encoder layers and the head are trained; the embeddings and lower layers are
-frozen (they run forward only), which keeps CPU fine-tuning within minutes.
+frozen: a fixed feature extractor, kept in eval mode (no dropout) even while the model trains.
+
+Training cost. In training mode the frozen part's output is a function of the ids alone, so it
+is computed once per distinct snippet and memoised (:class:`FrozenMemo`; later epochs run only
+the trained layers), and each batch is split into groups of similar length, each padded only
+to its own longest snippet (rows are independent, so the logits are those of the padded batch).
+Eval mode -- validation, the test metrics, attribution, the dashboard -- runs the plain
+``BertModel`` forward on the full ``[B, L]`` ids, so hooks on the embedding layer see every
+position. The memo lives beside the model (not in its state dict, not deep-copied) and is
+cleared whenever weights are loaded; :meth:`MiniLMClassifier.clear_cache` frees it.
 
 :func:`load_tokenizer` returns the packaged tokenizer; :func:`encode` turns texts into ids.
 """
@@ -14,6 +23,7 @@ frozen (they run forward only), which keeps CPU fine-tuning within minutes.
 from __future__ import annotations
 
 import importlib.util
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -87,12 +97,46 @@ def encode(texts: Sequence[str], max_len: int, tokenizer: Any = None) -> torch.T
     return out["input_ids"].long()
 
 
+class FrozenMemo:
+    """The frozen part's output per distinct id row (trailing padding cut), on the CPU.
+
+    Keys are the row's real ids as bytes; values ``[length, hidden]`` float32. Only valid for
+    the weights it was filled with: :class:`MiniLMClassifier` clears it when weights load.
+    """
+
+    def __init__(self) -> None:
+        self._rows: dict[bytes, torch.Tensor] = {}
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def clear(self) -> None:
+        self._rows.clear()
+
+    def lookup(self, ids: torch.Tensor, lengths: list[int],
+               compute: Any) -> list[torch.Tensor]:
+        """The rows of ``ids`` ``[g, L]``; missing ones come from ``compute(rows)`` ``[m, L, H]``."""
+        keys = [row[:n].tobytes() for row, n in zip(ids.cpu().numpy(), lengths)]
+        miss = [i for i, k in enumerate(keys) if k not in self._rows]
+        if miss:
+            width = max(lengths[i] for i in miss)
+            fresh = compute(ids[miss, :width])
+            for j, i in enumerate(miss):
+                self._rows[keys[i]] = fresh[j, :lengths[i]].detach().to("cpu").clone()
+        return [self._rows[k] for k in keys]
+
+
+_MEMOS: weakref.WeakKeyDictionary[nn.Module, FrozenMemo] = weakref.WeakKeyDictionary()
+_GROUP = 8  # rows per length group of a training batch (4 groups for the preset's batch of 32)
+
+
 class MiniLMClassifier(nn.Module):
     """MiniLM encoder -> masked mean pool -> dropout -> linear; ``[B, L]`` ids -> ``[B, K]``.
 
     Build it with :func:`minilm` (``zoo.create_model("minilm")``), which validates the options,
     loads the packaged weights and attaches the card. ``card.layers["embedding"]`` is
-    ``"encoder.embeddings.word_embeddings"``.
+    ``"encoder.embeddings.word_embeddings"``. See the module docstring for how training mode
+    memoises the frozen part.
     """
 
     card: ModelCard
@@ -108,6 +152,18 @@ class MiniLMClassifier(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.head = nn.Linear(config.hidden_size, num_classes)
         self.train_layers = train_layers
+        self.register_load_state_dict_post_hook(lambda module, _keys: module.clear_cache())
+
+    @property
+    def memo(self) -> FrozenMemo:
+        """The training-time memo of the frozen part (see the module docstring)."""
+        return _MEMOS.setdefault(self, FrozenMemo())
+
+    def clear_cache(self) -> None:
+        """Forget the memoised frozen outputs (their memory is freed)."""
+        memo = _MEMOS.get(self)
+        if memo is not None:
+            memo.clear()
 
     def load_pretrained(self) -> None:
         """Load the packaged encoder weights (the layers this model has) and freeze the lower
@@ -119,12 +175,25 @@ class MiniLMClassifier(nn.Module):
         self.encoder.load_state_dict({k: v for k, v in state.items() if k in own}, strict=False)
         self.freeze()
 
+    def _split(self) -> int:
+        """Index of the first trained encoder layer."""
+        return len(self.encoder.encoder.layer) - self.train_layers
+
     def freeze(self) -> None:
         """Freeze the embeddings and all but the top ``train_layers`` encoder layers."""
-        n = len(self.encoder.encoder.layer)
         self.encoder.embeddings.requires_grad_(False)
         for i, layer in enumerate(self.encoder.encoder.layer):
-            layer.requires_grad_(i >= n - self.train_layers)
+            layer.requires_grad_(i >= self._split())
+        self.clear_cache()
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> MiniLMClassifier:
+        """Set the mode; the frozen part stays in eval mode (a fixed feature extractor)."""
+        super().train(mode)
+        self.encoder.embeddings.train(False)
+        for layer in self.encoder.encoder.layer[:self._split()]:
+            layer.train(False)
+        return self
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         check_batch(ids, owner=_OWNER, shape=(None,), dtype="int64")
@@ -133,10 +202,48 @@ class MiniLMClassifier(nn.Module):
                 f"minilm takes WordPiece ids in 0..{VOCAB_SIZE - 1}. Got ids in "
                 f"{int(ids.min())}..{int(ids.max())}; encode texts with zoo.models.minilm.encode.")
         keep = ids != 0                                                  # [B, L]
+        if self.training and ids.shape[0] and bool((keep[:, 1:] <= keep[:, :-1]).all()):
+            return self._grouped(ids, keep.sum(1))   # trailing padding only (as encode makes)
         hidden = self.encoder(input_ids=ids, attention_mask=keep.long()).last_hidden_state
+        return self._pool(hidden, keep)
+
+    def _pool(self, hidden: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
         w = keep.unsqueeze(-1).to(hidden.dtype)                          # [B, L, 1]
         pooled = (hidden * w).sum(1) / w.sum(1).clamp(min=1.0)
         return self.head(self.dropout(pooled))
+
+    def _grouped(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Training forward: rows sorted by length, in groups padded to their own longest."""
+        order = torch.argsort(lengths, stable=True)
+        outs = []
+        for idx in order.split(_GROUP):
+            n = [max(int(v), 1) for v in lengths[idx]]
+            rows = ids[idx, :max(n)]
+            keep = rows != 0
+            frozen = self.memo.lookup(rows, n, self._frozen)
+            hidden = nn.utils.rnn.pad_sequence(frozen, batch_first=True).to(
+                device=ids.device, dtype=self.head.weight.dtype)        # [g, L_g, H]
+            hidden = self._layers(hidden, keep, self.encoder.encoder.layer[self._split():])
+            outs.append(self._pool(hidden, keep))
+        return torch.cat(outs)[torch.argsort(order)]
+
+    @torch.no_grad()
+    def _frozen(self, ids: torch.Tensor) -> torch.Tensor:
+        """Embeddings and the frozen layers on ``ids`` ``[m, L]``: ``[m, L, H]``."""
+        hidden = self.encoder.embeddings(input_ids=ids)
+        return self._layers(hidden, ids != 0, self.encoder.encoder.layer[:self._split()])
+
+    def _layers(self, hidden: torch.Tensor, keep: torch.Tensor, layers: Any) -> torch.Tensor:
+        """``hidden`` through ``layers`` with the padding masked, as ``BertModel`` does."""
+        if len(layers) == 0:
+            return hidden
+        from transformers.masking_utils import create_bidirectional_mask
+
+        mask = create_bidirectional_mask(config=self.encoder.config, inputs_embeds=hidden,
+                                         attention_mask=keep.long())
+        for layer in layers:
+            hidden = layer(hidden, mask)
+        return hidden
 
 
 @register_model("minilm")

