@@ -194,7 +194,8 @@ class Explainer:
                      "total": time.perf_counter() - t0,
                      "rows_per_pass": float(job.plan.rows if job.plan else 0)},
             requested_method=self.name, plan=job.plan,
-            steps=torch.cat(job.steps).cpu() if job.steps else None)
+            steps=torch.cat(job.steps).cpu() if job.steps else None,
+            pad_id=None if job.token_ids is None else job.pad_id)
 
     # -- shared machinery ---------------------------------------------------------------------
     @classmethod

@@ -29,6 +29,8 @@ class Attribution:
     plan : the batch plan used (rows per pass, measured bytes per row, budget, rule).
     steps : ``[batch]`` int64 model evaluations per sample for ``n_steps="auto"`` integrated
         gradients, else ``None``.
+    pad_id : the padding id of token-id inputs (their positions scored exactly 0), ``None``
+        for inputs that are not token ids. Trust metrics and reports read it.
     """
 
     values: torch.Tensor
@@ -42,3 +44,4 @@ class Attribution:
     requested_method: str = ""
     plan: BatchPlan | None = None
     steps: torch.Tensor | None = None
+    pad_id: int | None = None

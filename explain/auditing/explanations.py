@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from explain._core.audio import wav_bytes
-from explain._core.tensors import decode_tokens
+from explain._core.tensors import decode_tokens, pad_id_of
 from explain.auditing import sharding
 from explain.auditing.sections import (
     Agreement,
@@ -145,10 +145,12 @@ def explain_samples(model: nn.Module, x: torch.Tensor, labels: torch.Tensor | No
         results.append(MethodResult(
             done.method, used=attr.method, values=attr.values.detach().cpu(),
             warnings=tuple(attr.warnings), seconds=done.seconds, **(grade or {})))
+    pads = [a.pad_id for a in attrs if a.pad_id is not None]
     return ExplanationsSection(
         modality=modality, class_names=tuple(str(c) for c in class_names), samples=samples,
         methods=tuple(results),
-        agreement=_agreement(attrs, [r.method for r in results if r.error is None]))
+        agreement=_agreement(attrs, [r.method for r in results if r.error is None]),
+        pad_id=pads[0] if pads else pad_id_of(None, model))
 
 
 def _grade(model: nn.Module, xs: torch.Tensor, attr: Any, trust_metrics: Sequence[str] | None,

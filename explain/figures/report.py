@@ -149,7 +149,8 @@ def data_sufficiency_figures(sec: DataSufficiencySection) -> list[go.Figure]:
 
 def token_blocks(sec: ExplanationsSection) -> list[tuple[str, str]]:
     """(label, safe HTML) per text sample and method: tokens highlighted by attribution
-    (padding, id 0, dropped; :func:`explain.figures.attribution.token_html` escapes tokens).
+    (padding, ``sec.pad_id``, dropped; :func:`explain.figures.attribution.token_html` escapes
+    tokens).
     Sub-word pieces (``play ##ing``) are merged into words with their scores summed, and the
     label says so."""
     from explain.attribution.hf_inputs import merge_word_pieces
@@ -159,7 +160,7 @@ def token_blocks(sec: ExplanationsSection) -> list[tuple[str, str]]:
         if s.input is None or not s.tokens:
             continue
         ids = s.input.reshape(-1).tolist()
-        keep = [i for i, t in enumerate(ids) if t != 0]
+        keep = [i for i, t in enumerate(ids) if t != sec.pad_id]
         for m in sec.methods:
             if m.values is None:
                 continue

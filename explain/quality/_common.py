@@ -111,11 +111,11 @@ def _frames(x: torch.Tensor, modality: Modality) -> bool:
     return modality is Modality.SEQUENCE or (modality is Modality.AUDIO and x.dim() == 3)
 
 
-def real_mask(x: torch.Tensor, modality: Modality) -> torch.Tensor:
+def real_mask(x: torch.Tensor, modality: Modality, pad_id: int = 0) -> torch.Tensor:
     """Bool mask ``x.shape``: True where an element is real data, False where it is padding
-    (trailing all-zero frames of sequences and audio frames, pad id 0 of tokens)."""
+    (trailing all-zero frames of sequences and audio frames, ``pad_id`` of tokens)."""
     if modality is Modality.TEXT:
-        return x != 0
+        return x != pad_id
     if _frames(x, modality):
         nonzero = (x != 0).any(-1)                                   # [B, T]
         t = torch.arange(x.shape[1])
@@ -125,17 +125,19 @@ def real_mask(x: torch.Tensor, modality: Modality) -> torch.Tensor:
     return torch.ones_like(x, dtype=torch.bool)
 
 
-def default_baseline(x: torch.Tensor, modality: Modality) -> torch.Tensor:
-    """The reference input when the attribution has none: pad id 0 for tokens; for sequences
+def default_baseline(x: torch.Tensor, modality: Modality, pad_id: int = 0) -> torch.Tensor:
+    """The reference input when the attribution has none: ``pad_id`` for tokens; for sequences
     and audio frames 1e-6 in real frames (an all-zero baseline would be an empty sequence and
     change the length the model derives, as :func:`explain.attribute` does); zeros otherwise."""
     if _frames(x, modality):
         return real_mask(x, modality).to(x.dtype) * 1e-6
+    if modality is Modality.TEXT:
+        return torch.full_like(x, pad_id)
     return torch.zeros_like(x)
 
 
 def float_baseline(inputs: torch.Tensor, baselines: torch.Tensor | None,
-                   modality: Modality) -> torch.Tensor:
+                   modality: Modality, pad_id: int = 0) -> torch.Tensor:
     """Float baselines shaped like ``inputs``: the attribution's own, the mean of a baseline
     distribution, else :func:`default_baseline`."""
     if baselines is not None and baselines.shape == inputs.shape:
@@ -143,7 +145,7 @@ def float_baseline(inputs: torch.Tensor, baselines: torch.Tensor | None,
     if baselines is not None and baselines.dim() == inputs.dim() and \
             baselines.shape[1:] == inputs.shape[1:]:
         return baselines.detach().cpu().float().mean(0, keepdim=True).expand_as(inputs).clone()
-    return default_baseline(inputs, modality).float()
+    return default_baseline(inputs, modality, pad_id).float()
 
 
 def spread(inputs: torch.Tensor, mask: torch.Tensor) -> float:
@@ -160,8 +162,8 @@ def chunk_size(batch_size: int, inputs: torch.Tensor, n_perturb: int) -> int:
     return max(n, min(batch_size, n * n_perturb))
 
 
-def feature_units(x: torch.Tensor, modality: Modality,
-                  patch_size: int | None = None) -> tuple[torch.Tensor, int]:
+def feature_units(x: torch.Tensor, modality: Modality, patch_size: int | None = None,
+                  pad_id: int = 0) -> tuple[torch.Tensor, int]:
     """Unit id of every element of ``x`` (``-1`` for padding) and the number of unit ids.
 
     Returns ``(unit [B, *sample] int64, n_ids)``. Images use square patches over all channels
@@ -184,7 +186,7 @@ def feature_units(x: torch.Tensor, modality: Modality,
     sample = x.shape[1:]
     ids = torch.arange(int(np.prod(sample))).reshape(sample)
     unit = ids[None].expand_as(x).clone()
-    unit[~real_mask(x, modality)] = -1
+    unit[~real_mask(x, modality, pad_id)] = -1
     return unit, int(ids.numel())
 
 

@@ -108,6 +108,9 @@ class MetricContext:
         :mod:`explain.quality.data_sanity`), in eval mode; ``None`` when none was given.
     seed : seed of every random draw.
     batch_size : rows per forward pass.
+    pad_id : the padding id of token-id inputs (:attr:`explain.Attribution.pad_id`; 0, the zoo's
+        convention, when the attribution has none): padding is never a feature, and a removed
+        token becomes this id.
     options, thresholds : validated values (see :func:`resolve_options`).
     """
 
@@ -123,6 +126,7 @@ class MetricContext:
     data_model: nn.Module | None = None
     seed: int = 0
     batch_size: int = 256
+    pad_id: int = 0
     options: Mapping[str, Any] = field(default_factory=dict)
     thresholds: Mapping[str, float] = field(default_factory=dict)
 

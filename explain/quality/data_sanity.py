@@ -53,7 +53,7 @@ class DataSanity(TrustMetric):
             raise ValueError(NO_DATA_MODEL)
         dev = device_of(twin)
         new = context.explain_fn(twin, context.inputs.to(dev), context.target.to(dev))
-        rho = map_correlations(context.values, new, real_mask(context.inputs, context.modality),
+        rho = map_correlations(context.values, new, real_mask(context.inputs, context.modality, context.pad_id),
                                context.option("sanity_abs"))
         return MetricResult(self.name, per_sample={"data_sanity": tuple(to_list(rho))})
 

@@ -184,13 +184,17 @@ def _context(model: nn.Module, inputs: torch.Tensor | None, attribution: Attribu
     x = _inputs_of(attribution, inputs, n)
     n = x.shape[0]
     delta = attribution.convergence_delta
+    if attribution.pad_id is not None and explain_fn is None:
+        attribute_options = {"pad_id": attribution.pad_id, **(attribute_options or {})}
     return MetricContext(
         model=model, inputs=x, values=attribution_values(attribution, n),
         target=attribution.target[:n].detach().cpu().long(), method=attribution.method,
         modality=infer_modality(x, modality=modality, model=model, owner="evaluate"),
         explain_fn=explain_fn or default_explain_fn(attribution.method, attribute_options),
         baselines=attribution.baselines, convergence_delta=None if delta is None else delta[:n],
-        seed=seed, batch_size=batch_size, options=options, thresholds=thresholds)
+        seed=seed, batch_size=batch_size,
+        pad_id=0 if attribution.pad_id is None else attribution.pad_id,
+        options=options, thresholds=thresholds)
 
 
 def _assemble(context: MetricContext, results: list[MetricResult]) -> Quality:

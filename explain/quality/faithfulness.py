@@ -55,12 +55,12 @@ class Curves:
     mean_curves: dict[str, np.ndarray]
 
 
-def _baseline_like(x: torch.Tensor, baselines: torch.Tensor | None,
-                   modality: Modality) -> torch.Tensor:
-    """Per-sample replacement values: pad id 0 for tokens, the attribution's baselines when they
-    match the inputs, else :func:`default_baseline`."""
+def _baseline_like(x: torch.Tensor, baselines: torch.Tensor | None, modality: Modality,
+                   pad_id: int = 0) -> torch.Tensor:
+    """Per-sample replacement values: ``pad_id`` for tokens, the attribution's baselines when
+    they match the inputs, else :func:`default_baseline`."""
     if modality is Modality.TEXT or baselines is None:
-        return default_baseline(x, modality)
+        return default_baseline(x, modality, pad_id)
     b = baselines.detach().cpu().to(x.dtype)
     if b.shape == x.shape:
         return b
@@ -112,7 +112,8 @@ def _sample_curves(x: torch.Tensor, base: torch.Tensor, unit: torch.Tensor,
 def deletion_insertion(model: nn.Module, inputs: torch.Tensor, values: torch.Tensor,
                        target: torch.Tensor, baselines: torch.Tensor | None, modality: Modality,
                        *, steps: int = 20, n_random: int = 3, seed: int = 0,
-                       patch_size: int | None = None, batch_size: int = 256) -> Curves:
+                       patch_size: int | None = None, batch_size: int = 256,
+                       pad_id: int = 0) -> Curves:
     """Deletion/insertion AUCs of ``values`` and of random orders.
 
     Parameters
@@ -128,8 +129,8 @@ def deletion_insertion(model: nn.Module, inputs: torch.Tensor, values: torch.Ten
     patch_size : image patch side in pixels (default: ~16 patches along the longer side).
     batch_size : rows per forward pass.
     """
-    unit, n_ids = feature_units(inputs, modality, patch_size)
-    base = _baseline_like(inputs, baselines, modality)
+    unit, n_ids = feature_units(inputs, modality, patch_size, pad_id)
+    base = _baseline_like(inputs, baselines, modality, pad_id)
     rng = np.random.default_rng(seed)
     fractions = np.linspace(0.0, 1.0, steps + 1)
     k, r = steps + 1, 1 + n_random
@@ -176,7 +177,7 @@ class Faithfulness(TrustMetric):
                                context.baselines, context.modality,
                                steps=context.option("steps"), n_random=context.option("n_random"),
                                seed=context.seed, patch_size=context.option("patch_size"),
-                               batch_size=context.batch_size)
+                               batch_size=context.batch_size, pad_id=context.pad_id)
         per_sample = {"deletion_auc": c.deletion, "insertion_auc": c.insertion,
                       "random_deletion_auc": c.random_deletion,
                       "random_insertion_auc": c.random_insertion}

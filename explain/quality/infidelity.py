@@ -40,15 +40,15 @@ def infidelity_scores(model: nn.Module, inputs: torch.Tensor, values: torch.Tens
                      target: torch.Tensor, baselines: torch.Tensor | None, method: str,
                      modality: Modality, *, n_perturb: int = 16, noise: float = 0.1,
                      remove_fraction: float = 0.25, seed: int = 0,
-                     batch_size: int = 256) -> torch.Tensor:
+                     batch_size: int = 256, pad_id: int = 0) -> torch.Tensor:
     """Normalized infidelity per sample ``[n]`` (lower is better; captum's definition)."""
     from captum.metrics import infidelity as captum_infidelity
     from captum.metrics import infidelity_perturb_func_decorator
 
     device = device_of(model)
-    mask = real_mask(inputs, modality).to(device)
+    mask = real_mask(inputs, modality, pad_id).to(device)
     x = inputs.to(device).float()
-    base = float_baseline(inputs, baselines, modality).to(device)
+    base = float_baseline(inputs, baselines, modality, pad_id).to(device)
     sigma = noise * spread(inputs, mask.cpu())
     gen = torch.Generator(device="cpu").manual_seed(seed)
     global_map = method in MULTIPLY_BY_INPUTS
@@ -99,7 +99,7 @@ class Infidelity(TrustMetric):
             context.model, context.inputs, context.values, context.target, context.baselines,
             context.method, context.modality,
             n_perturb=context.option("infidelity_perturbations"), seed=context.seed,
-            batch_size=context.batch_size)
+            batch_size=context.batch_size, pad_id=context.pad_id)
         return MetricResult(self.name, per_sample={"infidelity": tuple(to_list(scores))})
 
     def describe(self, result: MetricResult) -> str:

@@ -64,7 +64,8 @@ def agreement(attributions: Sequence[Attribution], *, use_abs: bool = False) -> 
                 f"({tuple(first.inputs.shape)}). Compute every attribution on the same batch.")
     n = first.inputs.shape[0]
     x = first.inputs.detach().cpu()
-    mask = real_mask(x, infer_modality(x, owner="agreement")).reshape(n, -1).numpy()
+    pad = 0 if first.pad_id is None else first.pad_id
+    mask = real_mask(x, infer_modality(x, owner="agreement"), pad).reshape(n, -1).numpy()
     maps = [attribution_values(a, n).reshape(n, -1).numpy() for a in attrs]
     if use_abs:
         maps = [np.abs(m) for m in maps]

@@ -196,7 +196,7 @@ class Sanity(TrustMetric):
     def compute(self, context: MetricContext) -> MetricResult:
         s = cascading_randomization(context.model, context.inputs, context.values,
                                     context.target, context.explain_fn,
-                                    real_mask(context.inputs, context.modality),
+                                    real_mask(context.inputs, context.modality, context.pad_id),
                                     checkpoints=context.option("sanity_checkpoints"),
                                     use_abs=context.option("sanity_abs"), seed=context.seed)
         return MetricResult(self.name, per_sample={"sanity": tuple(to_list(s.final))},

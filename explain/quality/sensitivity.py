@@ -36,12 +36,13 @@ __all__ = ["Sensitivity", "sensitivity_scores"]
 
 def sensitivity_scores(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor,
                        explain_fn: ExplainFn, modality: Modality, *, n_perturb: int = 4,
-                       radius: float = 0.02, seed: int = 0, batch_size: int = 256) -> torch.Tensor:
+                       radius: float = 0.02, seed: int = 0, batch_size: int = 256,
+                       pad_id: int = 0) -> torch.Tensor:
     """Max-sensitivity per sample ``[n]``: ``max ||e(x + u) - e(x)|| / ||e(x)||`` over ``u``."""
     from captum.metrics import sensitivity_max
 
     device = device_of(model)
-    mask = real_mask(inputs, modality).to(device)
+    mask = real_mask(inputs, modality, pad_id).to(device)
     r = radius * spread(inputs, mask.cpu())
     gen = torch.Generator(device="cpu").manual_seed(seed)
 
@@ -93,7 +94,7 @@ class Sensitivity(TrustMetric):
             context.model, context.inputs, context.target, context.explain_fn, context.modality,
             n_perturb=context.option("sensitivity_perturbations"),
             radius=context.option("sensitivity_radius"), seed=context.seed,
-            batch_size=context.batch_size)
+            batch_size=context.batch_size, pad_id=context.pad_id)
         return MetricResult(self.name, per_sample={"sensitivity": tuple(to_list(scores))})
 
     def criteria(self, result: MetricResult, context: MetricContext) -> tuple[Criterion, ...]:

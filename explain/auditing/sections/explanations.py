@@ -152,6 +152,7 @@ class ExplanationsSection(Section):
     samples : the :class:`ExplainedSample` entries, in the order of every method's ``values``.
     methods : a :class:`MethodResult` per method, in the order asked.
     agreement : between methods (``None`` with fewer than two that ran).
+    pad_id : the padding id of token inputs (hidden in the report's token views).
     """
 
     name = "explanations"
@@ -161,6 +162,7 @@ class ExplanationsSection(Section):
     samples: tuple[ExplainedSample, ...] = ()
     methods: tuple[MethodResult, ...] = ()
     agreement: Agreement | None = None
+    pad_id: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         samples = [s.to_dict() for s in self.samples]
@@ -171,7 +173,8 @@ class ExplanationsSection(Section):
                 "modality": None if self.modality is None else self.modality.value,
                 "class_names": list(self.class_names), "samples": samples,
                 "methods": [m.to_dict() for m in self.methods],
-                "agreement": None if self.agreement is None else self.agreement.to_dict()}
+                "agreement": None if self.agreement is None else self.agreement.to_dict(),
+                "pad_id": self.pad_id}
 
     @classmethod
     def _read(cls, d: Mapping[str, Any]) -> dict[str, Any]:
@@ -187,7 +190,8 @@ class ExplanationsSection(Section):
                 "class_names": tuple(str(c) for c in d.get("class_names") or ()),
                 "samples": tuple(ExplainedSample.from_dict(s) for s in samples),
                 "methods": tuple(methods),
-                "agreement": None if agree is None else Agreement.from_dict(agree)}
+                "agreement": None if agree is None else Agreement.from_dict(agree),
+                "pad_id": int(d.get("pad_id") or 0)}
 
     def sanity_rows(self) -> tuple[SanityRow, ...]:
         """One :class:`SanityRow` per graded method, when any ran the data-randomization test

@@ -82,3 +82,59 @@ def test_padding_is_hidden_from_the_displayed_words(roberta):
     assert list(words.words) == ["<s>", "unwatchable", "</s>"]
     assert words.scores[1] == pytest.approx(float(attr.values[0, 1:4].sum()))
     assert tokens == ["<s>", "Ġgreat", "!", "</s>"]
+
+
+def test_the_attribution_carries_its_pad_id_only_for_token_inputs(roberta):
+    # Arrange
+    mlp = torch.nn.Sequential(torch.nn.Linear(4, 2))
+    # Act
+    tokens = explain.attribute(roberta, IDS, target=1, n_steps=8)
+    floats = explain.attribute(mlp, torch.randn(3, 4), target=0, n_steps=8)
+    # Assert
+    assert tokens.pad_id == PAD
+    assert floats.pad_id is None
+
+
+def test_trust_metrics_treat_the_pad_id_as_padding_and_removed_tokens_become_it(roberta):
+    # Arrange
+    from explain import Modality
+    from explain.quality._common import default_baseline, feature_units, real_mask
+    from explain.quality.evaluation import _context
+
+    attr = explain.attribute(roberta, IDS, target=1, n_steps=8)
+    # Act
+    mask = real_mask(IDS, Modality.TEXT, PAD)
+    base = default_baseline(IDS, Modality.TEXT, PAD)
+    unit, _ = feature_units(IDS, Modality.TEXT, pad_id=PAD)
+    context = _context(roberta, None, attr, n_samples=2, modality=None, explain_fn=None,
+                       attribute_options=None, seed=0, batch_size=8, options={}, thresholds={})
+    # Assert: <s> (id 0) is a real token, <pad> (id 1) is not
+    assert torch.equal(mask, IDS != PAD)
+    assert torch.equal(base, torch.full_like(IDS, PAD))
+    assert torch.equal(unit < 0, IDS == PAD)
+    assert context.pad_id == PAD
+
+
+def test_the_report_hides_padding_by_the_sections_pad_id():
+    # Arrange
+    from explain import Modality
+    from explain.auditing.sections.explanations import (
+        ExplainedSample,
+        ExplanationsSection,
+        MethodResult,
+    )
+    from explain.figures.report import token_blocks
+
+    names = ByteBPE().convert_ids_to_tokens(IDS[0].tolist())
+    sample = ExplainedSample(index=0, pred=1, confidence=0.9, input=IDS[0], tokens=tuple(names))
+    values = torch.tensor([[0.1, 0.2, 0.3, 0.4, 0.5, 0.0, 0.0]])
+    sec = ExplanationsSection(modality=Modality.TEXT, class_names=("neg", "pos"),
+                              samples=(sample,), methods=(MethodResult("saliency",
+                                                                      values=values),),
+                              pad_id=PAD)
+    # Act
+    (label, block), = token_blocks(sec)
+    again = ExplanationsSection.from_dict(sec.to_dict())
+    # Assert
+    assert "&lt;s&gt;" in block and "&lt;pad&gt;" not in block
+    assert again.pad_id == PAD
