@@ -17,6 +17,6 @@ test: setup lint  ## the default test run (CI): lint, then the tests; < 15 min o
 test-slow: setup  ## full-size training and other slow tests
 	OMP_NUM_THREADS=1 $(PYTHON) -m pytest -q -m slow
 
-lint: setup  ## ruff over everything, mypy over explain/ zoo/ deepscope/ (pyproject's [tool.mypy])
+lint: setup  ## ruff over everything, mypy over explain/ zoo/ deepscope/ dashboard/ (pyproject's [tool.mypy])
 	$(PYTHON) -m ruff check explain zoo dashboard deepscope tests benchmarks
 	$(PYTHON) -m mypy
