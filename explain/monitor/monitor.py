@@ -392,12 +392,11 @@ class TrainingMonitor:
     def _record(self, k: int, loss: Any, target: Any) -> None:
         self._last_temporal = (0.0, 0.0)
         self._state.backward_norms = self._grad_norms.values
-        host_loss, loss_stats = self._losses.take()
-        count, tracked = self._tracker.take()
-        self._state.extra = tracked + loss_stats  # read in the record's one transfer
+        losses, tracked = self._losses.take(), self._tracker.take()
+        self._state.extra = tracked.tensors + losses.tensors  # read in the record's one transfer
         rec = collect(self._state, loss)
         h = self.history
-        append_between(h, count, host_loss, rec)
+        append_between(h, tracked, losses, rec)
         h.steps.append(k)
         h.step_loss.append(rec.loss)
         for spec in self._layers:
