@@ -188,10 +188,11 @@ class StepTracker:
         device = params[0].device if params else torch.device("cpu")
         # [params, layers] 0/1: squared parameter norms -> squared layer norms
         self._layer_cols = tuple(tuple(col[i] for i in idx) for idx in layers)
-        self._member = torch.zeros(len(used), len(layers), device=device)
+        member = [[0.0] * len(layers) for _ in used]
         for j, cols in enumerate(self._layer_cols):
             for c in cols:
-                self._member[c, j] = 1.0
+                member[c][j] = 1.0
+        self._member = torch.tensor(member, device=device).reshape(len(used), len(layers))
         self._ends = list(dict.fromkeys([self.trainable[0], self.trainable[-1]])) \
             if self.trainable else []  # the first and last layer: in (nearly) every graph
         self._handles: list[Any] = []

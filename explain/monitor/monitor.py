@@ -155,7 +155,7 @@ class TrainingMonitor:
         self._compiled = _layers.compiled_modules(self.model)
         # (module, forward hook) pairs, made once and kept out of torch.compile's tracing: the
         # same hook objects at every sampled step, never on a module inside compiled code
-        off = torch.compiler.disable
+        off = _layers.untraced
         targets = [(spec.module, self._layer_hook(spec)) for spec in self._layers]
         targets += [(module, self._act_hook(kind)) for module, kind in self._activations]
         self._hook_targets = [(m, off(h)) for m, h in targets if id(m) not in self._compiled]
