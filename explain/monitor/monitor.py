@@ -17,18 +17,15 @@ from typing import Any
 import torch
 from torch import nn
 
-from explain._validation import check_float, check_int
-from explain.errors import InvalidInputError, InvalidTypeError
-from explain.monitor import _distributed, _layers
-from explain.monitor._between import BETWEEN_KEYS, LossCounter, StepTracker, append_between
+from explain.errors import InvalidInputError
+from explain.monitor import _distributed, _layers, _setup
+from explain.monitor._between import LossCounter, StepTracker, append_between
 from explain.monitor._pacer import Pacer
 from explain.monitor._record import BackwardGradNorms, SampledStep, SnapshotPlan, collect
 from explain.monitor._temporal import TemporalRecorder, sequence_layout
 from explain.monitor.history import LAYER_METRICS, History
 
 __all__ = ["TrainingMonitor"]
-
-_OWNER = "TrainingMonitor"
 
 
 class TrainingMonitor:
@@ -274,40 +271,12 @@ class TrainingMonitor:
 
     # ------------------------------------------------------------------ internals
     def _validate(self) -> None:
-        if not isinstance(self.model, nn.Module):
-            raise InvalidTypeError(
-                f"The 'model' parameter of {_OWNER} must be a torch.nn.Module. "
-                f"Got {type(self.model).__name__} instead.")
-        if self.every is not None:
-            check_int(self.every, "every", owner=_OWNER, min=1)
-        check_int(self.temporal_samples, "temporal_samples", owner=_OWNER, min=1)
-        check_int(self.max_every, "max_every", owner=_OWNER, min=1)
-        if self.max_snapshot_bytes is not None:
-            check_int(self.max_snapshot_bytes, "max_snapshot_bytes", owner=_OWNER, min=0)
-        check_float(self.budget, "budget", owner=_OWNER, min=0, min_inclusive=False, max=1)
-        if not isinstance(self.history, History):
-            raise InvalidTypeError(
-                f"The 'history' parameter of {_OWNER} must be an explain.monitor.History or "
-                f"None. Got {type(self.history).__name__} instead.")
-        if self.scaler is not None and not hasattr(self.scaler, "get_scale"):
-            raise InvalidTypeError(
-                f"The 'scaler' parameter of {_OWNER} must be a torch.amp.GradScaler or None. "
-                f"Got {type(self.scaler).__name__} instead.")
+        _setup.validate(self.model, self.every, self.temporal_samples, self.max_every,
+                        self.max_snapshot_bytes, self.budget, self.history, self.scaler)
 
     def _prepare_history(self) -> None:
-        h, n = self.history, len(self.history.steps)
-        guess = _layers.static_activation_guess(self.model, self._layers)
-        for spec in self._layers:
-            h.layers.setdefault(spec.name, {})
-            for metric in LAYER_METRICS:
-                h.layers[spec.name].setdefault(metric, [None] * n)
-            h.layer_info.setdefault(spec.name, {
-                "type": type(spec.module).__name__, "activation": guess.get(spec.name),
-                "num_params": spec.num_params, "index": spec.index})
-        for key in BETWEEN_KEYS:  # a history recorded before these were tracked: None there
-            h.between.setdefault(key, [None] * n)
         first = self._params[0] if self._params else None
-        h.meta.update({
+        _setup.prepare_history(self.history, self.model, self._layers, {
             "model": type(self.model).__name__,
             "num_params": sum(p.numel() for p in self._params),
             "num_trainable": sum(p.numel() for p in self._params if p.requires_grad),
