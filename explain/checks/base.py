@@ -159,6 +159,14 @@ def first_step_of_epoch(history: Any, epoch: int | None) -> int | None:
     return (epoch - 1) * total // n
 
 
+def between_tail(history: Any) -> dict[str, Any] | None:
+    """What the monitor tracked on the steps after the last record
+    (``history.meta["between_tail"]``: the ``between`` keys and ``"step"``), or None."""
+    meta = getattr(history, "meta", None) or {}
+    tail = meta.get("between_tail")
+    return tail if isinstance(tail, dict) and isinstance(tail.get("step"), int) else None
+
+
 def first_step_where(steps: Sequence[Any], flags: Iterable[bool], *,
                      sustained: bool = False) -> int | None:
     """The step of the first true flag; with ``sustained``, the first from which every later

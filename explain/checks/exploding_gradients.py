@@ -19,6 +19,7 @@ from explain.checks.base import (
     CheckContext,
     MissingInput,
     Onset,
+    between_tail,
     finite,
     first_step_where,
     fmt,
@@ -123,6 +124,10 @@ class ExplodingGradients(Check):
                 "Train under explain.TrainingMonitor(model) for longer, or sample more often "
                 "(a smaller 'every').")
         steps = list(getattr(context.history, "steps", []) or range(len(norms)))
+        tail = between_tail(context.history)
+        if tail is not None and tail.get("grad_norm_max") is not None and \
+                len(steps) == len(norms):  # the steps after the last record: a peak only
+            steps, norms = steps + [tail["step"]], norms + [None]
         evidence = {"steps": steps, "total_grad_norm": norms, "overflow": overflow,
                     "max_norm": max(vals) if vals else None, "max_spike": None,
                     "max_spike_step": None, "n_spikes": 0, "growth": None,
@@ -156,13 +161,17 @@ class ExplodingGradients(Check):
         when the loss jumped with it (:func:`loss_jumps`) or the loss is unknown."""
         window = int(context.threshold("spike_window"))
         between = getattr(context.history, "between", None) or {}
-        peaks = list(between.get("grad_norm_max") or []) or None
+        tail = between_tail(context.history)
+        extra = [tail] if tail is not None and len(norms) == len(between.get("grad_norm_max")
+                                                                 or []) + 1 else []
+        peaks = list(between.get("grad_norm_max") or []) + [t["grad_norm_max"] for t in extra] \
+            or None
         if peaks is not None and len(peaks) != len(norms):
             peaks = None
         raw = spikes(norms, window, peaks=peaks)
-        losses = list(between.get("loss_max") or [])
+        losses = list(between.get("loss_max") or []) + [t.get("loss_max") for t in extra]
         if len(losses) != len(norms) or not finite(losses):
-            losses = list(getattr(context.history, "step_loss", None) or [])
+            losses = list(getattr(context.history, "step_loss", None) or []) + [None] * len(extra)
         jumps = loss_jumps(losses, window) if len(losses) == len(norms) else [None] * len(norms)
         return [None if j is False else f for f, j in zip(raw, jumps)], raw, peaks
 

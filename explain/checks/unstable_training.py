@@ -38,6 +38,7 @@ from explain.checks.base import (
     CheckContext,
     MissingInput,
     Onset,
+    between_tail,
     finite,
     first_step_where,
     fmt,
@@ -74,7 +75,12 @@ def _losses(history: Any) -> tuple[list[Any], list[float | None], list[float | N
     if n >= 5 or (n >= 2 and n >= len(finite(train))):
         between = getattr(history, "between", None) or {}
         peaks = list(between.get("loss_max") or [])
-        return steps, loss, peaks if len(peaks) == len(loss) else loss, "step_loss"
+        peaks = peaks if len(peaks) == len(loss) else list(loss)
+        tail = between_tail(history)
+        if tail is not None and tail.get("loss_max") is not None and len(steps) == len(loss):
+            # the steps after the last record: a peak, no sampled loss
+            steps, loss, peaks = steps + [tail["step"]], loss + [None], peaks + [tail["loss_max"]]
+        return steps, loss, peaks, "step_loss"
     return list(epochs.get("epoch") or []), train, train, "train_loss"
 
 

@@ -36,7 +36,8 @@ import torch
 from explain.monitor._layers import loss_scale
 from explain.monitor._record import norms
 
-__all__ = ["LossCounter", "LossTake", "StepTracker", "TrackerTake", "BETWEEN_KEYS", "CLIP_TOLERANCE", "append_between"]
+__all__ = ["LossCounter", "LossTake", "StepTracker", "TrackerTake", "BETWEEN_KEYS", "CLIP_TOLERANCE", "append_between",
+           "between_row", "finish_tail"]
 
 #: the per-record columns of ``History.between``
 BETWEEN_KEYS = ("count", "grad_norm_max", "grad_norm_mean", "loss_max", "loss_mean",
@@ -114,11 +115,6 @@ class LossCounter:
         folded, self._folded = list(self._folded.values()), {}
         host, self._host = self._host, [0.0, -_INF, 0.0, 0.0]
         return LossTake(host, len(folded), folded + ([] if raw is None else [raw]))
-
-    def flush(self) -> int:
-        """The number of non-finite losses since the last flush (one sync per device)."""
-        taken = self.take()
-        return taken.finish([t.tolist() for t in taken.tensors])[0]
 
 
 @dataclass(frozen=True)
@@ -436,17 +432,25 @@ def _window_ratio(flat: list[float], gaps: tuple[int, ...],
     return top
 
 
+def between_row(tracked: TrackerTake, losses: LossTake,
+                values: list[list[float]]) -> tuple[dict[str, Any], int]:
+    """(the ``between`` values of one stretch, its non-finite losses) from the values of
+    ``tracked.tensors`` then ``losses.tensors``."""
+    n = len(tracked.tensors)
+    bad, loss_max, loss_mean = losses.finish(values[n:])
+    row = {"count": tracked.steps, **tracked.finish(values[:n]), "loss_max": loss_max,
+           "loss_mean": loss_mean}
+    return row, bad
+
+
 def append_between(history: Any, tracked: TrackerTake, losses: LossTake, rec: Any) -> None:
     """Append to ``history.between`` what happened since the previous record (from a
     :class:`~explain.monitor._record.StepRecord` whose ``extra`` holds the values of
     ``tracked.tensors`` then ``losses.tensors``), add the non-finite losses, and note in
     ``history.meta`` whether the loop clipped the gradient of this record."""
     h = history
-    n = len(tracked.tensors)
-    bad, loss_max, loss_mean = losses.finish(rec.extra[n:])
+    row, bad = between_row(tracked, losses, rec.extra)
     h.nonfinite["loss"] += bad
-    row = {"count": tracked.steps, **tracked.finish(rec.extra[:n]), "loss_max": loss_max,
-           "loss_mean": loss_mean}
     for key in BETWEEN_KEYS:
         h.between[key].append(row[key])
     before, after = rec.grad_norm_before, rec.grad_norm_after
@@ -454,3 +458,13 @@ def append_between(history: Any, tracked: TrackerTake, losses: LossTake, rec: An
                and after < before * (1 - CLIP_TOLERANCE))
     h.meta["clipped_records"] = h.meta.get("clipped_records", 0) + int(clipped)
     h.meta["clipping"] = h.meta["clipped_records"] > 0
+
+
+def finish_tail(history: Any, tracked: TrackerTake, losses: LossTake, last_step: int) -> None:
+    """At close: what happened after the last record (steps no record covers), read with one
+    sync, into ``history.meta["between_tail"]`` (the ``between`` keys plus ``"step"``, the last
+    step; None when the last step was a record), and its non-finite losses counted."""
+    values = [t.tolist() for t in tracked.tensors + losses.tensors]
+    row, bad = between_row(tracked, losses, values)
+    history.nonfinite["loss"] += bad
+    history.meta["between_tail"] = {"step": last_step, **row} if tracked.steps else None

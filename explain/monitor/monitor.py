@@ -19,7 +19,7 @@ from torch import nn
 
 from explain.errors import InvalidInputError
 from explain.monitor import _distributed, _layers, _setup
-from explain.monitor._between import LossCounter, StepTracker, append_between
+from explain.monitor._between import LossCounter, StepTracker, append_between, finish_tail
 from explain.monitor._pacer import Pacer
 from explain.monitor._record import BackwardGradNorms, SampledStep, SnapshotPlan, collect
 from explain.monitor._temporal import TemporalRecorder, sequence_layout
@@ -192,8 +192,9 @@ class TrainingMonitor:
         """Remove every hook and finish the history; safe to call more than once."""
         self._disarm()
         if self._started and not self._closed:
+            # the steps after the last record: their spikes must not hide either
+            finish_tail(self.history, self._tracker.take(), self._losses.take(), self._step - 1)
             self._tracker.close()
-            self.history.nonfinite["loss"] += self._losses.flush()
             meta = self.history.meta
             meta["total_steps"] = self._step
             meta["every_final"] = self._pacer.every

@@ -463,3 +463,18 @@ def test_without_a_training_loss_the_sustained_gl_alone_decides():
                          "from epoch 6 (up to 50: validation loss 50% above its minimum at epoch "
                          "3) (the training loss was not logged); the relative train/val accuracy "
                          "gap is 0.05 (<= 0.1); stop at epoch 3.")
+
+
+def test_a_spike_after_the_last_record_counts():
+    norms = [1.0] * 12
+    h = exploding(norms)
+    h.between = {"grad_norm_max": [2.0] * 12, "loss_max": [2.3] * 12}
+    h.meta["between_tail"] = {"step": 130, "count": 9, "grad_norm_max": 60.0, "loss_max": 6.0}
+    f = run("exploding-gradients", h)
+    assert f.severity is Severity.WARN
+    assert f.summary == ("Gradients explode: the total gradient norm spiked to 60, 30 times its "
+                         "running median (floored at the run's established "
+                         "scale; 1 spikes >= 10x).")
+    assert f.evidence["max_spike_step"] == 130 and f.evidence["steps"][-1] == 130
+    h.meta["between_tail"]["grad_norm_max"] = 19.0  # 9.5x the earlier peaks: no spike
+    assert run("exploding-gradients", h).severity is Severity.PASS

@@ -162,3 +162,16 @@ def test_ties_in_severity_are_ordered_by_time():
     h.layer_info["fc"]["activation"] = "relu"
     found = [f.check for f in diagnose(h, checks=["dead-units", "unstable-training"])]
     assert found == ["unstable-training", "dead-units"]  # both WARN; the earlier first
+
+
+def test_a_loss_spike_after_the_last_record_is_seen():
+    h = loss_history(CONVERGING)
+    h.between = {"loss_max": list(CONVERGING)}
+    h.meta["between_tail"] = {"step": 125, "count": 5, "loss_max": 30.0}
+    f = run(h)
+    assert f.severity is Severity.WARN
+    assert f.summary == ("Unstable training: the loss spiked to 30, 13x its start 2.3 (> 4x) at 1 "
+                         "records.")
+    assert f.evidence["first_step"] == 125
+    h.meta["between_tail"]["loss_max"] = 9.1  # under 4 x 2.3
+    assert run(h).severity is Severity.PASS

@@ -280,3 +280,24 @@ def test_the_windowed_update_ratio_bounds_the_sustained_per_step_ratio():
     assert mon._tracker.ratio_every == 8
     assert tracked <= max(exact[1:])
     assert tracked == pytest.approx(max(sum(w) / 8 for w in windows), rel=0.2)
+
+
+def test_a_spike_after_the_last_record_is_kept_at_close():
+    model = net()
+    with TrainingMonitor(model, every=10) as mon:  # records at 0 and 10; steps 11-17 after
+        norms, losses = loop(model, mon, 18, spike_at=14)
+    tail = mon.history.meta["between_tail"]
+    assert mon.history.steps == [0, 10]
+    assert tail["step"] == 17 and tail["count"] == 7
+    assert tail["grad_norm_max"] == pytest.approx(norms[14], rel=1e-5)
+    assert tail["loss_max"] == pytest.approx(losses[14], rel=1e-6)
+    assert tail["loss_mean"] == pytest.approx(sum(losses[11:18]) / 7, rel=1e-6)
+    again = History.from_dict(mon.history.to_dict())
+    assert again.meta["between_tail"] == tail
+
+
+def test_no_tail_when_the_last_step_was_a_record():
+    model = net()
+    with TrainingMonitor(model, every=5) as mon:
+        loop(model, mon, 16)
+    assert mon.history.steps[-1] == 15 and mon.history.meta["between_tail"] is None
