@@ -478,3 +478,23 @@ def test_a_spike_after_the_last_record_counts():
     assert f.evidence["max_spike_step"] == 130 and f.evidence["steps"][-1] == 130
     h.meta["between_tail"]["grad_norm_max"] = 19.0  # 9.5x the earlier peaks: no spike
     assert run("exploding-gradients", h).severity is Severity.PASS
+
+
+def test_a_spike_the_loop_clipped_is_info_while_the_loss_falls():
+    norms = [1.0] * 12
+    norms[6] = 50.0
+    h = exploding(norms)
+    h.meta["clipping"] = True
+    f = run("exploding-gradients", h)
+    assert f.severity is Severity.INFO
+    assert f.summary == ("Gradient spikes contained by clipping: before clipping, the total "
+                         "gradient norm spiked to 70.7, 50 times its running median (floored at "
+                         "the run's established scale; 1 spikes >= 10x); the loop clipped its "
+                         "gradients, and the loss still fell 74%.")
+    assert "lower learning rate" in f.remedy
+    h.meta["clipping"] = False
+    assert run("exploding-gradients", h).severity is Severity.WARN
+    norms[6] = 100.0  # >= spike_fail_factor: a FAIL that clipping does not soften
+    severe = exploding(norms)
+    severe.meta["clipping"] = True
+    assert run("exploding-gradients", severe).severity is Severity.FAIL
