@@ -354,18 +354,23 @@ def loss_progress(history: Any) -> dict[str, Any] | None:
     """How much the training loss fell: ``{"start", "end", "progress"}`` or ``None``.
 
     Uses the sampled step losses (median of the first vs the last tenth) when there are at least
-    4, otherwise the per-epoch training loss (first vs last epoch). ``progress`` is
-    ``(start - end) / |start|`` (negative when the loss rose); ``diverged`` is true when a
-    non-finite loss was counted.
+    4 and they reach the last epoch, otherwise the per-epoch training loss (first vs last
+    epoch): with an adaptive interval the records can stop long before the end of training,
+    and their last loss is then no end. ``progress`` is ``(start - end) / |start|`` (negative
+    when the loss rose); ``diverged`` is true when a non-finite loss was counted.
     """
     steps = list(getattr(history, "step_loss", None) or [])
     vals = finite(steps)
-    if len(vals) >= 4:
+    epochs = getattr(history, "epochs", None) or {}
+    ends = list((getattr(history, "meta", None) or {}).get("epoch_end_steps") or [])
+    recorded = list(getattr(history, "steps", None) or [])
+    early = (len(finite(epochs.get("train_loss"))) >= 2 and len(ends) >= 2 and bool(recorded)
+             and recorded[-1] < ends[-2])  # the last record is before the last epoch began
+    if len(vals) >= 4 and not early:
         k = max(1, len(vals) // 10)
         start, end = statistics.median(vals[:k]), statistics.median(vals[-k:])
         source = "step_loss"
     else:
-        epochs = getattr(history, "epochs", None) or {}
         vals = finite(epochs.get("train_loss"))
         if len(vals) < 2:
             return None

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from explain.errors import InvalidInputError
 from explain.monitor import _distributed, _layers, _setup
@@ -307,6 +308,7 @@ class TrainingMonitor:
             self._handles.append(self.model.register_forward_pre_hook(before, with_kwargs=True))
             self._handles.append(self.model.register_forward_hook(after))
         self._grad_norms.arm(self._params, self.scaler)
+        self._handles.append(register_optimizer_step_pre_hook(self._grad_norms.before_optimizer))
         # the monitor's own seconds (wall, cpu) for this sampled step; hooks add theirs
         self._spent = [time.perf_counter() - t0, time.thread_time() - c0]
 
@@ -362,6 +364,7 @@ class TrainingMonitor:
     def _record(self, k: int, loss: Any, target: Any) -> None:
         self._last_temporal = (0.0, 0.0)
         self._state.backward_norms = self._grad_norms.values
+        self._state.applied_norms = self._grad_norms.applied
         losses, tracked = self._losses.take(), self._tracker.take()
         self._state.extra = tracked.tensors + losses.tensors  # read in the record's one transfer
         rec = collect(self._state, loss)

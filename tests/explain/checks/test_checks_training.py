@@ -498,3 +498,16 @@ def test_a_spike_the_loop_clipped_is_info_while_the_loss_falls():
     severe = exploding(norms)
     severe.meta["clipping"] = True
     assert run("exploding-gradients", severe).severity is Severity.FAIL
+
+
+def test_loss_progress_uses_the_epochs_when_the_records_stop_early():
+    from explain.checks.base import loss_progress
+    h = History()
+    h.steps, h.step_loss = [0, 8, 16, 24, 32], [2.23, 2.2, 2.15, 2.1, 2.06]  # records: epochs 1-4
+    for loss in [2.2, 2.0, 1.9] + [1.8] * 20 + [1.7, 1.67]:
+        h.log_epoch(train_loss=loss)
+    h.meta["epoch_end_steps"] = [8 * (i + 1) for i in range(25)]
+    p = loss_progress(h)
+    assert p["source"] == "train_loss" and p["progress"] == pytest.approx((2.2 - 1.67) / 2.2)
+    h.steps[-1] = 192  # the last record in the last epoch (which began at step 192)
+    assert loss_progress(h)["source"] == "step_loss"

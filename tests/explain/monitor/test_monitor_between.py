@@ -7,6 +7,7 @@ import contextlib
 import pytest
 import torch
 import torch.nn.functional as F
+import torch.optim.optimizer as optim_module
 from torch import nn
 
 from explain.monitor import History, TrainingMonitor
@@ -301,3 +302,23 @@ def test_no_tail_when_the_last_step_was_a_record():
     with TrainingMonitor(model, every=5) as mon:
         loop(model, mon, 16)
     assert mon.history.steps[-1] == 15 and mon.history.meta["between_tail"] is None
+
+
+@pytest.mark.parametrize(("clip", "clipped"), [(0.1, True), (1e6, False)])
+def test_clipping_is_seen_when_the_loop_clears_gradients_before_step(clip, clipped):
+    # opt.step(); opt.zero_grad(); mon.step(): no gradient left at step(), so the clipped
+    # norm is read when optimizer.step() begins
+    model = net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    x, y = data()
+    with TrainingMonitor(model, every=4) as mon:
+        for _ in range(9):
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+            opt.step()
+            opt.zero_grad()
+            mon.step(loss=loss.detach())
+    assert mon.history.meta["clipping"] is clipped
+    assert mon.history.meta["clipped_records"] == (3 if clipped else 0)
+    assert not optim_module._global_optimizer_pre_hooks  # removed after each record
