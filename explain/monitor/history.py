@@ -28,7 +28,8 @@ The layout is a contract every part of deepscope codes against (checks, figures,
                 ``"epoch_end_steps"`` (the global step count at each ``log_epoch``),
                 ``"temporal_source"`` (``"training step"`` or ``"extra pass"``),
                 ``"clipping"`` (whether the loop clipped gradients: a gradient norm at
-                ``step()`` below the one backward produced, at ``"clipped_records"`` records),
+                ``optimizer.step()`` below the one backward produced, at
+                ``"clipped_records"`` records), ``"between_tail"`` (see ``between``),
                 ``"monitor_seconds"`` (the monitor's measured work), ...
 
 JSON is the canonical form (:meth:`History.to_dict`): strict JSON through

@@ -70,10 +70,12 @@ class TrainingMonitor:
     step, sampled or not, also updates running statistics on the device (no sync), read at the
     next record into ``history.between``: the largest and mean global gradient norm, loss
     (when ``loss`` is given) and a lower bound of the largest update-to-weight ratio since the
-    previous record. Gradient norms are taken as backward accumulates them, so they are the
-    norms before any gradient clipping in the loop (a gradient assigned by hand is read at
-    :meth:`step`); ``meta["clipping"]`` says whether the loop clipped (a norm at
-    :meth:`step` below the one backward produced, at a sampled step). With
+    previous record (the steps after the last record go to ``meta["between_tail"]`` at
+    close). Gradient norms are taken as backward accumulates them, so they are the norms
+    before any gradient clipping in the loop (a gradient assigned by hand is read at
+    :meth:`step`); ``meta["clipping"]`` says whether the loop clipped (a norm when
+    ``optimizer.step()`` begins, or else at :meth:`step`, below the one backward produced, at
+    a sampled step). With
     gradient accumulation call :meth:`step` once per optimizer step: the activation statistics
     come from the first forward pass (with gradients enabled) of the sampled step; forward
     passes under ``torch.no_grad()`` (validation) are ignored. ``frac_dead`` counts units that
