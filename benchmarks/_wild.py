@@ -348,9 +348,12 @@ def _cases() -> list[Case]:
         c("saturated-tanh", ["saturation"], lambda: (
             _init(mlp(64, [128, 64], 10, nn.Tanh), saturate), digits(),
             {"opt": _sgd(0.01), "epochs": 8}), "weights 8x default"),
+        # lr 1e-3: memorises (train loss 2.2 -> 0.11, accuracy 0.95 vs 0.76) identically on 1
+        # and 2 threads; at 3e-3 the LSTM's training was noisy and on 2 threads it never fit
+        # its 40 sequences (train accuracy 0.55): no overfitting was planted
         c("overfit-lstm-few", ["overfitting"], lambda: (
-            Recurrent("LSTM", 12, 128, 9), _few_vowels(40), {"opt": _adam(3e-3), "epochs": 80, "batch": 20}),
-          "40 sequences", fast=False),
+            Recurrent("LSTM", 12, 128, 9), _few_vowels(40), {"opt": _adam(1e-3), "epochs": 80, "batch": 20}),
+          "40 sequences, memorised", fast=False),
     ]
 
 
