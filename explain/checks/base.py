@@ -159,6 +159,14 @@ def first_step_of_epoch(history: Any, epoch: int | None) -> int | None:
     return (epoch - 1) * total // n
 
 
+def between_tail(history: Any) -> dict[str, Any] | None:
+    """What the monitor tracked on the steps after the last record
+    (``history.meta["between_tail"]``: the ``between`` keys and ``"step"``), or None."""
+    meta = getattr(history, "meta", None) or {}
+    tail = meta.get("between_tail")
+    return tail if isinstance(tail, dict) and isinstance(tail.get("step"), int) else None
+
+
 def first_step_where(steps: Sequence[Any], flags: Iterable[bool], *,
                      sustained: bool = False) -> int | None:
     """The step of the first true flag; with ``sustained``, the first from which every later
@@ -346,18 +354,23 @@ def loss_progress(history: Any) -> dict[str, Any] | None:
     """How much the training loss fell: ``{"start", "end", "progress"}`` or ``None``.
 
     Uses the sampled step losses (median of the first vs the last tenth) when there are at least
-    4, otherwise the per-epoch training loss (first vs last epoch). ``progress`` is
-    ``(start - end) / |start|`` (negative when the loss rose); ``diverged`` is true when a
-    non-finite loss was counted.
+    4 and they reach the last epoch, otherwise the per-epoch training loss (first vs last
+    epoch): with an adaptive interval the records can stop long before the end of training,
+    and their last loss is then no end. ``progress`` is ``(start - end) / |start|`` (negative
+    when the loss rose); ``diverged`` is true when a non-finite loss was counted.
     """
     steps = list(getattr(history, "step_loss", None) or [])
     vals = finite(steps)
-    if len(vals) >= 4:
+    epochs = getattr(history, "epochs", None) or {}
+    ends = list((getattr(history, "meta", None) or {}).get("epoch_end_steps") or [])
+    recorded = list(getattr(history, "steps", None) or [])
+    early = (len(finite(epochs.get("train_loss"))) >= 2 and len(ends) >= 2 and bool(recorded)
+             and recorded[-1] < ends[-2])  # the last record is before the last epoch began
+    if len(vals) >= 4 and not early:
         k = max(1, len(vals) // 10)
         start, end = statistics.median(vals[:k]), statistics.median(vals[-k:])
         source = "step_loss"
     else:
-        epochs = getattr(history, "epochs", None) or {}
         vals = finite(epochs.get("train_loss"))
         if len(vals) < 2:
             return None

@@ -1,7 +1,10 @@
 """``exploding-gradients``: spikes against a running median, growth over training, AUTOTRAINER's
 first/last layer ratio > 70, and gradients or weights that overflowed to inf/NaN.
 
-The first three are ratios, so they do not depend on the model's size or the loss's scale. A
+The first three are ratios, so they do not depend on the model's size or the loss's scale.
+Norms are read before clipping; when the loop clipped (``history.meta["clipping"]``), a spike
+that is the only signal and came with a falling loss is an INFO: clipping, the remedy Pascanu et
+al. propose, already bounded its update. A
 spike (>= 10x the median of the previous sampled steps; with a logged loss only when the loss
 jumped with it, as Pascanu et al. 2013 describe an explosion) or a 100x growth is a WARN; a 100x spike,
 any signal with a loss that does not decrease (or went non-finite), or an overflow (AUTOTRAINER
@@ -19,12 +22,14 @@ from explain.checks.base import (
     CheckContext,
     MissingInput,
     Onset,
+    between_tail,
     finite,
     first_step_where,
     fmt,
     layer_series,
     loss_change,
     loss_progress,
+    pct,
     register_check,
 )
 from explain.checks.vanishing_gradients import first_last_ratio, weight_layer_grads
@@ -123,6 +128,10 @@ class ExplodingGradients(Check):
                 "Train under explain.TrainingMonitor(model) for longer, or sample more often "
                 "(a smaller 'every').")
         steps = list(getattr(context.history, "steps", []) or range(len(norms)))
+        tail = between_tail(context.history)
+        if tail is not None and tail.get("grad_norm_max") is not None and \
+                len(steps) == len(norms):  # the steps after the last record: a peak only
+            steps, norms = steps + [tail["step"]], norms + [None]
         evidence = {"steps": steps, "total_grad_norm": norms, "overflow": overflow,
                     "max_norm": max(vals) if vals else None, "max_spike": None,
                     "max_spike_step": None, "n_spikes": 0, "growth": None,
@@ -156,13 +165,17 @@ class ExplodingGradients(Check):
         when the loss jumped with it (:func:`loss_jumps`) or the loss is unknown."""
         window = int(context.threshold("spike_window"))
         between = getattr(context.history, "between", None) or {}
-        peaks = list(between.get("grad_norm_max") or []) or None
+        tail = between_tail(context.history)
+        extra = [tail] if tail is not None and len(norms) == len(between.get("grad_norm_max")
+                                                                 or []) + 1 else []
+        peaks = list(between.get("grad_norm_max") or []) + [t["grad_norm_max"] for t in extra] \
+            or None
         if peaks is not None and len(peaks) != len(norms):
             peaks = None
         raw = spikes(norms, window, peaks=peaks)
-        losses = list(between.get("loss_max") or [])
+        losses = list(between.get("loss_max") or []) + [t.get("loss_max") for t in extra]
         if len(losses) != len(norms) or not finite(losses):
-            losses = list(getattr(context.history, "step_loss", None) or [])
+            losses = list(getattr(context.history, "step_loss", None) or []) + [None] * len(extra)
         jumps = loss_jumps(losses, window) if len(losses) == len(norms) else [None] * len(norms)
         return [None if j is False else f for f, j in zip(raw, jumps)], raw, peaks
 
@@ -220,6 +233,16 @@ class ExplodingGradients(Check):
                                          or loss["progress"] < t("min_loss_progress"))
         severe = spike >= t("spike_fail_factor") or any(overflow.values())
         severity = Severity.FAIL if severe or bad_loss else Severity.WARN
+        clipped = bool((getattr(context.history, "meta", None) or {}).get("clipping"))
+        if severity is Severity.WARN and clipped and len(signals) == 1 and \
+                spike >= t("spike_factor"):
+            # Pascanu et al. 2013: clipping is the remedy for exploding gradients, and this
+            # loop applies it; the spike (before clipping) was contained and the loss fell
+            progress = "" if loss is None else f", and the loss still fell {pct(loss['progress'])}"
+            return (Severity.INFO, "Gradient spikes contained by clipping: before clipping, "
+                    + signals[0] + f"; the loop clipped its gradients{progress}.",
+                    "Clipping bounds these updates. If the run learns too little, remove their "
+                    "cause: a lower learning rate, or a gated cell (LSTM/GRU) for a vanilla RNN.")
         tail = ""
         if loss is not None and loss["diverged"]:
             tail = "; the loss went non-finite"

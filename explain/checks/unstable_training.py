@@ -16,6 +16,11 @@ later in its after-effects (dead ReLUs, saturated units, a loss stuck at chance)
   records, above ``unstable_update_ratio`` (0.1): a hundred times Karpathy's ~1e-3 rule of
   thumb (WARN).
 
+Two losses are enough to judge: the start and a later one. Every signal compares a loss with
+the start (or chance), not with a fitted trend, and the monitor's running maximum covers every
+step since the previous record, so a short run with a few records (a 3-epoch run whose loss
+jumped 1000x in its first epoch and then sat at chance) has its evidence too.
+
 The remedy says by how much to lower the learning rate, from the update ratio when it was
 recorded (its factor over 1e-3), else 10x (fastai picks a rate about 10x below divergence).
 """
@@ -33,6 +38,7 @@ from explain.checks.base import (
     CheckContext,
     MissingInput,
     Onset,
+    between_tail,
     finite,
     first_step_where,
     fmt,
@@ -58,15 +64,23 @@ def num_classes(history: Any, model: Any) -> int | None:
 
 
 def _losses(history: Any) -> tuple[list[Any], list[float | None], list[float | None], str]:
-    """(steps, typical loss per record, peak loss per record, source)."""
+    """(steps, typical loss per record, peak loss per record, source): the sampled steps'
+    losses (with the running maximum of every step between them) when there are 5 or more,
+    or at least as many as epoch losses; else the epochs' training losses."""
     steps = list(getattr(history, "steps", None) or [])
     loss = list(getattr(history, "step_loss", None) or [])
-    if len(finite(loss)) >= 5:
-        between = getattr(history, "between", None) or {}
-        peaks = list(between.get("loss_max") or [])
-        return steps, loss, peaks if len(peaks) == len(loss) else loss, "step_loss"
     epochs = getattr(history, "epochs", None) or {}
     train = list(epochs.get("train_loss") or [])
+    n = len(finite(loss))
+    if n >= 5 or (n >= 2 and n >= len(finite(train))):
+        between = getattr(history, "between", None) or {}
+        peaks = list(between.get("loss_max") or [])
+        peaks = peaks if len(peaks) == len(loss) else list(loss)
+        tail = between_tail(history)
+        if tail is not None and tail.get("loss_max") is not None and len(steps) == len(loss):
+            # the steps after the last record: a peak, no sampled loss
+            steps, loss, peaks = steps + [tail["step"]], loss + [None], peaks + [tail["loss_max"]]
+        return steps, loss, peaks, "step_loss"
     return list(epochs.get("epoch") or []), train, train, "train_loss"
 
 
@@ -96,11 +110,11 @@ class UnstableTraining(Check):
         vals = finite(loss)
         counts = getattr(h, "nonfinite", None) or {}
         nonfinite = int(counts.get("loss") or 0)
-        if len(vals) < 5 and not nonfinite:
+        if len(vals) < 2 and not nonfinite:  # a start and something to compare with it
             have = max(len(vals), len(finite(getattr(h, "step_loss", None))))
             raise MissingInput(
-                "The unstable-training check needs the loss at 5 or more sampled steps (or "
-                f"epochs); the history has {have}.",
+                "The unstable-training check needs the loss at 2 or more sampled steps (or "
+                f"epochs): its start and a later one; the history has {have}.",
                 "Pass the loss to the monitor: mon.step(loss=loss.detach()), or log train_loss "
                 "with mon.log_epoch(...).")
         start = vals[0] if vals else None  # the loss before the first update (or epoch 1)

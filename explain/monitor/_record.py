@@ -38,6 +38,8 @@ class SampledStep:
     layers : the watched layers.
     layer_params : per watched layer, the indices of its parameters in ``params``.
     backward_norms : gradient norms taken as backward produced them (parameter index -> 0-d).
+    applied_norms : gradient norms when ``optimizer.step()`` began (after any clipping, before
+        a ``zero_grad()`` that may come before the monitor's ``step()``).
     snapshot : the weights copied before the step (None where not copied), for update ratios.
     acts : per layer index, ``(activation kind, stats tensor, output, its version)`` from an
         activation module's hook.
@@ -51,6 +53,7 @@ class SampledStep:
     layers: list[LayerSpec]
     layer_params: list[list[int]]
     backward_norms: dict[int, torch.Tensor] = field(default_factory=dict)
+    applied_norms: dict[int, torch.Tensor] = field(default_factory=dict)
     snapshot: list[torch.Tensor | None] | None = None
     acts: dict[int, tuple[str | None, torch.Tensor, torch.Tensor, int]] = field(
         default_factory=dict)
@@ -152,10 +155,11 @@ class BackwardGradNorms:
 
     def __init__(self) -> None:
         self.values: dict[int, torch.Tensor] = {}
+        self.applied: dict[int, torch.Tensor] = {}  # at optimizer.step(), after clipping
         self.seconds = 0.0
 
     def arm(self, params: list[torch.Tensor], scaler: Any) -> None:
-        self.values, self.seconds = {}, 0.0
+        self.values, self.applied, self.seconds = {}, {}, 0.0
         self._params, self._queued = params, False
         self._fired: list[int] = []
         self._scaler = scaler
@@ -167,6 +171,18 @@ class BackwardGradNorms:
                    for i, p in enumerate(self._params) if p.requires_grad]
         self.seconds += time.perf_counter() - t0
         return handles
+
+    def before_optimizer(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        """A global optimizer-step pre-hook (sampled steps only): the norms of the gradients
+        the optimizer applies, after any clipping, in one fused op (no sync)."""
+        t0 = time.perf_counter()
+        ids = {id(p) for group in optimizer.param_groups for p in group["params"]}
+        idx = [i for i, p in enumerate(self._params) if id(p) in ids and p.grad is not None]
+        if idx:
+            with torch.no_grad():
+                values = norms([self._params[i].grad.detach() for i in idx])  # type: ignore[union-attr]
+            self.applied.update(zip(idx, values))
+        self.seconds += time.perf_counter() - t0
 
     def _hook(self, i: int):
         def hook(grad_inputs: Any, grad_outputs: Any) -> None:  # after p.grad was updated
@@ -226,8 +242,10 @@ def collect(state: SampledStep, loss: Any) -> StepRecord:
         now_idx = list(grads)
         now = dict(zip(now_idx, norms([grads[i] for i in now_idx])))  # after any clipping
         g_norms = [taken[i] if i in taken else now[i] for i in grad_idx]
-        clip_idx = [i for i in now_idx if i in taken]
-        after = [now[i] for i in clip_idx]
+        # after clipping: as the optimizer got them, else as step() finds them
+        applied = {**now, **state.applied_norms}
+        clip_idx = [i for i in grad_idx if i in taken and i in applied]
+        after = [applied[i] for i in clip_idx]
         w_norms = norms([p.detach() for p in params])
         upd_idx, d_norms, p_norms = _update_norms(state)
         kinds, act_tensors, act_refs = _activations(state)

@@ -18,7 +18,9 @@ The layout is a contract every part of deepscope codes against (checks, figures,
                 ``"loss_max"`` and ``"loss_mean"`` (finite losses given to ``step(loss=)``),
                 ``"update_ratio_max"`` (the largest layer's ``| ||W_t|| - ||W_t-1|| | /
                 ||W_t-1||``, a lower bound of its update-to-weight ratio). Empty in histories
-                recorded before it existed; ``None`` where a value was not tracked.
+                recorded before it existed; ``None`` where a value was not tracked. The steps
+                after the last record are in ``meta["between_tail"]`` (the same keys and
+                ``"step"``, the last step), written at close.
 ``temporal``    list[{"step": int, "grad_norm": [float per time step]}] (sequence models):
                 ``||d loss_i / d x_i[t]||`` averaged over the batch's sequences.
 ``nonfinite``   dict[str, int]: counts for ``"loss"``, ``"grad"``, ``"weight"``, ``"activation"``.
@@ -26,7 +28,8 @@ The layout is a contract every part of deepscope codes against (checks, figures,
                 ``"epoch_end_steps"`` (the global step count at each ``log_epoch``),
                 ``"temporal_source"`` (``"training step"`` or ``"extra pass"``),
                 ``"clipping"`` (whether the loop clipped gradients: a gradient norm at
-                ``step()`` below the one backward produced, at ``"clipped_records"`` records),
+                ``optimizer.step()`` below the one backward produced, at
+                ``"clipped_records"`` records), ``"between_tail"`` (see ``between``),
                 ``"monitor_seconds"`` (the monitor's measured work), ...
 
 JSON is the canonical form (:meth:`History.to_dict`): strict JSON through

@@ -16,19 +16,17 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
-from explain._validation import check_float, check_int
-from explain.errors import InvalidInputError, InvalidTypeError
-from explain.monitor import _distributed, _layers
-from explain.monitor._between import BETWEEN_KEYS, LossCounter, StepTracker, append_between
+from explain.errors import InvalidInputError
+from explain.monitor import _distributed, _layers, _setup
+from explain.monitor._between import LossCounter, StepTracker, append_between, finish_tail
 from explain.monitor._pacer import Pacer
 from explain.monitor._record import BackwardGradNorms, SampledStep, SnapshotPlan, collect
 from explain.monitor._temporal import TemporalRecorder, sequence_layout
 from explain.monitor.history import LAYER_METRICS, History
 
 __all__ = ["TrainingMonitor"]
-
-_OWNER = "TrainingMonitor"
 
 
 class TrainingMonitor:
@@ -72,10 +70,12 @@ class TrainingMonitor:
     step, sampled or not, also updates running statistics on the device (no sync), read at the
     next record into ``history.between``: the largest and mean global gradient norm, loss
     (when ``loss`` is given) and a lower bound of the largest update-to-weight ratio since the
-    previous record. Gradient norms are taken as backward accumulates them, so they are the
-    norms before any gradient clipping in the loop (a gradient assigned by hand is read at
-    :meth:`step`); ``meta["clipping"]`` says whether the loop clipped (a norm at
-    :meth:`step` below the one backward produced, at a sampled step). With
+    previous record (the steps after the last record go to ``meta["between_tail"]`` at
+    close). Gradient norms are taken as backward accumulates them, so they are the norms
+    before any gradient clipping in the loop (a gradient assigned by hand is read at
+    :meth:`step`); ``meta["clipping"]`` says whether the loop clipped (a norm when
+    ``optimizer.step()`` begins, or else at :meth:`step`, below the one backward produced, at
+    a sampled step). With
     gradient accumulation call :meth:`step` once per optimizer step: the activation statistics
     come from the first forward pass (with gradients enabled) of the sampled step; forward
     passes under ``torch.no_grad()`` (validation) are ignored. ``frac_dead`` counts units that
@@ -155,7 +155,7 @@ class TrainingMonitor:
         self._compiled = _layers.compiled_modules(self.model)
         # (module, forward hook) pairs, made once and kept out of torch.compile's tracing: the
         # same hook objects at every sampled step, never on a module inside compiled code
-        off = torch.compiler.disable
+        off = _layers.untraced
         targets = [(spec.module, self._layer_hook(spec)) for spec in self._layers]
         targets += [(module, self._act_hook(kind)) for module, kind in self._activations]
         self._hook_targets = [(m, off(h)) for m, h in targets if id(m) not in self._compiled]
@@ -195,8 +195,9 @@ class TrainingMonitor:
         """Remove every hook and finish the history; safe to call more than once."""
         self._disarm()
         if self._started and not self._closed:
+            # the steps after the last record: their spikes must not hide either
+            finish_tail(self.history, self._tracker.take(), self._losses.take(), self._step - 1)
             self._tracker.close()
-            self.history.nonfinite["loss"] += self._losses.flush()
             meta = self.history.meta
             meta["total_steps"] = self._step
             meta["every_final"] = self._pacer.every
@@ -274,40 +275,12 @@ class TrainingMonitor:
 
     # ------------------------------------------------------------------ internals
     def _validate(self) -> None:
-        if not isinstance(self.model, nn.Module):
-            raise InvalidTypeError(
-                f"The 'model' parameter of {_OWNER} must be a torch.nn.Module. "
-                f"Got {type(self.model).__name__} instead.")
-        if self.every is not None:
-            check_int(self.every, "every", owner=_OWNER, min=1)
-        check_int(self.temporal_samples, "temporal_samples", owner=_OWNER, min=1)
-        check_int(self.max_every, "max_every", owner=_OWNER, min=1)
-        if self.max_snapshot_bytes is not None:
-            check_int(self.max_snapshot_bytes, "max_snapshot_bytes", owner=_OWNER, min=0)
-        check_float(self.budget, "budget", owner=_OWNER, min=0, min_inclusive=False, max=1)
-        if not isinstance(self.history, History):
-            raise InvalidTypeError(
-                f"The 'history' parameter of {_OWNER} must be an explain.monitor.History or "
-                f"None. Got {type(self.history).__name__} instead.")
-        if self.scaler is not None and not hasattr(self.scaler, "get_scale"):
-            raise InvalidTypeError(
-                f"The 'scaler' parameter of {_OWNER} must be a torch.amp.GradScaler or None. "
-                f"Got {type(self.scaler).__name__} instead.")
+        _setup.validate(self.model, self.every, self.temporal_samples, self.max_every,
+                        self.max_snapshot_bytes, self.budget, self.history, self.scaler)
 
     def _prepare_history(self) -> None:
-        h, n = self.history, len(self.history.steps)
-        guess = _layers.static_activation_guess(self.model, self._layers)
-        for spec in self._layers:
-            h.layers.setdefault(spec.name, {})
-            for metric in LAYER_METRICS:
-                h.layers[spec.name].setdefault(metric, [None] * n)
-            h.layer_info.setdefault(spec.name, {
-                "type": type(spec.module).__name__, "activation": guess.get(spec.name),
-                "num_params": spec.num_params, "index": spec.index})
-        for key in BETWEEN_KEYS:  # a history recorded before these were tracked: None there
-            h.between.setdefault(key, [None] * n)
         first = self._params[0] if self._params else None
-        h.meta.update({
+        _setup.prepare_history(self.history, self.model, self._layers, {
             "model": type(self.model).__name__,
             "num_params": sum(p.numel() for p in self._params),
             "num_trainable": sum(p.numel() for p in self._params if p.requires_grad),
@@ -337,6 +310,7 @@ class TrainingMonitor:
             self._handles.append(self.model.register_forward_pre_hook(before, with_kwargs=True))
             self._handles.append(self.model.register_forward_hook(after))
         self._grad_norms.arm(self._params, self.scaler)
+        self._handles.append(register_optimizer_step_pre_hook(self._grad_norms.before_optimizer))
         # the monitor's own seconds (wall, cpu) for this sampled step; hooks add theirs
         self._spent = [time.perf_counter() - t0, time.thread_time() - c0]
 
@@ -392,12 +366,12 @@ class TrainingMonitor:
     def _record(self, k: int, loss: Any, target: Any) -> None:
         self._last_temporal = (0.0, 0.0)
         self._state.backward_norms = self._grad_norms.values
-        host_loss, loss_stats = self._losses.take()
-        count, tracked = self._tracker.take()
-        self._state.extra = tracked + loss_stats  # read in the record's one transfer
+        self._state.applied_norms = self._grad_norms.applied
+        losses, tracked = self._losses.take(), self._tracker.take()
+        self._state.extra = tracked.tensors + losses.tensors  # read in the record's one transfer
         rec = collect(self._state, loss)
         h = self.history
-        append_between(h, count, host_loss, rec)
+        append_between(h, tracked, losses, rec)
         h.steps.append(k)
         h.step_loss.append(rec.loss)
         for spec in self._layers:

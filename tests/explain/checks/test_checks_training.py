@@ -463,3 +463,51 @@ def test_without_a_training_loss_the_sustained_gl_alone_decides():
                          "from epoch 6 (up to 50: validation loss 50% above its minimum at epoch "
                          "3) (the training loss was not logged); the relative train/val accuracy "
                          "gap is 0.05 (<= 0.1); stop at epoch 3.")
+
+
+def test_a_spike_after_the_last_record_counts():
+    norms = [1.0] * 12
+    h = exploding(norms)
+    h.between = {"grad_norm_max": [2.0] * 12, "loss_max": [2.3] * 12}
+    h.meta["between_tail"] = {"step": 130, "count": 9, "grad_norm_max": 60.0, "loss_max": 6.0}
+    f = run("exploding-gradients", h)
+    assert f.severity is Severity.WARN
+    assert f.summary == ("Gradients explode: the total gradient norm spiked to 60, 30 times its "
+                         "running median (floored at the run's established "
+                         "scale; 1 spikes >= 10x).")
+    assert f.evidence["max_spike_step"] == 130 and f.evidence["steps"][-1] == 130
+    h.meta["between_tail"]["grad_norm_max"] = 19.0  # 9.5x the earlier peaks: no spike
+    assert run("exploding-gradients", h).severity is Severity.PASS
+
+
+def test_a_spike_the_loop_clipped_is_info_while_the_loss_falls():
+    norms = [1.0] * 12
+    norms[6] = 50.0
+    h = exploding(norms)
+    h.meta["clipping"] = True
+    f = run("exploding-gradients", h)
+    assert f.severity is Severity.INFO
+    assert f.summary == ("Gradient spikes contained by clipping: before clipping, the total "
+                         "gradient norm spiked to 70.7, 50 times its running median (floored at "
+                         "the run's established scale; 1 spikes >= 10x); the loop clipped its "
+                         "gradients, and the loss still fell 74%.")
+    assert "lower learning rate" in f.remedy
+    h.meta["clipping"] = False
+    assert run("exploding-gradients", h).severity is Severity.WARN
+    norms[6] = 100.0  # >= spike_fail_factor: a FAIL that clipping does not soften
+    severe = exploding(norms)
+    severe.meta["clipping"] = True
+    assert run("exploding-gradients", severe).severity is Severity.FAIL
+
+
+def test_loss_progress_uses_the_epochs_when_the_records_stop_early():
+    from explain.checks.base import loss_progress
+    h = History()
+    h.steps, h.step_loss = [0, 8, 16, 24, 32], [2.23, 2.2, 2.15, 2.1, 2.06]  # records: epochs 1-4
+    for loss in [2.2, 2.0, 1.9] + [1.8] * 20 + [1.7, 1.67]:
+        h.log_epoch(train_loss=loss)
+    h.meta["epoch_end_steps"] = [8 * (i + 1) for i in range(25)]
+    p = loss_progress(h)
+    assert p["source"] == "train_loss" and p["progress"] == pytest.approx((2.2 - 1.67) / 2.2)
+    h.steps[-1] = 192  # the last record in the last epoch (which began at step 192)
+    assert loss_progress(h)["source"] == "step_loss"

@@ -283,3 +283,37 @@ def test_learning_curve_helper_validates():
         learning_curve(3, n_total=10)
     with pytest.raises(InvalidInputError, match="score returned by fit_and_score"):
         learning_curve(lambda f: float("nan"), n_total=10)
+
+
+def init_bulk_and_learned_directions() -> torch.nn.Module:
+    """A 256 x 64 input layer as trained MLPs have it: the random bulk of its initialisation
+    (uniform +-1/8) plus 24 learned directions of power-law strength (84 down to ~1.85)."""
+    rng = np.random.default_rng(5)
+    w0 = rng.uniform(-1 / 8, 1 / 8, size=(256, 64))
+    u, _ = np.linalg.qr(rng.normal(size=(256, 24)))
+    v, _ = np.linalg.qr(rng.normal(size=(64, 24)))
+    w = w0 + u @ np.diag(np.sqrt(84.0 * np.arange(1, 25) ** -1.2)) @ v.T
+    layer = torch.nn.Linear(64, 256)
+    layer.weight.data = torch.tensor(w, dtype=torch.float32)
+    return torch.nn.Sequential(layer)
+
+
+def test_spectral_a_low_alpha_the_bootstrap_doubts_is_only_info():
+    # the formula's margin holds (1.77 + 1.645 x 0.105 < 2 from a 54-eigenvalue tail), but the
+    # tail reaches into the init's random bulk and refitting xmin moves alpha across 2
+    f = run("spectral", model=init_bulk_and_learned_directions())
+    alpha, se = f.evidence["alpha"][0], f.evidence["alpha_se"][0]
+    assert f.evidence["n_tail"] == [54] and alpha + 1.645 * se < 2
+    assert f.evidence["alpha_boot_share"][0] == pytest.approx(0.22, abs=0.005)
+    assert f.severity is Severity.INFO
+    assert f.summary == ("1 of 1 layers have alpha < 2 (lowest with a 50+ tail: 0.weight at 1.77 "
+                         "from 54 eigenvalues, mean 1.77), but 22% of bootstrap resamples fit "
+                         "alpha >= 2 (a verdict needs < 5%): possibly over-trained.")
+
+
+def test_spectral_a_low_alpha_the_bootstrap_confirms_warns():
+    f = run("spectral", model=spectral_model(0.6))  # the whole spectrum one power law
+    assert f.evidence["alpha_boot_share"][0] < 0.05
+    assert f.severity is Severity.WARN
+    assert f.summary == ("1 of 1 layers have a very heavy-tailed spectrum (alpha < 2; lowest "
+                         "0.weight at 1.6 from a tail of 99 eigenvalues, mean 1.6): over-trained.")

@@ -103,11 +103,26 @@ def test_update_ratio_threshold_both_sides(ratio, severity):
     assert run(loss_history(CONVERGING, ratios=[ratio] * 12)).severity is severity
 
 
-def test_unstable_training_needs_five_losses():
-    f = run(loss_history([1.0, 0.5, 0.3]))
+def test_unstable_training_needs_a_start_and_a_later_loss():
+    f = run(loss_history([1.0]))
     assert f.severity is Severity.SKIPPED
-    assert f.summary == ("The unstable-training check needs the loss at 5 or more sampled steps "
-                         "(or epochs); the history has 3.")
+    assert f.summary == ("The unstable-training check needs the loss at 2 or more sampled steps "
+                         "(or epochs): its start and a later one; the history has 1.")
+
+
+def test_a_short_run_that_jumped_between_its_few_records_is_judged():
+    # 3 epochs, 4 records (as cnn-speech at SGD lr=3): the loss jumped ~1000x inside the first
+    # epoch, between records, then sat at chance; the monitor's running maximum saw the jump
+    h = loss_history([2.36, 2.33, 2.32, 2.31])
+    h.between = {"loss_max": [2.36, 2456.0, 2.41, 2.32]}
+    f = run(h)
+    assert f.severity is Severity.WARN
+    assert f.summary == ("Unstable training: the loss spiked to 2.46e+03, 1.04e+03x its start "
+                         "2.36 (> 4x) at 1 records.")
+    assert f.evidence["first_step"] == 10
+    calm = loss_history([2.36, 2.33, 2.32, 2.31])
+    calm.between = {"loss_max": [2.36, 9.43, 2.41, 2.32]}  # 4 x 2.36 = 9.44
+    assert run(calm).severity is Severity.PASS
 
 
 def test_step_and_epoch_mapping():
@@ -147,3 +162,16 @@ def test_ties_in_severity_are_ordered_by_time():
     h.layer_info["fc"]["activation"] = "relu"
     found = [f.check for f in diagnose(h, checks=["dead-units", "unstable-training"])]
     assert found == ["unstable-training", "dead-units"]  # both WARN; the earlier first
+
+
+def test_a_loss_spike_after_the_last_record_is_seen():
+    h = loss_history(CONVERGING)
+    h.between = {"loss_max": list(CONVERGING)}
+    h.meta["between_tail"] = {"step": 125, "count": 5, "loss_max": 30.0}
+    f = run(h)
+    assert f.severity is Severity.WARN
+    assert f.summary == ("Unstable training: the loss spiked to 30, 13x its start 2.3 (> 4x) at 1 "
+                         "records.")
+    assert f.evidence["first_step"] == 125
+    h.meta["between_tail"]["loss_max"] = 9.1  # under 4 x 2.3
+    assert run(h).severity is Severity.PASS

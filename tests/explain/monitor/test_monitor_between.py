@@ -7,6 +7,7 @@ import contextlib
 import pytest
 import torch
 import torch.nn.functional as F
+import torch.optim.optimizer as optim_module
 from torch import nn
 
 from explain.monitor import History, TrainingMonitor
@@ -280,3 +281,44 @@ def test_the_windowed_update_ratio_bounds_the_sustained_per_step_ratio():
     assert mon._tracker.ratio_every == 8
     assert tracked <= max(exact[1:])
     assert tracked == pytest.approx(max(sum(w) / 8 for w in windows), rel=0.2)
+
+
+def test_a_spike_after_the_last_record_is_kept_at_close():
+    model = net()
+    with TrainingMonitor(model, every=10) as mon:  # records at 0 and 10; steps 11-17 after
+        norms, losses = loop(model, mon, 18, spike_at=14)
+    tail = mon.history.meta["between_tail"]
+    assert mon.history.steps == [0, 10]
+    assert tail["step"] == 17 and tail["count"] == 7
+    assert tail["grad_norm_max"] == pytest.approx(norms[14], rel=1e-5)
+    assert tail["loss_max"] == pytest.approx(losses[14], rel=1e-6)
+    assert tail["loss_mean"] == pytest.approx(sum(losses[11:18]) / 7, rel=1e-6)
+    again = History.from_dict(mon.history.to_dict())
+    assert again.meta["between_tail"] == tail
+
+
+def test_no_tail_when_the_last_step_was_a_record():
+    model = net()
+    with TrainingMonitor(model, every=5) as mon:
+        loop(model, mon, 16)
+    assert mon.history.steps[-1] == 15 and mon.history.meta["between_tail"] is None
+
+
+@pytest.mark.parametrize(("clip", "clipped"), [(0.1, True), (1e6, False)])
+def test_clipping_is_seen_when_the_loop_clears_gradients_before_step(clip, clipped):
+    # opt.step(); opt.zero_grad(); mon.step(): no gradient left at step(), so the clipped
+    # norm is read when optimizer.step() begins
+    model = net()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    x, y = data()
+    with TrainingMonitor(model, every=4) as mon:
+        for _ in range(9):
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+            opt.step()
+            opt.zero_grad()
+            mon.step(loss=loss.detach())
+    assert mon.history.meta["clipping"] is clipped
+    assert mon.history.meta["clipped_records"] == (3 if clipped else 0)
+    assert not optim_module._global_optimizer_pre_hooks  # removed after each record
