@@ -108,3 +108,23 @@ def test_ddp_run_interrupted_and_resumed_equals_the_uninterrupted_one(tmp_path: 
     assert a.history.steps == [0] and b.history.steps == [0, resume_step]
     for layer, stats in a.history.layers.items():
         assert b.history.layers[layer]["grad_norm"][0] == stats["grad_norm"][0], layer
+
+
+def _train_until_a_callback_raises() -> list[int]:
+    def stop(epoch: int, epochs: int, metrics: dict[str, Any]) -> None:
+        raise KeyboardInterrupt("the user stops")
+
+    try:
+        zoo.train(preset="mlp-digits", epochs=2, progress=False, device="cpu", callback=stop,
+                  monitor=False)
+    except KeyboardInterrupt:
+        pass
+    return list(zdist._WRAPPED)
+
+
+@pytest.mark.slow
+def test_an_interrupted_ddp_training_drops_its_wrapper() -> None:
+    # Act: training stopped by an exception on every rank
+    ranks = run_ranks(_train_until_a_callback_raises, world=2)
+    # Assert: no DistributedDataParallel left behind to outlive the process group
+    assert ranks == [[], []]
