@@ -18,7 +18,9 @@ Monitor overhead under DDP (``--monitor-overhead``): a user's own DDP loop (the 
 ... from the same weights on the same batches, under ``torchrun --nproc_per_node N``. Each run
 starts and ends with a barrier; its wall time is the slowest rank's, its CPU time the sum over
 the ranks' processes. Printed: the median and min-max of the per-pair ratios B/A (wall and CPU)
-and the records kept. The goal is a median ratio <= 1.03.
+and the records kept. The goal is a median ratio <= 1.03. Measured (2 processes on 2 shared
+cores, load 2.5, 7 pairs; 2 records per run at the DDP interval of 50): cnn wall 1.026
+[0.867-1.181], CPU 0.988 [0.961-1.054]; rnn wall 0.982 [0.498-1.902], CPU 1.020 [0.913-1.232].
 
 Usage::
 
