@@ -98,11 +98,12 @@ _add(Preset(
     "per step (96 voices; test voices never heard in training). Healthy: >= 0.95 test accuracy "
     "on the held-out voices; its BPTT curve feeds the temporal-gradient-decay check.",
     # The GRU's cost is its sequential steps, not its width (hidden 48 -> 32 saved no measurable
-    # time and lost accuracy: 0.94). Training CPU for 2 epochs, interleaved, 2 threads, load 1.3: 5.7 s packed
-    # (hidden 48, the old preset), 3.5 s unpacked (no padding in this data), 1.7 s stacking 3
-    # frames per step (Sak et al. 2015: 34 steps instead of 101), hidden 64. Seeds 0, 1: test
-    # 0.987, 0.979. Whole `deepscope train rnn-speech` process (features cached): 10.8 CPU-s,
-    # 7.3 s wall, test 0.983 (load 1.5; the old preset took 285 CPU-s under heavy load).
+    # time and lost accuracy: 0.94). Training CPU for 2 epochs, interleaved, 2 threads, load
+    # 1.3: 5.7 s packed (hidden 48, the old preset), 3.5 s unpacked (no padding in this data),
+    # 1.7 s stacking 3 frames per step (Sak et al. 2015: 34 steps instead of 101), hidden 64.
+    # Seeds 0, 1: test 0.987, 0.979. Whole `deepscope train rnn-speech` process (features
+    # cached): 10.8 CPU-s, 7.3 s wall, test 0.983 (load 1.5; the old preset: 285 CPU-s under
+    # heavy load).
     # Early stopping would not shorten it: with onecycle the best epoch is the last one.
     config={"epochs": 8, "batch_size": 128, "optimizer": "adam", "lr": 1e-2,
             "scheduler": "onecycle", "grad_clip": 5.0},
