@@ -243,11 +243,17 @@ def _train(plan: _Plan, out: Path | None, resume: bool, defer: bool, progress: b
     bar = _loop.progress_bar(progress and zdist.is_main(), s.start_epoch, cfg.epochs,  # DDP
                              s.run.model_name, s.data.name)
     s.started = time.perf_counter()
-    with s.monitor if s.monitor is not None else contextlib.nullcontext():
-        stopped_early = _run_epochs(s, last_epoch, bar, callback)
-    if bar is not None:
-        bar.close()
-    return _complete(s, stopped_early)
+    try:
+        with s.monitor if s.monitor is not None else contextlib.nullcontext():
+            stopped_early = _run_epochs(s, last_epoch, bar, callback)
+        if bar is not None:
+            bar.close()
+        return _complete(s, stopped_early)
+    finally:
+        # DDP: drop the wrapper also when training raised (diverged, a callback's exception):
+        # a DistributedDataParallel kept by the zoo past the user's destroy_process_group would
+        # be destroyed at interpreter exit, after its process group
+        zdist.release(s.net)
 
 
 def _run_epochs(s: _Session, last_epoch: int, bar: Any, callback: Callback | None) -> bool:

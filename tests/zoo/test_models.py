@@ -223,6 +223,66 @@ def test_rnn_padding_never_changes_a_prediction(cell, activation, bidirectional,
     assert type(model.get_submodule(model.card.layers["recurrent"])).__name__ == cell.upper()
 
 
+_CONFIGS = [("gru", False, 1, "last"), ("gru", True, 2, "mean"), ("lstm", True, 1, "last"),
+            ("rnn", False, 2, "mean")]
+
+
+@pytest.mark.parametrize("cell,bidirectional,layers,pooling", _CONFIGS)
+def test_rnn_unpacked_path_equals_the_packed_one_on_equal_lengths(cell, bidirectional, layers,
+                                                                   pooling):
+    # Arrange: a batch without padding (every length is T)
+    from zoo.models.rnn import _encode
+    model = zoo.create_model("rnn", cell=cell, hidden=8, bidirectional=bidirectional,
+                             layers=layers, pooling=pooling).eval()
+    x = torch.randn(4, 7, 12, generator=torch.Generator().manual_seed(5), requires_grad=True)
+    lengths = torch.full((4,), 7)
+    # Act
+    outs, grads = [], []
+    for packed in (True, False):
+        out = _encode(model.rnn, x, lengths, pooling, packed=packed)
+        (grad,) = torch.autograd.grad(out.square().sum(), x)
+        outs.append(out)
+        grads.append(grad)
+    # Assert: same summary and same input gradient (what attributions read)
+    torch.testing.assert_close(outs[0], outs[1], atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("cell,bidirectional,layers,pooling", _CONFIGS)
+def test_rnn_mixed_lengths_give_each_row_its_unpacked_result(cell, bidirectional, layers,
+                                                             pooling):
+    # Arrange: rows of lengths 7, 3 and 5 in one padded batch (packed), each row alone (unpacked)
+    model = zoo.create_model("rnn", cell=cell, hidden=8, bidirectional=bidirectional,
+                             layers=layers, pooling=pooling).eval()
+    x = torch.randn(3, 7, 12, generator=torch.Generator().manual_seed(6))
+    lengths = [7, 3, 5]
+    for row, n in enumerate(lengths):
+        x[row, n:] = 0
+    # Act
+    with torch.no_grad():
+        batch = model(x)
+        alone = torch.cat([model(x[row:row + 1, :n]) for row, n in enumerate(lengths)])
+    # Assert
+    torch.testing.assert_close(batch, alone, atol=1e-6, rtol=1e-5)
+
+
+def test_rnn_frame_stacking_keeps_padding_out_of_the_prediction():
+    # Arrange: 3 frames per step; rows of lengths 7 and 4 (neither a multiple of 3)
+    from zoo.models.rnn import stack_frames
+    model = zoo.create_model("rnn", hidden=8, frame_stack=3, pooling="mean").eval()
+    x = torch.randn(2, 7, 12, generator=torch.Generator().manual_seed(7))
+    x[1, 4:] = 0
+    padded = torch.cat([x, torch.zeros(2, 5, 12)], dim=1)
+    # Act
+    with torch.no_grad():
+        short, long, alone = model(x), model(padded), model(x[1:2, :4])
+    # Assert
+    torch.testing.assert_close(short, long, atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(short[1:2], alone, atol=1e-6, rtol=1e-5)
+    assert stack_frames(x, 3).shape == (2, 3, 36) and model.rnn.input_size == 36
+    assert model.card.kwargs["frame_stack"] == 3
+
+
 def test_rnn_all_padding_row_is_finite():
     model = zoo.create_model("rnn", hidden=8).eval()
     assert torch.isfinite(model(torch.zeros(2, 4, 12))).all()

@@ -92,7 +92,31 @@ def test_second_load_reads_the_cache(cache, monkeypatch, small):
     assert torch.equal(again.waveforms["test"], small.waveforms["test"])
     folder, = [p for p in cache.iterdir() if p.name.startswith("spoken-digits-")
                and (p / "meta.json").stat().st_size < 30_000]
-    assert sorted(p.name for p in folder.iterdir()) == ["clips.npz", "meta.json"]
+    import librosa
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "clips.npz", f"logmel-40-512-400-160-librosa{librosa.__version__}.npy", "meta.json"]
+
+
+@needs_tools
+def test_log_mel_features_are_cached_and_a_damaged_file_is_recomputed(cache, monkeypatch, small):
+    # Arrange: the first load (fixture) cached the features next to the clips
+    from zoo.data import spoken_digits
+
+    def no_features(*args, **kwargs):
+        raise AssertionError("computed the log-mel features again instead of reading them")
+
+    # Act / Assert: a second load reads them; the same tensors
+    with monkeypatch.context() as m:
+        m.setattr(spoken_digits, "log_mel", no_features)
+        again = zoo.load_dataset("spoken-digits", cache_dir=cache, **SMALL)
+    assert torch.equal(again.train.tensors[0], small.train.tensors[0])
+    # a damaged file is recomputed (and rewritten), with the same values
+    folder = cache / f"spoken-digits-{_speech._key(_speech.all_voices()[:6], 1, 0)}"
+    path, = folder.glob("logmel-40-*.npy")
+    path.write_bytes(b"not an npy file")
+    fresh = zoo.load_dataset("spoken-digits", cache_dir=cache, **SMALL)
+    assert torch.equal(fresh.test.tensors[0], small.test.tensors[0])
+    assert np.load(path).shape == (sum(len(w) for w in small.waveforms.values()), 40, 101)
 
 
 def test_cache_root_follows_the_environment(tmp_path, monkeypatch):

@@ -22,7 +22,7 @@ import subprocess
 import time
 import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +89,7 @@ class Corpus:
     voice: np.ndarray                # [N] int64, index into ``voices``
     voices: tuple[Voice, ...]
     meta: dict[str, Any]             # options, espeak-ng version, synthesis seconds
+    folder: Path | None = None       # its cache folder (derived features are cached there too)
 
 
 def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
@@ -241,7 +242,7 @@ def _read(folder: Path, voices: tuple[Voice, ...]) -> Corpus | None:
                       f"synthesising it anew.", RuntimeWarning, stacklevel=3)
         return None
     return Corpus(fields["waveforms"], fields["labels"].astype(np.int64),
-                  fields["voice"].astype(np.int64), voices, meta)
+                  fields["voice"].astype(np.int64), voices, meta, folder)
 
 
 def load_corpus(voices: tuple[Voice, ...], renditions: int, corpus_seed: int, *,
@@ -254,5 +255,7 @@ def load_corpus(voices: tuple[Voice, ...], renditions: int, corpus_seed: int, *,
             return cached
     _check_tools()
     corpus = _synthesise(voices, renditions, corpus_seed, workers, progress)
+    for derived in folder.glob("logmel-*.npy"):  # features of clips that are being replaced
+        derived.unlink(missing_ok=True)
     _write(folder, corpus)
-    return corpus
+    return replace(corpus, folder=folder)

@@ -16,6 +16,8 @@ recurrent models. The bundle keeps every clip's waveform, aligned with the featu
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from dataclasses import dataclass, field
 
@@ -23,6 +25,7 @@ import numpy as np
 import torch
 
 from explain._core.audio import wav_bytes
+from explain._core.io import atomic_write_bytes
 from explain._validation import check_bool, check_choice, check_int
 from explain.card import Modality
 from explain.errors import InvalidInputError, MissingExtraError
@@ -115,6 +118,30 @@ def log_mel(waveforms: np.ndarray, n_mels: int = 40,
         out.append(librosa.power_to_db(s, ref=1.0, amin=1e-10, top_db=None).astype(np.float32))
     frames = 1 + waveforms.shape[-1] // HOP_LENGTH
     return np.concatenate(out) if out else np.zeros((0, n_mels, frames), np.float32)
+
+
+def _cached_log_mel(corpus: _speech.Corpus, n_mels: int) -> np.ndarray:
+    """:func:`log_mel` of the corpus, cached next to its clips (a one-off like the synthesis:
+    ~5 CPU seconds a load otherwise). The file name holds every feature parameter and librosa's
+    version; an unreadable or foreign file is recomputed, a read-only cache only costs time."""
+    if corpus.folder is None:
+        return log_mel(corpus.waveforms, n_mels=n_mels)
+    version = _librosa().__version__
+    path = corpus.folder / (f"logmel-{n_mels}-{N_FFT}-{WIN_LENGTH}-{HOP_LENGTH}-"
+                            f"librosa{version}.npy")
+    expected = (len(corpus.waveforms), n_mels, 1 + corpus.waveforms.shape[-1] // HOP_LENGTH)
+    try:
+        spec = np.load(path, allow_pickle=False)
+        if spec.shape == expected and spec.dtype == np.float32:
+            return spec
+    except (OSError, ValueError):
+        pass
+    spec = log_mel(corpus.waveforms, n_mels=n_mels)
+    buf = io.BytesIO()
+    np.save(buf, spec, allow_pickle=False)
+    with contextlib.suppress(OSError):
+        atomic_write_bytes(path, buf.getvalue())
+    return spec
 
 
 def voice_split(genders: list[str], val_fraction: float, test_fraction: float, *,
@@ -230,7 +257,7 @@ def load_spoken_digits(*, seed: int = 0, n_mels: int = 40, layout: str = "spectr
            for name, v in (("train", v_train), ("val", v_val), ("test", v_test))}
     idx["train"] = idx["train"][subsample(corpus.labels[idx["train"]], train_size, seed=seed,
                                           owner=_OWNER)]
-    spec = log_mel(corpus.waveforms, n_mels=n_mels)
+    spec = _cached_log_mel(corpus, n_mels)
     x, stats = _standardise(spec, idx["train"], layout)
     shape = (1, n_mels, spec.shape[2]) if layout == "spectrogram" else (spec.shape[2], n_mels)
     names = [v.name for v in voice_list]
