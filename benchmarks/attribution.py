@@ -90,7 +90,7 @@ def _minilm():
 
 
 BUILT = {"resnet_bn": (_residual_cnn, "image", lambda g: torch.randn(64, 3, 32, 32, generator=g)),
-         "bigru": (_bigru, "timeseries", lambda g: torch.randn(64, 40, 5, generator=g)),
+         "bigru": (_bigru, "sequence", lambda g: torch.randn(64, 40, 5, generator=g)),
          "minilm": (_minilm, "text",
                     lambda g: torch.randint(1, 30522, (64, 32), generator=g))}
 

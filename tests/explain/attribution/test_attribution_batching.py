@@ -44,15 +44,36 @@ class CountRows(nn.Module):
         return self.model(x)
 
 
-def test_plan_rows_is_a_pure_function_of_footprint_device_and_budget():
-    fp = batching.Footprint(bytes_per_row=250_000, rows=64)
-    plans = {batching.plan_rows(fp, CPU, 2**30) for _ in range(5)}
+def test_plan_rows_is_a_pure_function_of_footprint_device_budget_and_cache():
+    mib = 2**20
+    fp = batching.Footprint(bytes_per_row=250_000, rows=64, largest_per_row=50_000)
+    plans = {batching.plan_rows(fp, CPU, 2**30, cache=32 * mib) for _ in range(5)}
+    # 32 MiB / (4 x 50 kB) = 167 rows -> 128
     assert plans == {batching.BatchPlan(rows=128, bytes_per_row=250_000, budget=2**30,
-                                        reason="cache")}
-    assert batching.plan_rows(batching.Footprint(100, 64), CPU, 2**30).rows == 1024
-    assert batching.plan_rows(batching.Footprint(10**7, 64), CPU, 2**30).rows == 32
+                                        reason="cache", largest_per_row=50_000,
+                                        cache=32 * mib)}
+    assert batching.plan_rows(fp, CPU, 2**30, cache=8 * mib).rows == 32       # the floor
+    assert batching.plan_rows(batching.Footprint(100, 64, 100), CPU, 2**30,
+                              cache=32 * mib).rows == 1024                    # the ceiling
     cuda = batching.plan_rows(fp, torch.device("cuda"), 2**40)
-    assert (cuda.rows, cuda.reason) == (4096, "device")
+    assert (cuda.rows, cuda.reason, cuda.cache) == (4096, "device", 0)
+
+
+def test_the_largest_tensor_not_the_stored_bytes_sets_the_cpu_rows():
+    # a packed recurrent net stores little per row but its backward works on a large gradient
+    mib = 2**20
+    rnn = batching.Footprint(bytes_per_row=35_000, rows=64, largest_per_row=14_600)
+    cnn = batching.Footprint(bytes_per_row=240_000, rows=64, largest_per_row=50_000)
+    assert batching.plan_rows(rnn, CPU, 2**30, cache=32 * mib).rows == 512
+    assert batching.plan_rows(cnn, CPU, 2**30, cache=32 * mib).rows == 128
+    # without a measured largest tensor the stored bytes stand in
+    assert batching.plan_rows(batching.Footprint(35_000, 64), CPU, 2**30,
+                              cache=32 * mib).rows == 128
+
+
+def test_the_cache_size_comes_from_the_os():
+    size = batching.cache_bytes()
+    assert size >= 2**20 and size == batching.cache_bytes()
 
 
 def test_the_memory_budget_caps_the_rows():
@@ -69,8 +90,30 @@ def test_measure_counts_what_backward_keeps_per_row():
         with batching.measure(model) as footprint:
             torch.autograd.grad(model(x)[:, 0].sum(), x)
         fp = footprint()
-        # tanh keeps its output (16 floats) and the first linear its input (6 floats) per row
-        assert fp == batching.Footprint(bytes_per_row=(16 + 6) * 4, rows=rows)
+        # tanh keeps its output (16 floats) and the first linear its input (6 floats) per row;
+        # the largest tensor of the pass is a 16-wide hidden layer
+        assert fp == batching.Footprint(bytes_per_row=(16 + 6) * 4, rows=rows,
+                                        largest_per_row=16 * 4)
+
+
+def test_measure_sees_the_large_intermediate_of_a_recurrent_net():
+    torch.manual_seed(0)
+    gru = nn.GRU(3, 8, batch_first=True)
+
+    class Last(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = gru
+
+        def forward(self, x):
+            return self.gru(x)[0][:, -1]
+
+    model, x = Last(), torch.randn(4, 10, 3, requires_grad=True)
+    with batching.measure(model) as footprint:
+        torch.autograd.grad(model(x).sum(), x)
+    # the input projection of all 10 steps (3 gates x 8 units) is the largest tensor per row,
+    # far above any one step's state (8 floats) that autograd saves
+    assert footprint().largest_per_row == 10 * 3 * 8 * 4
 
 
 def test_the_plan_is_the_same_on_repeated_calls_and_in_fresh_processes():
