@@ -262,7 +262,9 @@ def _largest_in_graph(out: Any) -> int:
     metadata is the shape of a forward result, whose gradient backward materializes."""
     roots = [o.grad_fn for o in (out if isinstance(out, tuple) else (out,))
              if isinstance(o, torch.Tensor) and o.grad_fn is not None]
-    seen, stack, largest = set(), roots, 0
+    seen: set[int] = set()
+    stack: list[Any] = list(roots)
+    largest = 0
     while stack:
         node = stack.pop()
         if node is None or id(node) in seen:

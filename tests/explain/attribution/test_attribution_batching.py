@@ -202,23 +202,34 @@ def test_other_errors_are_not_mistaken_for_out_of_memory():
         batching.run_chunked(work, 3, chunk=2, rows=2, warnings=[])
 
 
-def test_the_plan_drives_captums_internal_batch_size(monkeypatch):
-    seen = {}
+def test_the_plan_sets_the_rows_of_captums_passes(monkeypatch):
+    seen = []
     from captum import attr
 
-    real = attr.IntegratedGradients.attribute
+    real = attr.IntegratedGradients._attribute
 
-    def spy(self, *args, **kwargs):
-        seen.setdefault("ibs", []).append(kwargs["internal_batch_size"])
-        seen.setdefault("n", []).append(args[0].shape[0])
-        return real(self, *args, **kwargs)
+    def spy(self, inputs, *args, **kwargs):
+        seen.append((inputs[0].shape[0], kwargs["n_steps"]))
+        return real(self, inputs, *args, **kwargs)
 
-    monkeypatch.setattr(attr.IntegratedGradients, "attribute", spy)
+    monkeypatch.setattr(attr.IntegratedGradients, "_attribute", spy)
     model = _net()
-    fp = batching.Footprint(bytes_per_row=10**6, rows=64)   # 32 MiB / 1 MB -> 32 rows
+    fp = batching.Footprint(bytes_per_row=10**6, rows=64)   # 32 MiB / 4 MB -> 32 rows
     key = batching.plan_key(torch.zeros(1, 6), True, False)
-    batching.remember(model, key, batching.plan_rows(fp, CPU, 2**30))
+    batching.remember(model, key, batching.plan_rows(fp, CPU, 2**30, cache=32 * 2**20))
     a = attribute(model, torch.randn(70, 6), target=0, n_steps=40)
     assert a.plan.rows == 32 and a.timings["probe"] == 0
-    assert seen["ibs"] == [32, 32, 32] and seen["n"] == [32, 32, 6]
+    # chunks of 32, 32 and 6 samples; one step per pass for 32 samples, 5 for 6 (30 rows)
+    assert seen == [(32, 1)] * 40 + [(32, 1)] * 40 + [(6, 5)] * 8
     assert torch.isfinite(a.values).all()
+
+
+def test_fixed_steps_equal_captums_own_call():
+    from captum.attr import IntegratedGradients
+
+    model, x = _net(), torch.randn(9, 6)
+    ours = attribute(model, x, target=1, n_steps=30, batch_size=64)
+    theirs, delta = IntegratedGradients(model).attribute(
+        x, target=1, n_steps=30, internal_batch_size=64, return_convergence_delta=True)
+    assert torch.allclose(ours.values, theirs, atol=1e-6)
+    assert torch.allclose(ours.convergence_delta, delta, atol=1e-6)
