@@ -22,7 +22,9 @@ A sample is complete when ``|sum r| <= tolerance * |f(x) - f(b)|`` (plus a float
 its summed feature error is at most ``_FEATURES * tolerance`` of the attributions' L1 size and
 the sum of ``m`` at most ``_ABS`` times that (a guard against kink estimates that cancel by
 luck). An unfinished sample splits its intervals whose error (each relative to its budget) is
-at least ``_SHARE`` of its worst, the worst first when ``max_steps`` would be exceeded. Every
+at least ``_SHARE`` of its worst, the worst first when ``max_steps`` would be exceeded; an
+interval ``_DEEP`` times over its budget gets its quarter points in the same pass (two levels
+at once: each level halves a kink's error, so one level would only bring it to 2x). Every
 evaluation stays in the final rule; per-sample totals are updated as intervals are split, and
 the rows of all unfinished samples are packed into passes of ``rows`` rows.
 """
@@ -43,6 +45,7 @@ _FLOOR = 1e-6      # float32 floor, relative to |f(x)| + |f(b)|
 _FEATURES = 2.0    # feature error budget: 2 x tolerance of the attributions' L1 size
 _ABS = 3.0         # bound on the sum of first-order bounds / parent moves, in budgets
 _SHARE = 0.5       # split the intervals with at least this share of a sample's worst error
+_DEEP = 4.0        # intervals this far over budget are split twice in one pass (quarters)
 
 
 @dataclass(frozen=True)
@@ -168,21 +171,35 @@ class _Totals:
         return tol, budget, done
 
 
-def _splits(iv: _Intervals, tol: torch.Tensor, budget: torch.Tensor, done: torch.Tensor,
-            steps: torch.Tensor, max_steps: int) -> torch.Tensor:
-    """Intervals to split: in an unfinished sample, those whose residual or feature error is
-    at least ``_SHARE`` of the sample's largest (each relative to its budget), the worst first
-    while the sample stays within ``max_steps`` points."""
+def _scores(iv: _Intervals, tol: torch.Tensor, budget: torch.Tensor) -> torch.Tensor:
+    """Each interval's worst error relative to its sample's budget for it."""
     s = iv.samp
     score = torch.maximum(iv.r.abs() / tol[s], iv.e / budget[s])
-    score = torch.maximum(score, iv.m / (_ABS * budget[s]))
-    top = torch.zeros_like(tol).scatter_reduce_(0, s, score, "amax")
+    return torch.maximum(score, iv.m / (_ABS * budget[s]))
+
+
+def _splits(iv: _Intervals, score: torch.Tensor, done: torch.Tensor, steps: torch.Tensor,
+            max_steps: int) -> torch.Tensor:
+    """Intervals to split: in an unfinished sample, those whose score is at least ``_SHARE`` of
+    the sample's largest, the worst first while the sample stays within ``max_steps`` points."""
+    s = iv.samp
+    top = torch.zeros_like(steps, dtype=score.dtype).scatter_reduce_(0, s, score, "amax")
     cand = ((score >= _SHARE * top[s]) & ~done[s]).nonzero().flatten()
     cand = cand[torch.argsort(score[cand], descending=True, stable=True)]
     cand = cand[torch.argsort(s[cand], stable=True)]
     first = torch.searchsorted(s[cand], s[cand])       # rank within the sample (sorted)
     rank = torch.arange(cand.numel(), device=s.device) - first
     return cand[rank < (max_steps - steps)[s[cand]]]
+
+
+def _deep(score: torch.Tensor, samp: torch.Tensor, steps: torch.Tensor,
+          max_steps: int) -> torch.Tensor:
+    """Of the intervals being split, those far over budget (``_DEEP``) get quarter points too
+    (two levels in one pass: a kink's error halves per level), where the sample's steps stay
+    within ``max_steps`` even if all of its splits went deep."""
+    n = steps.numel()
+    room = steps + 3 * torch.bincount(samp, minlength=n) <= max_steps
+    return (score >= _DEEP) & room[samp]
 
 
 def _take(iv: _Intervals, index: torch.Tensor) -> _Intervals:
@@ -192,6 +209,34 @@ def _take(iv: _Intervals, index: torch.Tensor) -> _Intervals:
 def _join(a: _Intervals, b: _Intervals) -> _Intervals:
     return _Intervals(*(torch.cat([getattr(a, f), getattr(b, f)])
                         for f in _Intervals.__dataclass_fields__))
+
+
+def _refine(path: _Path, old: _Intervals, deep: torch.Tensor
+            ) -> tuple[tuple[_Intervals, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Split intervals ``old`` at their midpoints, the ``deep`` ones at their quarter points
+    too, in one pass; the new intervals (each with its parent's move) and the points added per
+    old interval."""
+    lo, hi, s = old.left, old.right, old.samp
+    a_lo, a_hi = path.alpha[lo], path.alpha[hi]
+    a_mid, d = (a_lo + a_hi) / 2, deep.nonzero().flatten()
+    idx = path.add(torch.cat([s, s[d], s[d]]),
+                   torch.cat([a_mid, (a_lo[d] + a_mid[d]) / 2, (a_mid[d] + a_hi[d]) / 2]))
+    k, j = lo.numel(), d.numel()
+    mid, q1, q3 = idx[:k], idx[k:k + j], idx[k + j:]
+
+    def move(h: torch.Tensor, a: torch.Tensor, m: torch.Tensor, b: torch.Tensor,
+             samp: torch.Tensor) -> torch.Tensor:
+        return h / 4 * path.l1(2 * path.grad[m] - path.grad[a] - path.grad[b], samp)
+
+    moved = move(old.h, lo, mid, hi, s)
+    left_move = move(old.h[d] / 2, lo[d], q1, mid[d], s[d])
+    right_move = move(old.h[d] / 2, mid[d], q3, hi[d], s[d])
+    sh = (~deep).nonzero().flatten()
+    new = _measure(path, torch.cat([lo[sh], mid[sh], lo[d], q1, mid[d], q3]),
+                   torch.cat([mid[sh], hi[sh], q1, mid[d], q3, hi[d]]),
+                   torch.cat([moved[sh], moved[sh], left_move, left_move, right_move,
+                              right_move]))
+    return new, 1.0 + 2.0 * deep.to(torch.float64)
 
 
 def auto_integrated_gradients(forward: Callable[..., torch.Tensor], x: torch.Tensor,
@@ -223,21 +268,18 @@ def auto_integrated_gradients(forward: Callable[..., torch.Tensor], x: torch.Ten
     steps = torch.full((n,), START + 1, dtype=torch.long, device=dev)
     while True:
         tol, budget, converged = totals.budgets(path, f0, f1, tolerance)
-        split = _splits(iv, tol, budget, converged | (steps >= max_steps), steps, max_steps)
+        score = _scores(iv, tol, budget)
+        split = _splits(iv, score, converged | (steps >= max_steps), steps, max_steps)
         if split.numel() == 0:
             break
         old = _take(iv, split)
-        lo, hi, s = old.left, old.right, old.samp
-        mid = path.add(s, (path.alpha[lo] + path.alpha[hi]) / 2)
-        moved = old.h / 4 * path.l1(2 * path.grad[mid] - path.grad[lo] - path.grad[hi], s)
-        new = _measure(path, torch.cat([lo, mid]), torch.cat([mid, hi]),
-                       torch.cat([moved, moved]))
+        new, added = _refine(path, old, _deep(score[split], old.samp, steps, max_steps))
         keep = torch.ones_like(iv.left, dtype=torch.bool)
         keep[split] = False
-        totals.add(_measure(path, lo, hi, old.parent), -1.0)
+        totals.add(_measure(path, old.left, old.right, old.parent), -1.0)
         totals.add(new, 1.0)
         iv = _join(_take(iv, keep.nonzero().flatten()), new[0])
-        steps = steps + torch.bincount(s, minlength=n)
+        steps = steps + torch.bincount(old.samp, weights=added, minlength=n).long()
     values = (totals.acc * path.diff).to(x.dtype)
     delta = (totals.acc * path.diff).flatten(1).sum(1) - (f1 - f0)
     return AutoSteps(values=values, delta=delta.to(x.dtype), steps=steps,
