@@ -30,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -366,6 +367,7 @@ def main() -> None:
     args = p.parse_args()
     if args.child:
         return memory_child(args.child)
+    warnings.filterwarnings("ignore", category=UserWarning)   # captum's batch-size notes
     from explain.attribution import list_methods
 
     methods = list_methods() if args.methods == "all" else args.methods.split(",")
