@@ -23,8 +23,8 @@ its summed feature error is at most ``_FEATURES * tolerance`` of the attribution
 the sum of ``m`` at most ``_ABS`` times that (a guard against kink estimates that cancel by
 luck). An unfinished sample splits its intervals whose error (each relative to its budget) is
 at least ``_SHARE`` of its worst, the worst first when ``max_steps`` would be exceeded; an
-interval ``_DEEP`` times over its budget gets its quarter points in the same pass (two levels
-at once: each level halves a kink's error, so one level would only bring it to 2x). Every
+interval ``2**j`` times over its budget is split into ``2**j`` equal parts in the same pass
+(``j`` levels at once, at most ``_LEVELS``: each level halves a kink's error). Every
 evaluation stays in the final rule; per-sample totals are updated as intervals are split, and
 the rows of all unfinished samples are packed into passes of ``rows`` rows.
 """
@@ -45,7 +45,7 @@ _FLOOR = 1e-6      # float32 floor, relative to |f(x)| + |f(b)|
 _FEATURES = 2.0    # feature error budget: 2 x tolerance of the attributions' L1 size
 _ABS = 3.0         # bound on the sum of first-order bounds / parent moves, in budgets
 _SHARE = 0.5       # split the intervals with at least this share of a sample's worst error
-_DEEP = 4.0        # intervals this far over budget are split twice in one pass (quarters)
+_LEVELS = 3        # at most 3 levels of halving (8 parts) per interval in one pass
 
 
 @dataclass(frozen=True)
@@ -192,14 +192,16 @@ def _splits(iv: _Intervals, score: torch.Tensor, done: torch.Tensor, steps: torc
     return cand[rank < (max_steps - steps)[s[cand]]]
 
 
-def _deep(score: torch.Tensor, samp: torch.Tensor, steps: torch.Tensor,
-          max_steps: int) -> torch.Tensor:
-    """Of the intervals being split, those far over budget (``_DEEP``) get quarter points too
-    (two levels in one pass: a kink's error halves per level), where the sample's steps stay
-    within ``max_steps`` even if all of its splits went deep."""
-    n = steps.numel()
-    room = steps + 3 * torch.bincount(samp, minlength=n) <= max_steps
-    return (score >= _DEEP) & room[samp]
+def _levels(score: torch.Tensor, samp: torch.Tensor, steps: torch.Tensor,
+            max_steps: int) -> torch.Tensor:
+    """Levels of halving for each interval being split: ``floor(log2(score))`` between 1 and
+    ``_LEVELS`` (a kink's error halves per level, so an interval 8x over budget needs three),
+    one level in a sample that would otherwise pass ``max_steps``."""
+    levels = torch.log2(score.clamp(min=1.0)).floor().clamp(1, _LEVELS).long()
+    added = torch.bincount(samp, weights=((1 << levels) - 1).to(torch.float64),
+                           minlength=steps.numel())
+    room = steps + added <= max_steps
+    return torch.where(room[samp], levels, torch.ones_like(levels))
 
 
 def _take(iv: _Intervals, index: torch.Tensor) -> _Intervals:
@@ -211,32 +213,38 @@ def _join(a: _Intervals, b: _Intervals) -> _Intervals:
                         for f in _Intervals.__dataclass_fields__))
 
 
-def _refine(path: _Path, old: _Intervals, deep: torch.Tensor
+def _refine(path: _Path, old: _Intervals, levels: torch.Tensor
             ) -> tuple[tuple[_Intervals, torch.Tensor, torch.Tensor], torch.Tensor]:
-    """Split intervals ``old`` at their midpoints, the ``deep`` ones at their quarter points
-    too, in one pass; the new intervals (each with its parent's move) and the points added per
-    old interval."""
-    lo, hi, s = old.left, old.right, old.samp
-    a_lo, a_hi = path.alpha[lo], path.alpha[hi]
-    a_mid, d = (a_lo + a_hi) / 2, deep.nonzero().flatten()
-    idx = path.add(torch.cat([s, s[d], s[d]]),
-                   torch.cat([a_mid, (a_lo[d] + a_mid[d]) / 2, (a_mid[d] + a_hi[d]) / 2]))
-    k, j = lo.numel(), d.numel()
-    mid, q1, q3 = idx[:k], idx[k:k + j], idx[k + j:]
-
-    def move(h: torch.Tensor, a: torch.Tensor, m: torch.Tensor, b: torch.Tensor,
-             samp: torch.Tensor) -> torch.Tensor:
-        return h / 4 * path.l1(2 * path.grad[m] - path.grad[a] - path.grad[b], samp)
-
-    moved = move(old.h, lo, mid, hi, s)
-    left_move = move(old.h[d] / 2, lo[d], q1, mid[d], s[d])
-    right_move = move(old.h[d] / 2, mid[d], q3, hi[d], s[d])
-    sh = (~deep).nonzero().flatten()
-    new = _measure(path, torch.cat([lo[sh], mid[sh], lo[d], q1, mid[d], q3]),
-                   torch.cat([mid[sh], hi[sh], q1, mid[d], q3, hi[d]]),
-                   torch.cat([moved[sh], moved[sh], left_move, left_move, right_move,
-                              right_move]))
-    return new, 1.0 + 2.0 * deep.to(torch.float64)
+    """Split each interval of ``old`` into ``2**level`` equal parts, every new point in one
+    pass; the new intervals, each with its parent's move (the split that made it), and the
+    points added per old interval."""
+    groups = [(level, (levels == level).nonzero().flatten()) for level in range(1, _LEVELS + 1)]
+    groups = [(level, g) for level, g in groups if g.numel()]
+    samps, alphas = [], []
+    for level, g in groups:
+        k = 1 << level
+        frac = torch.arange(1, k, device=g.device, dtype=torch.float64) / k
+        a_lo, h = path.alpha[old.left[g]], old.h[g]
+        alphas.append((a_lo[:, None] + h[:, None] * frac).flatten())
+        samps.append(old.samp[g].repeat_interleave(k - 1))
+    idx = path.add(torch.cat(samps), torch.cat(alphas))
+    lefts, rights, moves, start = [], [], [], 0
+    for level, g in groups:
+        k = 1 << level
+        new = idx[start:start + g.numel() * (k - 1)].view(-1, k - 1)
+        start += new.numel()
+        nodes = torch.cat([old.left[g][:, None], new, old.right[g][:, None]], 1)   # [g, k+1]
+        lo, mid, hi = nodes[:, 0:k:2], nodes[:, 1:k:2], nodes[:, 2::2]           # parents
+        s = old.samp[g][:, None].expand_as(mid).flatten()
+        h = (old.h[g] * 2 / k)[:, None].expand_as(mid).flatten()
+        grad = path.grad
+        move = h / 4 * path.l1(2 * grad[mid.flatten()] - grad[lo.flatten()] -
+                               grad[hi.flatten()], s)
+        lefts.append(nodes[:, :-1].flatten())
+        rights.append(nodes[:, 1:].flatten())
+        moves.append(move.view(-1, k // 2).repeat_interleave(2, dim=1).flatten())
+    new_iv = _measure(path, torch.cat(lefts), torch.cat(rights), torch.cat(moves))
+    return new_iv, ((1 << levels) - 1).to(torch.float64)
 
 
 def auto_integrated_gradients(forward: Callable[..., torch.Tensor], x: torch.Tensor,
@@ -273,7 +281,7 @@ def auto_integrated_gradients(forward: Callable[..., torch.Tensor], x: torch.Ten
         if split.numel() == 0:
             break
         old = _take(iv, split)
-        new, added = _refine(path, old, _deep(score[split], old.samp, steps, max_steps))
+        new, added = _refine(path, old, _levels(score[split], old.samp, steps, max_steps))
         keep = torch.ones_like(iv.left, dtype=torch.bool)
         keep[split] = False
         totals.add(_measure(path, old.left, old.right, old.parent), -1.0)
