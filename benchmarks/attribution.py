@@ -355,7 +355,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default="cnn,rnn,transformer,mlp,resnet_bn,bigru,minilm")
     p.add_argument("--methods", default="integrated_gradients",
-                   help="comma list, or 'all'")
+                   help="comma list, 'all', or 'none' (with --auto: only auto IG)")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--n-steps", type=int, default=50)
     p.add_argument("--repeats", type=int, default=3)
@@ -370,7 +370,8 @@ def main() -> None:
     warnings.filterwarnings("ignore", category=UserWarning)   # captum's batch-size notes
     from explain.attribution import list_methods
 
-    methods = list_methods() if args.methods == "all" else args.methods.split(",")
+    methods = (list_methods() if args.methods == "all" else
+               [] if args.methods == "none" else args.methods.split(","))
     for threads in map(int, args.threads.split(",")):
         torch.set_num_threads(threads)
         print(f"\ndevice={args.device} threads={threads} batch={args.batch} "
