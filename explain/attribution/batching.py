@@ -19,8 +19,12 @@ attention scores) 454 / 496 / 618 / 770; the zoo CNN (49 KiB per row) flat to 51
 bidirectional GRU (30 KiB per row, many small steps whose per-pass overhead wants large
 passes) best at 1024. The bytes stored for backward did not predict this (the packed GRU stores
 30 KiB per row, the CNN 237 KiB, yet the CNN takes the larger passes). On CPU the plan is the
-largest power of two with ``rows x largest <= L3 / 4`` (the operator reads about two operands
-and writes one of that size, and the L3 is shared with the other cores), between 32 and 1024
+largest power of two with ``rows x largest <= threads x L3 / 4`` (the operator reads about two
+operands and writes one of that size, and the L3 is shared with the other cores; torch splits
+an operator's rows over its threads, so each thread's slice must fit, and the per-pass Python
+overhead, which does not shrink with threads, wants the larger passes: with two threads the
+fastest forward+backward pass of the zoo cnn / rnn / transformer was 512 / 1024 / 256 rows
+against 64 / 256 / 128 with one), between 32 and 1024
 rows (below 32 the per-pass overhead dominates; above 1024 no model gained). On CUDA it is the
 largest pass the budget allows, up to 4096 rows. Every plan is capped by the budget
 (``3 x bytes_per_row`` per row: stored activations, their gradients and slack). :func:`run_chunked`
@@ -155,16 +159,19 @@ def _pow2_floor(n: int) -> int:
 
 
 def plan_rows(footprint: Footprint, device: torch.device, budget: int,
-              cache: int | None = None) -> BatchPlan:
+              cache: int | None = None, threads: int | None = None) -> BatchPlan:
     """The rows per pass for a measured footprint: a pure function of the footprint, the
-    device, the budget and the last-level cache (default: :func:`cache_bytes`); no timing.
+    device, the budget, the last-level cache (default: :func:`cache_bytes`) and the CPU
+    threads (default: ``torch.get_num_threads()``); no timing.
 
     Examples
     --------
     >>> cpu, mib = torch.device("cpu"), 2**20
-    >>> plan_rows(Footprint(bytes_per_row=250_000, rows=64, largest_per_row=50_000), cpu,
-    ...           2**30, cache=32 * mib).rows
+    >>> fp = Footprint(bytes_per_row=250_000, rows=64, largest_per_row=50_000)
+    >>> plan_rows(fp, cpu, 2**30, cache=32 * mib, threads=1).rows
     128
+    >>> plan_rows(fp, cpu, 2**30, cache=32 * mib, threads=2).rows
+    256
     >>> plan_rows(Footprint(bytes_per_row=250_000, rows=64), cpu, 2**24, cache=32 * mib).reason
     'budget'
     """
@@ -177,7 +184,10 @@ def plan_rows(footprint: Footprint, device: torch.device, budget: int,
         llc = cache_bytes() if cache is None else int(cache)
         largest = max(1, footprint.largest_per_row or footprint.bytes_per_row)
         lo, hi = _CPU_ROWS
-        want, reason = min(hi, max(lo, llc // (_CACHE_SHARE * largest))), "cache"
+        # torch splits an operator's rows over its threads: each thread's slice must fit
+        nthreads = max(1, torch.get_num_threads() if threads is None else int(threads))
+        want = nthreads * llc // (_CACHE_SHARE * largest)
+        want, reason = min(hi, max(lo, want)), "cache"
     if fit < want:
         want, reason = fit, "budget"
     return BatchPlan(rows=_pow2_floor(want), bytes_per_row=footprint.bytes_per_row,
@@ -186,8 +196,10 @@ def plan_rows(footprint: Footprint, device: torch.device, budget: int,
 
 
 def plan_key(row: torch.Tensor, grad: bool, key: Any) -> tuple:
-    """The cache key of a job: sample shape, dtype, device, gradient or not, extra part."""
-    return (tuple(row.shape[1:]), row.dtype, str(row.device), grad, key)
+    """The cache key of a job: sample shape, dtype, device, gradient or not, extra part, and
+    the torch threads (the CPU plan depends on them)."""
+    return (tuple(row.shape[1:]), row.dtype, str(row.device), grad, key,
+            torch.get_num_threads())
 
 
 def cached_plan(model: nn.Module, key: tuple, budget: int | None) -> BatchPlan | None:

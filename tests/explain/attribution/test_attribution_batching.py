@@ -47,12 +47,14 @@ class CountRows(nn.Module):
 def test_plan_rows_is_a_pure_function_of_footprint_device_budget_and_cache():
     mib = 2**20
     fp = batching.Footprint(bytes_per_row=250_000, rows=64, largest_per_row=50_000)
-    plans = {batching.plan_rows(fp, CPU, 2**30, cache=32 * mib) for _ in range(5)}
+    plans = {batching.plan_rows(fp, CPU, 2**30, cache=32 * mib, threads=1) for _ in range(5)}
     # 32 MiB / (4 x 50 kB) = 167 rows -> 128
     assert plans == {batching.BatchPlan(rows=128, bytes_per_row=250_000, budget=2**30,
                                         reason="cache", largest_per_row=50_000,
                                         cache=32 * mib)}
-    assert batching.plan_rows(fp, CPU, 2**30, cache=8 * mib).rows == 32       # the floor
+    assert batching.plan_rows(fp, CPU, 2**30, cache=8 * mib, threads=1).rows == 32  # floor
+    # two threads split each operator's rows: twice the rows per pass
+    assert batching.plan_rows(fp, CPU, 2**30, cache=32 * mib, threads=2).rows == 256
     assert batching.plan_rows(batching.Footprint(100, 64, 100), CPU, 2**30,
                               cache=32 * mib).rows == 1024                    # the ceiling
     cuda = batching.plan_rows(fp, torch.device("cuda"), 2**40)
@@ -64,11 +66,11 @@ def test_the_largest_tensor_not_the_stored_bytes_sets_the_cpu_rows():
     mib = 2**20
     rnn = batching.Footprint(bytes_per_row=35_000, rows=64, largest_per_row=14_600)
     cnn = batching.Footprint(bytes_per_row=240_000, rows=64, largest_per_row=50_000)
-    assert batching.plan_rows(rnn, CPU, 2**30, cache=32 * mib).rows == 512
-    assert batching.plan_rows(cnn, CPU, 2**30, cache=32 * mib).rows == 128
+    assert batching.plan_rows(rnn, CPU, 2**30, cache=32 * mib, threads=1).rows == 512
+    assert batching.plan_rows(cnn, CPU, 2**30, cache=32 * mib, threads=1).rows == 128
     # without a measured largest tensor the stored bytes stand in
     assert batching.plan_rows(batching.Footprint(35_000, 64), CPU, 2**30,
-                              cache=32 * mib).rows == 128
+                              cache=32 * mib, threads=1).rows == 128
 
 
 def test_the_cache_size_comes_from_the_os():
@@ -216,7 +218,8 @@ def test_the_plan_sets_the_rows_of_captums_passes(monkeypatch):
     model = _net()
     fp = batching.Footprint(bytes_per_row=10**6, rows=64)   # 32 MiB / 4 MB -> 32 rows
     key = batching.plan_key(torch.zeros(1, 6), True, False)
-    batching.remember(model, key, batching.plan_rows(fp, CPU, 2**30, cache=32 * 2**20))
+    batching.remember(model, key, batching.plan_rows(fp, CPU, 2**30, cache=32 * 2**20,
+                                                     threads=1))
     a = attribute(model, torch.randn(70, 6), target=0, n_steps=40)
     assert a.plan.rows == 32 and a.timings["probe"] == 0
     # chunks of 32, 32 and 6 samples; one step per pass for 32 samples, 5 for 6 (30 rows)
