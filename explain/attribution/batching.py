@@ -1,24 +1,41 @@
 """Deterministic, memory-safe batching for attribution methods.
 
-The rows per forward+backward pass are derived from what one pass *stores*, never from timings
-(which on a shared machine change from run to run). The first chunk of a job on a new
-(model, sample shape, device) is run under :func:`measure`: a ``saved_tensors_hooks`` context
-counts the bytes autograd keeps for backward per row (forward outputs per row for gradient-free
-methods), so the probe is real work whose rows are part of the answer. :func:`plan_rows` turns
-that footprint and the memory budget into a :class:`BatchPlan`, cached per model.
+The rows per forward+backward pass are derived from what one pass *writes and stores*, never
+from timings (which on a shared machine change from run to run). The first chunk of a job on a
+new (model, sample shape, device) is run under :func:`measure`, so the probe is real work whose
+rows are part of the answer. It counts, per row, the bytes autograd keeps for backward (a
+``saved_tensors_hooks`` context; forward outputs without grad) and the largest tensor of the
+pass: the largest result in its autograd graph (whose gradient backward materializes) or module
+output. :func:`plan_rows` turns that
+:class:`Footprint`, the last-level cache size and the memory budget into a :class:`BatchPlan`,
+cached per model.
 
-The rule (measured on the zoo and three other architectures, one and two CPU threads): on CPU a
-pass is fastest while what it stores stays near the caches, ``32 MiB / bytes_per_row`` rows,
-between 32 and 1024 rows (below 32 rows per-pass overheads dominate; above 1024 no model gained);
-on CUDA the largest pass the budget allows, up to 4096 rows. Every plan is capped by the budget
-(``3 x bytes_per_row`` per row: stored activations, their gradients and slack) and rounded down
-to a power of two. :func:`run_chunked` walks the inputs in chunks and halves the chunk on an
-out-of-memory error.
+Why the largest tensor: on CPU a pass slows down once its biggest operator no longer works in
+cache. Measured with one thread (us per row at 256 / 512 / 1024 / 2048 rows): a packed GRU
+(zoo rnn) 63 / 68 / 79 / 126 - its backward zeroes and accumulates the gradient of the whole
+packed input projection ``[rows x T, 3H]`` once per time step, 12 KiB per row, so the per-row
+cost grows once ``rows x 12 KiB`` leaves the cache; the zoo transformer (36 KiB per row, its
+attention scores) 454 / 496 / 618 / 770; the zoo CNN (49 KiB per row) flat to 512 then worse; a
+bidirectional GRU (30 KiB per row, many small steps whose per-pass overhead wants large
+passes) best at 1024. The bytes stored for backward did not predict this (the packed GRU stores
+30 KiB per row, the CNN 237 KiB, yet the CNN takes the larger passes). On CPU the plan is the
+largest power of two with ``rows x largest <= threads x L3 / 4`` (the operator reads about two
+operands and writes one of that size, and the L3 is shared with the other cores; torch splits
+an operator's rows over its threads, so each thread's slice must fit, and the per-pass Python
+overhead, which does not shrink with threads, wants the larger passes: with two threads the
+fastest forward+backward pass of the zoo cnn / rnn / transformer was 512 / 1024 / 256 rows
+against 64 / 256 / 128 with one), between 32 and 1024
+rows (below 32 the per-pass overhead dominates; above 1024 no model gained). On CUDA it is the
+largest pass the budget allows, up to 4096 rows. Every plan is capped by the budget
+(``3 x bytes_per_row`` per row: stored activations, their gradients and slack). :func:`run_chunked`
+walks the inputs in chunks and halves the chunk on an out-of-memory error.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,10 +48,12 @@ from explain._core.outputs import unwrap
 from explain.errors import AttributionError
 
 __all__ = ["BatchPlan", "Footprint", "plan_rows", "measure", "cached_plan", "remember",
-           "run_chunked", "memory_budget", "expand_args", "clear_cache", "plan_key", "PROBE_ROWS"]
+           "run_chunked", "memory_budget", "expand_args", "clear_cache", "plan_key", "PROBE_ROWS",
+           "cache_bytes"]
 
 PROBE_ROWS = 64          # rows of the measured first chunk (it is part of the answer)
-_CPU_TARGET = 32 * 2**20  # bytes one CPU pass may store for backward
+_CACHE_SHARE = 4         # rows x largest tensor <= last-level cache / _CACHE_SHARE
+_DEFAULT_CACHE = 32 * 2**20  # when the OS does not say
 _CPU_ROWS = (32, 1024)
 _CUDA_MAX_ROWS = 4096
 _SAFETY = 3              # stored activations + their gradients + slack
@@ -49,10 +68,13 @@ class Footprint:
     ----------
     bytes_per_row : bytes kept for backward per row (forward outputs per row without grad).
     rows : rows in the pass measured (the largest pass of the probe).
+    largest_per_row : bytes per row of the largest tensor of the pass (a module output or a
+        result in its autograd graph); 0 when unknown, then ``bytes_per_row`` stands in.
     """
 
     bytes_per_row: int
     rows: int
+    largest_per_row: int = 0
 
 
 @dataclass(frozen=True)
@@ -65,12 +87,16 @@ class BatchPlan:
     bytes_per_row : measured memory one row stores (0 when the plan was given, not measured).
     budget : the memory budget in bytes the plan respects.
     reason : which rule set ``rows`` (``"cache"``, ``"budget"``, ``"given"``...).
+    largest_per_row : measured bytes per row of the largest tensor a pass writes.
+    cache : the last-level cache size in bytes the plan used (0 on CUDA or when given).
     """
 
     rows: int
     bytes_per_row: int = 0
     budget: int = 0
     reason: str = "given"
+    largest_per_row: int = 0
+    cache: int = 0
 
 
 def clear_cache() -> None:
@@ -99,37 +125,81 @@ def expand_args(args: tuple, index: slice | torch.Tensor, batch: int) -> tuple:
                  else a for a in args)
 
 
+@functools.cache
+def cache_bytes() -> int:
+    """The CPU's last-level cache in bytes, as the OS reports it (sysfs, then ``sysconf``);
+    32 MiB when neither says.
+
+    Examples
+    --------
+    >>> cache_bytes() > 0
+    True
+    """
+    root = "/sys/devices/system/cpu/cpu0/cache"
+    best = (0, 0)
+    try:
+        for entry in sorted(os.listdir(root)):
+            with open(f"{root}/{entry}/level") as f:
+                level = int(f.read())
+            with open(f"{root}/{entry}/size") as f:
+                text = f.read().strip().upper()
+            unit = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
+            size = int(text.rstrip("KMG")) * unit
+            best = max(best, (level, size))
+    except (OSError, ValueError):
+        pass
+    if best[1] == 0 and hasattr(os, "sysconf"):
+        with contextlib.suppress(ValueError, OSError):
+            best = (3, int(os.sysconf("SC_LEVEL3_CACHE_SIZE")))
+    return best[1] if best[1] > 0 else _DEFAULT_CACHE
+
+
 def _pow2_floor(n: int) -> int:
     return 1 << (max(1, int(n)).bit_length() - 1)
 
 
-def plan_rows(footprint: Footprint, device: torch.device, budget: int) -> BatchPlan:
-    """The rows per pass for a measured footprint: a pure function (no timing, no state).
+def plan_rows(footprint: Footprint, device: torch.device, budget: int,
+              cache: int | None = None, threads: int | None = None) -> BatchPlan:
+    """The rows per pass for a measured footprint: a pure function of the footprint, the
+    device, the budget, the last-level cache (default: :func:`cache_bytes`) and the CPU
+    threads (default: ``torch.get_num_threads()``); no timing.
 
     Examples
     --------
-    >>> cpu = torch.device("cpu")
-    >>> plan_rows(Footprint(bytes_per_row=250_000, rows=64), cpu, 2**30).rows
+    >>> cpu, mib = torch.device("cpu"), 2**20
+    >>> fp = Footprint(bytes_per_row=250_000, rows=64, largest_per_row=50_000)
+    >>> plan_rows(fp, cpu, 2**30, cache=32 * mib, threads=1).rows
     128
-    >>> plan_rows(Footprint(bytes_per_row=250_000, rows=64), cpu, 2**24).reason
+    >>> plan_rows(fp, cpu, 2**30, cache=32 * mib, threads=2).rows
+    256
+    >>> plan_rows(Footprint(bytes_per_row=250_000, rows=64), cpu, 2**24, cache=32 * mib).reason
     'budget'
     """
     per_row = max(1, footprint.bytes_per_row)
     fit = max(1, budget // (_SAFETY * per_row))
+    llc = 0
     if device.type == "cuda":
         want, reason = _CUDA_MAX_ROWS, "device"
     else:
+        llc = cache_bytes() if cache is None else int(cache)
+        largest = max(1, footprint.largest_per_row or footprint.bytes_per_row)
         lo, hi = _CPU_ROWS
-        want, reason = min(hi, max(lo, _CPU_TARGET // per_row)), "cache"
+        # torch splits an operator's rows over its threads: each thread's slice must fit
+        nthreads = max(1, torch.get_num_threads() if threads is None else int(threads))
+        want = nthreads * llc // (_CACHE_SHARE * largest)
+        want, reason = min(hi, max(lo, want)), "cache"
     if fit < want:
         want, reason = fit, "budget"
     return BatchPlan(rows=_pow2_floor(want), bytes_per_row=footprint.bytes_per_row,
-                     budget=int(budget), reason=reason)
+                     budget=int(budget), reason=reason,
+                     largest_per_row=footprint.largest_per_row, cache=llc)
 
 
 def plan_key(row: torch.Tensor, grad: bool, key: Any) -> tuple:
-    """The cache key of a job: sample shape, dtype, device, gradient or not, extra part."""
-    return (tuple(row.shape[1:]), row.dtype, str(row.device), grad, key)
+    """The cache key of a job: sample shape, dtype, device, gradient or not, extra part, and
+    the torch threads (the CPU plan depends on them)."""
+    return (tuple(row.shape[1:]), row.dtype, str(row.device), grad, key,
+            torch.get_num_threads())
 
 
 def cached_plan(model: nn.Module, key: tuple, budget: int | None) -> BatchPlan | None:
@@ -137,8 +207,8 @@ def cached_plan(model: nn.Module, key: tuple, budget: int | None) -> BatchPlan |
     plan = _CACHE.get(unwrap(model), {}).get(key)
     if plan is None or budget is None or budget == plan.budget:
         return plan
-    fp = Footprint(plan.bytes_per_row, plan.rows)
-    return plan_rows(fp, torch.device(key[2]), budget)
+    fp = Footprint(plan.bytes_per_row, plan.rows, plan.largest_per_row)
+    return plan_rows(fp, torch.device(key[2]), budget, plan.cache or None)
 
 
 def remember(model: nn.Module, key: tuple, plan: BatchPlan) -> None:
@@ -152,9 +222,10 @@ class _Meter:
 
     def __init__(self, skip: set[int]) -> None:
         self.skip = skip
-        self.passes: list[tuple[int, int]] = []   # (rows, bytes)
+        self.passes: list[tuple[int, int, int]] = []   # (rows, bytes stored, largest written)
         self._seen: dict[int, int] = {}
         self._rows = 0
+        self._largest = 0
 
     def start(self, _m: nn.Module, inputs: tuple) -> None:
         self.close()
@@ -172,20 +243,53 @@ class _Meter:
 
     def output(self, _m: nn.Module, _i: tuple, out: Any) -> None:
         for o in out if isinstance(out, tuple) else (out,):
-            if isinstance(o, torch.Tensor) and not o.requires_grad:
-                self.store(o)
+            if isinstance(o, torch.Tensor):
+                self._largest = max(self._largest, o.numel() * o.element_size())
+                if not o.requires_grad:
+                    self.store(o)
+
+    def finished(self, _m: nn.Module, _i: tuple, out: Any) -> None:
+        """The root module returned: the largest tensor of its autograd graph."""
+        self._largest = max(self._largest, _largest_in_graph(out))
 
     def close(self) -> None:
         if self._rows:
-            self.passes.append((self._rows, sum(self._seen.values())))
-        self._seen, self._rows = {}, 0
+            self.passes.append((self._rows, sum(self._seen.values()), self._largest))
+        self._seen, self._rows, self._largest = {}, 0, 0
 
     def footprint(self) -> Footprint:
         self.close()
         if not self.passes:
             return Footprint(bytes_per_row=0, rows=0)
-        rows, stored = max(self.passes, key=lambda p: (p[1] / p[0], p[0]))
-        return Footprint(bytes_per_row=-(-stored // rows), rows=rows)
+        # passes of a few rows (captum's end-point forward for the delta) are dominated by
+        # tensors that do not grow with the rows (weights, transposes): only the large ones count
+        big = [p for p in self.passes if 2 * p[0] >= max(q[0] for q in self.passes)]
+        rows, stored, _ = max(big, key=lambda p: (p[1] / p[0], p[0]))
+        largest = max(-(-p[2] // p[0]) for p in big)
+        return Footprint(bytes_per_row=-(-stored // rows), rows=rows, largest_per_row=largest)
+
+
+def _largest_in_graph(out: Any) -> int:
+    """Bytes of the largest tensor in the autograd graph behind ``out``: every node's input
+    metadata is the shape of a forward result, whose gradient backward materializes."""
+    roots = [o.grad_fn for o in (out if isinstance(out, tuple) else (out,))
+             if isinstance(o, torch.Tensor) and o.grad_fn is not None]
+    seen: set[int] = set()
+    stack: list[Any] = list(roots)
+    largest = 0
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        for meta in getattr(node, "_input_metadata", ()):
+            with contextlib.suppress(RuntimeError, TypeError, AttributeError):
+                size = meta.dtype.itemsize
+                for d in meta.shape:
+                    size *= int(d)
+                largest = max(largest, size)
+        stack.extend(nxt for nxt, _ in node.next_functions)
+    return largest
 
 
 @contextlib.contextmanager
@@ -194,12 +298,14 @@ def measure(model: nn.Module) -> Iterator[Callable[[], Footprint]]:
 
     Yields a function returning the :class:`Footprint` (the pass with the most bytes per row).
     With gradients on, the bytes autograd saves for backward are counted (parameters and
-    buffers excluded); without, the outputs of every module.
+    buffers excluded); without, the outputs of every module. The largest tensor per row is the
+    largest module output or result in the pass's autograd graph.
     """
     skip = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
     meter = _Meter(skip)
     handles = [model.register_forward_pre_hook(meter.start)]
     handles += [m.register_forward_hook(meter.output) for m in model.modules()]
+    handles.append(model.register_forward_hook(meter.finished))
 
     def pack(t: torch.Tensor) -> torch.Tensor:
         meter.store(t)

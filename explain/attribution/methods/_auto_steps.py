@@ -22,7 +22,9 @@ A sample is complete when ``|sum r| <= tolerance * |f(x) - f(b)|`` (plus a float
 its summed feature error is at most ``_FEATURES * tolerance`` of the attributions' L1 size and
 the sum of ``m`` at most ``_ABS`` times that (a guard against kink estimates that cancel by
 luck). An unfinished sample splits its intervals whose error (each relative to its budget) is
-at least ``_SHARE`` of its worst, the worst first when ``max_steps`` would be exceeded. Every
+at least ``_SHARE`` of its worst, the worst first when ``max_steps`` would be exceeded; an
+interval ``2**j`` times over its budget is split into ``2**j`` equal parts in the same pass
+(``j`` levels at once, at most ``_LEVELS``: each level halves a kink's error). Every
 evaluation stays in the final rule; per-sample totals are updated as intervals are split, and
 the rows of all unfinished samples are packed into passes of ``rows`` rows.
 """
@@ -43,6 +45,7 @@ _FLOOR = 1e-6      # float32 floor, relative to |f(x)| + |f(b)|
 _FEATURES = 2.0    # feature error budget: 2 x tolerance of the attributions' L1 size
 _ABS = 3.0         # bound on the sum of first-order bounds / parent moves, in budgets
 _SHARE = 0.5       # split the intervals with at least this share of a sample's worst error
+_LEVELS = 3        # at most 3 levels of halving (8 parts) per interval in one pass
 
 
 @dataclass(frozen=True)
@@ -168,21 +171,37 @@ class _Totals:
         return tol, budget, done
 
 
-def _splits(iv: _Intervals, tol: torch.Tensor, budget: torch.Tensor, done: torch.Tensor,
-            steps: torch.Tensor, max_steps: int) -> torch.Tensor:
-    """Intervals to split: in an unfinished sample, those whose residual or feature error is
-    at least ``_SHARE`` of the sample's largest (each relative to its budget), the worst first
-    while the sample stays within ``max_steps`` points."""
+def _scores(iv: _Intervals, tol: torch.Tensor, budget: torch.Tensor) -> torch.Tensor:
+    """Each interval's worst error relative to its sample's budget for it."""
     s = iv.samp
     score = torch.maximum(iv.r.abs() / tol[s], iv.e / budget[s])
-    score = torch.maximum(score, iv.m / (_ABS * budget[s]))
-    top = torch.zeros_like(tol).scatter_reduce_(0, s, score, "amax")
+    return torch.maximum(score, iv.m / (_ABS * budget[s]))
+
+
+def _splits(iv: _Intervals, score: torch.Tensor, done: torch.Tensor, steps: torch.Tensor,
+            max_steps: int) -> torch.Tensor:
+    """Intervals to split: in an unfinished sample, those whose score is at least ``_SHARE`` of
+    the sample's largest, the worst first while the sample stays within ``max_steps`` points."""
+    s = iv.samp
+    top = torch.zeros_like(steps, dtype=score.dtype).scatter_reduce_(0, s, score, "amax")
     cand = ((score >= _SHARE * top[s]) & ~done[s]).nonzero().flatten()
     cand = cand[torch.argsort(score[cand], descending=True, stable=True)]
     cand = cand[torch.argsort(s[cand], stable=True)]
     first = torch.searchsorted(s[cand], s[cand])       # rank within the sample (sorted)
     rank = torch.arange(cand.numel(), device=s.device) - first
     return cand[rank < (max_steps - steps)[s[cand]]]
+
+
+def _levels(score: torch.Tensor, samp: torch.Tensor, steps: torch.Tensor,
+            max_steps: int) -> torch.Tensor:
+    """Levels of halving for each interval being split: ``floor(log2(score))`` between 1 and
+    ``_LEVELS`` (a kink's error halves per level, so an interval 8x over budget needs three),
+    one level in a sample that would otherwise pass ``max_steps``."""
+    levels = torch.log2(score.clamp(min=1.0)).floor().clamp(1, _LEVELS).long()
+    added = torch.bincount(samp, weights=((1 << levels) - 1).to(torch.float64),
+                           minlength=steps.numel())
+    room = steps + added <= max_steps
+    return torch.where(room[samp], levels, torch.ones_like(levels))
 
 
 def _take(iv: _Intervals, index: torch.Tensor) -> _Intervals:
@@ -192,6 +211,40 @@ def _take(iv: _Intervals, index: torch.Tensor) -> _Intervals:
 def _join(a: _Intervals, b: _Intervals) -> _Intervals:
     return _Intervals(*(torch.cat([getattr(a, f), getattr(b, f)])
                         for f in _Intervals.__dataclass_fields__))
+
+
+def _refine(path: _Path, old: _Intervals, levels: torch.Tensor
+            ) -> tuple[tuple[_Intervals, torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Split each interval of ``old`` into ``2**level`` equal parts, every new point in one
+    pass; the new intervals, each with its parent's move (the split that made it), and the
+    points added per old interval."""
+    groups = [(level, (levels == level).nonzero().flatten()) for level in range(1, _LEVELS + 1)]
+    groups = [(level, g) for level, g in groups if g.numel()]
+    samps, alphas = [], []
+    for level, g in groups:
+        k = 1 << level
+        frac = torch.arange(1, k, device=g.device, dtype=torch.float64) / k
+        a_lo, h = path.alpha[old.left[g]], old.h[g]
+        alphas.append((a_lo[:, None] + h[:, None] * frac).flatten())
+        samps.append(old.samp[g].repeat_interleave(k - 1))
+    idx = path.add(torch.cat(samps), torch.cat(alphas))
+    lefts, rights, moves, start = [], [], [], 0
+    for level, g in groups:
+        k = 1 << level
+        new = idx[start:start + g.numel() * (k - 1)].view(-1, k - 1)
+        start += new.numel()
+        nodes = torch.cat([old.left[g][:, None], new, old.right[g][:, None]], 1)   # [g, k+1]
+        lo, mid, hi = nodes[:, 0:k:2], nodes[:, 1:k:2], nodes[:, 2::2]           # parents
+        s = old.samp[g][:, None].expand_as(mid).flatten()
+        h = (old.h[g] * 2 / k)[:, None].expand_as(mid).flatten()
+        grad = path.grad
+        move = h / 4 * path.l1(2 * grad[mid.flatten()] - grad[lo.flatten()] -
+                               grad[hi.flatten()], s)
+        lefts.append(nodes[:, :-1].flatten())
+        rights.append(nodes[:, 1:].flatten())
+        moves.append(move.view(-1, k // 2).repeat_interleave(2, dim=1).flatten())
+    new_iv = _measure(path, torch.cat(lefts), torch.cat(rights), torch.cat(moves))
+    return new_iv, ((1 << levels) - 1).to(torch.float64)
 
 
 def auto_integrated_gradients(forward: Callable[..., torch.Tensor], x: torch.Tensor,
@@ -223,21 +276,18 @@ def auto_integrated_gradients(forward: Callable[..., torch.Tensor], x: torch.Ten
     steps = torch.full((n,), START + 1, dtype=torch.long, device=dev)
     while True:
         tol, budget, converged = totals.budgets(path, f0, f1, tolerance)
-        split = _splits(iv, tol, budget, converged | (steps >= max_steps), steps, max_steps)
+        score = _scores(iv, tol, budget)
+        split = _splits(iv, score, converged | (steps >= max_steps), steps, max_steps)
         if split.numel() == 0:
             break
         old = _take(iv, split)
-        lo, hi, s = old.left, old.right, old.samp
-        mid = path.add(s, (path.alpha[lo] + path.alpha[hi]) / 2)
-        moved = old.h / 4 * path.l1(2 * path.grad[mid] - path.grad[lo] - path.grad[hi], s)
-        new = _measure(path, torch.cat([lo, mid]), torch.cat([mid, hi]),
-                       torch.cat([moved, moved]))
+        new, added = _refine(path, old, _levels(score[split], old.samp, steps, max_steps))
         keep = torch.ones_like(iv.left, dtype=torch.bool)
         keep[split] = False
-        totals.add(_measure(path, lo, hi, old.parent), -1.0)
+        totals.add(_measure(path, old.left, old.right, old.parent), -1.0)
         totals.add(new, 1.0)
         iv = _join(_take(iv, keep.nonzero().flatten()), new[0])
-        steps = steps + torch.bincount(s, minlength=n)
+        steps = steps + torch.bincount(old.samp, weights=added, minlength=n).long()
     values = (totals.acc * path.diff).to(x.dtype)
     delta = (totals.acc * path.diff).flatten(1).sum(1) - (f1 - f0)
     return AutoSteps(values=values, delta=delta.to(x.dtype), steps=steps,

@@ -44,15 +44,38 @@ class CountRows(nn.Module):
         return self.model(x)
 
 
-def test_plan_rows_is_a_pure_function_of_footprint_device_and_budget():
-    fp = batching.Footprint(bytes_per_row=250_000, rows=64)
-    plans = {batching.plan_rows(fp, CPU, 2**30) for _ in range(5)}
+def test_plan_rows_is_a_pure_function_of_footprint_device_budget_and_cache():
+    mib = 2**20
+    fp = batching.Footprint(bytes_per_row=250_000, rows=64, largest_per_row=50_000)
+    plans = {batching.plan_rows(fp, CPU, 2**30, cache=32 * mib, threads=1) for _ in range(5)}
+    # 32 MiB / (4 x 50 kB) = 167 rows -> 128
     assert plans == {batching.BatchPlan(rows=128, bytes_per_row=250_000, budget=2**30,
-                                        reason="cache")}
-    assert batching.plan_rows(batching.Footprint(100, 64), CPU, 2**30).rows == 1024
-    assert batching.plan_rows(batching.Footprint(10**7, 64), CPU, 2**30).rows == 32
+                                        reason="cache", largest_per_row=50_000,
+                                        cache=32 * mib)}
+    assert batching.plan_rows(fp, CPU, 2**30, cache=8 * mib, threads=1).rows == 32  # floor
+    # two threads split each operator's rows: twice the rows per pass
+    assert batching.plan_rows(fp, CPU, 2**30, cache=32 * mib, threads=2).rows == 256
+    assert batching.plan_rows(batching.Footprint(100, 64, 100), CPU, 2**30,
+                              cache=32 * mib).rows == 1024                    # the ceiling
     cuda = batching.plan_rows(fp, torch.device("cuda"), 2**40)
-    assert (cuda.rows, cuda.reason) == (4096, "device")
+    assert (cuda.rows, cuda.reason, cuda.cache) == (4096, "device", 0)
+
+
+def test_the_largest_tensor_not_the_stored_bytes_sets_the_cpu_rows():
+    # a packed recurrent net stores little per row but its backward works on a large gradient
+    mib = 2**20
+    rnn = batching.Footprint(bytes_per_row=35_000, rows=64, largest_per_row=14_600)
+    cnn = batching.Footprint(bytes_per_row=240_000, rows=64, largest_per_row=50_000)
+    assert batching.plan_rows(rnn, CPU, 2**30, cache=32 * mib, threads=1).rows == 512
+    assert batching.plan_rows(cnn, CPU, 2**30, cache=32 * mib, threads=1).rows == 128
+    # without a measured largest tensor the stored bytes stand in
+    assert batching.plan_rows(batching.Footprint(35_000, 64), CPU, 2**30,
+                              cache=32 * mib, threads=1).rows == 128
+
+
+def test_the_cache_size_comes_from_the_os():
+    size = batching.cache_bytes()
+    assert size >= 2**20 and size == batching.cache_bytes()
 
 
 def test_the_memory_budget_caps_the_rows():
@@ -69,8 +92,30 @@ def test_measure_counts_what_backward_keeps_per_row():
         with batching.measure(model) as footprint:
             torch.autograd.grad(model(x)[:, 0].sum(), x)
         fp = footprint()
-        # tanh keeps its output (16 floats) and the first linear its input (6 floats) per row
-        assert fp == batching.Footprint(bytes_per_row=(16 + 6) * 4, rows=rows)
+        # tanh keeps its output (16 floats) and the first linear its input (6 floats) per row;
+        # the largest tensor of the pass is a 16-wide hidden layer
+        assert fp == batching.Footprint(bytes_per_row=(16 + 6) * 4, rows=rows,
+                                        largest_per_row=16 * 4)
+
+
+def test_measure_sees_the_large_intermediate_of_a_recurrent_net():
+    torch.manual_seed(0)
+    gru = nn.GRU(3, 8, batch_first=True)
+
+    class Last(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.gru = gru
+
+        def forward(self, x):
+            return self.gru(x)[0][:, -1]
+
+    model, x = Last(), torch.randn(4, 10, 3, requires_grad=True)
+    with batching.measure(model) as footprint:
+        torch.autograd.grad(model(x).sum(), x)
+    # the input projection of all 10 steps (3 gates x 8 units) is the largest tensor per row,
+    # far above any one step's state (8 floats) that autograd saves
+    assert footprint().largest_per_row == 10 * 3 * 8 * 4
 
 
 def test_the_plan_is_the_same_on_repeated_calls_and_in_fresh_processes():
@@ -159,23 +204,35 @@ def test_other_errors_are_not_mistaken_for_out_of_memory():
         batching.run_chunked(work, 3, chunk=2, rows=2, warnings=[])
 
 
-def test_the_plan_drives_captums_internal_batch_size(monkeypatch):
-    seen = {}
+def test_the_plan_sets_the_rows_of_captums_passes(monkeypatch):
+    seen = []
     from captum import attr
 
-    real = attr.IntegratedGradients.attribute
+    real = attr.IntegratedGradients._attribute
 
-    def spy(self, *args, **kwargs):
-        seen.setdefault("ibs", []).append(kwargs["internal_batch_size"])
-        seen.setdefault("n", []).append(args[0].shape[0])
-        return real(self, *args, **kwargs)
+    def spy(self, inputs, *args, **kwargs):
+        seen.append((inputs[0].shape[0], kwargs["n_steps"]))
+        return real(self, inputs, *args, **kwargs)
 
-    monkeypatch.setattr(attr.IntegratedGradients, "attribute", spy)
+    monkeypatch.setattr(attr.IntegratedGradients, "_attribute", spy)
     model = _net()
-    fp = batching.Footprint(bytes_per_row=10**6, rows=64)   # 32 MiB / 1 MB -> 32 rows
+    fp = batching.Footprint(bytes_per_row=10**6, rows=64)   # 32 MiB / 4 MB -> 32 rows
     key = batching.plan_key(torch.zeros(1, 6), True, False)
-    batching.remember(model, key, batching.plan_rows(fp, CPU, 2**30))
+    batching.remember(model, key, batching.plan_rows(fp, CPU, 2**30, cache=32 * 2**20,
+                                                     threads=1))
     a = attribute(model, torch.randn(70, 6), target=0, n_steps=40)
     assert a.plan.rows == 32 and a.timings["probe"] == 0
-    assert seen["ibs"] == [32, 32, 32] and seen["n"] == [32, 32, 6]
+    # chunks of 32, 32 and 6 samples; one step per pass for 32 samples, 5 for 6 (30 rows)
+    assert seen == [(32, 1)] * 40 + [(32, 1)] * 40 + [(6, 5)] * 8
     assert torch.isfinite(a.values).all()
+
+
+def test_fixed_steps_equal_captums_own_call():
+    from captum.attr import IntegratedGradients
+
+    model, x = _net(), torch.randn(9, 6)
+    ours = attribute(model, x, target=1, n_steps=30, batch_size=64)
+    theirs, delta = IntegratedGradients(model).attribute(
+        x, target=1, n_steps=30, internal_batch_size=64, return_convergence_delta=True)
+    assert torch.allclose(ours.values, theirs, atol=1e-6)
+    assert torch.allclose(ours.convergence_delta, delta, atol=1e-6)
