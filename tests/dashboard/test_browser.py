@@ -7,6 +7,7 @@ traceback reached the browser. Also checks that the server listens on loopback o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -47,16 +48,16 @@ def _wait_for(port: int, proc: subprocess.Popen, timeout: float = 90.0) -> None:
     raise TimeoutError(f"dashboard did not listen on port {port} within {timeout} s")
 
 
-@pytest.fixture(scope="module")
-def server(runs_dir: Path) -> Iterator[int]:
-    """``deepscope dashboard --runs <tiny runs> --port N --no-browser``; yields the port."""
+@contextlib.contextmanager
+def serve_dashboard(runs_dir: Path) -> Iterator[int]:
+    """``deepscope dashboard --runs <runs_dir> --port N --no-browser`` in a subprocess while the
+    block runs; yields the port, stops the server afterwards."""
     port = _free_port()
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
         [sys.executable, "-m", "deepscope.commands.dashboard", "--runs", str(runs_dir),
          "--port", str(port), "--no-browser"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        start_new_session=True)
+        cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         _wait_for(port, proc)
         yield port
@@ -67,6 +68,13 @@ def server(runs_dir: Path) -> Iterator[int]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def server(runs_dir: Path) -> Iterator[int]:
+    """The dashboard over the tiny runs; yields the port."""
+    with serve_dashboard(runs_dir) as port:
+        yield port
 
 
 def _listen_addresses(port: int) -> list[str]:

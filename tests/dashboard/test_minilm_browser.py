@@ -5,8 +5,6 @@ pieces merged into words. Screenshot: ``$DEEPSCOPE_SCREENSHOTS`` if set, else th
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,11 +14,9 @@ from tests.dashboard.helpers import NEEDS_MINILM, train_tiny_minilm
 from tests.dashboard.test_browser import (
     ARGS,
     CHROMIUM,
-    ROOT,
-    _free_port,
     _no_errors,
     _settle,
-    _wait_for,
+    serve_dashboard,
 )
 
 pytestmark = NEEDS_MINILM
@@ -35,21 +31,8 @@ def minilm_server(tmp_path_factory) -> Iterator[tuple[int, Path]]:
     ``deepscope dashboard``; yields (port, runs folder)."""
     root = tmp_path_factory.mktemp("minilm-browser") / "runs"
     train_tiny_minilm(root / RUN, monitor=False)
-    port = _free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "deepscope.commands.dashboard", "--runs", str(root), "--port",
-         str(port), "--no-browser"], cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)),
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    try:
-        _wait_for(port, proc)
+    with serve_dashboard(root) as port:
         yield port, root
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
 
 
 @pytest.mark.browser
