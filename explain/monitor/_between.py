@@ -87,6 +87,7 @@ class StepTracker:
         self.enabled = bool(self.trainable) and len({p.device for p in params}) == 1
         self.scaler, self.fold_every, self.ratio_every = scaler, fold_every, ratio_every
         self.hooks = hooks
+        self._float32 = all(p.dtype == torch.float32 for p in self.trainable)
         used = sorted({i for idx in layers for i in idx})
         self._weights = [params[i] for i in used]  # read under no_grad
         col = {i: j for j, i in enumerate(used)}
@@ -152,9 +153,18 @@ class StepTracker:
         grads = [g for p in self.trainable if (g := p.grad) is not None]
         if not grads:
             return
+        # the last backward before step() wins: with accumulation, the accumulated gradient
         with torch.no_grad():  # one fused op; the global norm is taken when folding
-            # the last backward before step() wins: with accumulation, the accumulated gradient
-            self._pending = (norms(grads), loss_scale(self.scaler))
+            if self._float32:  # a gradient has its parameter's dtype: no per-tensor checks
+                try:
+                    self._pending = (list(torch._foreach_norm(grads)), self._scale())
+                    return
+                except (NotImplementedError, RuntimeError):  # a sparse gradient (Embedding)
+                    pass
+            self._pending = (norms(grads), self._scale())
+
+    def _scale(self) -> Any:
+        return None if self.scaler is None else loss_scale(self.scaler)
 
     def _weight_norms(self) -> torch.Tensor:
         with torch.no_grad():
