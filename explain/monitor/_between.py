@@ -28,6 +28,7 @@ measure the exact ratio).
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,9 +107,22 @@ class StepTracker:
         # the last backward's per-parameter gradient norms and loss scale, not yet counted
         self._pending: tuple[list[torch.Tensor], Any] | None = None
         self._queued = False
+        # while timed (the monitor's sampled steps): seconds (wall, cpu) of the end-of-backward
+        # work, which the monitor adds to the every-step tracking's cost; no clock otherwise
+        self._timed = False
+        self.seconds = [0.0, 0.0]
         self._last_w = torch.zeros(0)  # the weight norms before the steps not yet folded
         self._since_w = 0               # steps since the last reading of the weight norms
         self._reset()
+
+    @property
+    def timed(self) -> bool:
+        """Whether the end-of-backward work is timed (into :attr:`seconds`, reset when set)."""
+        return self._timed
+
+    @timed.setter
+    def timed(self, value: bool) -> None:
+        self._timed, self.seconds = value, [0.0, 0.0]
 
     def _reset(self) -> None:
         self._grads: list[tuple[list[torch.Tensor], Any]] = []  # per step, as _pending
@@ -149,6 +163,15 @@ class StepTracker:
                 self._finish()
 
     def _finish(self) -> None:
+        if not self.timed:
+            self._norms()
+            return
+        t0, c0 = time.perf_counter(), time.thread_time()
+        self._norms()
+        self.seconds[0] += time.perf_counter() - t0
+        self.seconds[1] += time.thread_time() - c0
+
+    def _norms(self) -> None:
         self._queued = False
         grads = [g for p in self.trainable if (g := p.grad) is not None]
         if not grads:
@@ -178,15 +201,27 @@ class StepTracker:
         if not self.enabled:
             return
         if self._pending is None:  # no backward seen since the last step: the gradient now
-            self._finish()
+            self._norms()  # (timed by the caller on sampled steps)
         if self._pending is not None:
             self._grads.append(self._pending)
             self._pending = None
         self._since_w += 1
         if self._since_w >= self.ratio_every:
-            self._read_weights()
+            self._amortized(self._read_weights, self.ratio_every)
         if len(self._grads) >= self.fold_every or len(self._w) >= self.fold_every:
-            self._fold()
+            self._amortized(self._fold, self.fold_every)
+
+    def _amortized(self, work: Any, every: int) -> None:
+        """Run ``work``, done once in ``every`` steps; when timed, only its share per step
+        counts (:attr:`seconds` gets ``1/every - 1`` of its time, the caller times all)."""
+        if not self._timed:
+            work()
+            return
+        t0, c0 = time.perf_counter(), time.thread_time()
+        work()
+        share = 1 / every - 1
+        self.seconds[0] += share * (time.perf_counter() - t0)
+        self.seconds[1] += share * (time.thread_time() - c0)
 
     def _read_weights(self) -> None:
         self._w.append(self._weight_norms())

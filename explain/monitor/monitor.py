@@ -40,7 +40,7 @@ class TrainingMonitor:
     ----------
     model : the model being trained.
     every : sample every ``every``-th step (steps 0, every, 2 * every, ...), or None to choose
-        the interval automatically so that sampling costs about ``budget`` of the training time.
+        the interval automatically so that the monitor costs about ``budget`` of the training time.
     scaler : the ``torch.amp.GradScaler`` of mixed-precision training: gradient norms (and
         the BPTT curve) are divided by the loss scale, so they are true gradient norms; with a
         scaler, non-finite gradients (overflows that the scaler skips) are counted in
@@ -56,7 +56,8 @@ class TrainingMonitor:
         they take at most a quarter of ``budget``. ``history.meta["temporal_source"]`` says
         which.
     temporal_samples : sequences used by the extra BPTT pass.
-    budget : target fraction of training time spent sampling when ``every`` is None.
+    budget : target fraction of training time spent by the monitor (sampled steps and the
+        every-step tracking) when ``every`` is None.
     max_every : the largest automatic interval.
     max_snapshot_bytes : the most memory the weight copy for update ratios may take at a sampled
         step (default 1 GiB; None for no limit). Above it, the layers take turns: each record
@@ -87,9 +88,11 @@ class TrainingMonitor:
     gets no BPTT curve and its gradient norms are read at :meth:`step` (after any clipping).
 
     With ``every=None`` the interval adapts (see ``explain.monitor._pacer.Pacer``): sampling
-    takes about ``budget`` of the training time over the run. The first five records come at
-    least once per epoch even when that costs more (tiny models, where one sampled step costs
-    a large part of a training step); later records wait until that is paid back.
+    and the every-step tracking take about ``budget`` of the training time over the run. The
+    first five records come at least once per epoch even when that costs more (tiny models,
+    where one sampled step costs a large part of a training step); later records get what the
+    tracking leaves of the budget (at least a quarter of it) and wait until the first ones are
+    paid back. ``history.meta["tracking_share"]`` is the tracking's measured share of a step.
 
     Examples
     --------
@@ -203,6 +206,7 @@ class TrainingMonitor:
             meta["every_final"] = self._pacer.every
             est = self._pacer.estimated_overhead()
             meta["overhead_estimate"] = None if est is None else round(est, 5)
+            meta["tracking_share"] = round(self._pacer.tracking_share(), 5)
             meta["temporal_seconds"] = round(self._temporal.seconds, 4)
             meta["monitor_seconds"] = round(self._seconds + self._temporal.seconds, 4)
             # drop references to the last batch's tensors and the weight snapshot
@@ -232,11 +236,16 @@ class TrainingMonitor:
                 "TrainingMonitor.step() was called after close(). Call it inside the "
                 "'with TrainingMonitor(model) as mon:' block.")
         k = self._step
-        self._losses.add(loss)
-        self._tracker.step()
         pacer = self._pacer
         sampled = pacer.is_sampled(k)
-        if sampled:
+        if sampled:  # the every-step work, timed here only: unsampled steps read no clock
+            now, now_cpu = time.perf_counter(), time.thread_time()
+            self._losses.add(loss)
+            self._tracker.step()
+            track = self._tracker.seconds
+            pacer.record_tracking(track[0] + time.perf_counter() - now,
+                                  track[1] + time.thread_time() - now_cpu)
+            self._tracker.timed = False
             now, now_cpu = time.perf_counter(), time.thread_time()
             self._disarm()
             self._record(k, loss, target)
@@ -246,6 +255,9 @@ class TrainingMonitor:
             pacer.record_cost(wall, cpu)
             self._seconds += wall
             pacer.advance(k)
+        else:
+            self._losses.add(loss)
+            self._tracker.step()
         self._step = k + 1
         arm = pacer.is_sampled(self._step)
         if arm and not sampled:
@@ -310,6 +322,7 @@ class TrainingMonitor:
             self._handles.append(self.model.register_forward_pre_hook(before, with_kwargs=True))
             self._handles.append(self.model.register_forward_hook(after))
         self._grad_norms.arm(self._params, self.scaler)
+        self._tracker.timed = True  # times its end-of-backward work on the sampled step
         self._handles.append(register_optimizer_step_pre_hook(self._grad_norms.before_optimizer))
         # the monitor's own seconds (wall, cpu) for this sampled step; hooks add theirs
         self._spent = [time.perf_counter() - t0, time.thread_time() - c0]
