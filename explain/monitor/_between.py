@@ -1,4 +1,5 @@
-"""What happened between two records: running statistics of every step, kept on the device.
+"""What happened between two records: running statistics of every step, kept on the device
+(what a record reads from them, and the rows it writes: :mod:`explain.monitor._take`).
 
 Sampled steps see one step in ``every``; a spike of the gradient norm or of the loss on any other
 step would fall between them. These trackers see every step at a few fused device ops and no
