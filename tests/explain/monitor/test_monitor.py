@@ -17,16 +17,6 @@ from explain.errors import CorruptRunError, InvalidInputError, InvalidTypeError
 from explain.monitor import History, TrainingMonitor
 from explain.monitor._pacer import Pacer
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run far faster on one thread when the cores are shared; restored after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # ---------------------------------------------------------------------- tiny models and loops
 
 
