@@ -234,7 +234,12 @@ def tail(values: Sequence[Any], fraction: float) -> list[Any]:
 
 
 def jsonable(x: Any) -> Any:
-    """Convert ``x`` to strict JSON values: non-finite numbers become ``None``."""
+    """Convert ``x`` to plain JSON types (dicts, lists, numbers, strings, None).
+
+    Non-finite numbers stay floats (``inf`` says more than a missing value: an overflowed
+    norm is not an unknown one); :meth:`Finding.to_dict` writes them with the one non-finite
+    convention of :mod:`explain._core.jsoncodec` (null plus a JSON pointer).
+    """
     if isinstance(x, dict):
         return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
@@ -247,7 +252,7 @@ def jsonable(x: Any) -> Any:
         f = float(x)
     except (TypeError, ValueError):
         return str(x)
-    return f if math.isfinite(f) else None
+    return f
 
 
 def fmt(x: float | None) -> str:
