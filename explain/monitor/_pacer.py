@@ -58,6 +58,8 @@ class Pacer:
         self.min_records = min_records
         self.every = every if every is not None else min(first_every, max_every)
         self.next_sampled = self.start = start
+        if every is not None and start % every:  # a resumed run keeps the grid 0, every, ...
+            self.next_sampled = start + every - start % every
         # (wall, cpu) seconds: per unsampled step, and the monitor's own cost per sampled step
         self.periods: deque[tuple[float, float]] = deque(maxlen=32)
         self.costs: deque[tuple[float, float]] = deque(maxlen=8)

@@ -924,8 +924,11 @@ def test_resume_continues_the_step_count():
         train(model, 3, mon)
     with TrainingMonitor(model, every=2, history=History.from_json(mon.history.to_json())) as mon2:
         train(model, 3, mon2)
-    assert mon2.history.steps == [0, 2, 3, 5]
+    assert mon2.history.steps == [0, 2, 4]  # the grid 0, every, 2 every, ... goes on
     assert mon2.history.meta["total_steps"] == 6
+    with TrainingMonitor(model, every=3, history=History.from_json(mon2.history.to_json())) as m3:
+        train(model, 1, m3)  # step 6: on the grid of every=3, sampled at once
+    assert m3.history.steps == [0, 2, 4, 6]
 
 
 def test_invalid_settings_raise_typed_errors():

@@ -210,8 +210,8 @@ def test_histories_without_between_still_load_and_continue():
     with TrainingMonitor(model, every=2, history=h) as mon2:
         loop(model, mon2, 4)
     b = mon2.history.between
-    assert mon2.history.steps == [0, 2, 4, 5, 7]  # resumed at step 5, sampled at once
-    assert b["count"] == [None, None, None, 1, 2]
+    assert mon2.history.steps == [0, 2, 4, 6, 8]  # resumed at step 5: the grid goes on
+    assert b["count"] == [None, None, None, 2, 2]   # steps 5-6, 7-8
     assert History.from_json(mon2.history.to_json()) == mon2.history
 
 
