@@ -20,11 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from explain.errors import (
-    InvalidInputError,
-    InvalidTypeError,
-    TrainingDivergedError,
-)
+from explain.errors import InvalidInputError, InvalidTypeError, TrainingDivergedError
 from zoo import _loop
 from zoo import distributed as zdist
 from zoo.checkpoint import read_manifest, read_resume_state, save_run

@@ -1,4 +1,5 @@
-"""What happened between two records: running statistics of every step, kept on the device.
+"""What happened between two records: running statistics of every step, kept on the device
+(what a record reads from them, and the rows it writes: :mod:`explain.monitor._take`).
 
 Sampled steps see one step in ``every``; a spike of the gradient norm or of the loss on any other
 step would fall between them. These trackers see every step at a few fused device ops and no
@@ -27,8 +28,7 @@ measure the exact ratio).
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+import time
 from typing import Any
 
 import torch
@@ -36,17 +36,17 @@ import torch
 from explain.monitor._layers import loss_scale
 from explain.monitor._losses import LossCounter, LossTake
 from explain.monitor._record import norms
+from explain.monitor._take import (
+    BETWEEN_KEYS,
+    CLIP_TOLERANCE,
+    TrackerTake,
+    append_between,
+    between_row,
+    finish_tail,
+)
 
 __all__ = ["LossCounter", "LossTake", "StepTracker", "TrackerTake", "BETWEEN_KEYS", "CLIP_TOLERANCE", "append_between",
            "between_row", "finish_tail"]
-
-#: the per-record columns of ``History.between``
-BETWEEN_KEYS = ("count", "grad_norm_max", "grad_norm_mean", "loss_max", "loss_mean",
-                "update_ratio_max")
-
-#: relative drop of the gradient norm between backward and step() that counts as clipping
-#: (float32 round-off of a rescale is ~1e-7; clip_grad_norm_ scales by max_norm / (norm + 1e-6))
-CLIP_TOLERANCE = 1e-3
 
 _INF = float("inf")
 
@@ -87,6 +87,7 @@ class StepTracker:
         self.enabled = bool(self.trainable) and len({p.device for p in params}) == 1
         self.scaler, self.fold_every, self.ratio_every = scaler, fold_every, ratio_every
         self.hooks = hooks
+        self._float32 = all(p.dtype == torch.float32 for p in self.trainable)
         used = sorted({i for idx in layers for i in idx})
         self._weights = [params[i] for i in used]  # read under no_grad
         col = {i: j for j, i in enumerate(used)}
@@ -105,9 +106,22 @@ class StepTracker:
         # the last backward's per-parameter gradient norms and loss scale, not yet counted
         self._pending: tuple[list[torch.Tensor], Any] | None = None
         self._queued = False
+        # while timed (the monitor's sampled steps): seconds (wall, cpu) of the end-of-backward
+        # work, which the monitor adds to the every-step tracking's cost; no clock otherwise
+        self._timed = False
+        self.seconds = [0.0, 0.0]
         self._last_w = torch.zeros(0)  # the weight norms before the steps not yet folded
         self._since_w = 0               # steps since the last reading of the weight norms
         self._reset()
+
+    @property
+    def timed(self) -> bool:
+        """Whether the end-of-backward work is timed (into :attr:`seconds`, reset when set)."""
+        return self._timed
+
+    @timed.setter
+    def timed(self, value: bool) -> None:
+        self._timed, self.seconds = value, [0.0, 0.0]
 
     def _reset(self) -> None:
         self._grads: list[tuple[list[torch.Tensor], Any]] = []  # per step, as _pending
@@ -148,13 +162,31 @@ class StepTracker:
                 self._finish()
 
     def _finish(self) -> None:
+        if not self.timed:
+            self._norms()
+            return
+        t0, c0 = time.perf_counter(), time.thread_time()
+        self._norms()
+        self.seconds[0] += time.perf_counter() - t0
+        self.seconds[1] += time.thread_time() - c0
+
+    def _norms(self) -> None:
         self._queued = False
         grads = [g for p in self.trainable if (g := p.grad) is not None]
         if not grads:
             return
+        # the last backward before step() wins: with accumulation, the accumulated gradient
         with torch.no_grad():  # one fused op; the global norm is taken when folding
-            # the last backward before step() wins: with accumulation, the accumulated gradient
-            self._pending = (norms(grads), loss_scale(self.scaler))
+            if self._float32:  # a gradient has its parameter's dtype: no per-tensor checks
+                try:
+                    self._pending = (list(torch._foreach_norm(grads)), self._scale())
+                    return
+                except (NotImplementedError, RuntimeError):  # a sparse gradient (Embedding)
+                    pass
+            self._pending = (norms(grads), self._scale())
+
+    def _scale(self) -> Any:
+        return None if self.scaler is None else loss_scale(self.scaler)
 
     def _weight_norms(self) -> torch.Tensor:
         with torch.no_grad():
@@ -168,15 +200,27 @@ class StepTracker:
         if not self.enabled:
             return
         if self._pending is None:  # no backward seen since the last step: the gradient now
-            self._finish()
+            self._norms()  # (timed by the caller on sampled steps)
         if self._pending is not None:
             self._grads.append(self._pending)
             self._pending = None
         self._since_w += 1
         if self._since_w >= self.ratio_every:
-            self._read_weights()
+            self._amortized(self._read_weights, self.ratio_every)
         if len(self._grads) >= self.fold_every or len(self._w) >= self.fold_every:
-            self._fold()
+            self._amortized(self._fold, self.fold_every)
+
+    def _amortized(self, work: Any, every: int) -> None:
+        """Run ``work``, done once in ``every`` steps; when timed, only its share per step
+        counts (:attr:`seconds` gets ``1/every - 1`` of its time, the caller times all)."""
+        if not self._timed:
+            work()
+            return
+        t0, c0 = time.perf_counter(), time.thread_time()
+        work()
+        share = 1 / every - 1
+        self.seconds[0] += share * (time.perf_counter() - t0)
+        self.seconds[1] += share * (time.thread_time() - c0)
 
     def _read_weights(self) -> None:
         self._w.append(self._weight_norms())
@@ -270,110 +314,3 @@ class StepTracker:
         self._w, self._gaps = [], []
         self._reset()
         return taken
-
-
-@dataclass(frozen=True)
-class TrackerTake:
-    """What :meth:`StepTracker.take` hands to a record. ``tensors`` holds, in order: the
-    folded ``[grad max, grad sum, grad count]`` (if ``folded_grad``), the folded largest
-    ratio (if ``folded_ratio``), the per-parameter gradient norms of the ``counts`` steps not
-    folded (flat), their loss scales (if ``scaled``), and the weight-norm readings
-    ``[len(gaps) + 1, params]`` (flat) when ``gaps``."""
-
-    steps: int
-    tensors: list[torch.Tensor]
-    folded_grad: bool
-    folded_ratio: bool
-    counts: tuple[int, ...]
-    scaled: bool
-    amp: bool
-    gaps: tuple[int, ...]
-    layers: tuple[tuple[int, ...], ...]  # per watched layer, its columns in the readings
-
-    def finish(self, values: list[list[float]]) -> dict[str, float | None]:
-        """The tracked statistics from the tensors' values (None where nothing was seen).
-
-        Plain Python arithmetic: a few dozen values per record, where numpy's per-call cost
-        on a cold cache (~200 us measured) would exceed the work."""
-        it = iter(values)
-        g_max, g_sum, g_n = next(it) if self.folded_grad else (-_INF, 0.0, 0.0)
-        ratio = next(it)[0] if self.folded_ratio else None
-        if self.counts:
-            flat, pos, g = next(it), 0, []
-            for n in self.counts:
-                g.append(math.sqrt(math.fsum(v * v for v in flat[pos:pos + n])))
-                pos += n
-            if self.scaled:
-                g = [v / scale for v, scale in zip(g, next(it))]
-            if self.amp:  # overflowed steps, which the scaler skips, are left out
-                g = [v for v in g if math.isfinite(v)]
-            else:  # a NaN norm is a blow-up: counted as inf
-                g = [_INF if math.isnan(v) else v for v in g]
-            if g:
-                g_max, g_sum, g_n = max(g_max, *g), g_sum + math.fsum(g), g_n + len(g)
-        if self.gaps:
-            top = _window_ratio(next(it), self.gaps, self.layers)
-            ratio = top if ratio is None or math.isnan(ratio) else max(ratio, top)
-
-        def num(v: float | None) -> float | None:
-            return None if v is None or math.isnan(v) else v
-        return {"grad_norm_max": num(g_max) if g_n else None,
-                "grad_norm_mean": g_sum / g_n if g_n else None, "update_ratio_max": num(ratio)}
-
-
-def _window_ratio(flat: list[float], gaps: tuple[int, ...],
-                  layers: tuple[tuple[int, ...], ...]) -> float:
-    """The largest windowed ratio (see :class:`StepTracker`) of the weight-norm readings
-    ``[len(gaps) + 1, params]`` (flat); ``layers`` lists each layer's columns."""
-    width = len(flat) // (len(gaps) + 1)
-    rows = [flat[r * width:(r + 1) * width] for r in range(len(gaps) + 1)]
-    norms_ = [[math.sqrt(math.fsum(row[c] * row[c] for c in cols)) for cols in layers]
-              for row in rows]                                     # [readings + 1][layers]
-    top = 0.0
-    for k, prev, cur in zip(gaps, norms_, norms_[1:]):
-        for p, c in zip(prev, cur):
-            if math.isnan(p) or math.isnan(c):
-                return _INF
-            diff = abs(c - p)
-            base = max(p, c) if k > 1 else p
-            r = diff / (k * max(base, 1e-38)) if base > 0 else (_INF if diff > 0 else 0.0)
-            top = max(top, r)
-    return top
-
-
-def between_row(tracked: TrackerTake, losses: LossTake,
-                values: list[list[float]]) -> tuple[dict[str, Any], int]:
-    """(the ``between`` values of one stretch, its non-finite losses) from the values of
-    ``tracked.tensors`` then ``losses.tensors``."""
-    n = len(tracked.tensors)
-    bad, loss_max, loss_mean = losses.finish(values[n:])
-    row = {"count": tracked.steps, **tracked.finish(values[:n]), "loss_max": loss_max,
-           "loss_mean": loss_mean}
-    return row, bad
-
-
-def append_between(history: Any, tracked: TrackerTake, losses: LossTake, rec: Any) -> None:
-    """Append to ``history.between`` what happened since the previous record (from a
-    :class:`~explain.monitor._record.StepRecord` whose ``extra`` holds the values of
-    ``tracked.tensors`` then ``losses.tensors``), add the non-finite losses, and note in
-    ``history.meta`` whether the loop clipped the gradient of this record."""
-    h = history
-    row, bad = between_row(tracked, losses, rec.extra)
-    h.nonfinite["loss"] += bad
-    for key in BETWEEN_KEYS:
-        h.between[key].append(row[key])
-    before, after = rec.grad_norm_before, rec.grad_norm_after
-    clipped = (before is not None and after is not None and math.isfinite(before)
-               and after < before * (1 - CLIP_TOLERANCE))
-    h.meta["clipped_records"] = h.meta.get("clipped_records", 0) + int(clipped)
-    h.meta["clipping"] = h.meta["clipped_records"] > 0
-
-
-def finish_tail(history: Any, tracked: TrackerTake, losses: LossTake, last_step: int) -> None:
-    """At close: what happened after the last record (steps no record covers), read with one
-    sync, into ``history.meta["between_tail"]`` (the ``between`` keys plus ``"step"``, the last
-    step; None when the last step was a record), and its non-finite losses counted."""
-    values = [t.tolist() for t in tracked.tensors + losses.tensors]
-    row, bad = between_row(tracked, losses, values)
-    history.nonfinite["loss"] += bad
-    history.meta["between_tail"] = {"step": last_step, **row} if tracked.steps else None

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
 from torch import nn
 
 from explain._validation import check_float, check_int
@@ -14,7 +15,7 @@ from explain.monitor._between import BETWEEN_KEYS
 from explain.monitor._layers import LayerSpec, static_activation_guess
 from explain.monitor.history import LAYER_METRICS, History
 
-__all__ = ["validate", "prepare_history"]
+__all__ = ["validate", "prepare_history", "run_meta"]
 
 _OWNER = "TrainingMonitor"
 
@@ -61,3 +62,21 @@ def prepare_history(history: History, model: nn.Module, layers: list[LayerSpec],
     for key in BETWEEN_KEYS:  # a history recorded before these were tracked: None there
         h.between.setdefault(key, [None] * n)
     h.meta.update(meta)
+
+
+def run_meta(model: nn.Module, params: list[torch.Tensor], *, every: int | None, budget: float,
+             scaler: Any, sequence: bool, include_norm: bool, compiled: int,
+             snapshot_limited: bool, temporal_samples: int) -> dict[str, Any]:
+    """What ``history.meta`` says about the run's model and the monitor's settings."""
+    first = params[0] if params else None
+    return {
+        "model": type(model).__name__,
+        "num_params": sum(p.numel() for p in params),
+        "num_trainable": sum(p.numel() for p in params if p.requires_grad),
+        "every": every if every is not None else "auto",
+        "budget": budget, "device": str(first.device) if first is not None else "cpu",
+        "dtype": str(first.dtype).replace("torch.", "") if first is not None else None,
+        "amp": bool(scaler is not None and scaler.is_enabled()),
+        "sequence": sequence, "include_norm": include_norm,
+        "compiled_modules": compiled, "snapshot_limited": snapshot_limited,
+        "temporal_samples": temporal_samples}

@@ -20,11 +20,12 @@ from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from explain.errors import InvalidInputError
 from explain.monitor import _distributed, _layers, _setup
-from explain.monitor._between import LossCounter, StepTracker, append_between, finish_tail
+from explain.monitor._between import LossCounter, StepTracker, finish_tail
 from explain.monitor._pacer import Pacer
 from explain.monitor._record import BackwardGradNorms, SampledStep, SnapshotPlan, collect
+from explain.monitor._take import append_record
 from explain.monitor._temporal import TemporalRecorder, sequence_layout
-from explain.monitor.history import LAYER_METRICS, History
+from explain.monitor.history import History
 
 __all__ = ["TrainingMonitor"]
 
@@ -40,7 +41,7 @@ class TrainingMonitor:
     ----------
     model : the model being trained.
     every : sample every ``every``-th step (steps 0, every, 2 * every, ...), or None to choose
-        the interval automatically so that sampling costs about ``budget`` of the training time.
+        the interval automatically so that the monitor costs about ``budget`` of the training time.
     scaler : the ``torch.amp.GradScaler`` of mixed-precision training: gradient norms (and
         the BPTT curve) are divided by the loss scale, so they are true gradient norms; with a
         scaler, non-finite gradients (overflows that the scaler skips) are counted in
@@ -56,7 +57,8 @@ class TrainingMonitor:
         they take at most a quarter of ``budget``. ``history.meta["temporal_source"]`` says
         which.
     temporal_samples : sequences used by the extra BPTT pass.
-    budget : target fraction of training time spent sampling when ``every`` is None.
+    budget : target fraction of training time spent by the monitor (sampled steps and the
+        every-step tracking) when ``every`` is None.
     max_every : the largest automatic interval.
     max_snapshot_bytes : the most memory the weight copy for update ratios may take at a sampled
         step (default 1 GiB; None for no limit). Above it, the layers take turns: each record
@@ -87,9 +89,10 @@ class TrainingMonitor:
     gets no BPTT curve and its gradient norms are read at :meth:`step` (after any clipping).
 
     With ``every=None`` the interval adapts (see ``explain.monitor._pacer.Pacer``): sampling
-    takes about ``budget`` of the training time over the run. The first five records come at
-    least once per epoch even when that costs more (tiny models, where one sampled step costs
-    a large part of a training step); later records wait until that is paid back.
+    and the every-step tracking take about ``budget`` of the training time over the run. The
+    first five records come once per epoch even when that costs more (tiny models); later
+    ones get what the tracking leaves of the budget (at least a quarter) once those are paid
+    back. ``history.meta["tracking_share"]`` is the tracking's measured share of a step.
 
     Examples
     --------
@@ -203,6 +206,7 @@ class TrainingMonitor:
             meta["every_final"] = self._pacer.every
             est = self._pacer.estimated_overhead()
             meta["overhead_estimate"] = None if est is None else round(est, 5)
+            meta["tracking_share"] = round(self._pacer.tracking_share(), 5)
             meta["temporal_seconds"] = round(self._temporal.seconds, 4)
             meta["monitor_seconds"] = round(self._seconds + self._temporal.seconds, 4)
             # drop references to the last batch's tensors and the weight snapshot
@@ -232,20 +236,13 @@ class TrainingMonitor:
                 "TrainingMonitor.step() was called after close(). Call it inside the "
                 "'with TrainingMonitor(model) as mon:' block.")
         k = self._step
-        self._losses.add(loss)
-        self._tracker.step()
         pacer = self._pacer
         sampled = pacer.is_sampled(k)
         if sampled:
-            now, now_cpu = time.perf_counter(), time.thread_time()
-            self._disarm()
-            self._record(k, loss, target)
-            hooks = self._grad_norms.seconds  # wall time in backward hooks, counted as CPU too
-            wall = self._spent[0] + hooks + time.perf_counter() - now - self._last_temporal[0]
-            cpu = self._spent[1] + hooks + time.thread_time() - now_cpu - self._last_temporal[1]
-            pacer.record_cost(wall, cpu)
-            self._seconds += wall
-            pacer.advance(k)
+            self._sample(k, loss, target)
+        else:  # unsampled steps read no clock
+            self._losses.add(loss)
+            self._tracker.step()
         self._step = k + 1
         arm = pacer.is_sampled(self._step)
         if arm and not sampled:
@@ -259,6 +256,25 @@ class TrainingMonitor:
         if arm or sampled:  # a stretch starts after this step (after the next, if sampled)
             self._t_last = (time.perf_counter(), time.thread_time())
             self._t_last_step = self._step + 1 if arm else self._step
+
+    def _sample(self, k: int, loss: Any, target: Any) -> None:
+        """The sampled step's record; its every-step work and its own cost timed for the pacer."""
+        now, now_cpu = time.perf_counter(), time.thread_time()
+        self._losses.add(loss)
+        self._tracker.step()
+        track = self._tracker.seconds
+        self._pacer.record_tracking(track[0] + time.perf_counter() - now,
+                                    track[1] + time.thread_time() - now_cpu)
+        self._tracker.timed = False
+        now, now_cpu = time.perf_counter(), time.thread_time()
+        self._disarm()
+        self._record(k, loss, target)
+        hooks = self._grad_norms.seconds  # wall time in backward hooks, counted as CPU too
+        wall = self._spent[0] + hooks + time.perf_counter() - now - self._last_temporal[0]
+        cpu = self._spent[1] + hooks + time.thread_time() - now_cpu - self._last_temporal[1]
+        self._pacer.record_cost(wall, cpu)
+        self._seconds += wall
+        self._pacer.advance(k)
 
     def log_epoch(self, **metrics: Any) -> None:
         """Append one epoch row (``epoch`` defaults to the next number); unknown keys are kept."""
@@ -279,19 +295,11 @@ class TrainingMonitor:
                         self.max_snapshot_bytes, self.budget, self.history, self.scaler)
 
     def _prepare_history(self) -> None:
-        first = self._params[0] if self._params else None
-        _setup.prepare_history(self.history, self.model, self._layers, {
-            "model": type(self.model).__name__,
-            "num_params": sum(p.numel() for p in self._params),
-            "num_trainable": sum(p.numel() for p in self._params if p.requires_grad),
-            "every": self.every if self.every is not None else "auto",
-            "budget": self.budget, "device": str(first.device) if first is not None else "cpu",
-            "dtype": str(first.dtype).replace("torch.", "") if first is not None else None,
-            "amp": bool(self.scaler is not None and self.scaler.is_enabled()),
-            "sequence": self._sequence, "include_norm": self.include_norm,
-            "compiled_modules": len(self._compiled),
-            "snapshot_limited": self._snapshots.limited,
-            "temporal_samples": self.temporal_samples})
+        _setup.prepare_history(self.history, self.model, self._layers, _setup.run_meta(
+            self.model, self._params, every=self.every, budget=self.budget,
+            scaler=self.scaler, sequence=self._sequence, include_norm=self.include_norm,
+            compiled=len(self._compiled), snapshot_limited=self._snapshots.limited,
+            temporal_samples=self.temporal_samples))
 
     def _arm(self) -> None:
         """Register the hooks and take the weight snapshot for the next (sampled) step."""
@@ -310,6 +318,7 @@ class TrainingMonitor:
             self._handles.append(self.model.register_forward_pre_hook(before, with_kwargs=True))
             self._handles.append(self.model.register_forward_hook(after))
         self._grad_norms.arm(self._params, self.scaler)
+        self._tracker.timed = True  # times its end-of-backward work on the sampled step
         self._handles.append(register_optimizer_step_pre_hook(self._grad_norms.before_optimizer))
         # the monitor's own seconds (wall, cpu) for this sampled step; hooks add theirs
         self._spent = [time.perf_counter() - t0, time.thread_time() - c0]
@@ -371,19 +380,7 @@ class TrainingMonitor:
         self._state.extra = tracked.tensors + losses.tensors  # read in the record's one transfer
         rec = collect(self._state, loss)
         h = self.history
-        append_between(h, tracked, losses, rec)
-        h.steps.append(k)
-        h.step_loss.append(rec.loss)
-        for spec in self._layers:
-            for metric in LAYER_METRICS:
-                h.layers[spec.name][metric].append(rec.layers[spec.name][metric])
-            if spec.index in rec.activation_kinds:  # observed: overrides the static guess
-                h.layer_info[spec.name]["activation"] = rec.activation_kinds[spec.index]
-        for kind, count in rec.nonfinite.items():
-            h.nonfinite[kind] += count
-        if rec.amp_overflow_values:
-            h.meta["amp_overflow_values"] = (h.meta.get("amp_overflow_values", 0)
-                                             + rec.amp_overflow_values)
+        append_record(h, k, rec, self._layers, tracked, losses)
         self._state = self._new_state()  # drop the snapshot and the batch's tensors
         self._temporal.take_tapped(k, h)  # the BPTT curve of this step's own backward
         elapsed = time.perf_counter() - self._t_start

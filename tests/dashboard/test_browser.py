@@ -20,7 +20,7 @@ import pytest
 
 from dashboard import cache as C
 from dashboard import runs as R
-from tests.dashboard.helpers import RUN_ID
+from tests.dashboard.helpers import RUN_ID, BrowserConsole
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -154,6 +154,7 @@ def test_every_page_in_chromium(server, app_env, tmp_path):
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        console = BrowserConsole(page)
         try:
             # Runs: the table, then open the training form
             page.goto(f"{base}/", wait_until="domcontentloaded")
@@ -212,6 +213,7 @@ def test_every_page_in_chromium(server, app_env, tmp_path):
             page.screenshot(path=str(shots / "5-audit.png"), full_page=True)
         finally:
             browser.close()
+    assert console.unexpected() == [], console.lines
     assert sorted(p.name for p in shots.glob("*.png"))[:5] == [
         "1-runs.png", "2-training.png", "3-predictions.png", "4-explanations.png", "5-audit.png"]
 

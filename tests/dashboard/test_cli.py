@@ -96,3 +96,34 @@ def test_the_child_gets_the_runs_folder_and_no_pythonpath_edit(tmp_path, monkeyp
     assert seen["env"]["DEEPSCOPE_RUNS"] == str(tmp_path.resolve())
     assert seen["env"]["PYTHONPATH"] == "/somewhere"
     assert seen["cmd"][4] == str(cmd.APP_PATH)
+
+
+def test_browser_console_passes_only_the_upstream_page_probes():
+    from tests.dashboard.helpers import BrowserConsole
+
+    class Page:  # the three Playwright events the watcher listens to
+        def __init__(self):
+            self.handlers = {}
+
+        def on(self, event, fn):
+            self.handlers[event] = fn
+
+    class Msg:
+        def __init__(self, type_, text):
+            self.type, self.text = type_, text
+
+    class Resp:
+        def __init__(self, status, url):
+            self.status, self.url = status, url
+
+    page = Page()
+    console = BrowserConsole(page)
+    page.handlers["response"](Resp(404, "http://127.0.0.1:1/training/_stcore/health"))
+    page.handlers["console"](Msg("error", "Failed to load resource: 404 (Not Found)"))
+    page.handlers["response"](Resp(200, "http://127.0.0.1:1/_stcore/health"))
+    page.handlers["console"](Msg("warning", "a warning is not an error"))
+    assert console.unexpected() == []
+    page.handlers["response"](Resp(500, "http://127.0.0.1:1/_stcore/stream"))
+    page.handlers["pageerror"]("TypeError: x is undefined")
+    assert console.unexpected() == ["page error TypeError: x is undefined",
+                                    "HTTP 500 http://127.0.0.1:1/_stcore/stream"]

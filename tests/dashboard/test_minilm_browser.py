@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dashboard.helpers import NEEDS_MINILM, train_tiny_minilm
+from tests.dashboard.helpers import NEEDS_MINILM, BrowserConsole, train_tiny_minilm
 from tests.dashboard.test_browser import (
     ARGS,
     CHROMIUM,
@@ -57,6 +57,7 @@ def test_a_typed_sentence_on_the_minilm_page_in_chromium(minilm_server, tmp_path
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1400})
+        console = BrowserConsole(page)
         try:
             page.goto(f"http://127.0.0.1:{port}/explanations", wait_until="domcontentloaded")
             box = page.get_by_label("Sentence", exact=True)
@@ -76,6 +77,7 @@ def test_a_typed_sentence_on_the_minilm_page_in_chromium(minilm_server, tmp_path
             words = tokens.locator("span").all_inner_texts()
         finally:
             browser.close()
+    assert console.unexpected() == [], console.lines
     assert expected in text   # markdown bold is rendered, so no asterisks
     assert [w.strip() for w in words] == ["[CLS]", "an", "unwatchable", ",", "overlong", "mess",
                                           "[SEP]"]

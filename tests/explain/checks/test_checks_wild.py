@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 from explain.checks import diagnose
 from explain.findings import Severity
@@ -26,14 +25,6 @@ CORE = ("overfitting", "vanishing-gradients", "exploding-gradients", "non-finite
 FAST = {"diverge-sgd-lr": 0.5, "exploding-relu-rnn": 0.3, "vanishing-deep-sigmoid": 0.3,
         "vanishing-deep-tanh": 0.3, "dead-relu-bias": 0.3, "dead-relu-huge-step": 0.3,
         "saturated-tanh": 0.3}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def flagged(case: _wild.Case, scale: float) -> set[str]:

@@ -17,16 +17,6 @@ from explain.errors import CorruptRunError, InvalidInputError, InvalidTypeError
 from explain.monitor import History, TrainingMonitor
 from explain.monitor._pacer import Pacer
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models run far faster on one thread when the cores are shared; restored after."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # ---------------------------------------------------------------------- tiny models and loops
 
 
@@ -612,6 +602,37 @@ def test_pacer_records_per_epoch_when_affordable_and_a_minimum_of_records():
     assert (late.every, late.next_sampled) == (200, 300)
 
 
+def test_pacer_budget_covers_the_every_step_tracking_after_the_first_records():
+    pacer = pacer_with(0.005, max_every=1000)  # half a step: the budget (2 %) says every 25
+    assert pacer.tracking_share() == 0.0 and pacer.records_budget() == 0.02
+    pacer.record_tracking(0.0001)              # tracking: 1 % of every step
+    assert pacer.tracking_share() == pytest.approx(0.01)
+    for step in (0, 25, 50, 75):               # the first 5 records: the whole budget
+        pacer.advance(step)
+        assert pacer.next_sampled == step + 25
+    pacer.advance(100)                         # later ones: 2 % - 1 % = 1 %, every 50
+    assert (pacer.every, pacer.next_sampled) == (50, 150)
+    assert pacer.estimated_overhead() == pytest.approx(0.5 / 50 + 0.01)
+    pacer.tracking.clear()
+    pacer.record_tracking(0.0003)              # tracking alone 3 %: records keep a quarter
+    assert pacer.records_budget() == pytest.approx(0.005)
+    pacer.advance(150)
+    assert (pacer.every, pacer.next_sampled) == (100, 250)
+
+
+def test_the_monitor_times_its_every_step_tracking_on_sampled_steps_only():
+    model = GRUNet()
+    with TrainingMonitor(model) as mon:
+        for _ in range(3):
+            train(model, 8, mon)
+            mon.log_epoch()
+    tracking = mon._pacer.tracking
+    assert len(tracking) == len(mon.history.steps)  # one timing per record
+    assert all(wall > 0 and cpu >= 0 for wall, cpu in tracking)
+    assert mon.history.meta["tracking_share"] == round(mon._pacer.tracking_share(), 5) > 0
+    assert mon._tracker.timed == mon._pacer.is_sampled(mon._step)  # armed: the next is timed
+
+
 # ---------------------------------------------------------------------- temporal curve
 
 
@@ -903,8 +924,11 @@ def test_resume_continues_the_step_count():
         train(model, 3, mon)
     with TrainingMonitor(model, every=2, history=History.from_json(mon.history.to_json())) as mon2:
         train(model, 3, mon2)
-    assert mon2.history.steps == [0, 2, 3, 5]
+    assert mon2.history.steps == [0, 2, 4]  # the grid 0, every, 2 every, ... goes on
     assert mon2.history.meta["total_steps"] == 6
+    with TrainingMonitor(model, every=3, history=History.from_json(mon2.history.to_json())) as m3:
+        train(model, 1, m3)  # step 6: on the grid of every=3, sampled at once
+    assert m3.history.steps == [0, 2, 4, 6]
 
 
 def test_invalid_settings_raise_typed_errors():

@@ -13,14 +13,6 @@ from torch import nn
 from explain.monitor import History, TrainingMonitor
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def net() -> nn.Sequential:
     torch.manual_seed(0)
     return nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3))
@@ -218,8 +210,8 @@ def test_histories_without_between_still_load_and_continue():
     with TrainingMonitor(model, every=2, history=h) as mon2:
         loop(model, mon2, 4)
     b = mon2.history.between
-    assert mon2.history.steps == [0, 2, 4, 5, 7]  # resumed at step 5, sampled at once
-    assert b["count"] == [None, None, None, 1, 2]
+    assert mon2.history.steps == [0, 2, 4, 6, 8]  # resumed at step 5: the grid goes on
+    assert b["count"] == [None, None, None, 2, 2]   # steps 5-6, 7-8
     assert History.from_json(mon2.history.to_json()) == mon2.history
 
 
@@ -322,3 +314,56 @@ def test_clipping_is_seen_when_the_loop_clears_gradients_before_step(clip, clipp
     assert mon.history.meta["clipping"] is clipped
     assert mon.history.meta["clipped_records"] == (3 if clipped else 0)
     assert not optim_module._global_optimizer_pre_hooks  # removed after each record
+
+
+class _Bag(nn.Module):
+    """A sparse-gradient embedding (``sparse=True``) before a dense head."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.emb, self.head = nn.Embedding(20, 8, sparse=True), nn.Linear(8, 3)
+
+    def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        return self.head(self.emb(idx).mean(1))
+
+
+def test_a_sparse_gradient_is_tracked_on_the_slow_path():
+    model = _Bag()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)  # SGD accepts sparse gradients
+    g = torch.Generator().manual_seed(2)
+    idx, y = torch.randint(0, 20, (16, 4), generator=g), torch.randint(0, 3, (16,), generator=g)
+    norms = []
+    with TrainingMonitor(model, every=4) as mon:
+        for _ in range(5):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(idx), y)
+            loss.backward()
+            dense = [p.grad.to_dense() if p.grad.is_sparse else p.grad for p in model.parameters()]
+            norms.append(float(torch.linalg.vector_norm(torch.stack([t.norm() for t in dense]))))
+            opt.step()
+            mon.step(loss=loss.detach())
+    assert model.emb.weight.grad.is_sparse
+    b = mon.history.between
+    assert b["count"] == [1, 4]
+    assert b["grad_norm_max"][1] == pytest.approx(max(norms[1:5]), rel=1e-5)
+
+
+def test_a_float64_model_is_tracked_in_its_own_precision():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 3)).double()
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    x, y = data()
+    norms = []
+    with TrainingMonitor(model, every=3) as mon:
+        for _ in range(4):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x.double()), y)
+            loss.backward()
+            norms.append(float(torch.linalg.vector_norm(
+                torch.stack([p.grad.norm() for p in model.parameters()]))))
+            opt.step()
+            mon.step(loss=loss.detach())
+    b = mon.history.between
+    assert b["count"] == [1, 3]
+    assert b["grad_norm_mean"][1] == pytest.approx(sum(norms[1:4]) / 3, rel=1e-6)

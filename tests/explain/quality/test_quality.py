@@ -28,16 +28,6 @@ from explain.quality._common import feature_units, spearman
 # ----------------------------------------------------------------------------- helpers
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models: intra-op threads only add contention on the shared 2-core machine (a
-    150-step MLP training took 36 s with 2 threads under load, 0.3 s with 1)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def ig_fn(model, x, target):
     return IntegratedGradients(model).attribute(x, target=target, n_steps=32)
 
