@@ -82,6 +82,12 @@ class _Path:
     gradient, ``g = sum(gd)``), in buffers that double when full. Every vector below is in
     attribution space (times diff) already."""
 
+    samp: torch.Tensor
+    alpha: torch.Tensor
+    f: torch.Tensor
+    g: torch.Tensor
+    gd: torch.Tensor
+
     def __init__(self, forward: Callable[..., torch.Tensor], x: torch.Tensor,
                  base: torch.Tensor, target: torch.Tensor, args: tuple, rows: int) -> None:
         self.forward, self.target, self.args, self.rows = forward, target, args, rows
@@ -92,16 +98,16 @@ class _Path:
         self._grow(8 * (START + 1) * self.n)
 
     def _grow(self, cap: int) -> None:
-        old, dev = self.size, self.x.device
-        new = {"samp": torch.empty(cap, dtype=torch.long, device=dev),
-               "alpha": torch.empty(cap, dtype=torch.float64, device=dev),
-               "f": torch.empty(cap, dtype=torch.float64, device=dev),
-               "g": torch.empty(cap, dtype=torch.float64, device=dev),
-               "gd": self.x.new_empty((cap, self.x.shape[1]))}
-        for name, buf in new.items():
-            if old:
-                buf[:old] = getattr(self, name)[:old]
-            setattr(self, name, buf)
+        old, dev, f64 = self.size, self.x.device, torch.float64
+        samp = torch.empty(cap, dtype=torch.long, device=dev)
+        alpha = torch.empty(cap, dtype=f64, device=dev)
+        f, g = torch.empty(cap, dtype=f64, device=dev), torch.empty(cap, dtype=f64, device=dev)
+        gd = self.x.new_empty((cap, self.x.shape[1]))
+        if old:
+            samp[:old], alpha[:old], f[:old], g[:old] = (self.samp[:old], self.alpha[:old],
+                                                         self.f[:old], self.g[:old])
+            gd[:old] = self.gd[:old]
+        self.samp, self.alpha, self.f, self.g, self.gd = samp, alpha, f, g, gd
 
     def add(self, samp: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
         """Evaluate the points ``(samp, alpha)`` in passes of ``rows`` rows; their indices."""

@@ -118,3 +118,19 @@ def test_many_kinks_in_one_first_level_interval_keep_features_within_5_percent()
     ref = attr.IntegratedGradients(net).attribute(x, target=1, n_steps=2048,
                                                   method="riemann_trapezoid")
     assert float((a.values - ref).abs().sum()) <= 0.05 * float(ref.abs().sum())
+
+
+def test_auto_steps_are_deterministic_and_per_sample():
+    net = _net(3, 16, nn.ReLU)
+    x = 3.0 * torch.randn(10, 5, generator=torch.Generator().manual_seed(3))
+    first = attribute(net, x, target=2, n_steps="auto")       # measured probe chunk, then rest
+    again = attribute(net, x, target=2, n_steps="auto")       # cached plan: one chunk
+    assert torch.equal(first.steps, again.steps)
+    assert torch.allclose(first.values, again.values, rtol=0, atol=1e-6)
+    batched = attribute(net, x, target=2, n_steps="auto", batch_size=7)
+    alone = attribute(net, x[4:5], target=2, n_steps="auto", batch_size=7)
+    # a sample's refinement depends on the sample alone, not on the rows per pass or its batch
+    assert torch.equal(batched.steps, first.steps)
+    assert torch.equal(alone.steps, first.steps[4:5])
+    assert torch.allclose(alone.values, first.values[4:5], rtol=0, atol=1e-6)
+    assert first.steps.tolist() != [5] * 10                   # the kinks were refined
