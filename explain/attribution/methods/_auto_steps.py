@@ -59,8 +59,9 @@ _SHARE = 0.5       # split the intervals with at least this share of a sample's 
 _LEVELS = 3        # at most 3 levels of halving (8 parts) per interval in one pass
 _COVER = 3.0       # bound on the sum of first-order bounds / parent moves, in budgets
 
-# columns of the interval table (float64; indices are exact)
-_LO, _HI, _S, _H, _R, _E, _LOOSE, _RATIO, _M, _KINK = range(10)
+# columns of the interval table (float64; indices are exact): end point indices, sample, width,
+# residual r, feature error estimate, its part without a kink vector, c - mid of a kink, m
+_LO, _HI, _S, _H, _R, _E, _LOOSE, _RATIO, _M = range(9)
 
 
 @dataclass(frozen=True)
@@ -153,7 +154,7 @@ def _local(path: _Path, lo: torch.Tensor, hi: torch.Tensor, move: torch.Tensor |
     m = h / 2 * size if move is None else torch.minimum(h / 2 * size, move)
     table = torch.stack([lo.to(torch.float64), hi.to(torch.float64), s.to(torch.float64), h, r,
                          torch.where(kink, ratio.abs() * size, m), torch.where(kink, 0.0, m),
-                         ratio, m, kink.to(torch.float64)], 1)
+                         ratio, m], 1)
     dtype = jump.dtype
     return table, (gd_l + gd_r) * (h / 2).to(dtype)[:, None], jump * ratio.to(dtype)[:, None]
 
