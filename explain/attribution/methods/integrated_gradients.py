@@ -31,7 +31,7 @@ class IntegratedGradients(Explainer):
     for ``"auto"``. ``convergence_delta`` is the completeness error per sample,
     ``sum(values) - (f(x) - f(b))``.
 
-    With ``n_steps="auto"`` each sample starts from 5 trapezoid points and only the intervals
+    With ``n_steps="auto"`` each sample starts from 9 trapezoid points and only the intervals
     whose own completeness residual or feature error is too large get midpoints (on a ReLU
     network: the intervals holding a kink), until the completeness error is within
     ``tolerance`` times ``|f(x) - f(b)|`` and the estimated feature error is small;
@@ -46,7 +46,7 @@ class IntegratedGradients(Explainer):
     >>> torch.allclose(a.values, model.weight[0:1].detach(), atol=1e-5)
     True
     >>> IntegratedGradients(model).explain(torch.ones(2, 3), target=0, n_steps="auto").steps
-    tensor([5, 5])
+    tensor([9, 9])
     """
 
     has_delta = True
