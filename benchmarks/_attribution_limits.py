@@ -65,6 +65,8 @@ def limit_job(model, x, target, job_rows: int = 2048, backward: bool = True,
     """
     from explain.attribution.prepare import EmbeddingForward, PlainForward
 
+    forward: torch.nn.Module
+    args: tuple[torch.Tensor, ...]
     if x.dtype == torch.int64:
         emb = _embedding(model)
         forward, args = EmbeddingForward(model, emb), (x,)
