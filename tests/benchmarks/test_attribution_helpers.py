@@ -84,3 +84,33 @@ def test_occlusion_in_captum_uses_ours_windows():
     model, x = _image_model(), torch.zeros(2, 1, 28, 28)
     assert lim.occlusion_windows(model, x) == ((1, 4, 4), (1, 2, 2))
     assert lim.occlusion_windows(model, torch.zeros(2, 9, dtype=torch.long)) == ((1,), (1,))
+
+
+@pytest.mark.parametrize("method, value", [
+    ("saliency", None), ("gradient_shap", None), ("smoothgrad", 4), ("deeplift", None),
+    ("occlusion", 8), ("integrated_gradients", 32)])
+def test_captum_is_called_on_the_same_job_with_the_batch_value_given(method, value):
+    torch.manual_seed(0)
+    model, x = _image_model(), torch.randn(3, 1, 28, 28)
+    options = dict(rows.FAST.get(method, {}), n_steps=4)
+    out = lim.captum_call(method, model, x, torch.tensor([0, 1, 2]), options, value)()
+    values = out[0] if isinstance(out, tuple) else out
+    assert values.shape == x.shape and bool(torch.isfinite(values).all())
+    assert float(values.abs().sum()) > 0
+
+
+class _Sin(nn.Module):
+    def __init__(self, functional: bool) -> None:
+        super().__init__()
+        self.fc, self.act, self.functional = nn.Linear(4, 3), nn.ReLU(), functional
+        self.card = _Card("tabular")
+
+    def forward(self, x):
+        return torch.sin(3 * self.fc(x)) if self.functional else self.act(self.fc(x))
+
+
+def test_captums_deeplift_completeness_error_is_zero_under_its_rules_and_large_outside():
+    torch.manual_seed(0)
+    x, t = torch.randn(16, 4), torch.zeros(16, dtype=torch.long)
+    assert lim.completeness_error(_Sin(False).eval(), x, t) < 1e-4
+    assert lim.completeness_error(_Sin(True).eval(), x, t) > 0.05
