@@ -267,3 +267,33 @@ def test_deeplift_delta_comes_from_its_one_rule_pass_and_equals_captums():
     assert torch.allclose(values, ref, atol=1e-6)
     assert float(ref_delta.abs().min()) > 1e-2
     assert torch.allclose(delta, ref_delta, atol=1e-5)
+
+
+class _LengthMean(nn.Module):
+    """Mean over the valid frames (the length read from trailing all-zero padding, as a packed
+    RNN reads it) times a weight per class; linear in ``x`` once the length is fixed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor([1.0, -2.0]))
+
+    def forward(self, x):
+        idx = torch.arange(x.shape[1])
+        length = torch.where((x != 0).any(-1), idx + 1, torch.zeros_like(idx)).amax(1)
+        return (x.sum((1, 2)) / length.clamp(min=1))[:, None] * self.w
+
+
+def test_smoothgrad_keeps_the_padding_of_sequences():
+    from explain.card import ModelCard
+
+    model = _LengthMean().eval()
+    model.card = ModelCard(name="len-mean", modality="sequence", input_shape=(6, 2),
+                           input_dtype="float32", num_classes=2, class_names=("a", "b"))
+    x = torch.zeros(2, 6, 2)
+    x[0, :4], x[1, :2] = 1.0, 0.5                       # lengths 4 and 2 of 6 frames
+
+    a = attribute(model, x, target=1, method="smoothgrad", nt_samples=8)
+
+    expected = torch.zeros(2, 6, 2)
+    expected[0, :4], expected[1, :2] = 2.0 / 4, 2.0 / 2   # |w_1| / length, 0 on padding
+    assert torch.allclose(a.values, expected, atol=1e-6)
