@@ -1,21 +1,27 @@
-"""Attribution throughput against the forward+backward limit, and against captum's default.
+"""Attribution time against the physical limit and against captum, at 1 and 2 threads.
 
-For each zoo model (on its own data set) and method, prints samples/s of ``explain.attribute``,
-the limit (best batched forward+backward rows/s divided by the model evaluations one sample
-needs), the ratio, the first call's samples/s (it includes measuring the batch size, which is
-then cached per model), captum's default for integrated gradients in the same run, and peak memory
-(RSS growth of a fresh subprocess per setting; tracemalloc cannot see torch). Repeats are
-interleaved; medians and spreads (min-max) are reported.
+For each zoo model (on its own data set) or model built here, and each method, one line of
+interleaved repeats (median [min-max]): the first call over a later one (the first measures
+the batch plan, cached per model), ours, the limit of the method that ran (the rows its job
+needs, samples x model evaluations per sample, at the best batched rows/s of a forward+backward
+pass, or of a forward pass without gradients for occlusion), captum as a user calls it, and
+captum with its best fixed batch value from 32..4096 rows per pass (``internal_batch_size``,
+``nt_samples_batch_size``, ``perturbations_per_eval``; saliency, deeplift and gradient_shap
+have none). A method that falls back (deeplift on recurrent or attention models) shows the
+method that ran. Peak memory (``--memory``) is the RSS growth of a fresh subprocess per setting
+(tracemalloc cannot see torch). Helpers: ``_attribution_limits.py``, ``_attribution_rows.py``.
 
     python benchmarks/attribution.py                      # IG on every zoo model
-    python benchmarks/attribution.py --methods all --batch 64 --repeats 3
+    python benchmarks/attribution.py --models cnn --threads 1 \
+        --methods saliency,gradient_shap,smoothgrad,deeplift,occlusion --repeats 5
     python benchmarks/attribution.py --models cnn --batch 256 --n-steps 50 --memory
     python benchmarks/attribution.py --models rnn,bigru --threads 2 --auto   # in pieces
 
 Goals (issues 4, 13, 14): IG >= 0.9x of the limit on the zoo cnn, rnn and transformer and the
 three models built here (resnet_bn, bigru, MiniLM 16 x 32 tokens), at one and two threads, and
 never slower than captum with its best fixed internal_batch_size; the zoo MLP (whole limit under
-50 ms) >= 2x captum's default; MiniLM >= 1.8x captum's LayerIntegratedGradients default.
+50 ms) >= 2x captum's default; MiniLM >= 1.8x captum's LayerIntegratedGradients default. The
+same ratios for saliency, gradient_shap, smoothgrad, deeplift and occlusion.
 """
 
 from __future__ import annotations
@@ -29,20 +35,20 @@ import resource
 import statistics
 import subprocess
 import sys
-import time
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # a checkout works uninstalled
+sys.path.insert(0, str(Path(__file__).resolve().parent))      # the _attribution_* helpers
+
+import _attribution_limits as lim  # noqa: E402
+import _attribution_rows as rows  # noqa: E402
+from _attribution_limits import timed  # noqa: E402
 
 DATA = {"cnn": "mnist-5k", "rnn": "japanese-vowels", "transformer": "rotten-tomatoes",
         "mlp": "digits"}
-FAST = {"integrated_gradients": {}, "deeplift": {}, "gradient_shap": {"n_samples": 16},
-        "smoothgrad": {"nt_samples": 16}, "shap_gradient": {"nsamples": 32},
-        "shap_kernel": {"nsamples": 64}}
 
 
 class _Card:
@@ -126,116 +132,14 @@ def setup(name: str, batch: int, device: str):
     return model, x, target
 
 
-def fwd_bwd_limit(model, x, target, job_rows: int = 2048,
-                  sizes=(16, 32, 64, 128, 256, 512, 1024, 2048)):
-    """The physical limit as a job: ``run(rows)`` pushes ``rows`` rows through forward +
-    backward to the input (the embedding output for token ids) in passes of the fastest size.
-
-    Returns ``(run, best_size, best_rows_per_s)``; the size is the one with the highest rows/s
-    (best of the last 2 of 3 passes each; sizes stop at ``job_rows``, the rows of the largest
-    job, and after two sizes 15% below the best). The benchmark times ``run`` interleaved with the method, so both
-    see the same machine state.
-    """
-    from explain.attribution.prepare import EmbeddingForward, PlainForward
-
-    if x.dtype == torch.int64:
-        emb = model.get_submodule(model.card.layers["embedding"])
-        forward, args = EmbeddingForward(model, emb), (x,)
-        with torch.no_grad():
-            inp = emb(x)
-    else:
-        forward, args, inp = PlainForward(model), (), x
-
-    def batch(rows):
-        idx = torch.arange(rows, device=x.device) % x.shape[0]
-        return inp[idx].clone(), tuple(a[idx] for a in args), target[idx]
-
-    def one_pass(xi, ai, ti):
-        xg = xi.detach().requires_grad_(True)
-        out = forward(xg, *ai).gather(1, ti[:, None]).sum()
-        torch.autograd.grad(out, xg)
-
-    best, best_rate, worse = sizes[0], 0.0, 0
-    for rows in sizes:
-        b = batch(rows)
-        times = [timed(functools.partial(one_pass, *b), x) for _ in range(3)]
-        rate = rows / min(times[1:])
-        if rate > best_rate:
-            best, best_rate, worse = rows, rate, 0
-        elif rate < 0.85 * best_rate:   # past the cache: larger passes only get slower
-            worse += 1
-            if worse == 2:
-                break
-        if rows >= job_rows:
-            break
-    full = batch(best)
-
-    def run(total_rows: int) -> None:
-        done = 0
-        while done < total_rows:
-            k = min(best, total_rows - done)
-            one_pass(full[0][:k], tuple(a[:k] for a in full[1]), full[2][:k])
-            done += k
-        _sync(x)
-
-    return run, best, best_rate
-
-
-def _sync(x: torch.Tensor) -> None:
-    if x.is_cuda:
-        torch.cuda.synchronize(x.device)
-
-
-def timed(fn: Callable[[], object], x: torch.Tensor) -> float:
-    start = time.perf_counter()
-    fn()
-    _sync(x)
-    return time.perf_counter() - start
+fwd_bwd_limit = lim.limit_job   # the forward+backward limit (its name before the split)
 
 
 def captum_default(model, x, target, n_steps: int, ibs: int | None = None):
-    """captum's IntegratedGradients as a user would call it (no internal_batch_size), or with
-    a fixed ``internal_batch_size``; returns (attributions, convergence delta)."""
-    from captum.attr import IntegratedGradients, LayerIntegratedGradients
-
-    if x.dtype == torch.int64:
-        emb = model.get_submodule(model.card.layers["embedding"])
-        return LayerIntegratedGradients(model, emb).attribute(
-            x, baselines=torch.zeros_like(x), target=target, n_steps=n_steps,
-            internal_batch_size=ibs, return_convergence_delta=True)
-    return IntegratedGradients(model).attribute(x, target=target, n_steps=n_steps,
-                                                internal_batch_size=ibs,
-                                                return_convergence_delta=True)
-
-
-def best_fixed_ibs(model, x, target, n_steps: int, ours: float,
-                   sizes=(32, 64, 128, 256, 512, 1024, 2048, 4096)) -> tuple[int, float]:
-    """captum with the best fixed internal_batch_size: (size, median seconds).
-
-    Sizes are tried in increasing order, each as the median of 2 interleaved runs (a third
-    when the two differ by more than 10%); captum runs ``ibs // batch`` steps per pass, so sizes
-    below the batch are the same job and only the first is run. The search stops once two
-    sizes in a row are more than 15% slower than the best so far and than ``ours`` (a pass's
-    cost per row only grows once it leaves the cache).
-    """
-    best, best_t, worse = sizes[0], float("inf"), 0
-    for size in sizes:
-        if size < len(x) and size != sizes[0]:
-            continue
-        call = functools.partial(captum_default, model, x, target, n_steps, size)
-        times = [timed(call, x), timed(call, x)]
-        if max(times) > 1.1 * min(times):
-            times.append(timed(call, x))
-        t = statistics.median(times)
-        if t < best_t:
-            best, best_t, worse = size, t, 0
-        elif t > 1.15 * min(best_t, ours):
-            worse += 1
-            if worse == 2:
-                break
-        if size >= len(x) * n_steps:   # one pass holds the whole job: larger sizes are equal
-            break
-    return best, best_t
+    """captum's IntegratedGradients (LayerIntegratedGradients for token ids) as a user would
+    call it, or with a fixed ``internal_batch_size``; returns (attributions, convergence delta)."""
+    return lim.captum_call("integrated_gradients", model, x, target, {"n_steps": n_steps},
+                           ibs)()
 
 
 def incomplete(values: torch.Tensor, delta: torch.Tensor, tol: float = 0.01) -> int:
@@ -243,18 +147,6 @@ def incomplete(values: torch.Tensor, delta: torch.Tensor, tol: float = 0.01) -> 
     total = values.flatten(1).sum(1) if values.dim() > 1 else values
     gap = (total - delta.reshape(-1)).abs()
     return int((delta.reshape(-1).abs() > tol * gap + 1e-6).sum())
-
-
-def evaluations(method: str, model, x, options: dict) -> int:
-    from explain.attribution import get_explainer
-    from explain.attribution.base import Job
-    from explain.attribution.preflight import Trace
-
-    job = Job(model=model, card=model.card, modality=model.card.modality.value, inputs=x,
-              x=x if x.is_floating_point() else torch.zeros(*x.shape, 1), baselines=x,
-              args=(), forward=model, target=torch.zeros(len(x), dtype=torch.long),
-              trace=Trace(), token_ids=None if x.is_floating_point() else x)
-    return get_explainer(method)(model).evaluations(job, options)
 
 
 def _peak_kib() -> int:
@@ -293,39 +185,6 @@ def peak_mib(who: str, name: str, batch: int, n_steps: int, device: str) -> floa
 def fmt(values: list[float]) -> str:
     med = statistics.median(values)
     return f"{med:7.3f} [{min(values):.3f}-{max(values):.3f}]"
-
-
-def run_method(name: str, method: str, model, x, target, args, limit_run) -> str:
-    """One line: first call, steady state, the limit and (IG) captum default / best fixed."""
-    import explain
-    from explain.attribution.batching import clear_cache
-
-    options = dict(FAST.get(method, {}))
-    if method in ("integrated_gradients", "deeplift"):
-        options["n_steps"] = args.n_steps
-    try:
-        explain.attribute(model, x[:2], target[:2], method=method, **options)  # warm
-    except explain.InvalidInputError as err:
-        return f"{name:12}{method:22}  skipped: {str(err)[:70]}"
-    evals = evaluations(method, model, x, options)
-    call = functools.partial(explain.attribute, model, x, target, method=method, **options)
-    firsts, ours, theirs, limits = [], [], [], []
-    for _ in range(args.repeats):  # interleaved: first call, ours, limit, captum, ...
-        clear_cache()              # a new shape: the measured probe chunk runs
-        firsts.append(timed(call, x))
-        ours.append(timed(call, x))
-        limits.append(timed(functools.partial(limit_run, len(x) * evals), x))
-        if method == "integrated_gradients":
-            theirs.append(timed(functools.partial(captum_default, model, x, target,
-                                                  args.n_steps), x))
-    med = statistics.median
-    line = (f"{name:12}{method:22}{med(firsts) / med(ours):6.2f}{fmt(ours):>22}"
-            f"{fmt(limits):>22}{med(limits) / med(ours):7.2f}")
-    if theirs:
-        line += f"{fmt(theirs):>22}{med(theirs) / med(ours):8.2f}"
-        size, best = best_fixed_ibs(model, x, target, args.n_steps, med(ours))
-        line += f"   best fixed ibs={size}: {best:.3f}s ({best / med(ours):.2f}x)"
-    return line
 
 
 def run_auto(name: str, model, x, target, args) -> str:
@@ -377,19 +236,18 @@ def main() -> None:
         print(f"\ndevice={args.device} threads={threads} batch={args.batch} "
               f"n_steps={args.n_steps} repeats={args.repeats} (seconds: median [min-max]) "
               f"load {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
-        print(f"{'model':12}{'method':22}{'1st/n':>6}{'ours s':>22}{'limit s':>22}"
-              f"{'ratio':>7}{'captum default s':>22}{'speedup':>8}")
+        print(rows.HEADER)
         for name in args.models.split(","):
             missing = [m for m in NEEDS.get(name, ()) if importlib.util.find_spec(m) is None]
             if missing:
                 print(f"{name:12}skipped: {', '.join(missing)} not installed")
                 continue
             model, x, target = setup(name, args.batch, args.device)
-            limit_run, limit_size, _ = fwd_bwd_limit(model, x, target, len(x) * args.n_steps)
-            print(f"{name}: the limit runs {limit_size} rows per forward+backward pass",
-                  flush=True)
+            limits = lim.Limits(name, model, x, target, len(x) * args.n_steps)
             for method in methods:
-                print(run_method(name, method, model, x, target, args, limit_run), flush=True)
+                row = rows.measure(name, method, model, x, target, args.repeats, args.n_steps,
+                                   limits)
+                print(row if isinstance(row, str) else rows.format_row(row), flush=True)
             if args.auto:
                 print(run_auto(name, model, x, target, args), flush=True)
             print(f"{'':12}load {' '.join(f'{v:.2f}' for v in os.getloadavg())}", flush=True)

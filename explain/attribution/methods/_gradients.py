@@ -24,14 +24,20 @@ T = TypeVar("T")
 
 
 def summed_gradients(forward_fn: Callable, inputs: torch.Tensor | tuple[torch.Tensor, ...],
-                     target_ind: Any = None,
-                     additional_forward_args: Any = None) -> tuple[torch.Tensor, ...]:
-    """captum's ``compute_gradients`` with a single seed: ``d sum(outputs) / d inputs``."""
+                     target_ind: Any = None, additional_forward_args: Any = None, *,
+                     keep: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, ...]:
+    """captum's ``compute_gradients`` with a single seed: ``d sum(outputs) / d inputs``.
+
+    ``keep``, when given, receives the detached outputs (the selected target logits) of the
+    pass, so a caller can reuse them instead of running the model again.
+    """
     with torch.autograd.set_grad_enabled(True):
         outputs = _run_forward(forward_fn, inputs, target_ind, additional_forward_args)
         if outputs[0].numel() != 1:
             raise ValueError("Target not provided when necessary, cannot take gradient with "
                              "respect to multiple outputs.")
+        if keep is not None:
+            keep.append(outputs.detach())
         return torch.autograd.grad(outputs.sum(), inputs)
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from captum import attr
 
 from explain.attribution.base import Chunk, Explainer, Job, register_explainer
-from explain.attribution.methods._gradients import fast_gradients
+from explain.attribution.methods._gradients import summed_gradients
 
 __all__ = ["DeepLift"]
 
@@ -30,7 +32,15 @@ class DeepLift(Explainer):
 
     def _attribute(self, job: Job, chunk: Chunk, rows: int,
                    eps: float = 1e-10) -> tuple[torch.Tensor, torch.Tensor]:
-        values, delta = fast_gradients(attr.DeepLift(job.forward, eps=eps)).attribute(
-            chunk.x, baselines=chunk.baselines, target=chunk.target,
-            additional_forward_args=chunk.args or None, return_convergence_delta=True)
+        # captum's convergence delta would run the model again on inputs and baselines; the
+        # rule pass already computed both target logits (inputs first, then baselines), so the
+        # delta sum(values) - (f(x) - f(b)) comes from that pass.
+        logits: list[torch.Tensor] = []
+        dl = attr.DeepLift(job.forward, eps=eps)
+        dl.gradient_func = functools.partial(summed_gradients, keep=logits)
+        values = dl.attribute(chunk.x, baselines=chunk.baselines, target=chunk.target,
+                              additional_forward_args=chunk.args or None)
+        n = chunk.x.shape[0]
+        out = logits[-1].reshape(-1)
+        delta = values.detach().flatten(1).sum(1) - (out[:n] - out[n:])
         return values, delta

@@ -226,3 +226,74 @@ def test_recurrent_model_on_cuda_in_eval_mode():
     a = attribute(model, x, n_steps=8)
     assert not model.training and a.values.device.type == "cpu"
     assert any("cuDNN switched off" in w for w in a.warnings)
+
+
+class _SinNet(nn.Module):
+    """Conv, ReLU, max pool, then a functional ``sin`` that DeepLIFT has no rule for, so its
+    convergence delta is far from zero (and a wrong delta would show)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.act, self.pool = nn.Conv2d(1, 4, 3), nn.ReLU(), nn.MaxPool2d(2)
+        self.fc = nn.Linear(36, 3)
+
+    def forward(self, x):
+        return self.fc(torch.sin(3 * self.pool(self.act(self.conv(x))).flatten(1)))
+
+
+def test_deeplift_delta_comes_from_its_one_rule_pass_and_equals_captums():
+    from captum.attr import DeepLift as CaptumDeepLift
+
+    from explain.attribution.base import Chunk, Job
+    from explain.attribution.methods.deeplift import DeepLift
+    from explain.attribution.preflight import Trace
+    from explain.attribution.prepare import PlainForward
+
+    torch.manual_seed(0)
+    model = _SinNet().eval()
+    x, b = torch.randn(5, 1, 8, 8), 0.1 * torch.randn(5, 1, 8, 8)
+    t = torch.tensor([0, 1, 2, 0, 1])
+    rows: list[int] = []
+    hook = model.conv.register_forward_pre_hook(lambda _m, i: rows.append(i[0].shape[0]))
+    job = Job(model=model, card=None, modality="image", inputs=x, x=x, baselines=b, args=(),
+              forward=PlainForward(model), target=t, trace=Trace())
+
+    values, delta = DeepLift(model)._attribute(job, Chunk(x, b, t, ()), 64)
+    hook.remove()
+    ref, ref_delta = CaptumDeepLift(PlainForward(model)).attribute(
+        x, baselines=b, target=t, return_convergence_delta=True)
+
+    assert rows == [10]                      # inputs and baselines in one pass, no re-run
+    assert torch.allclose(values, ref, atol=1e-6)
+    assert float(ref_delta.abs().min()) > 1e-2
+    assert torch.allclose(delta, ref_delta, atol=1e-5)
+
+
+class _LengthMean(nn.Module):
+    """Mean over the valid frames (the length read from trailing all-zero padding, as a packed
+    RNN reads it) times a weight per class; linear in ``x`` once the length is fixed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.tensor([1.0, -2.0]))
+
+    def forward(self, x):
+        idx = torch.arange(x.shape[1])
+        length = torch.where((x != 0).any(-1), idx + 1, torch.zeros_like(idx)).amax(1)
+        return (x.sum((1, 2)) / length.clamp(min=1))[:, None] * self.w
+
+
+def test_smoothgrad_keeps_the_padding_of_sequences():
+    from explain.card import ModelCard
+
+    model = _LengthMean().eval()
+    model.card = ModelCard(name="len-mean", modality="sequence", input_shape=(6, 2),
+                           input_dtype="float32", num_classes=2, class_names=("a", "b"))
+    x = torch.zeros(2, 6, 2)
+    x[0, :4], x[1, :2] = 1.0, 0.5                       # lengths 4 and 2 of 6 frames
+
+    a = attribute(model, x, target=1, method="smoothgrad", nt_samples=8)
+
+    expected = torch.zeros(2, 6, 2)
+    expected[0, :4], expected[1, :2] = 2.0 / 4, 2.0 / 2   # |w_1| / length, 0 on padding
+    assert torch.allclose(a.values, expected, atol=1e-6)

@@ -1,0 +1,254 @@
+"""The physical limit of an attribution job, timing, and captum called as a user calls it, for
+``benchmarks/attribution.py``.
+
+The limit of a job is the rows it needs (samples x model evaluations per sample, from the method
+actually run: :meth:`explain.Explainer.evaluations`) pushed through the pass that method needs at
+the best batched rows/s: forward+backward to the input for gradient methods, a forward pass
+without gradients for perturbation methods (occlusion, feature ablation, kernel SHAP; captum runs
+those under ``torch.no_grad``). Token ids are differentiated at the embedding output.
+
+captum is called the way its documentation shows, with the least glue a text model needs:
+``LayerIntegratedGradients`` / ``LayerDeepLift`` / ``LayerGradientXActivation`` (saliency, with
+``abs``) on the embedding layer, and for smoothgrad and gradient_shap, whose noise captum would add
+to the integer ids (``LayerGradientShap`` fails on them), the plain methods on embedding outputs
+fed back by a forward hook (:class:`explain.attribution.prepare.EmbeddingForward`).
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable
+
+import torch
+
+#: captum's option that sets rows per pass, per method; methods absent have none (saliency and
+#: deeplift run the batch in one pass; gradient_shap has none: captum issue #1350).
+BATCH_OPTION = {"integrated_gradients": "internal_batch_size",
+                "smoothgrad": "nt_samples_batch_size", "occlusion": "perturbations_per_eval"}
+SIZES = (32, 64, 128, 256, 512, 1024, 2048, 4096)
+
+
+def pass_kind(method: str) -> str:
+    """``"forward+backward"`` for gradient methods, ``"forward"`` for perturbation methods."""
+    from explain.attribution import get_explainer
+
+    return "forward+backward" if get_explainer(method).gradient else "forward"
+
+
+def _sync(x: torch.Tensor) -> None:
+    if x.is_cuda:
+        torch.cuda.synchronize(x.device)
+
+
+def timed(fn: Callable[[], object], x: torch.Tensor) -> float:
+    start = time.perf_counter()
+    fn()
+    _sync(x)
+    return time.perf_counter() - start
+
+
+def _embedding(model) -> torch.nn.Module:
+    return model.get_submodule(model.card.layers["embedding"])
+
+
+def limit_job(model, x, target, job_rows: int = 2048, backward: bool = True,
+              sizes=(16, 32, 64, 128, 256, 512, 1024, 2048)):
+    """The physical limit as a job: ``run(rows)`` pushes ``rows`` rows through forward (+
+    backward to the input, or to the embedding output for token ids) in passes of the fastest
+    size; ``backward=False`` runs forward passes under ``torch.no_grad``.
+
+    Returns ``(run, best_size, best_rows_per_s)``; the size is the one with the highest rows/s
+    (best of the last 2 of 3 passes each; sizes stop at ``job_rows``, the rows of the largest
+    job, and after two sizes 15% below the best). The benchmark times ``run`` interleaved with
+    the method, so both see the same machine state.
+    """
+    from explain.attribution.prepare import EmbeddingForward, PlainForward
+
+    forward: torch.nn.Module
+    args: tuple[torch.Tensor, ...]
+    if x.dtype == torch.int64:
+        emb = _embedding(model)
+        forward, args = EmbeddingForward(model, emb), (x,)
+        with torch.no_grad():
+            inp = emb(x)
+    else:
+        forward, args, inp = PlainForward(model), (), x
+
+    def batch(rows):
+        idx = torch.arange(rows, device=x.device) % x.shape[0]
+        return inp[idx].clone(), tuple(a[idx] for a in args), target[idx]
+
+    def one_pass(xi, ai, ti):
+        if not backward:
+            with torch.no_grad():
+                forward(xi, *ai).gather(1, ti[:, None])
+            return
+        xg = xi.detach().requires_grad_(True)
+        out = forward(xg, *ai).gather(1, ti[:, None]).sum()
+        torch.autograd.grad(out, xg)
+
+    best, best_rate, worse = sizes[0], 0.0, 0
+    for rows in sizes:
+        b = batch(rows)
+        times = [timed(functools.partial(one_pass, *b), x) for _ in range(3)]
+        rate = rows / min(times[1:])
+        if rate > best_rate:
+            best, best_rate, worse = rows, rate, 0
+        elif rate < 0.85 * best_rate:   # past the cache: larger passes only get slower
+            worse += 1
+            if worse == 2:
+                break
+        if rows >= job_rows:
+            break
+    full = batch(best)
+
+    def run(total_rows: int) -> None:
+        done = 0
+        while done < total_rows:
+            k = min(best, total_rows - done)
+            one_pass(full[0][:k], tuple(a[:k] for a in full[1]), full[2][:k])
+            done += k
+        _sync(x)
+
+    return run, best, best_rate
+
+
+class Limits(dict):
+    """``{pass kind: run(rows)}`` for one model, each limit measured on first use (and its pass
+    size printed): a run that needs only forward+backward never measures the forward limit."""
+
+    def __init__(self, name: str, model, x, target, job_rows: int) -> None:
+        super().__init__()
+        self.name, self.model, self.x, self.target, self.job_rows = \
+            name, model, x, target, job_rows
+
+    def __missing__(self, kind: str) -> Callable[[int], None]:
+        run, size, rate = limit_job(self.model, self.x, self.target, self.job_rows,
+                                    backward=kind == "forward+backward")
+        print(f"{self.name}: the {kind} limit runs {size} rows per pass ({rate:,.0f} rows/s)",
+              flush=True)
+        self[kind] = run
+        return run
+
+
+def candidates(method: str, batch: int, cap: int, sizes=SIZES) -> list[tuple[int, int]]:
+    """``(captum value, per-pass multiple)`` pairs for the best-fixed search over ``sizes`` rows.
+
+    captum's unit is rows for ``internal_batch_size`` and a multiple of the batch for
+    ``nt_samples_batch_size`` / ``perturbations_per_eval``; a pass holds ``multiple x batch``
+    rows, with ``multiple`` clamped to [1, cap] (``cap``: steps, noisy copies or windows per
+    sample). Sizes that give the same multiple are the same job: only the first is kept.
+    """
+    if method not in BATCH_OPTION:
+        return []
+    out, seen = [], set()
+    for rows in sizes:
+        k = min(cap, max(1, rows // batch))
+        if k not in seen:
+            seen.add(k)
+            out.append((rows if method == "integrated_gradients" else k, k))
+    return out
+
+
+def best_fixed(call: Callable[[int], Callable[[], object]], cands: list[tuple[int, int]],
+               ours: float, x: torch.Tensor) -> tuple[int, float] | None:
+    """captum with the best fixed batch value: ``(value, median seconds)``, or None (no option).
+
+    Values are tried in increasing order, each as the median of 2 runs (a third when the two
+    differ by more than 10%). The search stops once two values in a row are more than 15% slower
+    than the best so far and than ``ours`` (a pass's cost per row only grows past the cache).
+    """
+    import statistics
+
+    best, best_t, worse = None, float("inf"), 0
+    for value, _ in cands:
+        run = call(value)
+        times = [timed(run, x), timed(run, x)]
+        if max(times) > 1.1 * min(times):
+            times.append(timed(run, x))
+        t = statistics.median(times)
+        if t < best_t:
+            best, best_t, worse = value, t, 0
+        elif t > 1.15 * min(best_t, ours):
+            worse += 1
+            if worse == 2:
+                break
+    return None if best is None else (best, best_t)
+
+
+def captum_call(method: str, model, x, target, options: dict,
+                value: int | None = None) -> Callable[[], object]:
+    """captum's ``method`` on ``(x, target)`` as a user calls it; ``value`` sets
+    ``BATCH_OPTION[method]`` (None: captum's default). ``options`` are the benchmark's (n_steps,
+    n_samples, nt_samples); occlusion uses the same windows as ours."""
+    from captum import attr
+
+    text = x.dtype == torch.int64
+    base = torch.zeros_like(x)
+    if method == "integrated_gradients":
+        if text:
+            return functools.partial(
+                attr.LayerIntegratedGradients(model, _embedding(model)).attribute, x,
+                baselines=base, target=target, n_steps=options["n_steps"],
+                internal_batch_size=value, return_convergence_delta=True)
+        return functools.partial(attr.IntegratedGradients(model).attribute, x, target=target,
+                                 n_steps=options["n_steps"], internal_batch_size=value,
+                                 return_convergence_delta=True)
+    if method == "occlusion":
+        win, stride = occlusion_windows(model, x)
+        return functools.partial(attr.Occlusion(model).attribute, x, sliding_window_shapes=win,
+                                 strides=stride, baselines=0, target=target,
+                                 perturbations_per_eval=value or 1)
+    if method == "saliency" and text:
+        lga = attr.LayerGradientXActivation(model, _embedding(model), multiply_by_inputs=False)
+        return lambda: lga.attribute(x, target=target).abs()
+    if method == "deeplift":
+        dl = (attr.LayerDeepLift(model, _embedding(model)) if text else attr.DeepLift(model))
+        return functools.partial(dl.attribute, x, baselines=base, target=target)
+    forward, inp, extra = model, x, None
+    if text:   # noise on embedding outputs, fed back through a hook (the ids keep the pad mask)
+        from explain.attribution.prepare import EmbeddingForward
+
+        forward, extra = EmbeddingForward(model, _embedding(model)), (x,)
+        with torch.no_grad():
+            inp = _embedding(model)(x)
+    if method == "saliency":
+        return functools.partial(attr.Saliency(forward).attribute, inp, target=target)
+    if method == "gradient_shap":
+        return functools.partial(attr.GradientShap(forward).attribute, inp,
+                                 baselines=torch.zeros_like(inp), target=target,
+                                 n_samples=options["n_samples"], additional_forward_args=extra)
+    if method == "smoothgrad":
+        stdev = 0.15 * float(inp.max() - inp.min())   # ours' default noise, same cost
+        return functools.partial(
+            attr.NoiseTunnel(attr.Saliency(forward)).attribute, inp, nt_type="smoothgrad",
+            nt_samples=options["nt_samples"], stdevs=stdev, nt_samples_batch_size=value,
+            target=target, additional_forward_args=extra)
+    raise ValueError(f"no captum comparison for {method!r}")
+
+
+def occlusion_windows(model, x) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Ours' default occlusion windows, in captum's input space (one token for token ids)."""
+    if x.dtype == torch.int64:
+        return (1,), (1,)
+    from types import SimpleNamespace
+
+    from explain.attribution.methods._masks import default_window
+
+    return default_window(SimpleNamespace(x=x, token_ids=None))  # type: ignore[arg-type]
+
+
+def completeness_error(model, x, target) -> float:
+    """Median |sum(attr) - (f(x) - f(0))| / |f(x) - f(0)| of captum's DeepLift (or LayerDeepLift
+    on token ids) with zero baselines: 0 when its rules cover the model, large when they do not."""
+    from captum import attr
+
+    text = x.dtype == torch.int64
+    dl = attr.LayerDeepLift(model, _embedding(model)) if text else attr.DeepLift(model)
+    base = torch.zeros_like(x)
+    values, delta = dl.attribute(x, baselines=base, target=target,
+                                 return_convergence_delta=True)
+    with torch.no_grad():
+        gap = (model(x) - model(base)).gather(1, target[:, None]).reshape(-1)
+    return float((delta.detach().abs() / gap.abs().clamp_min(1e-6)).median())

@@ -1,0 +1,116 @@
+"""benchmarks/attribution.py's pure helpers: the limit each method is held to, the captum batch
+values searched, and how a row is printed (no timings are asserted)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import _attribution_limits as lim  # noqa: E402
+import _attribution_rows as rows  # noqa: E402
+
+
+class _Card:
+    def __init__(self, modality: str) -> None:
+        from explain.card import Modality
+        self.modality, self.layers = Modality(modality), {}
+
+
+def _image_model() -> nn.Module:
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.ReLU(), nn.Flatten(),
+                          nn.Linear(2 * 28 * 28, 3)).eval()
+    model.card = _Card("image")
+    return model
+
+
+def test_perturbation_methods_are_held_to_the_forward_limit_and_gradient_methods_to_fwd_bwd():
+    kinds = {m: lim.pass_kind(m) for m in ("occlusion", "feature_ablation", "saliency",
+                                            "gradient_shap", "smoothgrad", "deeplift",
+                                            "integrated_gradients")}
+    assert kinds == {"occlusion": "forward", "feature_ablation": "forward",
+                     "saliency": "forward+backward", "gradient_shap": "forward+backward",
+                     "smoothgrad": "forward+backward", "deeplift": "forward+backward",
+                     "integrated_gradients": "forward+backward"}
+
+
+def test_the_limit_counts_the_model_evaluations_of_the_method_that_ran():
+    model, x = _image_model(), torch.zeros(4, 1, 28, 28)
+    evals = {m: rows.evaluations(m, model, x, dict(rows.FAST.get(m, {}), n_steps=50))
+             for m in ("saliency", "gradient_shap", "smoothgrad", "deeplift",
+                       "integrated_gradients", "occlusion")}
+    # occlusion: 4x4 patches at stride 2 over 28x28 -> 13 x 13 windows, plus the unoccluded pass
+    assert evals == {"saliency": 1, "gradient_shap": 16, "smoothgrad": 16, "deeplift": 2,
+                     "integrated_gradients": 50, "occlusion": 1 + 13 * 13}
+
+
+@pytest.mark.parametrize("backward", [True, False])
+def test_a_limit_job_pushes_exactly_the_rows_asked_for(backward):
+    model, x = _image_model(), torch.randn(8, 1, 28, 28)
+    seen: list[int] = []
+    run, size, _ = lim.limit_job(model, x, torch.zeros(8, dtype=torch.long), job_rows=64,
+                                 backward=backward, sizes=(16, 32))
+    model[0].register_forward_pre_hook(lambda _m, i: seen.append(i[0].shape[0]))
+    run(70)
+    assert sum(seen) == 70 and max(seen) == size
+    assert all(s == size for s in seen[:-1])
+
+
+def test_best_fixed_candidates_are_distinct_per_pass_multiples_in_captums_unit():
+    assert lim.candidates("integrated_gradients", 64, 50) == [
+        (32, 1), (128, 2), (256, 4), (512, 8), (1024, 16), (2048, 32), (4096, 50)]
+    assert lim.candidates("smoothgrad", 64, 16) == [(1, 1), (2, 2), (4, 4), (8, 8), (16, 16)]
+    assert lim.candidates("occlusion", 64, 169) == [(k, k) for k in (1, 2, 4, 8, 16, 32, 64)]
+    assert lim.candidates("gradient_shap", 64, 16) == lim.candidates("saliency", 64, 1) == []
+
+
+def test_a_row_prints_paired_ratios_with_their_spread_and_the_method_that_ran():
+    row = rows.MethodRow("rnn", "deeplift", "integrated_gradients", "forward+backward", 3200,
+                         first=(0.4, 0.4), ours=(0.2, 0.4), limit=(0.1, 0.3),
+                         captum=(0.02, 0.02), best_label="no batch option", note="why")
+    line = rows.format_row(row)
+    assert rows.paired(row.limit, row.ours) == pytest.approx((0.625, 0.5, 0.75))
+    assert line.split() == [
+        "rnn", "deeplift", "->", "integrated_gradients", "1.33", "0.300", "[0.200-0.400]",
+        "f+b", "0.200", "[0.100-0.300]", "0.62", "[0.50-0.75]", "0.020", "[0.020-0.020]",
+        "0.07", "[0.05-0.10]", "no", "batch", "option", "(why)"]
+
+
+def test_occlusion_in_captum_uses_ours_windows():
+    model, x = _image_model(), torch.zeros(2, 1, 28, 28)
+    assert lim.occlusion_windows(model, x) == ((1, 4, 4), (1, 2, 2))
+    assert lim.occlusion_windows(model, torch.zeros(2, 9, dtype=torch.long)) == ((1,), (1,))
+
+
+@pytest.mark.parametrize("method, value", [
+    ("saliency", None), ("gradient_shap", None), ("smoothgrad", 4), ("deeplift", None),
+    ("occlusion", 8), ("integrated_gradients", 32)])
+def test_captum_is_called_on_the_same_job_with_the_batch_value_given(method, value):
+    torch.manual_seed(0)
+    model, x = _image_model(), torch.randn(3, 1, 28, 28)
+    options = dict(rows.FAST.get(method, {}), n_steps=4)
+    out = lim.captum_call(method, model, x, torch.tensor([0, 1, 2]), options, value)()
+    values = out[0] if isinstance(out, tuple) else out
+    assert values.shape == x.shape and bool(torch.isfinite(values).all())
+    assert float(values.abs().sum()) > 0
+
+
+class _Sin(nn.Module):
+    def __init__(self, functional: bool) -> None:
+        super().__init__()
+        self.fc, self.act, self.functional = nn.Linear(4, 3), nn.ReLU(), functional
+        self.card = _Card("tabular")
+
+    def forward(self, x):
+        return torch.sin(3 * self.fc(x)) if self.functional else self.act(self.fc(x))
+
+
+def test_captums_deeplift_completeness_error_is_zero_under_its_rules_and_large_outside():
+    torch.manual_seed(0)
+    x, t = torch.randn(16, 4), torch.zeros(16, dtype=torch.long)
+    assert lim.completeness_error(_Sin(False).eval(), x, t) < 1e-4
+    assert lim.completeness_error(_Sin(True).eval(), x, t) > 0.05
