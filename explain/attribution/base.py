@@ -241,10 +241,7 @@ class Explainer:
                 return self._fall(self.fallback or "integrated_gradients", job,
                                   "; ".join(issues))
         if self.gradient:
-            probe = slice(0, min(4, job.x.shape[0]))
-            if not pf.gradient_is_informative(job.forward, job.x[probe],
-                                              expand_args(job.args, probe, job.x.shape[0]),
-                                              job.target[probe]):
+            if not pf.gradient_checked(job.model, job.forward, job.x, job.args, job.target):
                 return self._fall("feature_ablation", job, "the gradient is zero everywhere "
                                   "although the output changes (a non-differentiable step in "
                                   "the model)")
