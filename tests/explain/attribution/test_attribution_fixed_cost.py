@@ -73,3 +73,54 @@ def test_a_model_whose_gradient_is_not_informative_falls_back_on_every_call():
     assert [a.method for a in calls] == ["feature_ablation", "feature_ablation"]
     assert all("gradient is zero everywhere although the output changes" in a.warnings[0]
                for a in calls)
+
+
+def test_a_first_ig_call_measures_its_first_pass_and_runs_no_extra_chunk():
+    model, x = _counted(), torch.randn(30, 6)
+    first = attribute(model, x, target=0, n_steps=20)
+    calls_first = list(model.calls)
+    model.calls.clear()
+    later = attribute(model, x, target=0, n_steps=20)
+    # input check (1 row, no gradients), structure trace (1), gradient check (4); the probe is
+    # the first pass of the one chunk: 30 samples x 2 steps (PROBE_ROWS = 64 rows at most),
+    # then the other 18 steps in one pass at the plan, and one completeness delta (30 inputs
+    # and 30 baselines, no gradients)
+    assert batching.PROBE_ROWS == 64
+    assert calls_first == [(1, False), (1, True), (4, True), (60, True), (540, True),
+                           (30, False), (30, False)]
+    assert model.calls == [(1, False), (600, True), (30, False), (30, False)]
+    assert first.plan == later.plan and first.plan.rows == 1024
+    assert first.timings["probe"] > 0 and later.timings["probe"] == 0
+    assert torch.allclose(first.values, later.values, atol=1e-6)
+    assert torch.allclose(first.convergence_delta, later.convergence_delta, atol=1e-6)
+
+
+def test_auto_steps_keep_the_probe_chunk_of_one_pass():
+    model, x = _counted(), torch.randn(30, 6)
+    attribute(model, x, target=0, n_steps="auto")
+    grads = [rows for rows, grad in model.calls if grad]
+    # auto IG plans before refining: its probe chunk is 10 samples x 6 start points = 60 rows
+    assert grads[:3] == [1, 4, 60]
+
+
+def test_an_out_of_memory_in_the_probe_pass_backs_off_and_the_values_stay_right():
+    net = _counted().model
+
+    class Tight(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = net
+
+        def forward(self, x):
+            if torch.is_grad_enabled() and x.shape[0] > 16:
+                raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return self.model(x)
+
+    x = torch.randn(12, 6)
+    tight = attribute(Tight().eval(), x, target=0, n_steps=8)
+    free = attribute(net, x, target=0, n_steps=8, batch_size=64)
+    assert torch.allclose(tight.values, free.values, atol=1e-6)
+    # the probe pass (12 samples x 5 steps) and its halving (6 x 5) do not fit; 3 x 5 does
+    assert list(tight.warnings[:2]) == [
+        "out of memory: retried with 6 samples and 32 rows per pass",
+        "out of memory: retried with 3 samples and 16 rows per pass"]
