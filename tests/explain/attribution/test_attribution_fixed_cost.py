@@ -124,3 +124,13 @@ def test_an_out_of_memory_in_the_probe_pass_backs_off_and_the_values_stay_right(
     assert list(tight.warnings[:2]) == [
         "out of memory: retried with 6 samples and 32 rows per pass",
         "out of memory: retried with 3 samples and 16 rows per pass"]
+
+
+def test_clear_cache_makes_the_next_call_a_first_call():
+    model, x = _counted(), torch.randn(12, 6)
+    attribute(model, x, target=0, method="saliency")
+    batching.clear_cache()
+    model.calls.clear()
+    attribute(model, x, target=0, method="saliency")
+    # the structure trace (1 row) and the gradient check (4 rows) run again
+    assert [rows for rows, grad in model.calls if grad] == [1, 4, 12]
