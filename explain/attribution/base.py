@@ -312,6 +312,11 @@ class Explainer:
         key = plan_key(job.x, self.gradient, job.token_ids is not None)
         plan = cached_plan(self.model, key, job.memory_budget)  # the caller's model, not a copy
         outs: list[Any] = []
+        if plan is None and n * max(1, self.evaluations(job, options)) <= PROBE_ROWS:
+            # the whole job is one pass no larger than a probe: nothing to plan or measure
+            job.plan = BatchPlan(rows=n * max(1, self.evaluations(job, options)),
+                                 reason="one pass")
+            return run_chunked(one, n, n, job.plan.rows, job.warnings)
         if plan is None:
             outs, plan = self._probe(job, options, one, key)
         job.plan = plan

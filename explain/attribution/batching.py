@@ -88,7 +88,8 @@ class BatchPlan:
     rows : model evaluations (rows) per forward+backward pass.
     bytes_per_row : measured memory one row stores (0 when the plan was given, not measured).
     budget : the memory budget in bytes the plan respects.
-    reason : which rule set ``rows`` (``"cache"``, ``"budget"``, ``"given"``...).
+    reason : which rule set ``rows`` (``"cache"``, ``"budget"``, ``"given"``, ``"one pass"``: the
+        whole job fit in one pass of at most ``PROBE_ROWS`` rows, so nothing was measured).
     largest_per_row : measured bytes per row of the largest tensor a pass writes.
     cache : the last-level cache size in bytes the plan used (0 on CUDA or when given).
     """

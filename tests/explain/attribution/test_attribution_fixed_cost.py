@@ -134,3 +134,16 @@ def test_clear_cache_makes_the_next_call_a_first_call():
     attribute(model, x, target=0, method="saliency")
     # the structure trace (1 row) and the gradient check (4 rows) run again
     assert [rows for rows, grad in model.calls if grad] == [1, 4, 12]
+
+
+def test_a_job_no_larger_than_the_probe_runs_in_one_pass_without_measuring():
+    model, x = _counted(), torch.randn(40, 6)
+    small = attribute(model, x, target=0, method="saliency")
+    model.calls.clear()
+    again = attribute(model, x, target=0, method="saliency")
+    again_rows = [rows for rows, grad in model.calls if grad]
+    big = attribute(model, torch.randn(100, 6), target=0, method="saliency")
+    assert (small.plan.rows, small.plan.reason, small.timings["probe"]) == (40, "one pass", 0.0)
+    assert again.plan == small.plan and again_rows == [40]
+    # 100 rows are more than one probe: the first 64 are measured and the plan is cached
+    assert big.plan.reason == "cache" and big.timings["probe"] > 0
