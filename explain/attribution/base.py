@@ -9,6 +9,7 @@ in embedding space and summed over the embedding dimension). A method implements
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import time
@@ -79,6 +80,9 @@ class Job:
     warnings: list[str] = field(default_factory=list)
     plan: BatchPlan | None = None         # set by the batching step
     probe_s: float = 0.0                  # seconds of the measured first chunk (0 if cached)
+    #: set while the first chunk of a new shape runs under measurement: a method that plans
+    #: inside a chunk calls it once after its first pass and gets the planned rows per pass
+    after_probe: Callable[[], int] | None = None
     steps: list[torch.Tensor] = field(default_factory=list)  # per chunk, auto-step methods
     unconverged: list[torch.Tensor] = field(default_factory=list)  # per chunk, bool [chunk]
 
@@ -134,6 +138,12 @@ class Explainer:
     def chunk_size(self, rows: int, job: Job, options: dict[str, Any]) -> int:
         """Samples per call of :meth:`_attribute` so one pass holds about ``rows`` rows."""
         return max(1, rows // max(1, self.evaluations(job, options)))
+
+    def plans_in_chunk(self, options: dict[str, Any]) -> bool:
+        """True when :meth:`_attribute` runs a chunk in several passes and calls
+        ``job.after_probe()`` after the first, so on a new shape the measured probe is that
+        first pass of a full chunk (no extra chunk, and its per-chunk costs, on a first call)."""
+        return False
 
     #: Attribute one chunk; return values shaped like ``chunk.x`` and the delta or None. Each
     #: method defines it with its own keyword options (hence ``Callable[...]``).
@@ -241,10 +251,7 @@ class Explainer:
                 return self._fall(self.fallback or "integrated_gradients", job,
                                   "; ".join(issues))
         if self.gradient:
-            probe = slice(0, min(4, job.x.shape[0]))
-            if not pf.gradient_is_informative(job.forward, job.x[probe],
-                                              expand_args(job.args, probe, job.x.shape[0]),
-                                              job.target[probe]):
+            if not pf.gradient_checked(job.model, job.forward, job.x, job.args, job.target):
                 return self._fall("feature_ablation", job, "the gradient is zero everywhere "
                                   "although the output changes (a non-differentiable step in "
                                   "the model)")
@@ -297,7 +304,7 @@ class Explainer:
     def _chunks(self, job: Job, options: dict[str, Any], one: Callable) -> list[Any]:
         """Run ``one`` over every chunk; on a new shape the first chunk is the measured probe."""
         n = job.x.shape[0]
-        evals = max(1, self.evaluations(job, options))
+        self.evaluations(job, options)             # checks the method's options (n_steps...)
         if job.batch_size is not None:
             job.plan = BatchPlan(rows=max(1, int(job.batch_size)))
             return run_chunked(one, n, min(n, self.chunk_size(job.plan.rows, job, options)),
@@ -305,28 +312,55 @@ class Explainer:
         key = plan_key(job.x, self.gradient, job.token_ids is not None)
         plan = cached_plan(self.model, key, job.memory_budget)  # the caller's model, not a copy
         outs: list[Any] = []
+        if plan is None and n * max(1, self.evaluations(job, options)) <= PROBE_ROWS:
+            # the whole job is one pass no larger than a probe: nothing to plan or measure
+            job.plan = BatchPlan(rows=n * max(1, self.evaluations(job, options)),
+                                 reason="one pass")
+            return run_chunked(one, n, n, job.plan.rows, job.warnings)
         if plan is None:
-            budget = (memory_budget(job.x.device) if job.memory_budget is None
-                      else int(job.memory_budget))
-            probe_n = min(n, max(1, PROBE_ROWS // evals))
-            probe_rows = min(PROBE_ROWS, probe_n * evals)
-            t = time.perf_counter()
-            with measure(job.model) as footprint:
-                outs = run_chunked(one, probe_n, probe_n, probe_rows, job.warnings)
-            job.probe_s = time.perf_counter() - t
-            plan = plan_rows(footprint(), job.x.device, budget)
-            remember(self.model, key, plan)
+            outs, plan = self._probe(job, options, one, key)
         job.plan = plan
         start = sum(int(v.shape[0]) for v, _ in outs)
         chunk = min(n, self.chunk_size(plan.rows, job, options))
         return outs + run_chunked(one, n, chunk, plan.rows, job.warnings, start=start)
+
+    def _probe(self, job: Job, options: dict[str, Any], one: Callable, key: tuple
+               ) -> tuple[list[Any], BatchPlan]:
+        """Run the first chunk of a new shape under :func:`measure` and plan from it. A method
+        that :meth:`plans_in_chunk` measures only the first pass (``PROBE_ROWS`` rows) of a
+        chunk of up to ``PROBE_ROWS`` samples and runs the rest of that chunk at the plan;
+        otherwise the chunk is one pass of about ``PROBE_ROWS`` rows."""
+        n, evals = job.x.shape[0], max(1, self.evaluations(job, options))
+        budget = (memory_budget(job.x.device) if job.memory_budget is None
+                  else int(job.memory_budget))
+        in_chunk = self.plans_in_chunk(options)
+        probe_n = min(n, PROBE_ROWS if in_chunk else max(1, PROBE_ROWS // evals))
+        probe_rows = PROBE_ROWS if in_chunk else min(PROBE_ROWS, probe_n * evals)
+        t = time.perf_counter()
+        found: list[BatchPlan] = []
+        with contextlib.ExitStack() as stack:
+            footprint = stack.enter_context(measure(job.model))
+
+            def after_probe() -> int:
+                job.after_probe = None
+                found.append(plan_rows(footprint(), job.x.device, budget))
+                stack.close()                 # the rest of the chunk runs without the meter
+                job.probe_s = time.perf_counter() - t
+                return found[0].rows
+
+            job.after_probe = after_probe if in_chunk else None
+            outs = run_chunked(one, probe_n, probe_n, probe_rows, job.warnings)
+            if not found:
+                after_probe()
+        job.after_probe = None
+        remember(self.model, key, found[0])
+        return outs, found[0]
 
     def _finish(self, job: Job, values: torch.Tensor, delta: torch.Tensor | None) -> None:
         """Hook after all chunks ran (e.g. integrated gradients reports unconverged samples)."""
 
 
 def _cudnn_off(job: Job):
-    import contextlib
     if job.trace.has_rnn and job.x.is_cuda:
         job.warnings.append("cuDNN switched off during attribution: its RNN backward only runs "
                             "in train mode and the model stays in eval mode")

@@ -3,7 +3,9 @@
 The rows per forward+backward pass are derived from what one pass *writes and stores*, never
 from timings (which on a shared machine change from run to run). The first chunk of a job on a
 new (model, sample shape, device) is run under :func:`measure`, so the probe is real work whose
-rows are part of the answer. It counts, per row, the bytes autograd keeps for backward (a
+rows are part of the answer (a method that runs a chunk in several passes, fixed-step integrated
+gradients, is measured on the first pass of at most :data:`PROBE_ROWS` rows and runs the rest of
+that chunk at the plan). It counts, per row, the bytes autograd keeps for backward (a
 ``saved_tensors_hooks`` context; forward outputs without grad) and the largest tensor of the
 pass: the largest result in its autograd graph (whose gradient backward materializes) or module
 output. :func:`plan_rows` turns that
@@ -51,7 +53,7 @@ __all__ = ["BatchPlan", "Footprint", "plan_rows", "measure", "cached_plan", "rem
            "run_chunked", "memory_budget", "expand_args", "clear_cache", "plan_key", "PROBE_ROWS",
            "cache_bytes"]
 
-PROBE_ROWS = 64          # rows of the measured first chunk (it is part of the answer)
+PROBE_ROWS = 64          # rows of the measured first pass (it is part of the answer)
 _CACHE_SHARE = 4         # rows x largest tensor <= last-level cache / _CACHE_SHARE
 _DEFAULT_CACHE = 32 * 2**20  # when the OS does not say
 _CPU_ROWS = (32, 1024)
@@ -86,7 +88,8 @@ class BatchPlan:
     rows : model evaluations (rows) per forward+backward pass.
     bytes_per_row : measured memory one row stores (0 when the plan was given, not measured).
     budget : the memory budget in bytes the plan respects.
-    reason : which rule set ``rows`` (``"cache"``, ``"budget"``, ``"given"``...).
+    reason : which rule set ``rows`` (``"cache"``, ``"budget"``, ``"given"``, ``"one pass"``: the
+        whole job fit in one pass of at most ``PROBE_ROWS`` rows, so nothing was measured).
     largest_per_row : measured bytes per row of the largest tensor a pass writes.
     cache : the last-level cache size in bytes the plan used (0 on CUDA or when given).
     """
@@ -100,8 +103,13 @@ class BatchPlan:
 
 
 def clear_cache() -> None:
-    """Forget every plan (the benchmark uses it to time a first call)."""
+    """Forget every plan and what preflight remembered per model (the structure traces and
+    gradient checks), so the next call is a first call (the benchmark times one)."""
+    from explain.attribution import preflight, prepare  # they import this module
+
     _CACHE.clear()
+    prepare._TRACES.clear()
+    preflight._INFORMATIVE.clear()
 
 
 def memory_budget(device: torch.device) -> int:

@@ -11,6 +11,7 @@ Two kinds of checks live here:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,12 +20,15 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from explain._core.outputs import unwrap
 from explain._validation import unknown_name
+from explain.attribution.batching import expand_args
 from explain.card import ModelCard
 from explain.errors import DataMismatchError, InvalidInputError, InvalidTypeError
 
 __all__ = ["Trace", "check_inputs", "check_target", "check_forward", "trace_model",
-           "incompatibilities", "gradient_is_informative", "find_layer"]
+           "incompatibilities", "gradient_is_informative", "gradient_checked", "model_state",
+           "find_layer"]
 
 _NONLINEAR_FUNCS = {
     "relu", "relu_", "gelu", "sigmoid", "tanh", "softmax", "log_softmax", "silu", "elu",
@@ -99,17 +103,18 @@ def check_inputs(inputs: Any, name: str = "inputs") -> torch.Tensor:
     return inputs
 
 
-def check_target(target: Any, predicted: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Resolve ``target`` to a ``[batch]`` int64 tensor on the prediction's device.
+def check_target(target: Any, batch: int, num_classes: int, device: torch.device,
+                 predict: Callable[[], torch.Tensor]) -> torch.Tensor:
+    """Resolve ``target`` to a ``[batch]`` int64 tensor on ``device``.
 
-    ``None`` means the predicted class; an int applies to every sample; a sequence or tensor
-    gives one class per sample.
+    ``None`` means the predicted class (``predict()``, the arg-max of the model's logits; only
+    then is the model run on the whole batch); an int applies to every sample; a sequence or
+    tensor gives one class per sample.
     """
-    batch = predicted.shape[0]
     if target is None:
-        return predicted.long()
+        return predict().long()
     try:
-        t = torch.as_tensor(target, device=predicted.device)
+        t = torch.as_tensor(target, device=device)
     except (TypeError, ValueError, RuntimeError) as err:
         raise InvalidTypeError(
             "The 'target' parameter of attribute must be None, an int or one int per "
@@ -290,6 +295,39 @@ def gradient_is_informative(forward: Callable[..., torch.Tensor], x: torch.Tenso
             if not bool(torch.isclose(moved, ref).all()):
                 return False
     return True
+
+
+_INFORMATIVE: weakref.WeakKeyDictionary[nn.Module, set[tuple]] = weakref.WeakKeyDictionary()
+
+
+def model_state(model: nn.Module) -> tuple:
+    """What a structural check of ``model`` depends on: which modules it has and, for every
+    parameter, its storage and in-place version (an optimizer step or ``load_state_dict``
+    changes them)."""
+    return (tuple(id(m) for m in model.modules()),
+            tuple((p.data_ptr(), p._version) for p in model.parameters()))
+
+
+def gradient_checked(model: nn.Module, forward: Callable[..., torch.Tensor], x: torch.Tensor,
+                     args: tuple, target: torch.Tensor) -> bool:
+    """:func:`gradient_is_informative` on the first 4 samples, remembered per model.
+
+    A positive answer is cached for ``model`` (forgotten with it) under the sample shape,
+    dtype, device, forward type and :func:`model_state`, so a repeat call on the same model
+    skips the extra forward+backward; a new shape, a changed or retrained model, or a model
+    whose gradient was not informative is checked again.
+    """
+    key = (tuple(x.shape[1:]), x.dtype, str(x.device), type(forward).__name__, len(args),
+           model_state(model))
+    owner = unwrap(model)
+    if key in _INFORMATIVE.get(owner, ()):
+        return True
+    probe = slice(0, min(4, x.shape[0]))
+    ok = gradient_is_informative(forward, x[probe], expand_args(args, probe, x.shape[0]),
+                                 target[probe])
+    if ok:
+        _INFORMATIVE.setdefault(owner, set()).add(key)
+    return ok
 
 
 def find_layer(model: nn.Module, card: ModelCard | None, role: str,

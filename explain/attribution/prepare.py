@@ -143,9 +143,10 @@ def prepare(model: nn.Module, card: ModelCard | None, inputs: torch.Tensor, targ
     args = _as_args(extra_args, device)
     n = inputs.shape[0]
     plain = PlainForward(model)
-    pf.check_forward(plain, inputs[:1], expand_args(args, slice(0, 1), n), card, batch=n)
-    logits = _predict(plain, inputs, args)                               # [batch, classes]
-    tgt = pf.check_target(target, logits.argmax(1), logits.shape[1])
+    first = pf.check_forward(plain, inputs[:1], expand_args(args, slice(0, 1), n), card, batch=n)
+    # the whole batch runs without gradients only when the predicted class is the target
+    tgt = pf.check_target(target, n, first.shape[1], device,
+                          lambda: _predict(plain, inputs, args).argmax(1))
     emb, pad, base_ids = None, 0, None
     if not inputs.is_floating_point():
         emb = pf.find_layer(model, card, "embedding", nn.Embedding, pick="first")

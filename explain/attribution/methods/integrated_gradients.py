@@ -64,10 +64,10 @@ class IntegratedGradients(Explainer):
         if self._auto(options):
             return job.x.shape[0]   # refinement packs every unconverged sample into full passes
         # captum splits the steps: a chunk of c samples runs rows // c steps per pass
-        c = max(1, rows)
-        while c > job.x.shape[0] and c > 1:
-            c //= 2
-        return c
+        return max(1, min(rows, job.x.shape[0]))
+
+    def plans_in_chunk(self, options: dict) -> bool:
+        return not self._auto(options)   # fixed steps: planned after the first pass of steps
 
     def _attribute(self, job: Job, chunk: Chunk, rows: int, n_steps: Any = 50,
                    method: str | None = None, tolerance: float = 0.01,
@@ -119,13 +119,17 @@ def _fixed_steps(job: Job, chunk: Chunk, rows: int, n_steps: int,
     sizes, alphas = _nodes(method, n_steps)
     per_pass = max(1, rows // chunk.x.shape[0])
     total = torch.zeros_like(chunk.x)
-    for lo in range(0, n_steps, per_pass):
+    lo = 0
+    while lo < n_steps:
         hi = min(n_steps, lo + per_pass)
         (part,) = ig._attribute((chunk.x,), (chunk.baselines,), target=chunk.target,
                                 additional_forward_args=chunk.args or None, n_steps=hi - lo,
                                 method=method,
                                 step_sizes_and_alphas=(list(sizes[lo:hi]), list(alphas[lo:hi])))
         total += part.detach()
+        lo = hi
+        if job.after_probe is not None:   # that pass was the measured probe: go on at the plan
+            per_pass = max(1, job.after_probe() // chunk.x.shape[0])
     delta = ig.compute_convergence_delta(total, chunk.baselines, chunk.x,
                                          additional_forward_args=chunk.args or None,
                                          target=chunk.target)

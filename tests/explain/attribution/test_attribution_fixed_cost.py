@@ -1,0 +1,149 @@
+"""The fixed cost of a call: the whole batch runs without gradients only to find the predicted
+class, and the 4-row gradient check runs once per model state and sample shape (a changed,
+retrained or non-differentiable model is checked again). Counted in forward passes, not timed."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from explain.attribution import attribute, batching
+from tests.fixtures.models import Rounding
+
+
+class Count(nn.Module):
+    """Wraps a model and records (rows, gradients on) for every forward call."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model, self.calls = model, []
+
+    def forward(self, x):
+        self.calls.append((int(x.shape[0]), torch.is_grad_enabled()))
+        return self.model(x)
+
+
+def _counted() -> Count:
+    torch.manual_seed(0)
+    batching.clear_cache()
+    return Count(nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 3))).eval()
+
+
+def test_a_given_target_runs_one_row_without_gradients_and_none_runs_the_whole_batch():
+    model, x = _counted(), torch.randn(12, 6)
+    attribute(model, x, target=1, method="saliency")
+    given = [rows for rows, grad in model.calls if not grad]
+    model.calls.clear()
+    a = attribute(model, x, method="saliency")
+    predicted = [rows for rows, grad in model.calls if not grad]
+    assert given == [1]                       # the input check on one row
+    assert predicted == [1, 12]               # ... and the batch for the predicted class
+    with torch.no_grad():
+        assert torch.equal(a.target, model(x).argmax(1))
+
+
+def test_the_gradient_check_runs_once_per_model_state_and_again_after_a_change():
+    model, x = _counted(), torch.randn(12, 6)
+    grad_rows = []
+    for step in range(3):
+        model.calls.clear()
+        if step == 2:
+            with torch.no_grad():              # an in-place update, as an optimizer step
+                model.model[0].weight.add_(0.1)
+        attribute(model, x, target=0, method="saliency")
+        grad_rows.append([rows for rows, grad in model.calls if grad])
+    # first call: the structure trace (1 row), the gradient check (4 rows), then the 12 samples
+    assert grad_rows == [[1, 4, 12], [12], [4, 12]]
+
+
+def test_a_new_sample_shape_is_checked_again():
+    torch.manual_seed(0)
+    model = Count(nn.Sequential(nn.Flatten(), nn.LazyLinear(3))).eval()
+    model(torch.randn(1, 2, 3))                # materialise the lazy layer for [2, 3] samples
+    model.calls.clear()
+    attribute(model, torch.randn(5, 2, 3), target=0, method="saliency")
+    attribute(model, torch.randn(5, 3, 2), target=0, method="saliency")
+    grads = [rows for rows, grad in model.calls if grad]
+    assert grads == [1, 4, 5, 1, 4, 5]
+
+
+def test_a_model_whose_gradient_is_not_informative_falls_back_on_every_call():
+    model = Rounding().eval()
+    calls = [attribute(model, torch.randn(3, 4), target=0, method="saliency") for _ in range(2)]
+    assert [a.method for a in calls] == ["feature_ablation", "feature_ablation"]
+    assert all("gradient is zero everywhere although the output changes" in a.warnings[0]
+               for a in calls)
+
+
+def test_a_first_ig_call_measures_its_first_pass_and_runs_no_extra_chunk():
+    model, x = _counted(), torch.randn(30, 6)
+    first = attribute(model, x, target=0, n_steps=20)
+    calls_first = list(model.calls)
+    model.calls.clear()
+    later = attribute(model, x, target=0, n_steps=20)
+    # input check (1 row, no gradients), structure trace (1), gradient check (4); the probe is
+    # the first pass of the one chunk: 30 samples x 2 steps (PROBE_ROWS = 64 rows at most),
+    # then the other 18 steps in one pass at the plan, and one completeness delta (30 inputs
+    # and 30 baselines, no gradients)
+    assert batching.PROBE_ROWS == 64
+    assert calls_first == [(1, False), (1, True), (4, True), (60, True), (540, True),
+                           (30, False), (30, False)]
+    assert model.calls == [(1, False), (600, True), (30, False), (30, False)]
+    assert first.plan == later.plan and first.plan.rows == 1024
+    assert first.timings["probe"] > 0 and later.timings["probe"] == 0
+    assert torch.allclose(first.values, later.values, atol=1e-6)
+    assert torch.allclose(first.convergence_delta, later.convergence_delta, atol=1e-6)
+
+
+def test_auto_steps_keep_the_probe_chunk_of_one_pass():
+    model, x = _counted(), torch.randn(30, 6)
+    attribute(model, x, target=0, n_steps="auto")
+    grads = [rows for rows, grad in model.calls if grad]
+    # auto IG plans before refining: its probe chunk is 10 samples x 6 start points = 60 rows
+    assert grads[:3] == [1, 4, 60]
+
+
+def test_an_out_of_memory_in_the_probe_pass_backs_off_and_the_values_stay_right():
+    net = _counted().model
+
+    class Tight(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.model = net
+
+        def forward(self, x):
+            if torch.is_grad_enabled() and x.shape[0] > 16:
+                raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return self.model(x)
+
+    x = torch.randn(12, 6)
+    tight = attribute(Tight().eval(), x, target=0, n_steps=8)
+    free = attribute(net, x, target=0, n_steps=8, batch_size=64)
+    assert torch.allclose(tight.values, free.values, atol=1e-6)
+    # the probe pass (12 samples x 5 steps) and its halving (6 x 5) do not fit; 3 x 5 does
+    assert list(tight.warnings[:2]) == [
+        "out of memory: retried with 6 samples and 32 rows per pass",
+        "out of memory: retried with 3 samples and 16 rows per pass"]
+
+
+def test_clear_cache_makes_the_next_call_a_first_call():
+    model, x = _counted(), torch.randn(12, 6)
+    attribute(model, x, target=0, method="saliency")
+    batching.clear_cache()
+    model.calls.clear()
+    attribute(model, x, target=0, method="saliency")
+    # the structure trace (1 row) and the gradient check (4 rows) run again
+    assert [rows for rows, grad in model.calls if grad] == [1, 4, 12]
+
+
+def test_a_job_no_larger_than_the_probe_runs_in_one_pass_without_measuring():
+    model, x = _counted(), torch.randn(40, 6)
+    small = attribute(model, x, target=0, method="saliency")
+    model.calls.clear()
+    again = attribute(model, x, target=0, method="saliency")
+    again_rows = [rows for rows, grad in model.calls if grad]
+    big = attribute(model, torch.randn(100, 6), target=0, method="saliency")
+    assert (small.plan.rows, small.plan.reason, small.timings["probe"]) == (40, "one pass", 0.0)
+    assert again.plan == small.plan and again_rows == [40]
+    # 100 rows are more than one probe: the first 64 are measured and the plan is cached
+    assert big.plan.reason == "cache" and big.timings["probe"] > 0
