@@ -99,8 +99,9 @@ def test_auto_steps_keep_the_probe_chunk_of_one_pass():
     model, x = _counted(), torch.randn(30, 6)
     attribute(model, x, target=0, n_steps="auto")
     grads = [rows for rows, grad in model.calls if grad]
-    # auto IG plans before refining: its probe chunk is 10 samples x 6 start points = 60 rows
-    assert grads[:3] == [1, 4, 60]
+    # auto IG plans before refining: its probe chunk is 64 // 9 = 7 samples x 9 first-level
+    # points (4 intervals, each halved once) = 63 rows
+    assert grads[:3] == [1, 4, 63]
 
 
 def test_an_out_of_memory_in_the_probe_pass_backs_off_and_the_values_stay_right():
