@@ -297,7 +297,10 @@ def gradient_is_informative(forward: Callable[..., torch.Tensor], x: torch.Tenso
     return True
 
 
-_INFORMATIVE: weakref.WeakKeyDictionary[nn.Module, set[tuple]] = weakref.WeakKeyDictionary()
+#: per model: (sample shape, dtype, device, forward, args) -> the model_state last found
+#: informative (one state per key, so a model explained after every training step keeps one)
+_INFORMATIVE: weakref.WeakKeyDictionary[nn.Module, dict[tuple, tuple]] = \
+    weakref.WeakKeyDictionary()
 
 
 def model_state(model: nn.Module) -> tuple:
@@ -317,16 +320,15 @@ def gradient_checked(model: nn.Module, forward: Callable[..., torch.Tensor], x: 
     skips the extra forward+backward; a new shape, a changed or retrained model, or a model
     whose gradient was not informative is checked again.
     """
-    key = (tuple(x.shape[1:]), x.dtype, str(x.device), type(forward).__name__, len(args),
-           model_state(model))
-    owner = unwrap(model)
-    if key in _INFORMATIVE.get(owner, ()):
+    key = (tuple(x.shape[1:]), x.dtype, str(x.device), type(forward).__name__, len(args))
+    state, owner = model_state(model), unwrap(model)
+    if _INFORMATIVE.get(owner, {}).get(key) == state:
         return True
     probe = slice(0, min(4, x.shape[0]))
     ok = gradient_is_informative(forward, x[probe], expand_args(args, probe, x.shape[0]),
                                  target[probe])
     if ok:
-        _INFORMATIVE.setdefault(owner, set()).add(key)
+        _INFORMATIVE.setdefault(owner, {})[key] = state
     return ok
 
 
