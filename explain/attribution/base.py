@@ -28,6 +28,7 @@ from explain.attribution import preflight as pf
 from explain.attribution.batching import (
     PROBE_ROWS,
     BatchPlan,
+    Footprint,
     cached_plan,
     expand_args,
     measure,
@@ -71,7 +72,7 @@ class Job:
     args: tuple                           # extra forward args (token ids first, for text)
     forward: Callable[..., torch.Tensor]  # forward(x, *args) -> logits [batch, classes]
     target: torch.Tensor                  # [batch] int64
-    trace: pf.Trace
+    trace: pf.Trace | None = None         # the structure trace, made on first use: structure()
     token_ids: torch.Tensor | None = None
     pad_id: int = 0                       # padding id of token_ids (0 attribution, hidden)
     baseline_ids: torch.Tensor | None = None  # token ids the baseline embeds
@@ -85,6 +86,17 @@ class Job:
     after_probe: Callable[[], int] | None = None
     steps: list[torch.Tensor] = field(default_factory=list)  # per chunk, auto-step methods
     unconverged: list[torch.Tensor] = field(default_factory=list)  # per chunk, bool [chunk]
+    #: what a one-row pass stored; it sizes the first measured pass (it over-counts per row:
+    #: tensors that do not grow with the rows count whole, so its plan errs on the small side)
+    footprint: Footprint | None = None
+    tracer: Callable[[], pf.Trace] | None = None
+
+    def structure(self) -> pf.Trace:
+        """The one-sample structure trace, traced when first needed (rule-based methods,
+        cuDNN) and cached per model by :func:`~.prepare.prepare`."""
+        if self.trace is None:
+            self.trace = self.tracer() if self.tracer is not None else pf.Trace()
+        return self.trace
 
 
 @dataclass
@@ -244,17 +256,12 @@ class Explainer:
             return self._fall("feature_ablation", job, "integer inputs have no gradient and no "
                               "embedding layer was found")
         if self.rule_based:
-            issues = pf.incompatibilities(self.rule_based, job.trace)
+            issues = pf.incompatibilities(self.rule_based, job.structure())
             if job.token_ids is not None and self.rule_based == "shap_deep":
                 issues.append("shap's DeepExplainer cannot propagate through a token lookup")
             if issues:
                 return self._fall(self.fallback or "integrated_gradients", job,
                                   "; ".join(issues))
-        if self.gradient:
-            if not pf.gradient_checked(job.model, job.forward, job.x, job.args, job.target):
-                return self._fall("feature_ablation", job, "the gradient is zero everywhere "
-                                  "although the output changes (a non-differentiable step in "
-                                  "the model)")
         return self
 
     def _run_or_fall(self, job: Job, options: dict[str, Any]
@@ -262,11 +269,12 @@ class Explainer:
         """Run; a rule-based method whose propagation rules break while running (e.g. shap's
         DeepExplainer hooks meeting torchvision's in-place ``out += identity``) falls back, with
         the reason, instead of surfacing a traceback from inside the library."""
+        said = len(job.warnings)
         if not self.rule_based:
-            return self, self._run(job, options)
+            return self._informative_or_fall(job, options, self._run(job, options), said)
         try:
             with ModelGuard(job.model):  # removes the hooks a failed run leaves on the modules
-                return self, self._run(job, options)
+                out = self._run(job, options)
         except RuntimeError as exc:
             if isinstance(exc, torch.OutOfMemoryError):
                 raise
@@ -274,6 +282,25 @@ class Explainer:
             to = self._fall(self.fallback or "integrated_gradients", job,
                             f"its propagation rules broke while running ({first})")
             return to._run_or_fall(job, options)
+        return self._informative_or_fall(job, options, out, said)
+
+    def _informative_or_fall(self, job: Job, options: dict[str, Any],
+                             out: tuple[torch.Tensor, torch.Tensor | None], said: int
+                             ) -> tuple[Explainer, tuple[torch.Tensor, torch.Tensor | None]]:
+        """A gradient method's answer, unless every value is zero *and* the gradient check
+        (:func:`~.preflight.gradient_checked`, zero gradient although the output changes) finds a
+        non-differentiable step: then what it said is dropped and feature ablation runs. Any
+        non-zero value already proves the gradient informative, so the check costs nothing on
+        a working model."""
+        if not self.gradient or bool(out[0].any()) or pf.gradient_checked(
+                job.model, job.forward, job.x, job.args, job.target):
+            return self, out
+        del job.warnings[said:]
+        job.steps.clear()
+        job.unconverged.clear()
+        to = self._fall("feature_ablation", job, "the gradient is zero everywhere although the "
+                        "output changes (a non-differentiable step in the model)")
+        return to._run_or_fall(job, options)
 
     def _fall(self, to: str, job: Job, why: str) -> Explainer:
         job.warnings.append(f"{self.name} -> {to}: {why}")
@@ -326,16 +353,20 @@ class Explainer:
 
     def _probe(self, job: Job, options: dict[str, Any], one: Callable, key: tuple
                ) -> tuple[list[Any], BatchPlan]:
-        """Run the first chunk of a new shape under :func:`measure` and plan from it. A method
-        that :meth:`plans_in_chunk` measures only the first pass (``PROBE_ROWS`` rows) of a
-        chunk of up to ``PROBE_ROWS`` samples and runs the rest of that chunk at the plan;
-        otherwise the chunk is one pass of about ``PROBE_ROWS`` rows."""
+        """Run the first chunk of a new shape under :func:`measure` and plan from it. Its size
+        is planned from the one-row footprint that :func:`~.prepare.prepare` measured (it
+        over-counts per row, so the first pass is no larger than the final plan). A method that :meth:`plans_in_chunk` measures
+        only the first pass of a chunk and runs the rest of that chunk at the plan; otherwise
+        the chunk is one pass."""
         n, evals = job.x.shape[0], max(1, self.evaluations(job, options))
         budget = (memory_budget(job.x.device) if job.memory_budget is None
                   else int(job.memory_budget))
         in_chunk = self.plans_in_chunk(options)
-        probe_n = min(n, PROBE_ROWS if in_chunk else max(1, PROBE_ROWS // evals))
-        probe_rows = PROBE_ROWS if in_chunk else min(PROBE_ROWS, probe_n * evals)
+        fp = job.footprint            # one row: a plan that errs on the small side
+        first = (plan_rows(fp, job.x.device, budget).rows if fp is not None and fp.rows
+                 else PROBE_ROWS)
+        probe_n = min(n, first if in_chunk else max(1, first // evals))
+        probe_rows = first if in_chunk else min(first, probe_n * evals)
         t = time.perf_counter()
         found: list[BatchPlan] = []
         with contextlib.ExitStack() as stack:
@@ -361,7 +392,7 @@ class Explainer:
 
 
 def _cudnn_off(job: Job):
-    if job.trace.has_rnn and job.x.is_cuda:
+    if job.x.is_cuda and job.structure().has_rnn:
         job.warnings.append("cuDNN switched off during attribution: its RNN backward only runs "
                             "in train mode and the model stays in eval mode")
         return torch.backends.cudnn.flags(enabled=False)

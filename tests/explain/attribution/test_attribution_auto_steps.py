@@ -82,8 +82,9 @@ def test_only_unconverged_samples_are_refined():
     a = attribute(net, x, target=0, n_steps="auto", batch_size=1000)
     easy, hard = a.steps.tolist()
     assert easy == 9 and hard > 13
-    # 1 trace row + 2 preflight rows, then exactly the evaluations reported per sample
-    assert sum(rows) == 3 + easy + hard
+    # the measured forward of the first (here both) samples, then exactly the evaluations
+    # reported per sample (no gradient check: the values are not all zero)
+    assert sum(rows) == 2 + easy + hard
 
 
 def test_samples_at_the_cap_are_named_in_warnings():

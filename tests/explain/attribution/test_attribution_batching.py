@@ -146,9 +146,9 @@ def test_the_probe_chunk_is_part_of_the_answer():
     later = attribute(model, x, target=0, n_steps=20)
     assert first.timings["probe"] > 0 and later.timings["probe"] == 0
     assert first.plan == later.plan
-    # the first call traces one sample's structure and checks the gradient on 4 rows (both
-    # cached per model), then 30 samples x 20 steps, with and without the probe
-    assert rows_first[:2] == [1, 4] and sum(rows_first[2:]) == sum(model.rows) == 30 * 20
+    # the first call measures a forward of 4 samples (cached per model), then 30 samples x
+    # 20 steps, with and without the probe
+    assert rows_first[:1] == [4] and sum(rows_first[1:]) == sum(model.rows) == 30 * 20
     assert torch.allclose(first.values, later.values, atol=1e-6)
 
 

@@ -1,6 +1,7 @@
 """The fixed cost of a call: the whole batch runs without gradients only to find the predicted
-class, and the 4-row gradient check runs once per model state and sample shape (a changed,
-retrained or non-differentiable model is checked again). Counted in forward passes, not timed."""
+class, a new sample shape costs one measured forward of 4 samples (it sizes the first pass),
+and the 4-row gradient check runs only when every value came out zero (a non-zero value proves
+the gradient informative). Counted in forward passes, not timed."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ def test_a_given_target_runs_one_row_without_gradients_and_none_runs_the_whole_b
         assert torch.equal(a.target, model(x).argmax(1))
 
 
-def test_the_gradient_check_runs_once_per_model_state_and_again_after_a_change():
+def test_the_gradient_check_runs_only_when_every_value_is_zero():
     model, x = _counted(), torch.randn(12, 6)
     grad_rows = []
     for step in range(3):
@@ -52,19 +53,26 @@ def test_the_gradient_check_runs_once_per_model_state_and_again_after_a_change()
                 model.model[0].weight.add_(0.1)
         attribute(model, x, target=0, method="saliency")
         grad_rows.append([rows for rows, grad in model.calls if grad])
-    # first call: the structure trace (1 row), the gradient check (4 rows), then the 12 samples
-    assert grad_rows == [[1, 4, 12], [12], [4, 12]]
+    model.calls.clear()
+    same = attribute(model, x, target=0, baselines=x, n_steps=4)   # x = baseline: all zero
+    # first call: the measured forward of 4 samples (it sizes the first pass), then the 12;
+    # a non-zero answer proves the gradient informative, so no check runs
+    assert grad_rows == [[4, 12], [12], [12]]
+    # an all-zero answer runs the 4-row check, which finds the gradient informative
+    assert [rows for rows, grad in model.calls if grad] == [48, 4]
+    assert same.method == "integrated_gradients" and not same.values.any()
 
 
-def test_a_new_sample_shape_is_checked_again():
+def test_a_new_sample_shape_is_measured_again():
     torch.manual_seed(0)
     model = Count(nn.Sequential(nn.Flatten(), nn.LazyLinear(3))).eval()
     model(torch.randn(1, 2, 3))                # materialise the lazy layer for [2, 3] samples
     model.calls.clear()
     attribute(model, torch.randn(5, 2, 3), target=0, method="saliency")
     attribute(model, torch.randn(5, 3, 2), target=0, method="saliency")
+    attribute(model, torch.randn(5, 3, 2), target=0, method="saliency")
     grads = [rows for rows, grad in model.calls if grad]
-    assert grads == [1, 4, 5, 1, 4, 5]
+    assert grads == [4, 5, 4, 5, 5]
 
 
 def test_a_model_whose_gradient_is_not_informative_falls_back_on_every_call():
@@ -81,13 +89,10 @@ def test_a_first_ig_call_measures_its_first_pass_and_runs_no_extra_chunk():
     calls_first = list(model.calls)
     model.calls.clear()
     later = attribute(model, x, target=0, n_steps=20)
-    # input check (1 row, no gradients), structure trace (1), gradient check (4); the probe is
-    # the first pass of the one chunk: 30 samples x 2 steps (PROBE_ROWS = 64 rows at most),
-    # then the other 18 steps in one pass at the plan, and one completeness delta (30 inputs
-    # and 30 baselines, no gradients)
-    assert batching.PROBE_ROWS == 64
-    assert calls_first == [(1, False), (1, True), (4, True), (60, True), (540, True),
-                           (30, False), (30, False)]
+    # input check (1 row, no gradients), the measured forward of 4 samples, whose footprint
+    # sizes the first pass (here the plan: 1024 rows, all 20 steps of the 30 samples); that
+    # pass is measured and is the answer; one completeness delta (inputs and baselines)
+    assert calls_first == [(1, False), (4, True), (600, True), (30, False), (30, False)]
     assert model.calls == [(1, False), (600, True), (30, False), (30, False)]
     assert first.plan == later.plan and first.plan.rows == 1024
     assert first.timings["probe"] > 0 and later.timings["probe"] == 0
@@ -99,9 +104,9 @@ def test_auto_steps_keep_the_probe_chunk_of_one_pass():
     model, x = _counted(), torch.randn(30, 6)
     attribute(model, x, target=0, n_steps="auto")
     grads = [rows for rows, grad in model.calls if grad]
-    # auto IG plans before refining: its probe chunk is 64 // 9 = 7 samples x 9 first-level
-    # points (4 intervals, each halved once) = 63 rows
-    assert grads[:3] == [1, 4, 63]
+    # the 4-sample footprint plans 1024 rows: auto IG's probe chunk is all 30 samples x 9
+    # first-level points (4 intervals, each halved once)
+    assert grads[:2] == [4, 270]
 
 
 def test_an_out_of_memory_in_the_probe_pass_backs_off_and_the_values_stay_right():
@@ -121,10 +126,11 @@ def test_an_out_of_memory_in_the_probe_pass_backs_off_and_the_values_stay_right(
     tight = attribute(Tight().eval(), x, target=0, n_steps=8)
     free = attribute(net, x, target=0, n_steps=8, batch_size=64)
     assert torch.allclose(tight.values, free.values, atol=1e-6)
-    # the probe pass (12 samples x 5 steps) and its halving (6 x 5) do not fit; 3 x 5 does
-    assert list(tight.warnings[:2]) == [
-        "out of memory: retried with 6 samples and 32 rows per pass",
-        "out of memory: retried with 3 samples and 16 rows per pass"]
+    # the first pass (12 samples x 8 steps), and 6 x 8 and 3 x 8 do not fit; 1 x 8 does
+    assert list(tight.warnings) == [
+        "out of memory: retried with 6 samples and 512 rows per pass",
+        "out of memory: retried with 3 samples and 256 rows per pass",
+        "out of memory: retried with 1 samples and 128 rows per pass"]
 
 
 def test_clear_cache_makes_the_next_call_a_first_call():
@@ -133,8 +139,8 @@ def test_clear_cache_makes_the_next_call_a_first_call():
     batching.clear_cache()
     model.calls.clear()
     attribute(model, x, target=0, method="saliency")
-    # the structure trace (1 row) and the gradient check (4 rows) run again
-    assert [rows for rows, grad in model.calls if grad] == [1, 4, 12]
+    # the measured forward of 4 samples runs again
+    assert [rows for rows, grad in model.calls if grad] == [4, 12]
 
 
 def test_a_job_no_larger_than_the_probe_runs_in_one_pass_without_measuring():
