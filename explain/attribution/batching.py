@@ -31,6 +31,14 @@ rows (below 32 the per-pass overhead dominates; above 1024 no model gained). On 
 largest pass the budget allows, up to 4096 rows. Every plan is capped by the budget
 (``3 x bytes_per_row`` per row: stored activations, their gradients and slack). :func:`run_chunked`
 walks the inputs in chunks and halves the chunk on an out-of-memory error.
+
+Checked again at two threads (integrated gradients, 64 samples x 50 steps, equal passes,
+interleaved, OpenMP's default wait policy): the zoo cnn is flat from 128 to 512 rows (plan 256),
+the zoo rnn fastest at 1024 (plan 1024, 2048 is 1.4x slower), resnet_bn at 64-128 (plan 128,
+256 is 5% slower). With ``OMP_WAIT_POLICY=PASSIVE`` idle OpenMP threads sleep after every
+parallel region and are woken by the next, a per-operator cost that does not shrink with rows:
+the zoo rnn (480 autograd nodes) then takes 0.29 s instead of 0.15 s at 1024 rows and its curve
+has no clear best (512 / 1024 / 2048 rows: 0.25 / 0.29 / 0.26 s); the plan does not model it.
 """
 
 from __future__ import annotations

@@ -114,14 +114,18 @@ def _fixed_steps(job: Job, chunk: Chunk, rows: int, n_steps: int,
     """captum's ``IntegratedGradients.attribute`` with ``internal_batch_size=rows``: its own
     step batching (``rows // samples`` steps per pass, each batch through captum's
     ``_attribute`` with explicit step sizes and alphas, as captum's ``_batch_attribution``
-    does), with the nodes cached and captum's completeness delta."""
+    does), with the nodes cached and captum's completeness delta. The steps left are split
+    into as many passes as full passes of ``rows`` would take, as equal as possible (50 steps
+    of 64 samples at 1024 rows: 13, 13, 12, 12 instead of captum's 16, 16, 16, 2): the same
+    per-pass overhead, and no pass larger than it must be."""
     ig = fast_gradients(attr.IntegratedGradients(job.forward))
     sizes, alphas = _nodes(method, n_steps)
     per_pass = max(1, rows // chunk.x.shape[0])
     total = torch.zeros_like(chunk.x)
     lo = 0
     while lo < n_steps:
-        hi = min(n_steps, lo + per_pass)
+        left = n_steps - lo
+        hi = lo + -(-left // -(-left // per_pass))   # ceil(left / passes still needed)
         (part,) = ig._attribute((chunk.x,), (chunk.baselines,), target=chunk.target,
                                 additional_forward_args=chunk.args or None, n_steps=hi - lo,
                                 method=method,

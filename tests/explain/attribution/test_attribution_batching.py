@@ -236,3 +236,42 @@ def test_fixed_steps_equal_captums_own_call():
         x, target=1, n_steps=30, internal_batch_size=64, return_convergence_delta=True)
     assert torch.allclose(ours.values, theirs, atol=1e-6)
     assert torch.allclose(ours.convergence_delta, delta, atol=1e-6)
+
+
+def _spy_passes(monkeypatch) -> list[tuple[int, int]]:
+    from captum import attr
+
+    seen: list[tuple[int, int]] = []
+    real = attr.IntegratedGradients._attribute
+
+    def spy(self, inputs, *args, **kwargs):
+        seen.append((inputs[0].shape[0], kwargs["n_steps"]))
+        return real(self, inputs, *args, **kwargs)
+
+    monkeypatch.setattr(attr.IntegratedGradients, "_attribute", spy)
+    return seen
+
+
+def test_fixed_steps_split_the_steps_into_equal_passes(monkeypatch):
+    seen = _spy_passes(monkeypatch)
+    model, x = _net(), torch.randn(64, 6)
+    given = attribute(model, x, target=0, n_steps=50, batch_size=1024)
+    # 16 steps of 64 samples fit in 1024 rows: 4 passes, as equal as possible (not 16,16,16,2)
+    assert seen == [(64, 13), (64, 13), (64, 12), (64, 12)]
+    seen.clear()
+    fp = batching.Footprint(bytes_per_row=100, rows=64, largest_per_row=100)
+    batching.remember(model, batching.plan_key(x, True, False),
+                      batching.plan_rows(fp, CPU, 2**30, cache=32 * 2**20, threads=1))
+    planned = attribute(model, x, target=0, n_steps=50)
+    assert planned.plan.rows == 1024 and seen == [(64, 13), (64, 13), (64, 12), (64, 12)]
+    assert torch.allclose(planned.values, given.values, atol=1e-6)
+
+
+def test_a_first_ig_call_splits_what_is_left_after_the_probe_pass_equally(monkeypatch):
+    seen = _spy_passes(monkeypatch)
+    model, x = _net(), torch.randn(64, 6)
+    first = attribute(model, x, target=0, n_steps=50)
+    # the probe is one step of 64 samples (PROBE_ROWS); the plan (1024 rows: 16 steps) runs
+    # the 49 steps left in 4 passes of 13, 12, 12, 12
+    assert first.plan.rows == 1024
+    assert seen == [(64, 1), (64, 13), (64, 12), (64, 12), (64, 12)]
