@@ -114,3 +114,22 @@ def test_the_seed_leaves_the_callers_random_state_alone():
     # Assert
     assert torch.equal(torch.rand(1), want_torch)
     assert np.random.uniform() == want_np
+
+
+def test_occlusion_windows_keep_the_length_of_padded_sequences(padded):
+    # Arrange: windows of one frame; the default baseline holds 1e-6 on valid frames
+    model = _Lengths().eval()
+    model.card = ModelCard(name="lengths", modality="sequence", input_shape=(6, 2),
+                           input_dtype="float32", num_classes=2, class_names=("a", "b"))
+
+    # Act
+    a = attribute(model, padded, target=0, method="occlusion", sliding_window_shapes=(1, 2),
+                  strides=(1, 2))
+
+    # Assert: every occluded copy of sample 0 has length 4, of sample 1 length 2 (an occluded
+    # last frame holds the baseline's 1e-6, not 0); windows on padding change nothing
+    rows = model.seen[-2 * 7:]                        # 2 samples x (1 + 6 windows)
+    assert sorted(set(rows)) == [2, 4]
+    assert rows.count(4) == rows.count(2) == 7
+    assert torch.equal(a.values[0, 4:], torch.zeros(2, 2))
+    assert torch.equal(a.values[1, 2:], torch.zeros(4, 2))
