@@ -10,7 +10,7 @@ import torch
 
 from explain.attribution.base import Job
 
-__all__ = ["default_window", "default_mask", "patch", "keep_padding"]
+__all__ = ["default_window", "default_mask", "patch", "keep_padding", "perturbation_chunk"]
 
 
 def patch(side: int) -> int:
@@ -47,6 +47,24 @@ def default_mask(job: Job) -> torch.Tensor | None:
     if len(shape) == 2:                                 # one group per time step
         return torch.arange(shape[0], device=dev)[:, None].expand(shape).unsqueeze(0)
     return None
+
+
+def perturbation_chunk(rows: int) -> int:
+    """Samples per chunk of a perturbation method (occlusion, feature ablation): ``rows``.
+
+    captum runs a chunk as one unperturbed forward of the chunk, then ``perturbations_per_eval``
+    perturbations of every sample per pass; ``perturbations_per_eval = rows // chunk`` makes each
+    pass about ``rows`` rows. Chunks of ``rows // evaluations`` samples (the default) also give
+    passes of about ``rows`` rows, but each chunk adds an unperturbed pass of a few rows (the
+    zoo transformer at 256 rows: 13 chunks of 5 samples, 13 five-row passes), where a chunk of
+    up to ``rows`` samples runs that pass once, at full size.
+
+    Examples
+    --------
+    >>> perturbation_chunk(256)
+    256
+    """
+    return max(1, int(rows))
 
 
 def count(mask: torch.Tensor | None, job: Job) -> int:

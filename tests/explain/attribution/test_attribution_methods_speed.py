@@ -133,3 +133,36 @@ def test_occlusion_windows_keep_the_length_of_padded_sequences(padded):
     assert rows.count(4) == rows.count(2) == 7
     assert torch.equal(a.values[0, 4:], torch.zeros(2, 2))
     assert torch.equal(a.values[1, 2:], torch.zeros(4, 2))
+
+
+class _Rows(torch.nn.Module):
+    """A linear model that records the rows of every forward pass."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(6, 2)
+        self.rows: list[int] = []
+
+    def forward(self, x):
+        self.rows.append(int(x.shape[0]))
+        return self.lin(x)
+
+
+@pytest.mark.parametrize("method", ["occlusion", "feature_ablation"])
+def test_perturbation_passes_hold_the_planned_rows_with_one_unperturbed_pass(method):
+    # Arrange: 4 samples x 6 features, one feature per window / group, 8 rows per pass
+    torch.manual_seed(0)
+    model = _Rows().eval()
+    x = torch.randn(4, 6)
+    options = ({"sliding_window_shapes": (1,), "strides": (1,)} if method == "occlusion"
+               else {})
+
+    # Act
+    model.rows.clear()
+    a = attribute(model, x, target=0, method=method, batch_size=8, **options)
+
+    # Assert: one unperturbed pass of the 4 samples, then 2 perturbations of each per pass
+    # (chunks of 8 // 7 = 1 sample ran 4 one-row passes and 4 six-row passes)
+    assert model.rows[-4:] == [4, 8, 8, 8]
+    expected = x * model.lin.weight[0].detach()           # linear: the exact answer
+    assert torch.allclose(a.values, expected, atol=1e-5)
