@@ -12,13 +12,15 @@ the unbound tuple does), so :func:`summed_gradients` is a drop-in for captum's
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
+import numpy as np
 import torch
 from captum._utils.common import _run_forward
 
-__all__ = ["summed_gradients", "fast_gradients"]
+__all__ = ["summed_gradients", "fast_gradients", "seeded"]
 
 T = TypeVar("T")
 
@@ -49,3 +51,28 @@ def fast_gradients(method: T) -> T:
             seen.gradient_func = summed_gradients
         seen = getattr(seen, "attribution_method", None)   # NoiseTunnel wraps another method
     return method
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device) -> Iterator[None]:
+    """Run the block with torch's and numpy's global generators seeded with ``seed``, and
+    restore both afterwards. captum draws noise with torch but GradientShap's interpolation
+    points (``np.random.uniform``) with numpy: seeding only torch left those unseeded.
+
+    Examples
+    --------
+    >>> with seeded(0, torch.device("cpu")):
+    ...     a = (torch.rand(1).item(), float(np.random.uniform()))
+    >>> with seeded(0, torch.device("cpu")):
+    ...     b = (torch.rand(1).item(), float(np.random.uniform()))
+    >>> a == b
+    True
+    """
+    state = np.random.get_state()
+    try:
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            np.random.seed(seed)
+            yield
+    finally:
+        np.random.set_state(state)

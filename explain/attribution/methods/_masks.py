@@ -1,12 +1,16 @@
-"""Default perturbation groups for occlusion and feature ablation, per modality."""
+"""Default perturbation groups for occlusion and feature ablation, per modality, and the
+padding of sequences that noisy copies must keep (smoothgrad, gradient_shap)."""
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
 from explain.attribution.base import Job
 
-__all__ = ["default_window", "default_mask", "patch"]
+__all__ = ["default_window", "default_mask", "patch", "keep_padding", "perturbation_chunk"]
 
 
 def patch(side: int) -> int:
@@ -45,6 +49,49 @@ def default_mask(job: Job) -> torch.Tensor | None:
     return None
 
 
+def perturbation_chunk(rows: int) -> int:
+    """Samples per chunk of a perturbation method (occlusion, feature ablation): ``rows``.
+
+    captum runs a chunk as one unperturbed forward of the chunk, then ``perturbations_per_eval``
+    perturbations of every sample per pass; ``perturbations_per_eval = rows // chunk`` makes each
+    pass about ``rows`` rows. Chunks of ``rows // evaluations`` samples (the default) also give
+    passes of about ``rows`` rows, but each chunk adds an unperturbed pass of a few rows (the
+    zoo transformer at 256 rows: 13 chunks of 5 samples, 13 five-row passes), where a chunk of
+    up to ``rows`` samples runs that pass once, at full size.
+
+    Examples
+    --------
+    >>> perturbation_chunk(256)
+    256
+    """
+    return max(1, int(rows))
+
+
 def count(mask: torch.Tensor | None, job: Job) -> int:
     """Number of feature groups a mask defines."""
     return int(mask.max()) + 1 if mask is not None else int(job.x[0].numel())
+
+
+def keep_padding(job: Job, x: torch.Tensor) -> Callable[..., torch.Tensor]:
+    """``job.forward``, or for padded sequences a forward that zeroes noisy copies' padding.
+
+    Padded sequences are ``[batch, time, features]`` with all-zero trailing frames (a packed RNN
+    reads each length from them). Noise on those frames would make every copy a full-length
+    sequence: the model would explain frames that are not there, at the cost of full-length
+    passes. captum's NoiseTunnel repeats each sample ``k`` times in a row
+    (``repeat_interleave``), so the returned forward multiplies copy ``j`` by the valid-frame
+    mask of sample ``j // k``; the gradient on padding is then exactly 0.
+    """
+    if job.modality not in ("sequence", "audio") or x.dim() != 3 or job.token_ids is not None:
+        return job.forward
+    idx = torch.arange(x.shape[1], device=x.device)
+    length = torch.where((x != 0).any(-1), idx + 1, torch.zeros_like(idx)).amax(1)
+    valid = (idx[None, :] < length[:, None]).to(x.dtype)[..., None]    # [chunk, time, 1]
+    if bool(valid.all()):
+        return job.forward
+
+    def forward(noisy: torch.Tensor, *args: Any) -> torch.Tensor:
+        k = noisy.shape[0] // valid.shape[0]
+        return job.forward(noisy * valid.repeat_interleave(k, dim=0), *args)
+
+    return forward

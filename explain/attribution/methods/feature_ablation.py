@@ -6,7 +6,7 @@ import torch
 from captum import attr
 
 from explain.attribution.base import Chunk, Explainer, Job, register_explainer
-from explain.attribution.methods._masks import count, default_mask
+from explain.attribution.methods._masks import count, default_mask, perturbation_chunk
 
 __all__ = ["FeatureAblation"]
 
@@ -24,6 +24,9 @@ class FeatureAblation(Explainer):
 
     def evaluations(self, job: Job, options: dict) -> int:
         return 1 + count(options.get("feature_mask", default_mask(job)), job)
+
+    def chunk_size(self, rows: int, job: Job, options: dict) -> int:
+        return perturbation_chunk(rows)
 
     def _attribute(self, job: Job, chunk: Chunk, rows: int,
                    feature_mask: torch.Tensor | None = None) -> tuple[torch.Tensor, None]:

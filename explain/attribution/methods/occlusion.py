@@ -8,7 +8,7 @@ import torch
 from captum import attr
 
 from explain.attribution.base import Chunk, Explainer, Job, register_explainer
-from explain.attribution.methods._masks import default_window
+from explain.attribution.methods._masks import default_window, perturbation_chunk
 
 __all__ = ["Occlusion"]
 
@@ -33,6 +33,9 @@ class Occlusion(Explainer):
         win, stride = self._windows(job, options)
         shape = job.x.shape[1:]
         return 1 + math.prod((s - w) // st + 1 for s, w, st in zip(shape, win, stride))
+
+    def chunk_size(self, rows: int, job: Job, options: dict) -> int:
+        return perturbation_chunk(rows)
 
     def _attribute(self, job: Job, chunk: Chunk, rows: int, sliding_window_shapes=None,
                    strides=None) -> tuple[torch.Tensor, None]:

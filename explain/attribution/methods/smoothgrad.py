@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import torch
 from captum import attr
 
 from explain._validation import check_float, check_int
 from explain.attribution.base import Chunk, Explainer, Job, register_explainer
-from explain.attribution.methods._gradients import fast_gradients
+from explain.attribution.methods._gradients import fast_gradients, seeded
+from explain.attribution.methods._masks import keep_padding
 
 __all__ = ["SmoothGrad"]
 
@@ -34,33 +32,10 @@ class SmoothGrad(Explainer):
         spread = float(check_float(stdev_spread, "stdev_spread", owner=self.name, min=0.0) or 0)
         stdev = spread * float(chunk.x.max() - chunk.x.min()) or spread
         per_pass = max(1, rows // chunk.x.shape[0])
-        forward = _keep_padding(job, chunk.x)
-        with torch.random.fork_rng(devices=[chunk.x.device] if chunk.x.is_cuda else []):
-            torch.manual_seed(check_int(seed, "seed", owner=self.name, min=0))
+        forward = keep_padding(job, chunk.x)
+        with seeded(check_int(seed, "seed", owner=self.name, min=0), chunk.x.device):
             values = fast_gradients(attr.NoiseTunnel(attr.Saliency(forward))).attribute(
                 chunk.x, nt_type="smoothgrad", nt_samples=nt_samples, stdevs=stdev,
                 nt_samples_batch_size=min(per_pass, nt_samples), target=chunk.target,
                 additional_forward_args=chunk.args or None)
         return values, None
-
-
-def _keep_padding(job: Job, x: torch.Tensor) -> Callable[..., torch.Tensor]:
-    """``job.forward``, or for padded sequences a forward that zeroes the noise on padding.
-
-    Noise on trailing all-zero frames would make every copy a full-length sequence (a packed RNN
-    reads its lengths from the padding), so the model would explain frames that are not there.
-    captum's NoiseTunnel repeats each sample ``k`` times in a row (``repeat_interleave``).
-    """
-    if job.modality not in ("sequence", "audio") or x.dim() != 3 or job.token_ids is not None:
-        return job.forward
-    idx = torch.arange(x.shape[1], device=x.device)
-    length = torch.where((x != 0).any(-1), idx + 1, torch.zeros_like(idx)).amax(1)
-    valid = (idx[None, :] < length[:, None]).to(x.dtype)[..., None]    # [chunk, time, 1]
-    if bool(valid.all()):
-        return job.forward
-
-    def forward(noisy: torch.Tensor, *args: Any) -> torch.Tensor:
-        k = noisy.shape[0] // valid.shape[0]
-        return job.forward(noisy * valid.repeat_interleave(k, dim=0), *args)
-
-    return forward
