@@ -267,11 +267,11 @@ def test_fixed_steps_split_the_steps_into_equal_passes(monkeypatch):
     assert torch.allclose(planned.values, given.values, atol=1e-6)
 
 
-def test_a_first_ig_call_splits_what_is_left_after_the_probe_pass_equally(monkeypatch):
+def test_a_first_ig_call_runs_the_passes_of_a_later_call(monkeypatch):
     seen = _spy_passes(monkeypatch)
     model, x = _net(), torch.randn(64, 6)
     first = attribute(model, x, target=0, n_steps=50)
-    # the probe is one step of 64 samples (PROBE_ROWS); the plan (1024 rows: 16 steps) runs
-    # the 49 steps left in 4 passes of 13, 12, 12, 12
+    # the 4-sample footprint already plans 1024 rows (16 steps), so the measured first pass is
+    # a pass of the plan: the first call runs the passes a later call runs
     assert first.plan.rows == 1024
-    assert seen == [(64, 1), (64, 13), (64, 12), (64, 12), (64, 12)]
+    assert seen == [(64, 13), (64, 13), (64, 12), (64, 12)]
