@@ -94,8 +94,10 @@ class _Path:
     gd: torch.Tensor
 
     def __init__(self, forward: Callable[..., torch.Tensor], x: torch.Tensor,
-                 base: torch.Tensor, target: torch.Tensor, args: tuple, rows: int) -> None:
+                 base: torch.Tensor, target: torch.Tensor, args: tuple, rows: int,
+                 after_first_pass: Callable[[], int] | None = None) -> None:
         self.forward, self.target, self.args, self.rows = forward, target, args, rows
+        self.after_first_pass = after_first_pass
         self.n, self.shape = x.shape[0], x.shape[1:]
         self.x, self.base = x.reshape(self.n, -1), base.reshape(self.n, -1)
         self.d = self.x - self.base
@@ -119,7 +121,8 @@ class _Path:
         start, k = self.size, samp.numel()
         if start + k > self.samp.numel():
             self._grow(2 * (start + k))
-        for lo in range(0, k, self.rows):
+        lo = 0
+        while lo < k:
             i, a = samp[lo:lo + self.rows], alpha[lo:lo + self.rows]
             point = torch.addcmul(self.base[i], a.to(self.x.dtype)[:, None], self.d[i])
             point = point.view((-1,) + self.shape).requires_grad_(True)
@@ -132,6 +135,9 @@ class _Path:
             self.gd[at] = gd
             self.f[at] = picked.detach()
             self.g[at] = gd.sum(1, dtype=torch.float64)
+            lo += i.numel()
+            if self.after_first_pass is not None:   # that pass was the measured probe
+                self.rows, self.after_first_pass = max(1, self.after_first_pass()), None
         self.samp[start:start + k], self.alpha[start:start + k] = samp, alpha
         self.size = start + k
         return torch.arange(start, start + k, device=samp.device)
@@ -234,8 +240,8 @@ def _points(score: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def auto_integrated_gradients(forward: Callable[..., torch.Tensor], x: torch.Tensor,
                               baselines: torch.Tensor, target: torch.Tensor, args: tuple,
-                              rows: int, tolerance: float = 0.01,
-                              max_steps: int = 513) -> AutoSteps:
+                              rows: int, tolerance: float = 0.01, max_steps: int = 513,
+                              after_first_pass: Callable[[], int] | None = None) -> AutoSteps:
     """Integrated gradients with per-interval adaptive trapezoid refinement (module docstring).
 
     Examples
@@ -248,7 +254,7 @@ def auto_integrated_gradients(forward: Callable[..., torch.Tensor], x: torch.Ten
     (True, True)
     """
     n, dev = x.shape[0], x.device
-    path = _Path(forward, x, baselines, target, args, rows)
+    path = _Path(forward, x, baselines, target, args, rows, after_first_pass)
     k = torch.arange(START + 1, device=dev)
     nodes = path.add(torch.arange(n, device=dev).repeat_interleave(START + 1),
                      (k / START).to(torch.float64).repeat(n)).view(n, START + 1)

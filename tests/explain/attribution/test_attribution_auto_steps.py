@@ -134,3 +134,38 @@ def test_auto_steps_are_deterministic_and_per_sample():
     assert torch.equal(alone.steps, first.steps[4:5])
     assert torch.allclose(alone.values, first.values[4:5], rtol=0, atol=1e-6)
     assert first.steps.tolist() != [9] * 10                   # the kinks were refined
+
+
+def test_a_first_call_runs_one_auto_whose_first_pass_is_the_probe(monkeypatch):
+    from explain.attribution.methods import _auto_steps
+
+    net = _net(3, 16, nn.ReLU)
+    x = 3.0 * torch.randn(20, 5, generator=torch.Generator().manual_seed(3))
+    rounds: list[int] = []
+    passes: list[int] = []
+    add = _auto_steps._Path.add
+
+    def counted(self, samp, alpha):
+        rounds.append(samp.numel())
+        return add(self, samp, alpha)
+
+    monkeypatch.setattr(_auto_steps._Path, "add", counted)
+    net.register_forward_pre_hook(lambda _m, i: passes.append(i[0].shape[0])
+                                  if torch.is_grad_enabled() else None)
+    first = attribute(net, x, target=2, n_steps="auto")
+    first_rounds, first_passes = list(rounds), list(passes)
+    rounds.clear()
+    passes.clear()
+    later = attribute(net, x, target=2, n_steps="auto")
+    # one auto run in both calls, the same rounds of the same points (20 x 9 = 180 first)
+    assert first_rounds == rounds and rounds[0] == 180 and len(rounds) > 1
+    assert sum(rounds) == int(later.steps.sum())
+    # the first call: 1 trace row and the 4-row gradient check, then the round's first pass of
+    # PROBE_ROWS = 64 rows under the meter, its other 116 points at the plan (1024 rows), then
+    # one pass per round; the later call: one pass per round
+    assert first_passes[:4] == [1, 4, 64, 116]
+    assert first_passes[4:] == rounds[1:] and passes == rounds
+    assert first.plan == later.plan and first.plan.rows == 1024
+    assert first.timings["probe"] > 0 and later.timings["probe"] == 0
+    assert torch.equal(first.steps, later.steps)
+    assert torch.allclose(first.values, later.values, rtol=0, atol=1e-6)

@@ -95,13 +95,14 @@ def test_a_first_ig_call_measures_its_first_pass_and_runs_no_extra_chunk():
     assert torch.allclose(first.convergence_delta, later.convergence_delta, atol=1e-6)
 
 
-def test_auto_steps_keep_the_probe_chunk_of_one_pass():
+def test_auto_steps_measure_the_first_pass_of_their_one_chunk():
     model, x = _counted(), torch.randn(30, 6)
     attribute(model, x, target=0, n_steps="auto")
     grads = [rows for rows, grad in model.calls if grad]
-    # auto IG plans before refining: its probe chunk is 64 // 9 = 7 samples x 9 first-level
-    # points (4 intervals, each halved once) = 63 rows
-    assert grads[:3] == [1, 4, 63]
+    # auto IG plans inside its chunk: the first pass of its first round (30 samples x 9
+    # first-level points = 270) is the measured probe of PROBE_ROWS = 64 rows, the other 206
+    # points run in one pass at the plan
+    assert grads[:4] == [1, 4, 64, 206]
 
 
 def test_an_out_of_memory_in_the_probe_pass_backs_off_and_the_values_stay_right():
