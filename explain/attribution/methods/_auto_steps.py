@@ -35,10 +35,14 @@ error). Every evaluation stays in the final rule, and every decision about a sam
 on that sample alone (not on the batch or the rows per pass, up to the float rounding of
 batched passes).
 
-Cost: a refinement round costs a fixed amount (Python, gathers, a pass) on top of its rows.
-Everything is therefore kept in a few tensors: the path points in buffers that double when
-full, gradients stored already multiplied by ``diff`` (float32, as the model computes them),
-the intervals in one float64 table, and per-sample totals updated by each split.
+Cost: a refinement round costs a fixed amount (Python, ~100 small tensor ops, a pass) on top
+of its rows, so the rounds are kept lean: the path points in buffers that double when full
+(``alpha, f, g`` in one float64 table, gradients already multiplied by ``diff`` in float32, as
+the model computes them), every end read in one gather per table, the intervals in one float64
+table, per-sample totals (trapezoid and error vectors side by side, and the scalars) updated by
+each split in one ``index_add_`` each, the new points from a lookup table, and the intervals of
+finished samples dropped from the table (a finished sample never reopens: its totals no longer
+change).
 """
 
 from __future__ import annotations
@@ -59,9 +63,16 @@ _SHARE = 0.5       # split the intervals with at least this share of a sample's 
 _LEVELS = 3        # at most 3 levels of halving (8 parts) per interval in one pass
 _COVER = 3.0       # bound on the sum of first-order bounds / parent moves, in budgets
 
+# columns of the point table (float64): alpha, f, g = sum(gd)
+_A, _F, _G = range(3)
 # columns of the interval table (float64; indices are exact): end point indices, sample, width,
-# residual r, feature error estimate, its part without a kink vector, c - mid of a kink, m
-_LO, _HI, _S, _H, _R, _E, _LOOSE, _RATIO, _M = range(9)
+# c - mid of a kink, alpha at the left end, the feature error estimate's part without a kink
+# vector, residual r, m, feature error estimate
+_LO, _HI, _S, _H, _RATIO, _A0, _LOOSE, _R, _M, _E = range(10)
+# summed per sample (loose error, completeness residual, cover) and judged against the sample's
+# limits (residual: tolerance, m: cover, feature error: budget), as column slices; the limits
+# table of :meth:`_Totals.limits` is (budget, tolerance, cover, budget) to match both
+_SCALARS, _SCORED = slice(_LOOSE, _M + 1), slice(_R, _E + 1)
 
 
 @dataclass(frozen=True)
@@ -83,19 +94,19 @@ class AutoSteps:
 
 
 class _Path:
-    """Every path point evaluated so far (sample, alpha, f, ``gd = G * diff`` with ``G`` the
-    gradient, ``g = sum(gd)``), in buffers that double when full. Every vector below is in
-    attribution space (times diff) already."""
+    """Every path point evaluated so far (``alpha, f, g`` with ``g = sum(gd)``, and
+    ``gd = G * diff`` with ``G`` the gradient), in buffers that double when full. Every vector
+    below is in attribution space (times diff) already. ``after_first_pass`` (the base's probe)
+    is called once after the first pass and returns the rows of the later passes."""
 
-    samp: torch.Tensor
-    alpha: torch.Tensor
-    f: torch.Tensor
-    g: torch.Tensor
+    pts: torch.Tensor
     gd: torch.Tensor
 
     def __init__(self, forward: Callable[..., torch.Tensor], x: torch.Tensor,
-                 base: torch.Tensor, target: torch.Tensor, args: tuple, rows: int) -> None:
+                 base: torch.Tensor, target: torch.Tensor, args: tuple, rows: int,
+                 after_first_pass: Callable[[], int] | None = None) -> None:
         self.forward, self.target, self.args, self.rows = forward, target, args, rows
+        self.after_first_pass = after_first_pass
         self.n, self.shape = x.shape[0], x.shape[1:]
         self.x, self.base = x.reshape(self.n, -1), base.reshape(self.n, -1)
         self.d = self.x - self.base
@@ -103,139 +114,170 @@ class _Path:
         self._grow(8 * (START + 1) * self.n)
 
     def _grow(self, cap: int) -> None:
-        old, dev, f64 = self.size, self.x.device, torch.float64
-        samp = torch.empty(cap, dtype=torch.long, device=dev)
-        alpha = torch.empty(cap, dtype=f64, device=dev)
-        f, g = torch.empty(cap, dtype=f64, device=dev), torch.empty(cap, dtype=f64, device=dev)
+        old = self.size
+        pts = torch.empty((cap, 3), dtype=torch.float64, device=self.x.device)
         gd = self.x.new_empty((cap, self.x.shape[1]))
         if old:
-            samp[:old], alpha[:old], f[:old], g[:old] = (self.samp[:old], self.alpha[:old],
-                                                         self.f[:old], self.g[:old])
-            gd[:old] = self.gd[:old]
-        self.samp, self.alpha, self.f, self.g, self.gd = samp, alpha, f, g, gd
+            pts[:old], gd[:old] = self.pts[:old], self.gd[:old]
+        self.pts, self.gd = pts, gd
 
     def add(self, samp: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
         """Evaluate the points ``(samp, alpha)`` in passes of ``rows`` rows; their indices."""
         start, k = self.size, samp.numel()
-        if start + k > self.samp.numel():
+        if start + k > self.pts.shape[0]:
             self._grow(2 * (start + k))
-        for lo in range(0, k, self.rows):
+        lo = 0
+        while lo < k:
             i, a = samp[lo:lo + self.rows], alpha[lo:lo + self.rows]
-            point = torch.addcmul(self.base[i], a.to(self.x.dtype)[:, None], self.d[i])
+            d = self.d.index_select(0, i)
+            point = torch.addcmul(self.base.index_select(0, i), a.to(d.dtype)[:, None], d)
             point = point.view((-1,) + self.shape).requires_grad_(True)
             with torch.enable_grad():
                 out = self.forward(point, *expand_args(self.args, i, self.n))
-                picked = out.gather(1, self.target[i][:, None]).squeeze(1)
+                picked = out.gather(1, self.target.index_select(0, i)[:, None]).squeeze(1)
                 (grad,) = torch.autograd.grad(picked.sum(), point)
             at = slice(start + lo, start + lo + i.numel())
-            gd = grad.detach().reshape(i.numel(), -1) * self.d[i]
-            self.gd[at] = gd
-            self.f[at] = picked.detach()
-            self.g[at] = gd.sum(1, dtype=torch.float64)
-        self.samp[start:start + k], self.alpha[start:start + k] = samp, alpha
+            gd = torch.mul(grad.reshape(d.shape), d, out=self.gd[at])
+            self.pts[at, _F] = picked.detach()
+            self.pts[at, _G] = gd.sum(1, dtype=torch.float64)
+            lo += i.numel()
+            if self.after_first_pass is not None:   # that pass was the measured probe
+                self.rows, self.after_first_pass = max(1, self.after_first_pass()), None
+        self.pts[start:start + k, _A] = alpha
         self.size = start + k
         return torch.arange(start, start + k, device=samp.device)
 
 
-def _local(path: _Path, lo: torch.Tensor, hi: torch.Tensor, move: torch.Tensor | None = None
-           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Table rows of the intervals ``[lo, hi]``, their trapezoid areas and predicted error
-    vectors (in ``path.gd``'s dtype). ``move``: how much the split that made them moved their
-    parent (none on the first level), a bound on an interval that holds no single kink."""
-    s, h = path.samp[lo], path.alpha[hi] - path.alpha[lo]
-    gl, gr = path.g[lo], path.g[hi]
-    r = h / 2 * (gl + gr) - (path.f[hi] - path.f[lo])
-    dg = gr - gl
-    kink = dg.abs() * h / 2 > r.abs()          # the end tangents meet inside: c - mid = ratio
+def _ends(path: _Path, lo: torch.Tensor, hi: torch.Tensor, s: torch.Tensor,
+          extra: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Everything about the intervals ``[lo, hi]`` of samples ``s`` that does not depend on a
+    parent, from one gather per table (``extra``: more gradient rows wanted, returned last):
+    the table without ``m`` (filled in by :func:`_finish`), their ``h / 2``, first-order size
+    ``||(G(b) - G(a)) * diff||_1`` (in the columns ``m`` and the loose error until then), kink
+    mask, the vectors ``[area | kink error]`` and the gradient rows at ``hi``."""
+    c = lo.numel()
+    idx = torch.cat([lo, hi, extra])
+    ends, gds = path.pts.index_select(0, idx[:2 * c]), path.gd.index_select(0, idx)
+    a, dif = ends[:c], ends[c:] - ends[:c]          # dif: h, f(b) - f(a), g(b) - g(a)
+    half = dif[:, _A] * 0.5
+    r = half * (a[:, _G] + ends[c:, _G]) - dif[:, _F]
+    dg = dif[:, _G]
+    kink = dg.abs() * half > r.abs()          # the end tangents meet inside: c - mid = ratio
     ratio = torch.where(kink, r / torch.where(kink, dg, 1.0), 0.0)
-    gd_l, gd_r = path.gd[lo], path.gd[hi]
-    jump = gd_r - gd_l
-    size = jump.abs().sum(1, dtype=torch.float64)           # ||(G(b) - G(a)) * diff||_1
-    m = h / 2 * size if move is None else torch.minimum(h / 2 * size, move)
-    table = torch.stack([lo.to(torch.float64), hi.to(torch.float64), s.to(torch.float64), h, r,
-                         torch.where(kink, ratio.abs() * size, m), torch.where(kink, 0.0, m),
-                         ratio, m], 1)
-    dtype = jump.dtype
-    return table, (gd_l + gd_r) * (h / 2).to(dtype)[:, None], jump * ratio.to(dtype)[:, None]
+    gl, gr = gds[:c], gds[c:2 * c]
+    jump = gr - gl
+    size = jump.abs().sum(1, dtype=torch.float64)
+    dtype = gl.dtype
+    vec = torch.cat([(gl + gr) * half.to(dtype)[:, None], jump * ratio.to(dtype)[:, None]], 1)
+    table = torch.stack([lo.to(torch.float64), hi.to(torch.float64), s.to(torch.float64),
+                         dif[:, _A], ratio, a[:, _A], size, r, size, ratio.abs() * size], 1)
+    return table, half, kink, vec, gr, gds[2 * c:]
+
+
+def _finish(table: torch.Tensor, half: torch.Tensor, kink: torch.Tensor,
+            move: torch.Tensor | None) -> torch.Tensor:
+    """Fill in ``m = min(h/2 size, move)`` (``move``: how much the split that made the
+    intervals moved their parent, none on the first level) and the columns that use it."""
+    m = half * table[:, _M]
+    if move is not None:
+        m = torch.minimum(m, move)
+    table[:, _M] = m
+    table[:, _E] = torch.where(kink, table[:, _E], m)
+    table[:, _LOOSE] = torch.where(kink, 0.0, m)
+    return table
 
 
 class _Totals:
-    """Per-sample sums over the current intervals: trapezoid and predicted error vectors,
-    and (columns of ``scalars``) completeness residual, loose error and first-order cover."""
+    """Per-sample sums over the current intervals: ``vec`` the trapezoid and predicted error
+    vectors side by side, ``scalars`` the completeness residual, loose error and first-order
+    cover; ``tol`` the completeness tolerance (fixed per sample)."""
 
-    def __init__(self, path: _Path) -> None:
-        like = path.x.to(torch.float64)
-        self.acc, self.err = torch.zeros_like(like), torch.zeros_like(like)
-        self.scalars = torch.zeros((path.n, 3), dtype=torch.float64, device=like.device)
+    def __init__(self, path: _Path, f0: torch.Tensor, f1: torch.Tensor,
+                 tolerance: float) -> None:
+        n, feats = path.x.shape
+        self.feats, self.tolerance = feats, tolerance
+        self.vec = torch.zeros((n, 2 * feats), dtype=torch.float64, device=path.x.device)
+        self.scalars = torch.zeros((n, 3), dtype=torch.float64, device=path.x.device)
+        self.tol = tolerance * (f1 - f0).abs() + _FLOOR * (f0.abs() + f1.abs()) + 1e-7
 
-    def add(self, tab: torch.Tensor, area: torch.Tensor, est: torch.Tensor) -> None:
-        s = tab[:, _S].long()
-        self.acc.index_add_(0, s, area.to(torch.float64))
-        self.err.index_add_(0, s, est.to(torch.float64))
-        self.scalars.index_add_(0, s, tab[:, [_R, _LOOSE, _M]])
+    @property
+    def acc(self) -> torch.Tensor:
+        return self.vec[:, :self.feats]
 
-    def budgets(self, path: _Path, f0: torch.Tensor, f1: torch.Tensor,
-                tolerance: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Completeness tolerance, feature budget and each sample's excess: its worst error
-        relative to its budget (complete when at most 1)."""
-        tol = tolerance * (f1 - f0).abs() + _FLOOR * (f0.abs() + f1.abs()) + 1e-7
-        size = self.acc.abs().sum(1)
-        budget = _FEATURES * tolerance * size + tol
-        delta, loose, cover = self.scalars.unbind(1)
-        ferr = self.err.abs().sum(1) + loose
-        excess = torch.maximum(torch.maximum(delta.abs() / tol, ferr / budget),
-                               cover / (_COVER * budget))
-        return tol, budget, excess
+    def add(self, table: torch.Tensor, vec: torch.Tensor) -> None:
+        s = table[:, _S].long()
+        self.vec.index_add_(0, s, vec.to(torch.float64))
+        self.scalars.index_add_(0, s, table[:, _SCALARS])
+
+    def limits(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``[n, 4]`` limits (budget, completeness tolerance, cover, budget) and each sample's
+        excess: its worst error relative to its limit (complete when at most 1)."""
+        sums = self.vec.abs().view(-1, 2, self.feats).sum(2)   # |acc|_1, |err|_1
+        budget = _FEATURES * self.tolerance * sums[:, 0] + self.tol
+        lim = torch.stack([budget, self.tol, _COVER * budget, budget], 1)
+        num = self.scalars.clone()                         # loose error, residual, cover
+        num[:, 1].abs_()
+        num[:, 0] += sums[:, 1]
+        return lim, (num / lim[:, :3]).amax(1)
 
 
 def _split(path: _Path, totals: _Totals, parents: torch.Tensor, new: torch.Tensor,
-           owner: torch.Tensor) -> torch.Tensor:
+           owner: torch.Tensor, first: torch.Tensor) -> torch.Tensor:
     """Replace ``parents`` (table rows) by their children given the new points ``new`` (one
-    parent index ``owner`` each, consecutive and sorted within a parent); update ``totals``
-    and return the children's rows (each knows how much the split moved its parent)."""
-    g = parents.shape[0]
-    first = torch.ones_like(owner, dtype=torch.bool)
-    first[1:] = owner[1:] != owner[:-1]
-    last = torch.ones_like(first)
-    last[:-1] = first[1:]
-    lo_p, hi_p, s_p = parents[:, _LO].long(), parents[:, _HI].long(), parents[:, _S].long()
-    lo = torch.cat([torch.where(first, lo_p[owner], new - 1), new[last]])
+    parent index ``owner`` each, consecutive and sorted within a parent, ``first`` marks each
+    parent's first); update ``totals`` and return the children's rows (each knows how much
+    the split moved its parent)."""
+    g, c = parents.shape[0], new.numel()
+    lo_p, hi_p, s_p = parents[:, :3].long().unbind(1)
+    last = torch.cat([first[1:], first.new_ones(1)]).nonzero().view(-1)
+    lo = torch.cat([torch.where(first, lo_p.index_select(0, owner), new - 1),
+                    new.index_select(0, last)])
     hi = torch.cat([new, hi_p])
-    own = torch.cat([owner, torch.arange(g, device=owner.device)])
-    gd_l, gd_r = path.gd[lo_p], path.gd[hi_p]
-    dtype = gd_l.dtype
-    h = path.alpha[hi] - path.alpha[lo]
-    area = (path.gd[lo] + path.gd[hi]) * (h / 2).to(dtype)[:, None]
-    d_acc = torch.zeros_like(gd_l).index_add_(0, own, area)
-    d_acc -= (gd_l + gd_r) * (parents[:, _H] / 2).to(dtype)[:, None]
-    move = d_acc.abs().sum(1, dtype=torch.float64)
-    children, _, est = _local(path, lo, hi, move[own])
-    d_err = torch.zeros_like(gd_l).index_add_(0, own, est)
-    d_err -= (gd_r - gd_l) * parents[:, _RATIO].to(dtype)[:, None]
-    totals.acc.index_add_(0, s_p, d_acc.to(torch.float64))
-    totals.err.index_add_(0, s_p, d_err.to(torch.float64))
+    own = torch.cat([owner, torch.arange(g, device=new.device)])
+    table, half, kink, vec, gr, gl_p = _ends(path, lo, hi, s_p.index_select(0, own), lo_p)
+    gr_p = gr[c:]                              # the last children end where their parents did
+    feats, dtype = gl_p.shape[1], gl_p.dtype
+    p_vec = torch.cat([(gl_p + gr_p) * (parents[:, _H] * 0.5).to(dtype)[:, None],
+                       (gr_p - gl_p) * parents[:, _RATIO].to(dtype)[:, None]], 1)
+    d_vec = torch.zeros_like(p_vec).index_add_(0, own, vec).sub_(p_vec)
+    move = d_vec[:, :feats].abs().sum(1, dtype=torch.float64)
+    table = _finish(table, half, kink, move.index_select(0, own))
+    totals.vec.index_add_(0, s_p, d_vec.to(torch.float64))
     sums = torch.zeros((g, 3), dtype=torch.float64, device=new.device).index_add_(
-        0, own, children[:, [_R, _LOOSE, _M]]).sub_(parents[:, [_R, _LOOSE, _M]])
+        0, own, table[:, _SCALARS]).sub_(parents[:, _SCALARS])
     totals.scalars.index_add_(0, s_p, sums)
-    return children
+    return table
 
 
-def _points(score: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _tables(levels: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Lookup tables of :func:`_points`: score bounds of levels 2.., and per level the
+    fractions of the ``2**j - 1`` new points (padded) and which slots hold one."""
+    slots = (1 << levels) - 1
+    frac = torch.zeros((levels, slots), dtype=torch.float64)
+    for j in range(1, levels + 1):
+        frac[j - 1, :(1 << j) - 1] = torch.arange(1, 1 << j, dtype=torch.float64) / (1 << j)
+    bounds = torch.tensor([float(1 << j) for j in range(2, levels + 1)], dtype=torch.float64)
+    return bounds.to(device), frac.to(device), (frac > 0).to(device)
+
+
+def _points(score: torch.Tensor, tables: tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """New points for intervals being split with these scores: ``2**j - 1`` evenly spaced,
     ``j = floor(log2(score))`` between 1 and ``_LEVELS`` (a kink's error halves per level, so
-    an interval 8x over budget needs three). Returns (owner, fraction of the owner's width)."""
-    levels = torch.log2(score.clamp(min=1.0)).floor().clamp(1, _LEVELS).long()
-    count = (1 << levels) - 1
-    owner = torch.repeat_interleave(torch.arange(score.numel(), device=score.device), count)
-    begin = torch.cumsum(count, 0) - count
-    rank = torch.arange(owner.numel(), device=score.device) - begin[owner] + 1
-    return owner, rank.to(torch.float64) / (count[owner] + 1)
+    an interval 8x over budget needs three). Returns (owner, fraction of the owner's width,
+    the owner's first point)."""
+    bounds, frac, slot = tables
+    level = torch.bucketize(score, bounds, right=True)      # j - 1
+    width = frac.shape[1]
+    at = slot.index_select(0, level).view(-1).nonzero().view(-1)   # row-major: owner, slot
+    fracs = frac.index_select(0, level).view(-1).index_select(0, at)
+    return torch.div(at, width, rounding_mode="floor"), fracs, at % width == 0
 
 
 def auto_integrated_gradients(forward: Callable[..., torch.Tensor], x: torch.Tensor,
                               baselines: torch.Tensor, target: torch.Tensor, args: tuple,
-                              rows: int, tolerance: float = 0.01,
-                              max_steps: int = 513) -> AutoSteps:
+                              rows: int, tolerance: float = 0.01, max_steps: int = 513,
+                              after_first_pass: Callable[[], int] | None = None) -> AutoSteps:
     """Integrated gradients with per-interval adaptive trapezoid refinement (module docstring).
 
     Examples
@@ -248,43 +290,53 @@ def auto_integrated_gradients(forward: Callable[..., torch.Tensor], x: torch.Ten
     (True, True)
     """
     n, dev = x.shape[0], x.device
-    path = _Path(forward, x, baselines, target, args, rows)
+    path = _Path(forward, x, baselines, target, args, rows, after_first_pass)
     k = torch.arange(START + 1, device=dev)
     nodes = path.add(torch.arange(n, device=dev).repeat_interleave(START + 1),
                      (k / START).to(torch.float64).repeat(n)).view(n, START + 1)
-    totals = _Totals(path)
-    parents, area, est = _local(path, nodes[:, :-1:2].flatten(), nodes[:, 2::2].flatten())
-    totals.add(parents, area, est)
-    tab = _split(path, totals, parents, nodes[:, 1::2].flatten(),
-                 torch.arange(parents.shape[0], device=dev))
-    f0, f1 = path.f[nodes[:, 0]], path.f[nodes[:, -1]]
+    f0, f1 = path.pts[nodes[:, 0], _F], path.pts[nodes[:, -1], _F]
+    totals = _Totals(path, f0, f1, tolerance)
+    s0 = torch.arange(n, device=dev).repeat_interleave(START // 2)
+    parents, half, kink, vec, _, _ = _ends(path, nodes[:, :-1:2].flatten(),
+                                           nodes[:, 2::2].flatten(), s0, s0[:0])
+    parents = _finish(parents, half, kink, None)
+    totals.add(parents, vec)
+    g = parents.shape[0]
+    tab = _split(path, totals, parents, nodes[:, 1::2].flatten(), torch.arange(g, device=dev),
+                 torch.ones(g, dtype=torch.bool, device=dev))
     steps = torch.full((n,), START + 1, dtype=torch.long, device=dev)
+    tables = _tables(_LEVELS, dev)
+    nan = torch.tensor(float("nan"), dtype=torch.float64, device=dev)
     while True:
-        tol, budget, excess = totals.budgets(path, f0, f1, tolerance)
+        lim, excess = totals.limits()
         converged = excess <= 1
         s = tab[:, _S].long()
-        score = torch.maximum(tab[:, _R].abs() / tol[s], tab[:, _E] / budget[s])
-        score = torch.maximum(score, tab[:, _M] / (_COVER * budget[s]))
+        score = (tab[:, _SCORED].abs() / lim[:, 1:].index_select(0, s)).amax(1)
         open_ = ~converged & (steps < max_steps)
         top = torch.zeros(n, dtype=score.dtype, device=dev).scatter_reduce_(0, s, score, "amax")
-        split = ((score >= _SHARE * top[s]) & open_[s]).nonzero().flatten()
+        # a closed sample (complete, or at max_steps) compares with NaN: never split
+        split = (score >= torch.where(open_, _SHARE * top, nan).index_select(0, s)
+                 ).nonzero().view(-1)
         if split.numel() == 0:
             break
-        owner, frac = _points(score[split])
-        samp = s[split][owner]
+        owner, frac, first = _points(score.index_select(0, split), tables)
+        samp = s.index_select(0, split).index_select(0, owner)
         added = torch.bincount(samp, minlength=n)
         if bool((steps + added > max_steps).any()):
             split, owner, samp, frac = _capped(split, score[split], s, steps, max_steps)
+            first = torch.ones_like(owner, dtype=torch.bool)
             added = torch.bincount(samp, minlength=n)
-        parents = tab[split]
-        alpha = path.alpha[parents[owner, _LO].long()] + frac * parents[owner, _H]
-        new = path.add(samp, alpha)
-        keep = torch.ones(tab.shape[0], dtype=torch.bool, device=dev)
-        keep[split] = False
-        tab = torch.cat([tab[keep], _split(path, totals, parents, new, owner)])
+        parents = tab.index_select(0, split)
+        at = parents.index_select(0, owner)
+        new = path.add(samp, at[:, _A0] + frac * at[:, _H])
+        # keep the open samples' other intervals: a closed sample never reopens (its totals
+        # no longer change), so its intervals are not scored again
+        keep = open_.index_select(0, s).index_fill_(0, split, False).nonzero().view(-1)
+        tab = torch.cat([tab.index_select(0, keep),
+                         _split(path, totals, parents, new, owner, first)])
         steps = steps + added
     acc = totals.acc
-    values = acc.to(x.dtype).view(x.shape)
+    values = acc.to(x.dtype).reshape(x.shape)
     delta = acc.sum(1) - (f1 - f0)
     return AutoSteps(values=values, delta=delta.to(x.dtype), steps=steps,
                      converged=converged)

@@ -67,7 +67,9 @@ class IntegratedGradients(Explainer):
         return max(1, min(rows, job.x.shape[0]))
 
     def plans_in_chunk(self, options: dict) -> bool:
-        return not self._auto(options)   # fixed steps: planned after the first pass of steps
+        # fixed steps: planned after the first pass of steps; auto: after the first pass of
+        # its first round (both call ``job.after_probe`` and go on at the planned rows)
+        return True
 
     def _attribute(self, job: Job, chunk: Chunk, rows: int, n_steps: Any = 50,
                    method: str | None = None, tolerance: float = 0.01,
@@ -80,7 +82,8 @@ class IntegratedGradients(Explainer):
             out = auto_integrated_gradients(
                 job.forward, chunk.x, chunk.baselines, chunk.target, chunk.args, rows,
                 tolerance=float(check_float(tolerance, "tolerance", owner=self.name, min=0.0) or 0),
-                max_steps=check_int(max_steps, "max_steps", owner=self.name, min=START + 1))
+                max_steps=check_int(max_steps, "max_steps", owner=self.name, min=START + 1),
+                after_first_pass=job.after_probe)
             job.steps.append(out.steps)
             job.unconverged.append(~out.converged)
             return out.values, out.delta

@@ -48,6 +48,23 @@ def test_auto_steps_meet_the_tolerance_and_match_many_fixed_steps(seed, width, a
     assert a.steps.shape == (8,) and ((a.steps >= 9) & (a.steps <= 4097)).all()
 
 
+@pytest.mark.xfail(strict=True, reason="known: auto IG meets completeness (the sum) here, but "
+                   "one sample's features are 5.3-6.2% off (L1, against 2048 trapezoid steps), "
+                   "accepted at 9 and 19 points; found by random hypothesis runs")
+@pytest.mark.parametrize("seed, width", [(5317, 32), (1000, 16)])
+def test_known_relu_nets_where_a_sample_is_complete_but_its_features_are_over_5_percent_off(
+        seed, width):
+    net = _net(seed, width, nn.ReLU)
+    x = 4.0 * torch.randn(8, 5, generator=torch.Generator().manual_seed(seed))
+    a = attribute(net, x, target=1, n_steps="auto", max_steps=4097)
+    ref = attr.IntegratedGradients(net).attribute(x, target=1, n_steps=2048,
+                                                  method="riemann_trapezoid")
+    with torch.no_grad():
+        gap = (net(x)[:, 1] - net(torch.zeros_like(x))[:, 1]).double()
+    assert ((a.values.double().sum(1) - gap).abs() <= 0.01 * gap.abs() + 1e-4).all()  # holds
+    assert ((a.values - ref).abs().sum(1) <= 0.05 * ref.abs().sum(1) + 1e-4).all()     # fails
+
+
 def test_a_relu_kink_refines_only_the_intervals_that_hold_it():
     # f(x) = relu(x - 0.3) - relu(x - 0.55) / 2 on x in [0, 1]: kinks at alpha 0.3 and 0.55,
     # linear elsewhere, so only the intervals around the two kinks get midpoints
@@ -135,3 +152,38 @@ def test_auto_steps_are_deterministic_and_per_sample():
     assert torch.equal(alone.steps, first.steps[4:5])
     assert torch.allclose(alone.values, first.values[4:5], rtol=0, atol=1e-6)
     assert first.steps.tolist() != [9] * 10                   # the kinks were refined
+
+
+def test_a_first_call_runs_one_auto_whose_first_pass_is_the_probe(monkeypatch):
+    from explain.attribution.methods import _auto_steps
+
+    net = _net(3, 16, nn.ReLU)
+    x = 3.0 * torch.randn(20, 5, generator=torch.Generator().manual_seed(3))
+    rounds: list[int] = []
+    passes: list[int] = []
+    add = _auto_steps._Path.add
+
+    def counted(self, samp, alpha):
+        rounds.append(samp.numel())
+        return add(self, samp, alpha)
+
+    monkeypatch.setattr(_auto_steps._Path, "add", counted)
+    net.register_forward_pre_hook(lambda _m, i: passes.append(i[0].shape[0])
+                                  if torch.is_grad_enabled() else None)
+    first = attribute(net, x, target=2, n_steps="auto")
+    first_rounds, first_passes = list(rounds), list(passes)
+    rounds.clear()
+    passes.clear()
+    later = attribute(net, x, target=2, n_steps="auto")
+    # one auto run in both calls, the same rounds of the same points (20 x 9 = 180 first)
+    assert first_rounds == rounds and rounds[0] == 180 and len(rounds) > 1
+    assert sum(rounds) == int(later.steps.sum())
+    # the first call: the measured forward of 4 samples (it plans 1024 rows), then the first
+    # round in one pass under the meter, then one pass per round; the later call: one pass
+    # per round
+    assert first_passes[:2] == [4, 180]
+    assert first_passes[2:] == rounds[1:] and passes == rounds
+    assert first.plan == later.plan and first.plan.rows == 1024
+    assert first.timings["probe"] > 0 and later.timings["probe"] == 0
+    assert torch.equal(first.steps, later.steps)
+    assert torch.allclose(first.values, later.values, rtol=0, atol=1e-6)

@@ -100,12 +100,12 @@ def test_a_first_ig_call_measures_its_first_pass_and_runs_no_extra_chunk():
     assert torch.allclose(first.convergence_delta, later.convergence_delta, atol=1e-6)
 
 
-def test_auto_steps_keep_the_probe_chunk_of_one_pass():
+def test_auto_steps_measure_the_first_pass_of_their_one_chunk():
     model, x = _counted(), torch.randn(30, 6)
     attribute(model, x, target=0, n_steps="auto")
     grads = [rows for rows, grad in model.calls if grad]
-    # the 4-sample footprint plans 1024 rows: auto IG's probe chunk is all 30 samples x 9
-    # first-level points (4 intervals, each halved once)
+    # auto IG plans inside its one chunk, and the 4-sample footprint already plans 1024 rows:
+    # the first round's 30 samples x 9 first-level points are one measured pass
     assert grads[:2] == [4, 270]
 
 
