@@ -299,15 +299,15 @@ class Explainer:
     def _probe(self, job: Job, options: dict[str, Any], one: Callable, key: tuple
                ) -> tuple[list[Any], BatchPlan]:
         """Run the first chunk of a new shape under :func:`measure` and plan from it. Its size
-        is planned from the one-row footprint that :func:`~.prepare.prepare` measured (it
-        over-counts per row, so the first pass is no larger than the final plan). A method that :meth:`plans_in_chunk` measures
-        only the first pass of a chunk and runs the rest of that chunk at the plan; otherwise
-        the chunk is one pass."""
+        comes from :meth:`Job.footprint` (4 samples; it over-counts per row, so the first pass
+        is no larger than the final plan). A method that :meth:`plans_in_chunk` measures only
+        the first pass of a chunk and runs the rest of that chunk at the plan; otherwise the
+        chunk is one pass."""
         n, evals = job.x.shape[0], max(1, self.evaluations(job, options))
         budget = (memory_budget(job.x.device) if job.memory_budget is None
                   else int(job.memory_budget))
         in_chunk = self.plans_in_chunk(options)
-        fp = job.footprint            # one row: a plan that errs on the small side
+        fp = job.footprint()          # 4 samples: a plan that errs on the small side
         first = (plan_rows(fp, job.x.device, budget).rows if fp is not None and fp.rows
                  else PROBE_ROWS)
         probe_n = min(n, first if in_chunk else max(1, first // evals))

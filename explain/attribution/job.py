@@ -47,10 +47,15 @@ class Job:
     after_probe: Callable[[], int] | None = None
     steps: list[torch.Tensor] = field(default_factory=list)  # per chunk, auto-step methods
     unconverged: list[torch.Tensor] = field(default_factory=list)  # per chunk, bool [chunk]
-    #: what a one-row pass stored; it sizes the first measured pass (it over-counts per row:
-    #: tensors that do not grow with the rows count whole, so its plan errs on the small side)
-    footprint: Footprint | None = None
+    #: made when first needed and cached per model by :func:`~.prepare.prepare`: what a
+    #: forward of 4 samples stores (it sizes a new shape's first measured pass; it over-counts
+    #: per row, so its plan errs on the small side), and the structure trace
+    measurer: Callable[[], Footprint] | None = None
     tracer: Callable[[], pf.Trace] | None = None
+
+    def footprint(self) -> Footprint | None:
+        """What a forward of the first 4 samples stored (measured on first use)."""
+        return self.measurer() if self.measurer is not None else None
 
     def structure(self) -> pf.Trace:
         """The one-sample structure trace, traced when first needed (rule-based methods,

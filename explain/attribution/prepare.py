@@ -119,30 +119,21 @@ def _modality(card: ModelCard | None, inputs: torch.Tensor) -> str:
 
 @dataclass
 class _Known:
-    """What ``prepare`` remembers per model and input spec: the one-row footprint (measured on
-    the first call) and the structure trace (traced when a method first needs it)."""
+    """What ``prepare`` remembers per model and input spec, each made when first needed: the
+    footprint of a forward of 4 samples (a new shape's first measured pass) and the structure
+    trace (rule-based methods, cuDNN). A job of one pass needs neither."""
 
-    footprint: Footprint
+    footprint: Footprint | None = None
     trace: pf.Trace | None = None
 
 
 def _known(model: nn.Module, forward: nn.Module, x: torch.Tensor, args: tuple) -> _Known:
-    """The footprint of the first :data:`_FOOTPRINT_ROWS` samples through ``forward`` (a
-    forward with gradients under :func:`~.batching.measure`), cached per model, module set and
-    input spec. With one row a weight-sized tensor (a transposed weight, a layer's largest
-    intermediate) reads as that many bytes *per row*; with four it counts a quarter, which
-    puts the zoo cnn, rnn, MLP, a residual CNN and a bidirectional GRU at their final plan."""
+    """The remembered :class:`_Known` of ``model`` for this input spec (cached per model,
+    module set and input spec)."""
     key = (tuple(x.shape[1:]), x.dtype, type(forward).__name__, len(args),
            tuple(id(m) for m in model.modules()))
     owner = unwrap(model)  # entry points wrap the user's model anew on every call
-    known = _TRACES.get(owner, {}).get(key)
-    if known is None:
-        rows = slice(0, min(_FOOTPRINT_ROWS, x.shape[0]))
-        with measure(model) as footprint, torch.enable_grad():
-            forward(_leaf(x[rows]), *expand_args(args, rows, x.shape[0]))
-            known = _Known(footprint())
-        _TRACES.setdefault(owner, {})[key] = known
-    return known
+    return _TRACES.setdefault(owner, {}).setdefault(key, _Known())
 
 
 def _leaf(x: torch.Tensor) -> torch.Tensor:
@@ -150,13 +141,28 @@ def _leaf(x: torch.Tensor) -> torch.Tensor:
     return sample.requires_grad_(True) if sample.is_floating_point() else sample
 
 
-def _tracer(known: _Known, model: nn.Module, forward: nn.Module, x: torch.Tensor,
-            args: tuple) -> Callable[[], pf.Trace]:
+def _lazy(known: _Known, model: nn.Module, forward: nn.Module, x: torch.Tensor, args: tuple
+          ) -> tuple[Callable[[], Footprint], Callable[[], pf.Trace]]:
+    """(footprint, trace) makers for the job. The footprint is that of the first
+    :data:`_FOOTPRINT_ROWS` samples through ``forward`` with gradients, under
+    :func:`~.batching.measure`: with one row a weight-sized tensor (a transposed weight)
+    reads as that many bytes *per row*; with four it counts a quarter, which puts the zoo
+    cnn, rnn, MLP, a residual CNN and a bidirectional GRU at their final plan."""
+    def footprint() -> Footprint:
+        if known.footprint is None:
+            rows = slice(0, min(_FOOTPRINT_ROWS, x.shape[0]))
+            with measure(model) as measured, torch.enable_grad():
+                forward(_leaf(x[rows]), *expand_args(args, rows, x.shape[0]))
+                known.footprint = measured()
+        return known.footprint
+
     def trace() -> pf.Trace:
         if known.trace is None:
-            known.trace = pf.trace_model(model, forward, _leaf(x[:1]), args)
+            one = slice(0, 1)
+            known.trace = pf.trace_model(model, forward, _leaf(x[one]),
+                                         expand_args(args, one, x.shape[0]))
         return known.trace
-    return trace
+    return footprint, trace
 
 
 def prepare(model: nn.Module, card: ModelCard | None, inputs: torch.Tensor, target: Any,
@@ -192,9 +198,9 @@ def prepare(model: nn.Module, card: ModelCard | None, inputs: torch.Tensor, targ
         seq = baselines is None and inputs.dim() == 3 and \
             _modality(card, inputs) in ("sequence", "audio")
         base = _sequence_baseline(inputs) if seq else _baselines(baselines, inputs)
-    one = expand_args(args, slice(0, 1), n)
     known = _known(model, forward, x, args)
+    measurer, tracer = _lazy(known, model, forward, x, args)
     return Job(model=model, card=card, modality=_modality(card, inputs), inputs=inputs, x=x,
                baselines=base, args=args, forward=forward, target=tgt, trace=known.trace,
                token_ids=token_ids, pad_id=pad, baseline_ids=base_ids, warnings=warnings,
-               footprint=known.footprint, tracer=_tracer(known, model, forward, x, one))
+               measurer=measurer, tracer=tracer)

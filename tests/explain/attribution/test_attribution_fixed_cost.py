@@ -1,7 +1,7 @@
 """The fixed cost of a call: the whole batch runs without gradients only to find the predicted
-class, a new sample shape costs one measured forward of 4 samples (it sizes the first pass),
-and the 4-row gradient check runs only when every value came out zero (a non-zero value proves
-the gradient informative). Counted in forward passes, not timed."""
+class, a new sample shape with passes to plan costs one measured forward of 4 samples (it
+sizes the first pass), and the 4-row gradient check runs only when every value came out zero
+(a non-zero value proves the gradient informative). Counted in forward passes, not timed."""
 
 from __future__ import annotations
 
@@ -55,9 +55,9 @@ def test_the_gradient_check_runs_only_when_every_value_is_zero():
         grad_rows.append([rows for rows, grad in model.calls if grad])
     model.calls.clear()
     same = attribute(model, x, target=0, baselines=x, n_steps=4)   # x = baseline: all zero
-    # first call: the measured forward of 4 samples (it sizes the first pass), then the 12;
-    # a non-zero answer proves the gradient informative, so no check runs
-    assert grad_rows == [[4, 12], [12], [12]]
+    # 12 rows are one pass (nothing to plan, so no measured forward); a non-zero answer
+    # proves the gradient informative, so no check runs, not even after the weights changed
+    assert grad_rows == [[12], [12], [12]]
     # an all-zero answer runs the 4-row check, which finds the gradient informative
     assert [rows for rows, grad in model.calls if grad] == [48, 4]
     assert same.method == "integrated_gradients" and not same.values.any()
@@ -68,11 +68,11 @@ def test_a_new_sample_shape_is_measured_again():
     model = Count(nn.Sequential(nn.Flatten(), nn.LazyLinear(3))).eval()
     model(torch.randn(1, 2, 3))                # materialise the lazy layer for [2, 3] samples
     model.calls.clear()
-    attribute(model, torch.randn(5, 2, 3), target=0, method="saliency")
-    attribute(model, torch.randn(5, 3, 2), target=0, method="saliency")
-    attribute(model, torch.randn(5, 3, 2), target=0, method="saliency")
+    for shape in ((2, 3), (3, 2), (3, 2)):
+        attribute(model, torch.randn(5, *shape), target=0, n_steps=20)   # 100 rows: planned
     grads = [rows for rows, grad in model.calls if grad]
-    assert grads == [4, 5, 4, 5, 5]
+    # a forward of 4 samples sizes the first pass of each new shape, then the 5 x 20 rows
+    assert grads == [4, 100, 4, 100, 100]
 
 
 def test_a_model_whose_gradient_is_not_informative_falls_back_on_every_call():
@@ -135,12 +135,12 @@ def test_an_out_of_memory_in_the_probe_pass_backs_off_and_the_values_stay_right(
 
 def test_clear_cache_makes_the_next_call_a_first_call():
     model, x = _counted(), torch.randn(12, 6)
-    attribute(model, x, target=0, method="saliency")
+    attribute(model, x, target=0, n_steps=20)
     batching.clear_cache()
     model.calls.clear()
-    attribute(model, x, target=0, method="saliency")
-    # the measured forward of 4 samples runs again
-    assert [rows for rows, grad in model.calls if grad] == [4, 12]
+    attribute(model, x, target=0, n_steps=20)
+    # the measured forward of 4 samples runs again before the 12 x 20 rows
+    assert [rows for rows, grad in model.calls if grad] == [4, 240]
 
 
 def test_a_job_no_larger_than_the_probe_runs_in_one_pass_without_measuring():
