@@ -36,7 +36,10 @@ _SCRIPT = textwrap.dedent('''
         mon.close()
         model.keep = [model, mon]   # a reference cycle: freed by the collector, at exit
     dist.destroy_process_group()
-    print("steps", mon.history.steps, flush=True)
+    # one write per rank: print("steps", x) writes its pieces separately, and two ranks
+    # sharing the pipe interleaved them ("stepssteps [0, 2, 4, 6]")
+    sys.stdout.write(f"steps {mon.history.steps}\\n")
+    sys.stdout.flush()
 ''')
 
 
