@@ -206,12 +206,9 @@ def _one_pass_fits(x, n_steps: int, bytes_per_row: int) -> bool:
     """Whether captum's default (all ``len(x) x n_steps`` rows in one pass) fits: twice the
     bytes a row stores for backward (activations and their gradients) within half the
     available RAM (free GPU memory on CUDA); a larger pass would be killed, not timed."""
-    if x.device.type == "cuda":
-        avail = torch.cuda.mem_get_info(x.device)[0]
-    else:
-        with open("/proc/meminfo") as f:
-            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f}
-        avail = info.get("MemAvailable", 8 * 2**30)
+    from explain.attribution.batching import available_memory
+
+    avail = available_memory(x.device)
     return len(x) * n_steps * 2 * max(1, bytes_per_row) <= avail // 2
 
 

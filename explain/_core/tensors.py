@@ -24,7 +24,7 @@ from explain.card import Modality, ModelCard, card_of
 from explain.errors import DataMismatchError, InvalidInputError
 
 __all__ = ["infer_modality", "device_of", "eval_copy", "predict", "decode_tokens", "config_id",
-           "pad_id_of"]
+           "pad_id_of", "valid_frames"]
 
 #: Float batches by rank: [batch, features], [batch, time, features], [batch, C, H, W].
 _BY_RANK = {2: Modality.TABULAR, 3: Modality.SEQUENCE, 4: Modality.IMAGE}
@@ -154,3 +154,19 @@ def decode_tokens(ids: Sequence[int] | torch.Tensor, vocab: Any = None,
                 if len(out) == len(ints):
                     return [str(t) for t in out]
     return [f"<{i}>" for i in ints]
+
+
+def valid_frames(x: torch.Tensor) -> torch.Tensor:
+    """``[batch, time]`` bool: the frames of padded sequences ``[batch, time, features]`` up to
+    each sequence's last non-zero frame (trailing all-zero frames are padding, as a packed RNN
+    reads them).
+
+    Examples
+    --------
+    >>> x = torch.tensor([[[1.0], [0.0], [2.0], [0.0]]])
+    >>> valid_frames(x).tolist()
+    [[True, True, True, False]]
+    """
+    idx = torch.arange(x.shape[1], device=x.device)
+    length = torch.where((x != 0).any(-1), idx + 1, torch.zeros_like(idx)).amax(1)
+    return idx[None, :] < length[:, None]

@@ -58,7 +58,7 @@ from explain._core.outputs import unwrap
 from explain.errors import AttributionError
 
 __all__ = ["BatchPlan", "Footprint", "plan_rows", "measure", "cached_plan", "remember",
-           "run_chunked", "memory_budget", "expand_args", "clear_cache", "plan_key", "PROBE_ROWS",
+           "run_chunked", "memory_budget", "available_memory", "expand_args", "clear_cache", "plan_key", "PROBE_ROWS",
            "cache_bytes"]
 
 PROBE_ROWS = 64          # rows of the measured first pass (it is part of the answer)
@@ -111,28 +111,36 @@ class BatchPlan:
 
 
 def clear_cache() -> None:
-    """Forget every plan and what preflight remembered per model (the structure traces and
-    gradient checks), so the next call is a first call (the benchmark times one)."""
+    """Forget every plan and what preflight remembered per model (the footprints, structure
+    traces and gradient checks), so the next call is a first call (the benchmark times one)."""
     from explain.attribution import preflight, prepare  # they import this module
 
     _CACHE.clear()
-    prepare._TRACES.clear()
+    prepare._KNOWN.clear()
     preflight._INFORMATIVE.clear()
+
+
+def available_memory(device: torch.device) -> int:
+    """Bytes free now: free GPU memory on CUDA, else ``MemAvailable`` from ``/proc/meminfo``
+    (8 GiB when the OS does not say)."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:  # pragma: no cover - non-Linux
+        pass
+    return 8 * 2**30
 
 
 def memory_budget(device: torch.device) -> int:
     """Bytes one attribution pass may use: half the free GPU memory, or a quarter of the
     available RAM capped at 2 GiB on CPU."""
     if device.type == "cuda":
-        free, _total = torch.cuda.mem_get_info(device)
-        return int(free * 0.5)
-    try:
-        with open("/proc/meminfo") as f:
-            info = {line.split(":")[0]: int(line.split()[1]) * 1024 for line in f}
-        avail = info.get("MemAvailable", 8 * 2**30)
-    except OSError:  # pragma: no cover - non-Linux
-        avail = 8 * 2**30
-    return int(min(2 * 2**30, avail // 4))
+        return available_memory(device) // 2
+    return int(min(2 * 2**30, available_memory(device) // 4))
 
 
 def expand_args(args: tuple, index: slice | torch.Tensor, batch: int) -> tuple:

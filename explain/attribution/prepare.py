@@ -28,7 +28,7 @@ __all__ = ["prepare", "PlainForward", "EmbeddingForward"]
 
 _NO_GRAD_CHUNK = 256
 _FOOTPRINT_ROWS = 4    # samples of the measured forward that sizes a new shape's first pass
-_TRACES: weakref.WeakKeyDictionary[nn.Module, dict[tuple, _Known]] = weakref.WeakKeyDictionary()
+_KNOWN: weakref.WeakKeyDictionary[nn.Module, dict[tuple, _Known]] = weakref.WeakKeyDictionary()
 
 
 class PlainForward(nn.Module):
@@ -73,11 +73,7 @@ def _sequence_baseline(x: torch.Tensor) -> torch.Tensor:
     An all-zero baseline would be an empty sequence (all padding), where a packed RNN's output
     jumps; integrated gradients' completeness would then fail by construction.
     """
-    nonzero = (x != 0).any(-1)                                           # [batch, time]
-    idx = torch.arange(x.shape[1], device=x.device)
-    length = torch.where(nonzero, idx + 1, torch.zeros_like(idx)).amax(1)  # [batch]
-    valid = idx[None, :] < length[:, None]
-    return valid[..., None].to(x.dtype).expand_as(x) * 1e-6
+    return tensors.valid_frames(x)[..., None].to(x.dtype).expand_as(x) * 1e-6
 
 
 def _predict(forward: nn.Module, x: torch.Tensor, args: tuple) -> torch.Tensor:
@@ -133,7 +129,7 @@ def _known(model: nn.Module, forward: nn.Module, x: torch.Tensor, args: tuple) -
     key = (tuple(x.shape[1:]), x.dtype, type(forward).__name__, len(args),
            tuple(id(m) for m in model.modules()))
     owner = unwrap(model)  # entry points wrap the user's model anew on every call
-    return _TRACES.setdefault(owner, {}).setdefault(key, _Known())
+    return _KNOWN.setdefault(owner, {}).setdefault(key, _Known())
 
 
 def _leaf(x: torch.Tensor) -> torch.Tensor:

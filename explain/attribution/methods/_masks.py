@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from explain._core.tensors import valid_frames
 from explain.attribution.base import Job
 
 __all__ = ["default_window", "default_mask", "patch", "keep_padding", "perturbation_chunk"]
@@ -84,9 +85,7 @@ def keep_padding(job: Job, x: torch.Tensor) -> Callable[..., torch.Tensor]:
     """
     if job.modality not in ("sequence", "audio") or x.dim() != 3 or job.token_ids is not None:
         return job.forward
-    idx = torch.arange(x.shape[1], device=x.device)
-    length = torch.where((x != 0).any(-1), idx + 1, torch.zeros_like(idx)).amax(1)
-    valid = (idx[None, :] < length[:, None]).to(x.dtype)[..., None]    # [chunk, time, 1]
+    valid = valid_frames(x).to(x.dtype)[..., None]                     # [chunk, time, 1]
     if bool(valid.all()):
         return job.forward
 
