@@ -32,6 +32,29 @@ largest pass the budget allows, up to 4096 rows. Every plan is capped by the bud
 (``3 x bytes_per_row`` per row: stored activations, their gradients and slack). :func:`run_chunked`
 walks the inputs in chunks and halves the chunk on an out-of-memory error.
 
+Two rules raise the cache rule's rows for graphs of many small operators (recurrent nets),
+from the same measured pass (the nodes on the input's gradient path and their median result):
+
+- **Per-pass overhead.** Each autograd node costs a fixed time per pass whatever its rows
+  (measured at one thread: 7 us per node on a bidirectional GRU, 13 us on a two-layer GRU of
+  hidden 128), while a row costs about 1.4 ns per byte it stores (0.54-0.85 GB/s on the zoo
+  rnn and the same two GRUs). ``rows >= threads x nodes x 64 KiB / bytes_per_row`` keeps the
+  fixed part near a tenth of a pass (``threads``: a row's cost shrinks with them, a node's
+  does not). The two-layer GRU at one thread: 128 rows instead of the cache rule's 64
+  (768 against 944 us per row; 256 rows: 718).
+- **Threads.** torch's ``at::parallel_for`` runs an element-wise operator on one thread unless
+  it has more than ``GRAIN_SIZE`` (32,768) elements. A bidirectional GRU's step operators have
+  64 elements per row: at two threads 512-row passes took 167 us per row, 520-row passes 129.
+  The rows must give the median operator more than ``(threads - 1) x GRAIN_SIZE`` elements
+  (1,024 rows for that GRU, 512 for hidden 128), within the 1,024-row cap.
+
+Five models the rules were not chosen from (IG job of 3,200 rows, plan's time over the best
+of 64..2,048 rows, 1 / 2 threads): a TCN 1.01 / 1.14, a small ViT 1.02 / 1.00, a GRUCell loop
+1.01 / 1.09, a 16-layer MLP 1.17 / 1.48 (a 13 ms job: the 1,024-row cap), and a conv +
+bidirectional LSTM 1.29 / 1.47: oneDNN's fused LSTM slows past 64-128 rows, and nothing its
+graph or saved tensors show predicts it (a one-layer LSTM with a similar 193 KiB workspace
+per row is fastest at 512-1,024 rows in equal passes).
+
 Checked again at two threads (integrated gradients, 64 samples x 50 steps, equal passes,
 interleaved, OpenMP's default wait policy): the zoo cnn is flat from 128 to 512 rows (plan 256),
 the zoo rnn fastest at 1024 (plan 1024, 2048 is 1.4x slower), resnet_bn at 64-128 (plan 128,
@@ -67,6 +90,8 @@ _DEFAULT_CACHE = 32 * 2**20  # when the OS does not say
 _CPU_ROWS = (32, 1024)
 _CUDA_MAX_ROWS = 4096
 _SAFETY = 3              # stored activations + their gradients + slack
+_GRAIN_SIZE = 32768      # at::internal::GRAIN_SIZE: elements below which an operator is serial
+_NODE_BYTES = 64 * 2**10  # stored bytes per row whose per-row work costs ~9 nodes' fixed cost
 _CACHE: weakref.WeakKeyDictionary[nn.Module, dict[tuple, BatchPlan]] = weakref.WeakKeyDictionary()
 
 
@@ -80,11 +105,17 @@ class Footprint:
     rows : rows in the pass measured (the largest pass of the probe).
     largest_per_row : bytes per row of the largest tensor of the pass (a module output or a
         result in its autograd graph); 0 when unknown, then ``bytes_per_row`` stands in.
+    op_elements_per_row : median elements per row of the results backward computes on the way
+        to the input (0 when unknown): the size of a typical operator of the pass.
+    nodes : autograd nodes backward runs to reach the input (0 when unknown); each costs a
+        fixed time per pass, whatever its rows.
     """
 
     bytes_per_row: int
     rows: int
     largest_per_row: int = 0
+    op_elements_per_row: int = 0
+    nodes: int = 0
 
 
 @dataclass(frozen=True)
@@ -96,10 +127,13 @@ class BatchPlan:
     rows : model evaluations (rows) per forward+backward pass.
     bytes_per_row : measured memory one row stores (0 when the plan was given, not measured).
     budget : the memory budget in bytes the plan respects.
-    reason : which rule set ``rows`` (``"cache"``, ``"budget"``, ``"given"``, ``"one pass"``: the
-        whole job fit in one pass of at most ``PROBE_ROWS`` rows, so nothing was measured).
+    reason : which rule set ``rows`` (``"cache"``, ``"overhead"``, ``"threads"``, ``"budget"``,
+        ``"device"``, ``"given"``, ``"one pass"``: the whole job fit in one pass of at most
+        ``PROBE_ROWS`` rows, so nothing was measured).
     largest_per_row : measured bytes per row of the largest tensor a pass writes.
     cache : the last-level cache size in bytes the plan used (0 on CUDA or when given).
+    op_elements_per_row : measured median elements per row of an operator's result.
+    nodes : measured autograd nodes per pass.
     """
 
     rows: int
@@ -108,6 +142,8 @@ class BatchPlan:
     reason: str = "given"
     largest_per_row: int = 0
     cache: int = 0
+    op_elements_per_row: int = 0
+    nodes: int = 0
 
 
 def clear_cache() -> None:
@@ -198,6 +234,19 @@ def plan_rows(footprint: Footprint, device: torch.device, budget: int,
     256
     >>> plan_rows(Footprint(bytes_per_row=250_000, rows=64), cpu, 2**24, cache=32 * mib).reason
     'budget'
+
+    Two recurrent nets (measured footprints). A bidirectional GRU (hidden 64): 1,055 nodes of
+    64 elements per row and a 30 KiB input projection. At two threads its operators would run
+    on one thread below 1,024 rows. A two-layer GRU of hidden 128: at one thread the cache
+    rule's 64 rows would spend a third of each pass on the fixed cost of its 1,572 nodes.
+
+    >>> bigru = Footprint(bytes_per_row=145_496, rows=4, largest_per_row=30_720,
+    ...                   op_elements_per_row=64, nodes=1055)
+    >>> gru = Footprint(bytes_per_row=462_060, rows=4, largest_per_row=92_160,
+    ...                 op_elements_per_row=128, nodes=1572)
+    >>> [[(p.rows, p.reason) for p in (plan_rows(fp, cpu, 2**30, cache=32 * mib, threads=t)
+    ...                                 for t in (1, 2))] for fp in (bigru, gru)]
+    [[(256, 'cache'), (1024, 'threads')], [(128, 'overhead'), (512, 'threads')]]
     """
     per_row = max(1, footprint.bytes_per_row)
     fit = max(1, budget // (_SAFETY * per_row))
@@ -206,17 +255,51 @@ def plan_rows(footprint: Footprint, device: torch.device, budget: int,
         want, reason = _CUDA_MAX_ROWS, "device"
     else:
         llc = cache_bytes() if cache is None else int(cache)
-        largest = max(1, footprint.largest_per_row or footprint.bytes_per_row)
-        lo, hi = _CPU_ROWS
-        # torch splits an operator's rows over its threads: each thread's slice must fit
         nthreads = max(1, torch.get_num_threads() if threads is None else int(threads))
-        want = nthreads * llc // (_CACHE_SHARE * largest)
-        want, reason = min(hi, max(lo, want)), "cache"
+        want, reason = _cpu_rows(footprint, llc, nthreads)
     if fit < want:
         want, reason = fit, "budget"
     return BatchPlan(rows=_pow2_floor(want), bytes_per_row=footprint.bytes_per_row,
                      budget=int(budget), reason=reason,
-                     largest_per_row=footprint.largest_per_row, cache=llc)
+                     largest_per_row=footprint.largest_per_row, cache=llc,
+                     op_elements_per_row=footprint.op_elements_per_row, nodes=footprint.nodes)
+
+
+def _cpu_rows(footprint: Footprint, llc: int, threads: int) -> tuple[int, str]:
+    """The CPU plan before the budget: the cache rule (torch splits an operator's rows over its
+    threads, so each thread's slice of the largest tensor must fit), raised by the per-pass
+    overhead rule and then by the threads rule, within ``_CPU_ROWS``."""
+    lo, hi = _CPU_ROWS
+    largest = max(1, footprint.largest_per_row or footprint.bytes_per_row)
+    want = _pow2_floor(min(hi, max(lo, threads * llc // (_CACHE_SHARE * largest))))
+    reason = "cache"
+    # a pass costs ~10 us per autograd node whatever its rows; each row ~1.4 ns per byte it
+    # stores (both measured at one thread); this keeps the fixed part near a tenth of the pass
+    fixed = min(hi, _pow2_floor(threads * footprint.nodes * _NODE_BYTES
+                                // max(1, footprint.bytes_per_row)))
+    if fixed > want:
+        want, reason = fixed, "overhead"
+    spread = min(hi, _rows_for_threads(footprint.op_elements_per_row, threads))
+    if spread > want:
+        want, reason = spread, "threads"
+    return want, reason
+
+
+def _rows_for_threads(op_elements: int, threads: int) -> int:
+    """The fewest rows (a power of two) at which a typical operator of ``op_elements`` per row
+    runs on all ``threads``: torch's ``at::parallel_for`` splits an element-wise operator into
+    ``ceil(numel / GRAIN_SIZE)`` tasks and runs it inline below the grain, so it needs
+    ``numel > (threads - 1) x GRAIN_SIZE``; 0 with one thread or nothing measured.
+
+    Examples
+    --------
+    >>> _rows_for_threads(64, 2), _rows_for_threads(128, 2), _rows_for_threads(64, 1)
+    (1024, 512, 0)
+    """
+    if threads <= 1 or op_elements <= 0:
+        return 0
+    need = (threads - 1) * _GRAIN_SIZE // op_elements + 1
+    return 1 << (need - 1).bit_length()
 
 
 def plan_key(row: torch.Tensor, grad: bool, key: Any) -> tuple:
@@ -231,7 +314,8 @@ def cached_plan(model: nn.Module, key: tuple, budget: int | None) -> BatchPlan |
     plan = _CACHE.get(unwrap(model), {}).get(key)
     if plan is None or budget is None or budget == plan.budget:
         return plan
-    fp = Footprint(plan.bytes_per_row, plan.rows, plan.largest_per_row)
+    fp = Footprint(plan.bytes_per_row, plan.rows, plan.largest_per_row, plan.op_elements_per_row,
+                   plan.nodes)
     return plan_rows(fp, torch.device(key[2]), budget, plan.cache or None)
 
 
@@ -246,10 +330,12 @@ class _Meter:
 
     def __init__(self, skip: set[int]) -> None:
         self.skip = skip
-        self.passes: list[tuple[int, int, int]] = []   # (rows, bytes stored, largest written)
+        # (rows, bytes stored, largest written, sizes in its autograd graph)
+        self.passes: list[tuple[int, int, int, _GraphSizes]] = []
         self._seen: dict[int, int] = {}
         self._rows = 0
         self._largest = 0
+        self._graph = _GraphSizes()
 
     def start(self, _m: nn.Module, inputs: tuple) -> None:
         self.close()
@@ -273,13 +359,16 @@ class _Meter:
                     self.store(o)
 
     def finished(self, _m: nn.Module, _i: tuple, out: Any) -> None:
-        """The root module returned: the largest tensor of its autograd graph."""
-        self._largest = max(self._largest, _largest_in_graph(out))
+        """The root module returned: the sizes in its autograd graph."""
+        graph = _graph_sizes(out, self.skip)
+        self._largest = max(self._largest, graph.largest)
+        self._graph = graph
 
     def close(self) -> None:
         if self._rows:
-            self.passes.append((self._rows, sum(self._seen.values()), self._largest))
-        self._seen, self._rows, self._largest = {}, 0, 0
+            self.passes.append((self._rows, sum(self._seen.values()), self._largest,
+                                self._graph))
+        self._seen, self._rows, self._largest, self._graph = {}, 0, 0, _GraphSizes()
 
     def footprint(self) -> Footprint:
         self.close()
@@ -288,32 +377,64 @@ class _Meter:
         # passes of a few rows (captum's end-point forward for the delta) are dominated by
         # tensors that do not grow with the rows (weights, transposes): only the large ones count
         big = [p for p in self.passes if 2 * p[0] >= max(q[0] for q in self.passes)]
-        rows, stored, _ = max(big, key=lambda p: (p[1] / p[0], p[0]))
+        rows, stored, _, graph = max(big, key=lambda p: (p[1] / p[0], p[0]))
         largest = max(-(-p[2] // p[0]) for p in big)
-        return Footprint(bytes_per_row=-(-stored // rows), rows=rows, largest_per_row=largest)
+        return Footprint(bytes_per_row=-(-stored // rows), rows=rows, largest_per_row=largest,
+                         op_elements_per_row=-(-graph.op_elements // rows), nodes=graph.nodes)
 
 
-def _largest_in_graph(out: Any) -> int:
-    """Bytes of the largest tensor in the autograd graph behind ``out``: every node's input
-    metadata is the shape of a forward result, whose gradient backward materializes."""
+@dataclass(frozen=True)
+class _GraphSizes:
+    """Sizes in one pass's autograd graph (see :func:`_graph_sizes`)."""
+
+    largest: int = 0          # bytes of its largest forward result
+    op_elements: int = 0      # median elements of a result on the input's gradient path
+    nodes: int = 0            # nodes on the input's gradient path (backward runs each)
+
+
+def _meta_numel(node: Any) -> tuple[int, int]:
+    """(elements, bytes) of the largest forward result a graph node receives a gradient for."""
+    best = (0, 0)
+    for meta in getattr(node, "_input_metadata", ()):
+        with contextlib.suppress(RuntimeError, TypeError, AttributeError):
+            numel = 1
+            for d in meta.shape:
+                numel *= int(d)
+            best = max(best, (numel, numel * meta.dtype.itemsize))
+    return best
+
+
+def _graph_sizes(out: Any, skip: set[int]) -> _GraphSizes:
+    """The largest tensor in the autograd graph behind ``out`` (every node's input metadata is
+    the shape of a forward result, whose gradient backward materializes), and the median
+    result size of the operators backward runs to reach the differentiated input: the nodes
+    from which a leaf that is not a parameter (storage not in ``skip``) is reachable. Branches
+    that only lead to weights are not run by ``torch.autograd.grad(out, inputs)``."""
     roots = [o.grad_fn for o in (out if isinstance(out, tuple) else (out,))
              if isinstance(o, torch.Tensor) and o.grad_fn is not None]
-    seen: set[int] = set()
-    stack: list[Any] = list(roots)
-    largest = 0
-    while stack:
-        node = stack.pop()
-        if node is None or id(node) in seen:
+    reaches: dict[int, bool] = {}
+    sizes: dict[int, tuple[int, int]] = {}
+    stack: list[tuple[Any, bool]] = [(r, False) for r in roots]
+    while stack:                                  # iterative post-order: graphs are deep
+        node, done = stack.pop()
+        if node is None or (id(node) in reaches and not done):
             continue
-        seen.add(id(node))
-        for meta in getattr(node, "_input_metadata", ()):
-            with contextlib.suppress(RuntimeError, TypeError, AttributeError):
-                size = meta.dtype.itemsize
-                for d in meta.shape:
-                    size *= int(d)
-                largest = max(largest, size)
-        stack.extend(nxt for nxt, _ in node.next_functions)
-    return largest
+        nxt = [n for n, _ in node.next_functions if n is not None]
+        if not done:
+            reaches[id(node)] = False
+            stack.append((node, True))
+            stack.extend((n, False) for n in nxt if id(n) not in reaches)
+            continue
+        var = getattr(node, "variable", None)
+        if isinstance(var, torch.Tensor):
+            reaches[id(node)] = var.untyped_storage().data_ptr() not in skip
+        else:
+            reaches[id(node)] = any(reaches.get(id(n), False) for n in nxt)
+            sizes[id(node)] = _meta_numel(node)
+    largest = max((b for _, b in sizes.values()), default=0)
+    path = sorted(e for k, (e, _) in sizes.items() if reaches[k] and e > 0)
+    return _GraphSizes(largest=largest, op_elements=path[len(path) // 2] if path else 0,
+                       nodes=len(path))
 
 
 @contextlib.contextmanager

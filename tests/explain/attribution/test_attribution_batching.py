@@ -93,9 +93,76 @@ def test_measure_counts_what_backward_keeps_per_row():
             torch.autograd.grad(model(x)[:, 0].sum(), x)
         fp = footprint()
         # tanh keeps its output (16 floats) and the first linear its input (6 floats) per row;
-        # the largest tensor of the pass is a 16-wide hidden layer
+        # the largest tensor of the pass is a 16-wide hidden layer; backward runs 3 nodes to
+        # the input (linear, tanh, linear), of median result 16 per row (outputs 3, 16, 16)
         assert fp == batching.Footprint(bytes_per_row=(16 + 6) * 4, rows=rows,
-                                        largest_per_row=16 * 4)
+                                        largest_per_row=16 * 4, op_elements_per_row=16,
+                                        nodes=3)
+
+
+def test_nodes_that_only_lead_to_weights_are_not_counted():
+    class Scaled(nn.Module):            # the weight goes through 3 operators of its own
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(5, 4))
+
+        def forward(self, x):
+            w = (self.w * 2).tanh().t()
+            return (x @ w).relu()
+
+    x = torch.randn(8, 4, requires_grad=True)
+    model = Scaled()
+    with batching.measure(model) as footprint:
+        torch.autograd.grad(model(x).sum(), x)
+    # the input's path is relu <- mm (2 nodes, 5 elements per row each); mul, tanh and the
+    # transpose only reach the weight, which autograd.grad(out, x) never runs
+    assert (footprint().nodes, footprint().op_elements_per_row) == (2, 5)
+
+
+def test_a_bidirectional_gru_is_planned_to_use_both_threads():
+    torch.manual_seed(0)
+
+    class BiGRU(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gru, self.head = nn.GRU(5, 64, batch_first=True, bidirectional=True), \
+                nn.Linear(128, 4)
+
+        def forward(self, x):
+            return self.head(self.gru(x)[0].mean(1))
+
+    model, x = BiGRU().eval(), torch.randn(4, 40, 5, requires_grad=True)
+    with batching.measure(model) as footprint:
+        torch.autograd.grad(model(x).sum(), x)
+    fp = footprint()
+    cpu, cache = torch.device("cpu"), 32 * 2**20
+    one, two = (batching.plan_rows(fp, cpu, 2**30, cache=cache, threads=t) for t in (1, 2))
+    # each step's operators hold 64 elements per row (a 64-unit state): torch runs them on one
+    # thread up to 32,768 elements, i.e. up to 512 rows; the cache rule alone would give 512
+    assert fp.op_elements_per_row == 64 and fp.nodes > 1000
+    assert (one.rows, one.reason) == (256, "cache")
+    assert (two.rows, two.reason) == (1024, "threads")
+
+
+def test_the_overhead_and_threads_rules_only_raise_the_rows():
+    cpu, cache = torch.device("cpu"), 32 * 2**20
+    base = batching.Footprint(bytes_per_row=250_000, rows=64, largest_per_row=50_000)
+    many = batching.Footprint(bytes_per_row=250_000, rows=64, largest_per_row=50_000,
+                              nodes=2000, op_elements_per_row=4096)
+    small = batching.Footprint(bytes_per_row=250_000, rows=64, largest_per_row=50_000,
+                               nodes=10, op_elements_per_row=8)
+    plans = {name: [batching.plan_rows(fp, cpu, 2**30, cache=cache, threads=t)
+                    for t in (1, 2, 4)] for name, fp in
+             (("base", base), ("many", many), ("small", small))}
+    assert [p.rows for p in plans["base"]] == [128, 256, 512]
+    # 2000 nodes x 64 KiB / 250 kB per row = 524 rows per thread (at most 1,024)
+    assert [(p.rows, p.reason) for p in plans["many"]] == [
+        (512, "overhead"), (1024, "overhead"), (1024, "overhead")]
+    # 8 elements per operator and row: 4,097 rows for 2 threads, capped at 1,024
+    assert [(p.rows, p.reason) for p in plans["small"]] == [
+        (128, "cache"), (1024, "threads"), (1024, "threads")]
+    # the budget still caps everything
+    assert batching.plan_rows(many, cpu, 2**28, cache=cache, threads=2).reason == "budget"
 
 
 def test_measure_sees_the_large_intermediate_of_a_recurrent_net():
