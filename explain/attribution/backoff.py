@@ -26,15 +26,16 @@ OUT_OF_MEMORY = "out of memory"   # the reason of a plan cut to the pass that fi
 
 
 def call_rows(inputs: tuple) -> int:
-    """Rows of a module call: the first dimension of its first positional tensor (1 if none).
+    """Rows of a module call: the first dimension of its first positional tensor (0 when it
+    has none, e.g. a call by keywords: unknown).
 
     Examples
     --------
     >>> call_rows((torch.zeros(5, 3), 2)), call_rows((7,))
-    (5, 1)
+    (5, 0)
     """
     first = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
-    return int(first.shape[0]) if first is not None and first.dim() > 0 else 1
+    return int(first.shape[0]) if first is not None and first.dim() > 0 else 0
 
 
 @dataclass
@@ -54,7 +55,8 @@ class Backoff:
     fitted : the largest pass, in rows, that completed since the last out-of-memory error.
     asked : the rows per pass the running call of ``fn`` may use (its ``rows``, or the plan a
         measured probe found part-way, see :meth:`allow`).
-    largest : the largest pass the running call of ``fn`` started (0: none seen).
+    largest : the largest pass the running call of ``fn`` started (0: none seen, or only
+        calls whose rows are unknown; then a pass is taken to be ``asked`` rows).
 
     Examples
     --------

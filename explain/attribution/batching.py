@@ -261,7 +261,7 @@ class _Meter:
 
     def start(self, _m: nn.Module, inputs: tuple) -> None:
         self.close()
-        self._rows = call_rows(inputs)
+        self._rows = call_rows(inputs) or 1   # a call by keywords: taken as one row
 
     def store(self, t: torch.Tensor) -> None:
         try:

@@ -172,3 +172,18 @@ def test_no_out_of_memory_leaves_the_plan_as_it_was():
     out = run_chunked(lambda lo, hi, rows: hi - lo, 5, chunk=2, rows=64, warnings=[],
                       backoff=backoff)
     assert out == [2, 2, 1] and backoff.capped(plan) is plan and backoff.rows == 0
+
+
+def test_a_pass_of_unknown_rows_is_taken_to_be_the_rows_asked():
+    model, notes = _net(), []
+
+    def work(lo: int, hi: int, rows: int) -> int:
+        with torch.no_grad():
+            model(input=torch.zeros(3, 6))              # by keyword: the hook sees no rows
+        if rows > 8:
+            raise RuntimeError("CUDA out of memory")
+        return hi - lo
+
+    out = run_chunked(work, 1, chunk=1, rows=32, warnings=notes, backoff=Backoff(model))
+    # not mistaken for a one-row pass (that would end in "one sample per pass" at once)
+    assert out == [1] and notes == [OOM.format(1, 16), OOM.format(1, 8)]
