@@ -112,9 +112,10 @@ class Backoff:
         return self.rows
 
     def succeeded(self) -> None:
-        """The running call completed: after an out-of-memory error, its passes fit."""
+        """The running call completed: after an out-of-memory error, its passes fit (the
+        largest as it really ran, also when that was more than asked)."""
         if self.rows:
-            self.fitted = max(self.fitted, self.ran())
+            self.fitted = max(self.fitted, self.largest or self.asked)
 
     def capped(self, plan: BatchPlan) -> BatchPlan:
         """``plan`` cut to the largest pass that fit since the last out-of-memory error (to
@@ -136,8 +137,8 @@ def run_chunked(fn: Callable[[int, int, int], Any], n: int, chunk: int, rows: in
                 warnings: list[str], start: int = 0,
                 backoff: Backoff | None = None) -> list[Any]:
     """Call ``fn(lo, hi, rows)`` over ``range(start, n)`` in chunks; on an out-of-memory error
-    halve the chunk and the rows of the largest pass that ran (see :class:`Backoff`, which
-    records what fit) and retry.
+    halve the chunk that ran (``hi - lo`` samples) and the rows of the largest pass that ran
+    (see :class:`Backoff`, which records what fit) and retry.
 
     Returns the list of ``fn`` results in order. Raises :class:`AttributionError` when even one
     sample in a pass of one row runs out of memory.
@@ -154,13 +155,13 @@ def run_chunked(fn: Callable[[int, int, int], Any], n: int, chunk: int, rows: in
             except (torch.cuda.OutOfMemoryError, RuntimeError) as err:
                 if not _is_oom(err):
                     raise
-                if chunk == 1 and backoff.ran() == 1:
+                if hi - lo == 1 and backoff.ran() == 1:
                     raise AttributionError(
                         "Attribution ran out of memory with one sample per pass. Free memory, "
                         "lower 'n_steps'/'n_samples', or move the model to CPU.") from err
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
-                chunk, rows = max(1, chunk // 2), backoff.failed()
+                chunk, rows = max(1, (hi - lo) // 2), backoff.failed()  # halve what ran
                 warnings.append(f"out of memory: retried with {chunk} samples and {rows} rows "
                                 "per pass")
                 continue

@@ -187,3 +187,20 @@ def test_a_pass_of_unknown_rows_is_taken_to_be_the_rows_asked():
     out = run_chunked(work, 1, chunk=1, rows=32, warnings=notes, backoff=Backoff(model))
     # not mistaken for a one-row pass (that would end in "one sample per pass" at once)
     assert out == [1] and notes == [OOM.format(1, 16), OOM.format(1, 8)]
+
+
+def test_the_pass_that_fit_is_the_pass_as_it_ran_also_when_larger_than_asked():
+    model, notes = _net(), []
+    backoff = Backoff(model)
+
+    def work(lo: int, hi: int, rows: int) -> int:
+        with torch.no_grad():
+            model(torch.zeros(hi - lo, 6))              # the whole chunk, whatever rows says
+        if hi - lo > 4:
+            raise RuntimeError("CUDA out of memory")
+        return hi - lo
+
+    out = run_chunked(work, 8, chunk=8, rows=2, warnings=notes, backoff=backoff)
+    assert out == [4, 4] and notes == [OOM.format(4, 1)]
+    # 4-row passes completed, although 1 row was asked: the plan remembers 4
+    assert backoff.fitted == 4 and backoff.capped(batching.BatchPlan(rows=64)).rows == 4
