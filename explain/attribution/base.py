@@ -24,6 +24,7 @@ from explain._core.guard import ModelGuard
 from explain._registry import Registry
 from explain._validation import unknown_name
 from explain.attribution import preflight as pf
+from explain.attribution.backoff import Backoff, run_chunked
 from explain.attribution.batching import (
     PROBE_ROWS,
     BatchPlan,
@@ -34,7 +35,6 @@ from explain.attribution.batching import (
     plan_key,
     plan_rows,
     remember,
-    run_chunked,
 )
 from explain.attribution.job import Chunk, Job
 from explain.attribution.result import Attribution
@@ -274,35 +274,41 @@ class Explainer:
         return values, delta
 
     def _chunks(self, job: Job, options: dict[str, Any], one: Callable) -> list[Any]:
-        """Run ``one`` over every chunk; on a new shape the first chunk is the measured probe."""
+        """Run ``one`` over every chunk; on a new shape the first chunk is the measured probe.
+        After an out-of-memory back-off the plan (reported and remembered) is the largest pass
+        that fit, so the next call starts there; a given ``batch_size`` backs off in the call."""
         n = job.x.shape[0]
-        self.evaluations(job, options)             # checks the method's options (n_steps...)
+        evals = max(1, self.evaluations(job, options))  # checks the method's options (n_steps...)
+        backoff = Backoff(job.model)                    # the passes are calls of job.model
         if job.batch_size is not None:
             job.plan = BatchPlan(rows=max(1, int(job.batch_size)))
             return run_chunked(one, n, min(n, self.chunk_size(job.plan.rows, job, options)),
-                               job.plan.rows, job.warnings)
+                               job.plan.rows, job.warnings, backoff=backoff)
         key = plan_key(job.x, self.gradient, job.token_ids is not None)
         plan = cached_plan(self.model, key, job.memory_budget)  # the caller's model, not a copy
         outs: list[Any] = []
-        if plan is None and n * max(1, self.evaluations(job, options)) <= PROBE_ROWS:
+        if plan is None and n * evals <= PROBE_ROWS:
             # the whole job is one pass no larger than a probe: nothing to plan or measure
-            job.plan = BatchPlan(rows=n * max(1, self.evaluations(job, options)),
-                                 reason="one pass")
-            return run_chunked(one, n, n, job.plan.rows, job.warnings)
-        if plan is None:
-            outs, plan = self._probe(job, options, one, key)
+            plan = BatchPlan(rows=n * evals, reason="one pass")
+            outs = run_chunked(one, n, n, plan.rows, job.warnings, backoff=backoff)
+        elif plan is None:
+            outs, plan = self._probe(job, options, one, key, backoff)
         job.plan = plan
         start = sum(int(v.shape[0]) for v, _ in outs)
         chunk = min(n, self.chunk_size(plan.rows, job, options))
-        return outs + run_chunked(one, n, chunk, plan.rows, job.warnings, start=start)
+        outs += run_chunked(one, n, chunk, plan.rows, job.warnings, start=start, backoff=backoff)
+        if backoff.rows:  # it ran out of memory: remember the pass that fit
+            job.plan = backoff.capped(plan)
+            remember(self.model, key, job.plan)
+        return outs
 
-    def _probe(self, job: Job, options: dict[str, Any], one: Callable, key: tuple
-               ) -> tuple[list[Any], BatchPlan]:
+    def _probe(self, job: Job, options: dict[str, Any], one: Callable, key: tuple,
+               backoff: Backoff) -> tuple[list[Any], BatchPlan]:
         """Run the first chunk of a new shape under :func:`measure` and plan from it. Its size
         comes from :meth:`Job.footprint` (4 samples; it over-counts per row, so the first pass
         is no larger than the final plan). A method that :meth:`plans_in_chunk` measures only
         the first pass of a chunk and runs the rest of that chunk at the plan; otherwise the
-        chunk is one pass."""
+        chunk is one pass. A plan found after an out-of-memory back-off is cut to what fit."""
         n, evals = job.x.shape[0], max(1, self.evaluations(job, options))
         budget = (memory_budget(job.x.device) if job.memory_budget is None
                   else int(job.memory_budget))
@@ -319,18 +325,20 @@ class Explainer:
 
             def after_probe() -> int:
                 job.after_probe = None
-                found.append(plan_rows(footprint(), job.x.device, budget))
+                found.append(backoff.capped(plan_rows(footprint(), job.x.device, budget)))
                 stack.close()                 # the rest of the chunk runs without the meter
                 job.probe_s = time.perf_counter() - t
+                backoff.allow(found[0].rows)  # the rest of the chunk runs at the plan
                 return found[0].rows
 
             job.after_probe = after_probe if in_chunk else None
-            outs = run_chunked(one, probe_n, probe_n, probe_rows, job.warnings)
+            outs = run_chunked(one, probe_n, probe_n, probe_rows, job.warnings, backoff=backoff)
             if not found:
                 after_probe()
         job.after_probe = None
-        remember(self.model, key, found[0])
-        return outs, found[0]
+        plan = backoff.capped(found[0])
+        remember(self.model, key, plan)
+        return outs, plan
 
     def _finish(self, job: Job, values: torch.Tensor, delta: torch.Tensor | None) -> None:
         """Hook after all chunks ran (e.g. integrated gradients reports unconverged samples)."""

@@ -67,6 +67,7 @@ has no clear best (512 / 1024 / 2048 rows: 0.25 / 0.29 / 0.26 s); the plan does 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import os
 import weakref
@@ -78,7 +79,7 @@ import torch
 from torch import nn
 
 from explain._core.outputs import unwrap
-from explain.errors import AttributionError
+from explain.attribution.backoff import OUT_OF_MEMORY, call_rows, run_chunked
 
 __all__ = ["BatchPlan", "Footprint", "plan_rows", "measure", "cached_plan", "remember",
            "run_chunked", "memory_budget", "available_memory", "expand_args", "clear_cache", "plan_key", "PROBE_ROWS",
@@ -129,7 +130,8 @@ class BatchPlan:
     budget : the memory budget in bytes the plan respects.
     reason : which rule set ``rows`` (``"cache"``, ``"overhead"``, ``"threads"``, ``"budget"``,
         ``"device"``, ``"given"``, ``"one pass"``: the whole job fit in one pass of at most
-        ``PROBE_ROWS`` rows, so nothing was measured).
+        ``PROBE_ROWS`` rows, so nothing was measured; ``"out of memory"``: cut to the largest
+        pass that fit after an out-of-memory error).
     largest_per_row : measured bytes per row of the largest tensor a pass writes.
     cache : the last-level cache size in bytes the plan used (0 on CUDA or when given).
     op_elements_per_row : measured median elements per row of an operator's result.
@@ -310,13 +312,17 @@ def plan_key(row: torch.Tensor, grad: bool, key: Any) -> tuple:
 
 
 def cached_plan(model: nn.Module, key: tuple, budget: int | None) -> BatchPlan | None:
-    """A remembered plan for ``model`` and ``key``; re-planned when the budget changed."""
+    """A remembered plan for ``model`` and ``key``; re-planned when the budget changed (no
+    larger than a plan an out-of-memory error cut)."""
     plan = _CACHE.get(unwrap(model), {}).get(key)
     if plan is None or budget is None or budget == plan.budget:
         return plan
     fp = Footprint(plan.bytes_per_row, plan.rows, plan.largest_per_row, plan.op_elements_per_row,
                    plan.nodes)
-    return plan_rows(fp, torch.device(key[2]), budget, plan.cache or None)
+    again = plan_rows(fp, torch.device(key[2]), budget, plan.cache or None)
+    if plan.reason == OUT_OF_MEMORY and again.rows > plan.rows:  # the device said no: keep it
+        return dataclasses.replace(again, rows=plan.rows, reason=OUT_OF_MEMORY)
+    return again
 
 
 def remember(model: nn.Module, key: tuple, plan: BatchPlan) -> None:
@@ -326,7 +332,8 @@ def remember(model: nn.Module, key: tuple, plan: BatchPlan) -> None:
 
 
 class _Meter:
-    """Bytes stored per pass; a pass starts at each call of the root module."""
+    """Bytes stored per pass; a pass starts at each call of the root module and counts only
+    when that call returned (a pass that ran out of memory half-way stored a part, or nothing)."""
 
     def __init__(self, skip: set[int]) -> None:
         self.skip = skip
@@ -336,11 +343,11 @@ class _Meter:
         self._rows = 0
         self._largest = 0
         self._graph = _GraphSizes()
+        self._returned = False
 
     def start(self, _m: nn.Module, inputs: tuple) -> None:
         self.close()
-        first = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
-        self._rows = int(first.shape[0]) if first is not None and first.dim() > 0 else 1
+        self._rows = call_rows(inputs) or 1   # a call by keywords: taken as one row
 
     def store(self, t: torch.Tensor) -> None:
         try:
@@ -363,12 +370,16 @@ class _Meter:
         graph = _graph_sizes(out, self.skip)
         self._largest = max(self._largest, graph.largest)
         self._graph = graph
+        self._returned = True
 
     def close(self) -> None:
-        if self._rows:
+        """End the pass; it counts only if the root module returned (what autograd saves after
+        that, e.g. captum's selection of the target logit, still belongs to it)."""
+        if self._rows and self._returned:
             self.passes.append((self._rows, sum(self._seen.values()), self._largest,
                                 self._graph))
         self._seen, self._rows, self._largest, self._graph = {}, 0, 0, _GraphSizes()
+        self._returned = False
 
     def footprint(self) -> Footprint:
         self.close()
@@ -463,38 +474,3 @@ def measure(model: nn.Module) -> Iterator[Callable[[], Footprint]]:
         for h in handles:
             h.remove()
 
-
-def _is_oom(err: BaseException) -> bool:
-    msg = str(err).lower()
-    return isinstance(err, torch.cuda.OutOfMemoryError) or "out of memory" in msg or (
-        "can't allocate memory" in msg)
-
-
-def run_chunked(fn: Callable[[int, int, int], Any], n: int, chunk: int, rows: int,
-                warnings: list[str], start: int = 0) -> list[Any]:
-    """Call ``fn(lo, hi, rows)`` over ``range(start, n)`` in chunks; halve both sizes on OOM.
-
-    Returns the list of ``fn`` results in order. Raises :class:`AttributionError` when even one
-    sample per pass runs out of memory.
-    """
-    outs, lo = [], start
-    chunk, rows = max(1, chunk), max(1, rows)
-    while lo < n:
-        hi = min(n, lo + chunk)
-        try:
-            outs.append(fn(lo, hi, rows))
-        except (torch.cuda.OutOfMemoryError, RuntimeError) as err:
-            if not _is_oom(err):
-                raise
-            if chunk == 1 and rows == 1:
-                raise AttributionError(
-                    "Attribution ran out of memory with one sample per pass. Free memory, "
-                    "lower 'n_steps'/'n_samples', or move the model to CPU.") from err
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            chunk, rows = max(1, chunk // 2), max(1, rows // 2)
-            warnings.append(f"out of memory: retried with {chunk} samples and {rows} rows "
-                            "per pass")
-            continue
-        lo = hi
-    return outs

@@ -236,7 +236,9 @@ def test_a_simulated_out_of_memory_backs_off_and_the_values_stay_right():
     tight = attribute(Tight().eval(), x, target=0, n_steps=8, batch_size=64)
     free = attribute(model, x, target=0, n_steps=8, batch_size=64)
     assert torch.allclose(tight.values, free.values, atol=1e-6)
-    assert tight.warnings[0] == "out of memory: retried with 6 samples and 32 rows per pass"
+    # the failed pass held 12 samples x 4 of the 8 steps (48 rows, not the 64 given): the
+    # retry halves that pass
+    assert tight.warnings[0] == "out of memory: retried with 6 samples and 24 rows per pass"
 
 
 def test_out_of_memory_halves_the_chunk_and_says_so():
@@ -250,9 +252,9 @@ def test_out_of_memory_halves_the_chunk_and_says_so():
 
     out = batching.run_chunked(work, 5, chunk=8, rows=64, warnings=notes)
     assert out == [2, 2, 1] and sum(out) == 5
-    assert calls[:3] == [(0, 5, 64), (0, 4, 32), (0, 2, 16)]
-    assert notes == ["out of memory: retried with 4 samples and 32 rows per pass",
-                     "out of memory: retried with 2 samples and 16 rows per pass"]
+    # the chunk that ran held 5 samples (not 8): halved to 2, so one retry fits
+    assert calls == [(0, 5, 64), (0, 2, 32), (2, 4, 32), (4, 5, 32)]
+    assert notes == ["out of memory: retried with 2 samples and 32 rows per pass"]
 
 
 def test_out_of_memory_with_one_sample_is_a_clear_error():

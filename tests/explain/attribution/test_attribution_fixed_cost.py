@@ -126,11 +126,12 @@ def test_an_out_of_memory_in_the_probe_pass_backs_off_and_the_values_stay_right(
     tight = attribute(Tight().eval(), x, target=0, n_steps=8)
     free = attribute(net, x, target=0, n_steps=8, batch_size=64)
     assert torch.allclose(tight.values, free.values, atol=1e-6)
-    # the first pass (12 samples x 8 steps), and 6 x 8 and 3 x 8 do not fit; 1 x 8 does
+    # the first pass (12 samples x 8 steps), and 6 x 8 and 3 x 8 do not fit; 1 x 8 does; each
+    # retry halves the pass that ran (96 rows), not the 1024-row plan
     assert list(tight.warnings) == [
-        "out of memory: retried with 6 samples and 512 rows per pass",
-        "out of memory: retried with 3 samples and 256 rows per pass",
-        "out of memory: retried with 1 samples and 128 rows per pass"]
+        "out of memory: retried with 6 samples and 48 rows per pass",
+        "out of memory: retried with 3 samples and 24 rows per pass",
+        "out of memory: retried with 1 samples and 12 rows per pass"]
 
 
 def test_clear_cache_makes_the_next_call_a_first_call():
