@@ -31,7 +31,7 @@ import torch
 from captum._utils.common import _run_forward
 
 __all__ = ["summed_gradients", "fast_gradients", "sample_seeds", "noise_draws",
-           "per_copy", "in_passes", "mean_over_copies"]
+           "per_copy", "average_copies"]
 
 T = TypeVar("T")
 
@@ -65,7 +65,8 @@ def fast_gradients(method: T) -> T:
 
 
 def sample_seeds(seed: int, x: torch.Tensor, lengths: list[int] | None = None) -> list[int]:
-    """One 64-bit seed per sample, from ``seed`` and the sample's own values.
+    """One seed per sample (64 bits; a CPU generator uses the low 32), from ``seed`` and the
+    sample's own values.
 
     A sample's noise then depends on nothing but the sample and ``seed``: not on its position
     in the batch, nor on which samples share its chunk, nor on how many frames of padding its
@@ -111,6 +112,7 @@ def noise_draws(x: torch.Tensor, copies: int, stdevs: list[float], seeds: list[i
     """
     noise = torch.zeros((x.shape[0] * copies, *x.shape[1:]), dtype=x.dtype, device=x.device)
     points = torch.empty(x.shape[0] * copies, dtype=x.dtype, device=x.device) if alphas else None
+    wide = torch.float32 if x.device.type == "mps" else torch.float64   # MPS has no float64
     for i, seed in enumerate(seeds):
         gen = torch.Generator(device=x.device)
         gen.manual_seed(seed)
@@ -119,8 +121,7 @@ def noise_draws(x: torch.Tensor, copies: int, stdevs: list[float], seeds: list[i
         own.copy_(torch.randn(own.shape, generator=gen, dtype=x.dtype, device=x.device)
                   * stdevs[i])
         if points is not None:
-            points[rows] = torch.rand(copies, generator=gen, dtype=torch.float64,
-                                      device=x.device).to(x.dtype)
+            points[rows] = torch.rand(copies, generator=gen, dtype=wide, device=x.device)
     return noise, points
 
 
@@ -133,13 +134,31 @@ def per_copy(args: tuple, batch: int, copies: int) -> tuple:
                  for a in args)
 
 
-def in_passes(fn: Callable[[slice], torch.Tensor], total: int, rows: int) -> torch.Tensor:
-    """``fn`` over consecutive slices of ``rows`` of ``range(total)``, concatenated."""
+def average_copies(x: torch.Tensor, noise: torch.Tensor, copies: int, rows: int,
+                   attribute: Callable[[torch.Tensor, slice], torch.Tensor]) -> torch.Tensor:
+    """Each sample's mean attribution over its copies ``x_i + noise``, ``[batch, *sample]``.
+
+    ``noise`` is ``[batch * copies, *sample]`` from :func:`noise_draws`; ``attribute(part,
+    rows)`` attributes the copies ``part`` (rows ``rows`` of the copies) in one pass of at most
+    ``rows`` copies. One buffer serves throughout: the noise becomes the copies (in place),
+    each pass's copies become their attributions, and those are averaged as captum's
+    ``NoiseTunnel`` averages them (``sum * 1 / nt_samples`` over each sample's copies).
+
+    Examples
+    --------
+    >>> x = torch.tensor([[1.0], [2.0]])
+    >>> noise = torch.tensor([[0.5], [-0.5], [1.0], [3.0]])    # 2 copies of each sample
+    >>> average_copies(x, noise, 2, 3, lambda part, rows: part ** 2).tolist()
+    [[1.25], [17.0]]
+    """
+    buf = noise.view(x.shape[0], copies, *x.shape[1:])
+    with torch.no_grad():
+        buf.add_(x.detach()[:, None])                       # the copies, rows of sample 0 first
+    buf = buf.view_as(noise)
     step = max(1, int(rows))
-    return torch.cat([fn(slice(lo, min(total, lo + step))) for lo in range(0, total, step)])
-
-
-def mean_over_copies(values: torch.Tensor, copies: int) -> torch.Tensor:
-    """``[batch * copies, *sample]`` -> ``[batch, *sample]``: each sample's mean over its
-    copies, summed and divided as captum's ``NoiseTunnel`` does (``sum * 1 / nt_samples``)."""
-    return values.view(-1, copies, *values.shape[1:]).sum(dim=1) * 1 / copies
+    for lo in range(0, buf.shape[0], step):
+        part = slice(lo, min(buf.shape[0], lo + step))
+        values = attribute(buf[part], part)
+        with torch.no_grad():
+            buf[part] = values
+    return buf.view(x.shape[0], copies, *x.shape[1:]).sum(dim=1) * 1 / copies

@@ -29,8 +29,7 @@ from explain._validation import check_float, check_int
 from explain.attribution.base import Chunk, Explainer, Job, register_explainer
 from explain.attribution.batching import expand_args
 from explain.attribution.methods._gradients import (
-    in_passes,
-    mean_over_copies,
+    average_copies,
     noise_draws,
     per_copy,
     sample_seeds,
@@ -75,15 +74,15 @@ class GradientShap(Explainer):
             noise, alphas = noise_draws(chunk.x, k, [stdev] * n,
                                         sample_seeds(seed, chunk.x, kept.lengths),
                                         lengths=kept.lengths, alphas=True)
-            noisy = chunk.x.detach().repeat_interleave(k, dim=0) + noise  # [n * k, ...]
-            base = chunk.baselines.detach().repeat_interleave(k, dim=0)
         assert alphas is not None                     # asked for: alphas=True
         target, args = chunk.target.repeat_interleave(k), per_copy(kept.args, n, k)
+        baselines = chunk.baselines.detach()
 
-        def one_pass(part: slice) -> torch.Tensor:
-            scaled = _scale_input(noisy[part], base[part], alphas[part])
+        def one_pass(copies: torch.Tensor, part: slice) -> torch.Tensor:
+            base = baselines[torch.arange(part.start, part.stop, device=copies.device) // k]
+            scaled = _scale_input(copies, base, alphas[part])
             grads = summed_gradients(kept.forward, (scaled,), target[part],
                                      expand_args(args, part, n * k) or None)
-            return (noisy[part] - base[part]) * grads[0]
+            return (copies - base) * grads[0]
 
-        return mean_over_copies(in_passes(one_pass, n * k, rows), k), None
+        return average_copies(chunk.x, noise, k, rows, one_pass), None

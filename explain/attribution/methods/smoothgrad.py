@@ -18,9 +18,8 @@ from explain._validation import check_float, check_int
 from explain.attribution.base import Chunk, Explainer, Job, register_explainer
 from explain.attribution.batching import expand_args
 from explain.attribution.methods._gradients import (
+    average_copies,
     fast_gradients,
-    in_passes,
-    mean_over_copies,
     noise_draws,
     per_copy,
     sample_seeds,
@@ -70,17 +69,15 @@ class SmoothGrad(Explainer):
             stdevs = [spread * r or spread for r in value_ranges(chunk.x, kept.lengths).tolist()]
             noise, _ = noise_draws(chunk.x, k, stdevs, sample_seeds(seed, chunk.x, kept.lengths),
                                    lengths=kept.lengths)
-            noisy = chunk.x.detach().repeat_interleave(k, dim=0) + noise  # [n * k, ...]
         target, args = chunk.target.repeat_interleave(k), per_copy(kept.args, n, k)
         saliency = fast_gradients(attr.Saliency(kept.forward))
 
-        def one_pass(part: slice) -> torch.Tensor:
-            return saliency.attribute(noisy[part], target=target[part], abs=True,
+        def one_pass(copies: torch.Tensor, part: slice) -> torch.Tensor:
+            return saliency.attribute(copies, target=target[part], abs=True,
                                       additional_forward_args=expand_args(args, part, n * k)
                                       or None)
 
-        return mean_over_copies(in_passes(one_pass, n * k, rows), k), None
-
+        return average_copies(chunk.x, noise, k, rows, one_pass), None
 
 def value_ranges(x: torch.Tensor, lengths: list[int] | None = None) -> torch.Tensor:
     """``[batch]``: each sample's max - min, over its valid frames when ``lengths`` are given
