@@ -79,12 +79,14 @@ def sample_seeds(seed: int, x: torch.Tensor, lengths: list[int] | None = None) -
     True
     """
     rows = x.detach().cpu().contiguous()
+    raw = rows.view(rows.shape[0], -1).view(torch.uint8).numpy()      # [batch, bytes]
+    per_frame = raw.shape[1] // max(1, rows.shape[1]) if rows.dim() > 1 else raw.shape[1]
+    head = hashlib.blake2b(f"{int(seed)}|{rows.dtype}|{tuple(rows.shape[2:])}|".encode(),
+                           digest_size=8)
     seeds = []
-    for i in range(rows.shape[0]):
-        own = rows[i] if lengths is None else rows[i, :lengths[i]]
-        h = hashlib.blake2b(f"{int(seed)}|{own.dtype}|{tuple(own.shape)}|".encode(),
-                            digest_size=8)
-        h.update(own.contiguous().view(torch.uint8).numpy().tobytes())
+    for i in range(raw.shape[0]):
+        h = head.copy()
+        h.update((raw[i] if lengths is None else raw[i, :lengths[i] * per_frame]).data)
         seeds.append(int.from_bytes(h.digest(), "little"))
     return seeds
 
@@ -110,19 +112,24 @@ def noise_draws(x: torch.Tensor, copies: int, stdevs: list[float], seeds: list[i
     >>> noise.shape, alphas.shape, torch.equal(noise[:4] * 0.5, noise[4:])
     (torch.Size([8, 3]), torch.Size([8]), True)
     """
-    noise = torch.zeros((x.shape[0] * copies, *x.shape[1:]), dtype=x.dtype, device=x.device)
-    points = torch.empty(x.shape[0] * copies, dtype=x.dtype, device=x.device) if alphas else None
-    wide = torch.float32 if x.device.type == "mps" else torch.float64   # MPS has no float64
+    n, dev = x.shape[0], x.device
+    noise = torch.zeros((n * copies, *x.shape[1:]), dtype=x.dtype, device=dev)
+    wide = torch.float32 if dev.type == "mps" else torch.float64      # MPS has no float64
+    points = torch.empty(n * copies, dtype=wide, device=dev) if alphas else None
+    gen = torch.Generator(device=dev)
     for i, seed in enumerate(seeds):
-        gen = torch.Generator(device=x.device)
         gen.manual_seed(seed)
         rows = slice(i * copies, (i + 1) * copies)
-        own = noise[rows] if lengths is None else noise[rows, :lengths[i]]  # a view of noise
-        own.copy_(torch.randn(own.shape, generator=gen, dtype=x.dtype, device=x.device)
-                  * stdevs[i])
+        if lengths is None:                                            # rows: contiguous
+            torch.randn(noise[rows].shape, generator=gen, out=noise[rows])
+        else:
+            noise[rows, :lengths[i]] = torch.randn((copies, lengths[i], *x.shape[2:]),
+                                                   generator=gen, dtype=x.dtype, device=dev)
         if points is not None:
-            points[rows] = torch.rand(copies, generator=gen, dtype=wide, device=x.device)
-    return noise, points
+            torch.rand(copies, generator=gen, dtype=wide, device=dev, out=points[rows])
+    per_sample = noise.view(n, -1)
+    per_sample.mul_(torch.tensor(stdevs, dtype=x.dtype, device=dev)[:, None])  # N(0,1) * stdev
+    return noise, None if points is None else points.to(x.dtype)
 
 
 def per_copy(args: tuple, batch: int, copies: int) -> tuple:
