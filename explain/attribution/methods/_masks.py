@@ -4,14 +4,15 @@ padding of sequences that noisy copies must keep (smoothgrad, gradient_shap)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
 from explain._core.tensors import valid_frames
 from explain.attribution.base import Job
 
-__all__ = ["default_window", "default_mask", "patch", "keep_padding", "perturbation_chunk"]
+__all__ = ["default_window", "default_mask", "patch", "keep_padding", "Padding",
+           "perturbation_chunk"]
 
 
 def patch(side: int) -> int:
@@ -73,24 +74,43 @@ def count(mask: torch.Tensor | None, job: Job) -> int:
     return int(mask.max()) + 1 if mask is not None else int(job.x[0].numel())
 
 
-def keep_padding(job: Job, x: torch.Tensor) -> Callable[..., torch.Tensor]:
-    """``job.forward``, or for padded sequences a forward that zeroes noisy copies' padding.
+class Padding(NamedTuple):
+    """What :func:`keep_padding` hands a noisy method for one chunk."""
+
+    forward: Callable[..., torch.Tensor]  # forward(copies, *args)
+    args: tuple                           # the chunk's args, led by the valid-frame mask if any
+    lengths: list[int] | None             # valid frames per sample of padded sequences
+
+
+def keep_padding(job: Job, x: torch.Tensor, args: tuple) -> Padding:
+    """``job.forward`` and ``args``, or for padded sequences a forward that zeroes the padding
+    of noisy or interpolated copies.
 
     Padded sequences are ``[batch, time, features]`` with all-zero trailing frames (a packed RNN
     reads each length from them). Noise on those frames would make every copy a full-length
     sequence: the model would explain frames that are not there, at the cost of full-length
-    passes. captum's NoiseTunnel repeats each sample ``k`` times in a row
-    (``repeat_interleave``), so the returned forward multiplies copy ``j`` by the valid-frame
-    mask of sample ``j // k``; the gradient on padding is then exactly 0.
+    passes. The returned forward takes the valid-frame mask ``[rows, time, 1]`` as its first
+    extra argument (so it is repeated and sliced with the copies like any per-sample argument)
+    and multiplies each copy by it; the gradient on padding is then exactly 0. ``lengths``
+    tells the noise draw which frames are the sequence's own.
+
+    Examples
+    --------
+    >>> x = torch.zeros(2, 3, 1)
+    >>> x[0, :2], x[1, :1] = 1.0, 2.0
+    >>> job = Job(model=None, card=None, modality="sequence", inputs=x, x=x, baselines=x,
+    ...           args=(), forward=lambda z: z.sum((1, 2))[:, None], target=torch.zeros(2))
+    >>> kept = keep_padding(job, x, ())
+    >>> kept.lengths, kept.forward(torch.ones(2, 3, 1), *kept.args).tolist()
+    ([2, 1], [[2.0], [1.0]])
     """
     if job.modality not in ("sequence", "audio") or x.dim() != 3 or job.token_ids is not None:
-        return job.forward
-    valid = valid_frames(x).to(x.dtype)[..., None]                     # [chunk, time, 1]
+        return Padding(job.forward, args, None)
+    valid = valid_frames(x)                                           # [chunk, time]
     if bool(valid.all()):
-        return job.forward
+        return Padding(job.forward, args, None)
 
-    def forward(noisy: torch.Tensor, *args: Any) -> torch.Tensor:
-        k = noisy.shape[0] // valid.shape[0]
-        return job.forward(noisy * valid.repeat_interleave(k, dim=0), *args)
+    def forward(copies: torch.Tensor, mask: torch.Tensor, *rest: Any) -> torch.Tensor:
+        return job.forward(copies * mask, *rest)
 
-    return forward
+    return Padding(forward, (valid.to(x.dtype)[..., None], *args), valid.sum(1).tolist())

@@ -85,7 +85,8 @@ def test_gradient_shap_seed_fixes_the_interpolation_points_and_the_noise():
                                 torch.nn.Linear(8, 3)).eval()
     x = torch.randn(5, 4)
 
-    # Act (a given batch size fixes the chunks: each chunk draws from the seed)
+    # Act (each sample draws from the seed and its own values, under any chunking:
+    # test_attribution_noise.py)
     def run(seed):
         return attribute(model, x, target=0, method="gradient_shap", stdevs=0.1, seed=seed,
                          batch_size=32).values
