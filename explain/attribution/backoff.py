@@ -53,8 +53,7 @@ class Backoff:
     model : the module whose calls are the passes, or None.
     rows : rows per pass since the last out-of-memory error; 0 while there was none.
     fitted : the largest pass, in rows, that completed since the last out-of-memory error.
-    asked : the rows per pass the running call of ``fn`` may use (its ``rows``, or the plan a
-        measured probe found part-way, see :meth:`allow`).
+    asked : the rows per pass the running call of ``fn`` may use (its ``rows``).
     largest : the largest pass the running call of ``fn`` started (0: none seen, or only
         calls whose rows are unknown; then a pass is taken to be ``asked`` rows).
 
@@ -97,10 +96,6 @@ class Backoff:
     def begin(self, rows: int) -> None:
         """A call of ``fn`` at ``rows`` rows per pass starts."""
         self.asked, self.largest = rows, 0
-
-    def allow(self, rows: int) -> None:
-        """The running call goes on at ``rows`` per pass (a probe's plan, found part-way)."""
-        self.asked = max(1, int(rows))
 
     def ran(self) -> int:
         """The largest pass of the running call, no larger than it was allowed."""

@@ -30,7 +30,6 @@ from explain.attribution.batching import (
     BatchPlan,
     cached_plan,
     expand_args,
-    measure,
     memory_budget,
     plan_key,
     plan_rows,
@@ -95,12 +94,6 @@ class Explainer:
     def chunk_size(self, rows: int, job: Job, options: dict[str, Any]) -> int:
         """Samples per call of :meth:`_attribute` so one pass holds about ``rows`` rows."""
         return max(1, rows // max(1, self.evaluations(job, options)))
-
-    def plans_in_chunk(self, options: dict[str, Any]) -> bool:
-        """True when :meth:`_attribute` runs a chunk in several passes and calls
-        ``job.after_probe()`` after the first, so on a new shape the measured probe is that
-        first pass of a full chunk (no extra chunk, and its per-chunk costs, on a first call)."""
-        return False
 
     #: Attribute one chunk; return values shaped like ``chunk.x`` and the delta or None. Each
     #: method defines it with its own keyword options (hence ``Callable[...]``).
@@ -274,7 +267,7 @@ class Explainer:
         return values, delta
 
     def _chunks(self, job: Job, options: dict[str, Any], one: Callable) -> list[Any]:
-        """Run ``one`` over every chunk; on a new shape the first chunk is the measured probe.
+        """Run ``one`` over every chunk at the plan (made from the footprint on a new shape).
         After an out-of-memory back-off the plan (reported and remembered) is the largest pass
         that fit, so the next call starts there; a given ``batch_size`` backs off in the call."""
         n = job.x.shape[0]
@@ -286,59 +279,38 @@ class Explainer:
                                job.plan.rows, job.warnings, backoff=backoff)
         key = plan_key(job.x, self.gradient, job.token_ids is not None)
         plan = cached_plan(self.model, key, job.memory_budget)  # the caller's model, not a copy
-        outs: list[Any] = []
         if plan is None and n * evals <= PROBE_ROWS:
             # the whole job is one pass no larger than a probe: nothing to plan or measure
-            plan = BatchPlan(rows=n * evals, reason="one pass")
-            outs = run_chunked(one, n, n, plan.rows, job.warnings, backoff=backoff)
-        elif plan is None:
-            outs, plan = self._probe(job, options, one, key, backoff)
-        job.plan = plan
-        start = sum(int(v.shape[0]) for v, _ in outs)
-        chunk = min(n, self.chunk_size(plan.rows, job, options))
-        outs += run_chunked(one, n, chunk, plan.rows, job.warnings, start=start, backoff=backoff)
+            job.plan, chunk = BatchPlan(rows=n * evals, reason="one pass"), n
+        else:
+            job.plan = plan or self._planned(job, key)
+            chunk = min(n, self.chunk_size(job.plan.rows, job, options))
+        outs = run_chunked(one, n, chunk, job.plan.rows, job.warnings, backoff=backoff)
         if backoff.rows:  # it ran out of memory: remember the pass that fit
-            job.plan = backoff.capped(plan)
+            job.plan = backoff.capped(job.plan)
             remember(self.model, key, job.plan)
         return outs
 
-    def _probe(self, job: Job, options: dict[str, Any], one: Callable, key: tuple,
-               backoff: Backoff) -> tuple[list[Any], BatchPlan]:
-        """Run the first chunk of a new shape under :func:`measure` and plan from it. Its size
-        comes from :meth:`Job.footprint` (4 samples; it over-counts per row, so the first pass
-        is no larger than the final plan). A method that :meth:`plans_in_chunk` measures only
-        the first pass of a chunk and runs the rest of that chunk at the plan; otherwise the
-        chunk is one pass. A plan found after an out-of-memory back-off is cut to what fit."""
-        n, evals = job.x.shape[0], max(1, self.evaluations(job, options))
+    def _planned(self, job: Job, key: tuple) -> BatchPlan:
+        """The plan of a new shape from :meth:`Job.footprint` (a forward of 4 samples with
+        gradients; its time is the ``"probe"`` timing), remembered for later calls (a job
+        built without a measurer runs passes of ``PROBE_ROWS``, not remembered). Every pass
+        of a first call is then a pass of the plan, exactly as in a later call. Tensors that
+        do not grow with the rows are left out of the per-row sizes, so the 4 rows give the
+        integrated-gradients plan a full pass gave (the zoo models, resnet_bn, bigru, MiniLM
+        and five others, at 1 and 2 threads). A method
+        without gradients (occlusion) is planned from the same footprint: with gradients off,
+        fused layers (a transformer encoder's fast path) hide the tensors they work on."""
+        t = time.perf_counter()
+        fp = job.footprint()
+        if fp is None or not fp.rows:
+            return BatchPlan(rows=PROBE_ROWS, reason="given")
         budget = (memory_budget(job.x.device) if job.memory_budget is None
                   else int(job.memory_budget))
-        in_chunk = self.plans_in_chunk(options)
-        fp = job.footprint()          # 4 samples: a plan that errs on the small side
-        first = (plan_rows(fp, job.x.device, budget).rows if fp is not None and fp.rows
-                 else PROBE_ROWS)
-        probe_n = min(n, first if in_chunk else max(1, first // evals))
-        probe_rows = first if in_chunk else min(first, probe_n * evals)
-        t = time.perf_counter()
-        found: list[BatchPlan] = []
-        with contextlib.ExitStack() as stack:
-            footprint = stack.enter_context(measure(job.model))
-
-            def after_probe() -> int:
-                job.after_probe = None
-                found.append(backoff.capped(plan_rows(footprint(), job.x.device, budget)))
-                stack.close()                 # the rest of the chunk runs without the meter
-                job.probe_s = time.perf_counter() - t
-                backoff.allow(found[0].rows)  # the rest of the chunk runs at the plan
-                return found[0].rows
-
-            job.after_probe = after_probe if in_chunk else None
-            outs = run_chunked(one, probe_n, probe_n, probe_rows, job.warnings, backoff=backoff)
-            if not found:
-                after_probe()
-        job.after_probe = None
-        plan = backoff.capped(found[0])
+        plan = plan_rows(fp, job.x.device, budget)
+        job.probe_s = time.perf_counter() - t
         remember(self.model, key, plan)
-        return outs, plan
+        return plan
 
     def _finish(self, job: Job, values: torch.Tensor, delta: torch.Tensor | None) -> None:
         """Hook after all chunks ran (e.g. integrated gradients reports unconverged samples)."""

@@ -1,16 +1,16 @@
 """Deterministic, memory-safe batching for attribution methods.
 
 The rows per forward+backward pass are derived from what one pass *writes and stores*, never
-from timings (which on a shared machine change from run to run). The first chunk of a job on a
-new (model, sample shape, device) is run under :func:`measure`, so the probe is real work whose
-rows are part of the answer (a method that runs a chunk in several passes, fixed-step integrated
-gradients, is measured on the first pass of at most :data:`PROBE_ROWS` rows and runs the rest of
-that chunk at the plan). It counts, per row, the bytes autograd keeps for backward (a
-``saved_tensors_hooks`` context; forward outputs without grad) and the largest tensor of the
-pass: the largest result in its autograd graph (whose gradient backward materializes) or module
-output. :func:`plan_rows` turns that
-:class:`Footprint`, the last-level cache size and the memory budget into a :class:`BatchPlan`,
-cached per model.
+from timings (which on a shared machine change from run to run). On a new (model, sample
+shape, device), a forward of 4 samples with gradients runs under :func:`measure`
+(``prepare``'s footprint, cached per model). It counts, per row, the bytes autograd keeps
+for backward (a ``saved_tensors_hooks`` context; forward outputs without grad), the largest
+tensor of the pass (the largest result on the input's gradient path, whose gradient backward
+materializes, or module output), and the nodes backward runs with their median result.
+:func:`plan_rows` turns that :class:`Footprint`, the last-level cache size, the threads and the
+memory budget into a :class:`BatchPlan`, cached per model, so a first call runs the passes of
+a later one. Results that do not grow with the rows (a transposed weight) are not on that
+path; counted per row in 4 rows they would read as a quarter of a weight.
 
 Why the largest tensor: on CPU a pass slows down once its biggest operator no longer works in
 cache. Measured with one thread (us per row at 256 / 512 / 1024 / 2048 rows): a packed GRU
@@ -69,6 +69,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
+import math
 import os
 import weakref
 from collections.abc import Callable, Iterator
@@ -85,7 +86,7 @@ __all__ = ["BatchPlan", "Footprint", "plan_rows", "measure", "cached_plan", "rem
            "run_chunked", "memory_budget", "available_memory", "expand_args", "clear_cache", "plan_key", "PROBE_ROWS",
            "cache_bytes"]
 
-PROBE_ROWS = 64          # rows of the measured first pass (it is part of the answer)
+PROBE_ROWS = 64          # a job of at most this many rows runs in one pass, unplanned
 _CACHE_SHARE = 4         # rows x largest tensor <= last-level cache / _CACHE_SHARE
 _DEFAULT_CACHE = 32 * 2**20  # when the OS does not say
 _CPU_ROWS = (32, 1024)
@@ -103,7 +104,7 @@ class Footprint:
     Attributes
     ----------
     bytes_per_row : bytes kept for backward per row (forward outputs per row without grad).
-    rows : rows in the pass measured (the largest pass of the probe).
+    rows : rows in the pass measured (the largest pass of it).
     largest_per_row : bytes per row of the largest tensor of the pass (a module output or a
         result in its autograd graph); 0 when unknown, then ``bytes_per_row`` stands in.
     op_elements_per_row : median elements per row of the results backward computes on the way
@@ -406,46 +407,53 @@ class _GraphSizes:
 def _meta_numel(node: Any) -> tuple[int, int]:
     """(elements, bytes) of the largest forward result a graph node receives a gradient for."""
     best = (0, 0)
-    for meta in getattr(node, "_input_metadata", ()):
-        with contextlib.suppress(RuntimeError, TypeError, AttributeError):
-            numel = 1
-            for d in meta.shape:
-                numel *= int(d)
+    try:
+        for meta in node._input_metadata:
+            numel = math.prod(meta.shape)
             best = max(best, (numel, numel * meta.dtype.itemsize))
+    except (RuntimeError, TypeError, AttributeError):  # pragma: no cover - exotic nodes
+        pass
     return best
 
 
 def _graph_sizes(out: Any, skip: set[int]) -> _GraphSizes:
-    """The largest tensor in the autograd graph behind ``out`` (every node's input metadata is
-    the shape of a forward result, whose gradient backward materializes), and the median
-    result size of the operators backward runs to reach the differentiated input: the nodes
-    from which a leaf that is not a parameter (storage not in ``skip``) is reachable. Branches
-    that only lead to weights are not run by ``torch.autograd.grad(out, inputs)``."""
-    roots = [o.grad_fn for o in (out if isinstance(out, tuple) else (out,))
+    """The largest result and the median result size of the operators backward runs to reach
+    the differentiated input (every node's input metadata is the shape of a forward result,
+    whose gradient backward materializes): the nodes from which a leaf that is not a parameter
+    (storage not in ``skip``) is reachable. Branches that only lead to weights (a transposed
+    weight) are not run by ``torch.autograd.grad(out, inputs)``, and their sizes do not grow
+    with the rows: counted per row in a pass of 4 rows, they read as large."""
+    stack = [o.grad_fn for o in (out if isinstance(out, tuple) else (out,))
              if isinstance(o, torch.Tensor) and o.grad_fn is not None]
-    reaches: dict[int, bool] = {}
-    sizes: dict[int, tuple[int, int]] = {}
-    stack: list[tuple[Any, bool]] = [(r, False) for r in roots]
-    while stack:                                  # iterative post-order: graphs are deep
-        node, done = stack.pop()
-        if node is None or (id(node) in reaches and not done):
-            continue
-        nxt = [n for n, _ in node.next_functions if n is not None]
-        if not done:
-            reaches[id(node)] = False
-            stack.append((node, True))
-            stack.extend((n, False) for n in nxt if id(n) not in reaches)
-            continue
+    parents: dict[int, list[Any]] = {id(n): [] for n in stack}
+    inputs: list[Any] = []
+    while stack:                                   # every node once, with who feeds it
+        node = stack.pop()
         var = getattr(node, "variable", None)
         if isinstance(var, torch.Tensor):
-            reaches[id(node)] = var.untyped_storage().data_ptr() not in skip
-        else:
-            reaches[id(node)] = any(reaches.get(id(n), False) for n in nxt)
-            sizes[id(node)] = _meta_numel(node)
-    largest = max((b for _, b in sizes.values()), default=0)
-    path = sorted(e for k, (e, _) in sizes.items() if reaches[k] and e > 0)
-    return _GraphSizes(largest=largest, op_elements=path[len(path) // 2] if path else 0,
-                       nodes=len(path))
+            if var.untyped_storage().data_ptr() not in skip:
+                inputs.append(node)
+            continue
+        for nxt, _ in node.next_functions:
+            if nxt is None:
+                continue
+            seen = parents.get(id(nxt))
+            if seen is None:
+                parents[id(nxt)] = [node]
+                stack.append(nxt)
+            else:
+                seen.append(node)
+    on_path: dict[int, Any] = {}
+    stack = [p for leaf in inputs for p in parents[id(leaf)]]
+    while stack:                                   # walk back up from the input leaves
+        node = stack.pop()
+        if id(node) not in on_path:
+            on_path[id(node)] = node
+            stack.extend(parents[id(node)])
+    sizes = [_meta_numel(n) for n in on_path.values()]
+    path = sorted(e for e, _ in sizes if e > 0)
+    return _GraphSizes(largest=max((b for _, b in sizes), default=0),
+                       op_elements=path[len(path) // 2] if path else 0, nodes=len(path))
 
 
 @contextlib.contextmanager

@@ -41,15 +41,11 @@ class Job:
     memory_budget: int | None = None
     warnings: list[str] = field(default_factory=list)
     plan: BatchPlan | None = None         # set by the batching step
-    probe_s: float = 0.0                  # seconds of the measured first chunk (0 if cached)
-    #: set while the first chunk of a new shape runs under measurement: a method that plans
-    #: inside a chunk calls it once after its first pass and gets the planned rows per pass
-    after_probe: Callable[[], int] | None = None
+    probe_s: float = 0.0                  # seconds of the 4-sample footprint (0 if cached)
     steps: list[torch.Tensor] = field(default_factory=list)  # per chunk, auto-step methods
     unconverged: list[torch.Tensor] = field(default_factory=list)  # per chunk, bool [chunk]
     #: made when first needed and cached per model by :func:`~.prepare.prepare`: what a
-    #: forward of 4 samples stores (it sizes a new shape's first measured pass; it over-counts
-    #: per row, so its plan errs on the small side), and the structure trace
+    #: forward of 4 samples stores (it plans a new shape), and the structure trace
     measurer: Callable[[], Footprint] | None = None
     tracer: Callable[[], pf.Trace] | None = None
 

@@ -116,7 +116,7 @@ def _modality(card: ModelCard | None, inputs: torch.Tensor) -> str:
 @dataclass
 class _Known:
     """What ``prepare`` remembers per model and input spec, each made when first needed: the
-    footprint of a forward of 4 samples (a new shape's first measured pass) and the structure
+    footprint of a forward of 4 samples (it plans a new shape's passes) and the structure
     trace (rule-based methods, cuDNN). A job of one pass needs neither."""
 
     footprint: Footprint | None = None
@@ -141,9 +141,9 @@ def _lazy(known: _Known, model: nn.Module, forward: nn.Module, x: torch.Tensor, 
           ) -> tuple[Callable[[], Footprint], Callable[[], pf.Trace]]:
     """(footprint, trace) makers for the job. The footprint is that of the first
     :data:`_FOOTPRINT_ROWS` samples through ``forward`` with gradients, under
-    :func:`~.batching.measure`: with one row a weight-sized tensor (a transposed weight)
-    reads as that many bytes *per row*; with four it counts a quarter, which puts the zoo
-    cnn, rnn, MLP, a residual CNN and a bidirectional GRU at their final plan."""
+    :func:`~.batching.measure` (tensors that do not grow with the rows, a transposed
+    weight, are left out of its largest-tensor and operator sizes; saved for backward, one
+    counts a quarter per row)."""
     def footprint() -> Footprint:
         if known.footprint is None:
             rows = slice(0, min(_FOOTPRINT_ROWS, x.shape[0]))

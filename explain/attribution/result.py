@@ -23,7 +23,7 @@ class Attribution:
     baselines : the baselines used, or ``None`` for baseline-free methods.
     convergence_delta : ``[batch]`` for integrated gradients / deeplift, else ``None``.
     warnings : what was adapted (fallbacks, cuDNN switched off, chunking, ...).
-    timings : seconds per stage (``"preflight"``, ``"probe"`` (the measured first chunk, 0
+    timings : seconds per stage (``"preflight"``, ``"probe"`` (the measured 4-sample footprint, 0
         when the plan was cached), ``"attribute"``, ``"total"``) and ``"rows_per_pass"``.
     requested_method : the method the caller asked for.
     plan : the batch plan used (rows per pass, measured bytes per row, budget, rule).

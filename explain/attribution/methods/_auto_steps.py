@@ -96,17 +96,14 @@ class AutoSteps:
 class _Path:
     """Every path point evaluated so far (``alpha, f, g`` with ``g = sum(gd)``, and
     ``gd = G * diff`` with ``G`` the gradient), in buffers that double when full. Every vector
-    below is in attribution space (times diff) already. ``after_first_pass`` (the base's probe)
-    is called once after the first pass and returns the rows of the later passes."""
+    below is in attribution space (times diff) already."""
 
     pts: torch.Tensor
     gd: torch.Tensor
 
     def __init__(self, forward: Callable[..., torch.Tensor], x: torch.Tensor,
-                 base: torch.Tensor, target: torch.Tensor, args: tuple, rows: int,
-                 after_first_pass: Callable[[], int] | None = None) -> None:
+                 base: torch.Tensor, target: torch.Tensor, args: tuple, rows: int) -> None:
         self.forward, self.target, self.args, self.rows = forward, target, args, rows
-        self.after_first_pass = after_first_pass
         self.n, self.shape = x.shape[0], x.shape[1:]
         self.x, self.base = x.reshape(self.n, -1), base.reshape(self.n, -1)
         self.d = self.x - self.base
@@ -141,8 +138,6 @@ class _Path:
             self.pts[at, _F] = picked.detach()
             self.pts[at, _G] = gd.sum(1, dtype=torch.float64)
             lo += i.numel()
-            if self.after_first_pass is not None:   # that pass was the measured probe
-                self.rows, self.after_first_pass = max(1, self.after_first_pass()), None
         self.pts[start:start + k, _A] = alpha
         self.size = start + k
         return torch.arange(start, start + k, device=samp.device)
@@ -276,8 +271,8 @@ def _points(score: torch.Tensor, tables: tuple[torch.Tensor, torch.Tensor, torch
 
 def auto_integrated_gradients(forward: Callable[..., torch.Tensor], x: torch.Tensor,
                               baselines: torch.Tensor, target: torch.Tensor, args: tuple,
-                              rows: int, tolerance: float = 0.01, max_steps: int = 513,
-                              after_first_pass: Callable[[], int] | None = None) -> AutoSteps:
+                              rows: int, tolerance: float = 0.01, max_steps: int = 513
+                              ) -> AutoSteps:
     """Integrated gradients with per-interval adaptive trapezoid refinement (module docstring).
 
     Examples
@@ -290,7 +285,7 @@ def auto_integrated_gradients(forward: Callable[..., torch.Tensor], x: torch.Ten
     (True, True)
     """
     n, dev = x.shape[0], x.device
-    path = _Path(forward, x, baselines, target, args, rows, after_first_pass)
+    path = _Path(forward, x, baselines, target, args, rows)
     k = torch.arange(START + 1, device=dev)
     nodes = path.add(torch.arange(n, device=dev).repeat_interleave(START + 1),
                      (k / START).to(torch.float64).repeat(n)).view(n, START + 1)

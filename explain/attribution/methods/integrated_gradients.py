@@ -66,11 +66,6 @@ class IntegratedGradients(Explainer):
         # captum splits the steps: a chunk of c samples runs rows // c steps per pass
         return max(1, min(rows, job.x.shape[0]))
 
-    def plans_in_chunk(self, options: dict) -> bool:
-        # fixed steps: planned after the first pass of steps; auto: after the first pass of
-        # its first round (both call ``job.after_probe`` and go on at the planned rows)
-        return True
-
     def _attribute(self, job: Job, chunk: Chunk, rows: int, n_steps: Any = 50,
                    method: str | None = None, tolerance: float = 0.01,
                    max_steps: int = 513) -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,8 +77,7 @@ class IntegratedGradients(Explainer):
             out = auto_integrated_gradients(
                 job.forward, chunk.x, chunk.baselines, chunk.target, chunk.args, rows,
                 tolerance=float(check_float(tolerance, "tolerance", owner=self.name, min=0.0) or 0),
-                max_steps=check_int(max_steps, "max_steps", owner=self.name, min=START + 1),
-                after_first_pass=job.after_probe)
+                max_steps=check_int(max_steps, "max_steps", owner=self.name, min=START + 1))
             job.steps.append(out.steps)
             job.unconverged.append(~out.converged)
             return out.values, out.delta
@@ -135,8 +129,6 @@ def _fixed_steps(job: Job, chunk: Chunk, rows: int, n_steps: int,
                                 step_sizes_and_alphas=(list(sizes[lo:hi]), list(alphas[lo:hi])))
         total += part.detach()
         lo = hi
-        if job.after_probe is not None:   # that pass was the measured probe: go on at the plan
-            per_pass = max(1, job.after_probe() // chunk.x.shape[0])
     delta = ig.compute_convergence_delta(total, chunk.baselines, chunk.x,
                                          additional_forward_args=chunk.args or None,
                                          target=chunk.target)

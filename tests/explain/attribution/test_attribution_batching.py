@@ -205,7 +205,7 @@ def test_the_plan_is_the_same_on_repeated_calls_and_in_fresh_processes():
     assert (p.rows, p.reason) == (1024, "cache")
 
 
-def test_the_probe_chunk_is_part_of_the_answer():
+def test_a_first_call_computes_each_row_once():
     model, x = CountRows(_net()).eval(), torch.randn(30, 6)
     first = attribute(model, x, target=0, n_steps=20)
     rows_first = list(model.rows)
@@ -213,8 +213,8 @@ def test_the_probe_chunk_is_part_of_the_answer():
     later = attribute(model, x, target=0, n_steps=20)
     assert first.timings["probe"] > 0 and later.timings["probe"] == 0
     assert first.plan == later.plan
-    # the first call measures a forward of 4 samples (cached per model), then 30 samples x
-    # 20 steps, with and without the probe
+    # the first call measures a forward of 4 samples (cached per model), then both calls run
+    # 30 samples x 20 steps once
     assert rows_first[:1] == [4] and sum(rows_first[1:]) == sum(model.rows) == 30 * 20
     assert torch.allclose(first.values, later.values, atol=1e-6)
 
@@ -340,7 +340,22 @@ def test_a_first_ig_call_runs_the_passes_of_a_later_call(monkeypatch):
     seen = _spy_passes(monkeypatch)
     model, x = _net(), torch.randn(64, 6)
     first = attribute(model, x, target=0, n_steps=50)
-    # the 4-sample footprint already plans 1024 rows (16 steps), so the measured first pass is
-    # a pass of the plan: the first call runs the passes a later call runs
+    # the 4-sample footprint plans 1024 rows (16 steps per pass, split equally): the first
+    # call runs the passes a later call runs
     assert first.plan.rows == 1024
     assert seen == [(64, 13), (64, 13), (64, 12), (64, 12)]
+
+
+def test_four_rows_plan_what_a_full_pass_measures_on_a_weight_heavy_net():
+    # a 4096-wide layer: its transposed weight [6, 4096] is 24 KiB per row in 4 rows, more
+    # than the layer's output (16 KiB per row); it only leads to the weight and is left out
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 4096), nn.Tanh(), nn.Linear(4096, 3)).eval()
+    x = torch.randn(256, 6, requires_grad=True)
+    with batching.measure(model) as footprint:
+        torch.autograd.grad(model(x)[:, 0].sum(), x)
+    full = footprint()
+    first = attribute(model, x.detach()[:64], target=0, n_steps=50, memory_budget=2**30).plan
+    cpu = torch.device("cpu")
+    assert full.largest_per_row == first.largest_per_row == 4096 * 4
+    assert first.rows == batching.plan_rows(full, cpu, 2**30, cache=first.cache).rows

@@ -83,15 +83,15 @@ def test_a_model_whose_gradient_is_not_informative_falls_back_on_every_call():
                for a in calls)
 
 
-def test_a_first_ig_call_measures_its_first_pass_and_runs_no_extra_chunk():
+def test_a_first_ig_call_adds_only_the_4_sample_forward_to_a_later_call():
     model, x = _counted(), torch.randn(30, 6)
     first = attribute(model, x, target=0, n_steps=20)
     calls_first = list(model.calls)
     model.calls.clear()
     later = attribute(model, x, target=0, n_steps=20)
     # input check (1 row, no gradients), the measured forward of 4 samples, whose footprint
-    # sizes the first pass (here the plan: 1024 rows, all 20 steps of the 30 samples); that
-    # pass is measured and is the answer; one completeness delta (inputs and baselines)
+    # is the plan (1024 rows: all 20 steps of the 30 samples in one pass); one completeness
+    # delta (inputs and baselines)
     assert calls_first == [(1, False), (4, True), (600, True), (30, False), (30, False)]
     assert model.calls == [(1, False), (600, True), (30, False), (30, False)]
     assert first.plan == later.plan and first.plan.rows == 1024
@@ -100,16 +100,16 @@ def test_a_first_ig_call_measures_its_first_pass_and_runs_no_extra_chunk():
     assert torch.allclose(first.convergence_delta, later.convergence_delta, atol=1e-6)
 
 
-def test_auto_steps_measure_the_first_pass_of_their_one_chunk():
+def test_auto_steps_on_a_first_call_run_at_the_plan_of_the_4_sample_forward():
     model, x = _counted(), torch.randn(30, 6)
     attribute(model, x, target=0, n_steps="auto")
     grads = [rows for rows, grad in model.calls if grad]
-    # auto IG plans inside its one chunk, and the 4-sample footprint already plans 1024 rows:
-    # the first round's 30 samples x 9 first-level points are one measured pass
+    # the 4-sample footprint plans 1024 rows: the first round's 30 samples x 9 first-level
+    # points are one pass
     assert grads[:2] == [4, 270]
 
 
-def test_an_out_of_memory_in_the_probe_pass_backs_off_and_the_values_stay_right():
+def test_an_out_of_memory_in_a_first_calls_first_pass_backs_off_and_the_values_stay_right():
     net = _counted().model
 
     class Tight(nn.Module):

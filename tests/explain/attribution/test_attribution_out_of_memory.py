@@ -149,26 +149,6 @@ def test_a_new_budget_replans_no_larger_than_the_out_of_memory_cut():
     assert (smaller.rows, smaller.reason) == (4, "budget")
 
 
-def test_a_failed_pass_beyond_the_rows_asked_is_halved_once_the_probe_allowed_it():
-    model, notes, asked = _net(), [], []
-    backoff = Backoff(model)
-
-    def work(lo: int, hi: int, rows: int) -> int:
-        asked.append(rows)
-        with torch.no_grad():
-            model(torch.zeros(rows, 6))                 # the measured first pass
-            if len(asked) == 1:
-                backoff.allow(64)                       # the probe planned 64 rows
-                model(torch.zeros(64, 6))
-                raise RuntimeError("CUDA out of memory")
-        return hi - lo
-
-    out = run_chunked(work, 2, chunk=2, rows=16, warnings=notes, backoff=backoff)
-    assert out == [1, 1] and asked == [16, 32, 32]
-    assert notes == [OOM.format(1, 32)]
-    assert backoff.capped(batching.BatchPlan(rows=64)).rows == 32
-
-
 def test_no_out_of_memory_leaves_the_plan_as_it_was():
     plan, backoff = batching.BatchPlan(rows=64, reason="cache"), Backoff(_net())
     out = run_chunked(lambda lo, hi, rows: hi - lo, 5, chunk=2, rows=64, warnings=[],
