@@ -20,14 +20,17 @@ cost grows once ``rows x 12 KiB`` leaves the cache; the zoo transformer (36 KiB 
 attention scores) 454 / 496 / 618 / 770; the zoo CNN (49 KiB per row) flat to 512 then worse; a
 bidirectional GRU (30 KiB per row, many small steps whose per-pass overhead wants large
 passes) best at 1024. The bytes stored for backward did not predict this (the packed GRU stores
-30 KiB per row, the CNN 237 KiB, yet the CNN takes the larger passes). On CPU the plan is the
-largest power of two with ``rows x largest <= threads x L3 / 4`` (the operator reads about two
-operands and writes one of that size, and the L3 is shared with the other cores; torch splits
-an operator's rows over its threads, so each thread's slice must fit, and the per-pass Python
-overhead, which does not shrink with threads, wants the larger passes: with two threads the
-fastest forward+backward pass of the zoo cnn / rnn / transformer was 512 / 1024 / 256 rows
-against 64 / 256 / 128 with one), between 32 and 1024
-rows (below 32 the per-pass overhead dominates; above 1024 no model gained). On CUDA it is the
+30 KiB per row, the CNN 237 KiB, yet the CNN takes the larger passes). On CPU the cache rule is
+the largest power of two with ``rows x largest <= L3 / 4`` (the operator reads about two
+operands and writes one of that size, and the L3 is shared with the other cores), between 32
+and 1024 rows (below 32 the per-pass overhead dominates; above 1024 no model gained). The
+threads share that L3: torch splits an operator's rows over them, so together their slices
+must fit it, whatever their number. (Until stop 23 the rule allowed ``threads x L3 / 4``, from
+timings taken under ``OMP_WAIT_POLICY=PASSIVE``, see below. Under the default policy, at two
+threads, interleaved IG jobs at the old / new plan: zoo cnn 256 / 128 rows 0.70 / 0.51 s, zoo
+transformer 256 / 128 1.39 / 1.22 s, resnet_bn 128 / 64 5.9 / 5.0 s, a TCN 1024 / 512 0.56 /
+0.43 s, a conv + bidirectional LSTM 512 / 256 1.05 / 0.91 s; the zoo rnn and a small ViT the
+same at both.) The per-pass cost that does not shrink with threads has its own rule below. On CUDA it is the
 largest pass the budget allows, up to 4096 rows. Every plan is capped by the budget
 (``3 x bytes_per_row`` per row: stored activations, their gradients and slack). :func:`run_chunked`
 walks the inputs in chunks and halves the chunk on an out-of-memory error.
@@ -49,16 +52,14 @@ from the same measured pass (the nodes on the input's gradient path and their me
   (1,024 rows for that GRU, 512 for hidden 128), within the 1,024-row cap.
 
 Five models the rules were not chosen from (IG job of 3,200 rows, plan's time over the best
-of 64..2,048 rows, 1 / 2 threads): a TCN 1.01 / 1.14, a small ViT 1.02 / 1.00, a GRUCell loop
-1.01 / 1.09, a 16-layer MLP 1.17 / 1.48 (a 13 ms job: the 1,024-row cap), and a conv +
-bidirectional LSTM 1.29 / 1.47: oneDNN's fused LSTM slows past 64-128 rows, and nothing its
+of 64..2,048 rows, 1 / 2 threads, with the two-thread cache rule of before): a TCN 1.01 /
+1.14, a small ViT 1.02 / 1.00, a GRUCell loop 1.01 / 1.09, a 16-layer MLP 1.17 / 1.48 (a
+13 ms job: the 1,024-row cap), and a conv + bidirectional LSTM 1.29 / 1.47 (1.05 at two
+threads with the shared-L3 rule): oneDNN's fused LSTM slows past 64-128 rows, and nothing its
 graph or saved tensors show predicts it (a one-layer LSTM with a similar 193 KiB workspace
 per row is fastest at 512-1,024 rows in equal passes).
 
-Checked again at two threads (integrated gradients, 64 samples x 50 steps, equal passes,
-interleaved, OpenMP's default wait policy): the zoo cnn is flat from 128 to 512 rows (plan 256),
-the zoo rnn fastest at 1024 (plan 1024, 2048 is 1.4x slower), resnet_bn at 64-128 (plan 128,
-256 is 5% slower). With ``OMP_WAIT_POLICY=PASSIVE`` idle OpenMP threads sleep after every
+With ``OMP_WAIT_POLICY=PASSIVE`` idle OpenMP threads sleep after every
 parallel region and are woken by the next, a per-operator cost that does not shrink with rows:
 the zoo rnn (480 autograd nodes) then takes 0.29 s instead of 0.15 s at 1024 rows and its curve
 has no clear best (512 / 1024 / 2048 rows: 0.25 / 0.29 / 0.26 s); the plan does not model it.
@@ -231,10 +232,8 @@ def plan_rows(footprint: Footprint, device: torch.device, budget: int,
     --------
     >>> cpu, mib = torch.device("cpu"), 2**20
     >>> fp = Footprint(bytes_per_row=250_000, rows=64, largest_per_row=50_000)
-    >>> plan_rows(fp, cpu, 2**30, cache=32 * mib, threads=1).rows
-    128
-    >>> plan_rows(fp, cpu, 2**30, cache=32 * mib, threads=2).rows
-    256
+    >>> [plan_rows(fp, cpu, 2**30, cache=32 * mib, threads=t).rows for t in (1, 2)]
+    [128, 128]
     >>> plan_rows(Footprint(bytes_per_row=250_000, rows=64), cpu, 2**24, cache=32 * mib).reason
     'budget'
 
@@ -269,12 +268,12 @@ def plan_rows(footprint: Footprint, device: torch.device, budget: int,
 
 
 def _cpu_rows(footprint: Footprint, llc: int, threads: int) -> tuple[int, str]:
-    """The CPU plan before the budget: the cache rule (torch splits an operator's rows over its
-    threads, so each thread's slice of the largest tensor must fit), raised by the per-pass
-    overhead rule and then by the threads rule, within ``_CPU_ROWS``."""
+    """The CPU plan before the budget: the cache rule (the largest tensor's rows fit a share of
+    the last-level cache, which the threads share), raised by the per-pass overhead rule and
+    then by the threads rule, within ``_CPU_ROWS``."""
     lo, hi = _CPU_ROWS
     largest = max(1, footprint.largest_per_row or footprint.bytes_per_row)
-    want = _pow2_floor(min(hi, max(lo, threads * llc // (_CACHE_SHARE * largest))))
+    want = _pow2_floor(min(hi, max(lo, llc // (_CACHE_SHARE * largest))))
     reason = "cache"
     # a pass costs ~10 us per autograd node whatever its rows; each row ~1.4 ns per byte it
     # stores (both measured at one thread); this keeps the fixed part near a tenth of the pass
