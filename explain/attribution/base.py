@@ -298,9 +298,9 @@ class Explainer:
         of a first call is then a pass of the plan, exactly as in a later call. Tensors that
         do not grow with the rows are left out of the per-row sizes, so the 4 rows give the
         integrated-gradients plan a full pass gave (the zoo models, resnet_bn, bigru, MiniLM
-        and five others, at 1 and 2 threads). A method
-        without gradients (occlusion) is planned from the same footprint: with gradients off,
-        fused layers (a transformer encoder's fast path) hide the tensors they work on."""
+        and five others, at 1 and 2 threads). A method without gradients (occlusion) is
+        planned from the same footprint: with gradients off, fused layers (a transformer
+        encoder's fast path) hide the tensors they work on."""
         t = time.perf_counter()
         fp = job.footprint()
         if fp is None or not fp.rows:
