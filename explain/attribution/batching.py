@@ -52,12 +52,13 @@ from the same measured pass (the nodes on the input's gradient path and their me
   (1,024 rows for that GRU, 512 for hidden 128), within the 1,024-row cap.
 
 Five models the rules were not chosen from (IG job of 3,200 rows, plan's time over the best
-of 64..2,048 rows, 1 / 2 threads, with the two-thread cache rule of before): a TCN 1.01 /
-1.14, a small ViT 1.02 / 1.00, a GRUCell loop 1.01 / 1.09, a 16-layer MLP 1.17 / 1.48 (a
-13 ms job: the 1,024-row cap), and a conv + bidirectional LSTM 1.29 / 1.47 (1.05 at two
-threads with the shared-L3 rule): oneDNN's fused LSTM slows past 64-128 rows, and nothing its
-graph or saved tensors show predicts it (a one-layer LSTM with a similar 193 KiB workspace
-per row is fastest at 512-1,024 rows in equal passes).
+of 64..2,048 rows, 3 repeats, 1 / 2 threads): a TCN 1.01 / 1.11, a small ViT 1.02 / 1.15, a
+GRUCell loop 1.01 / 1.14 and a 16-layer MLP 1.17 / 1.19 (both want 2,048 rows, above the cap;
+the MLP is a 13 ms job), and a conv + bidirectional LSTM 1.29 / 1.53: oneDNN's fused LSTM slows
+past 64-128 rows, and nothing its graph or saved tensors show predicts it (a one-layer LSTM
+with a similar 193 KiB workspace per row is fastest at 512-1,024 rows in equal passes). The
+two-thread curves are jagged at 3 repeats (the TCN was best at 256 rows in one run, at 1,024 in
+the next); the interleaved A/B above used 4-5.
 
 With ``OMP_WAIT_POLICY=PASSIVE`` idle OpenMP threads sleep after every
 parallel region and are woken by the next, a per-operator cost that does not shrink with rows:
