@@ -48,6 +48,9 @@ class Job:
     #: forward of 4 samples stores (it plans a new shape), and the structure trace
     measurer: Callable[[], Footprint] | None = None
     tracer: Callable[[], pf.Trace] | None = None
+    #: the input checks a remembered answer skipped (:func:`~.preflight.accepted_classes`),
+    #: run again when the attribution raises a model error; None when they all ran
+    recheck: Callable[[], None] | None = None
 
     def footprint(self) -> Footprint | None:
         """What a forward of the first 4 samples stored (measured on first use)."""

@@ -26,7 +26,8 @@ from explain.attribution.batching import expand_args
 from explain.card import ModelCard
 from explain.errors import DataMismatchError, InvalidInputError, InvalidTypeError
 
-__all__ = ["Trace", "check_inputs", "check_target", "check_forward", "trace_model",
+__all__ = ["Trace", "check_inputs", "check_target", "check_forward", "accepted_classes",
+           "recheck", "MODEL_ERRORS", "trace_model",
            "incompatibilities", "gradient_is_informative", "gradient_checked", "model_state",
            "find_layer"]
 
@@ -146,6 +147,29 @@ def _expected(card: ModelCard | None) -> str:
     return f"[batch, {shape}] {card.input_dtype} (from the model card of {card.name!r})"
 
 
+#: what a model raises on inputs it cannot take (wrapped by :func:`check_forward`)
+MODEL_ERRORS = (RuntimeError, ValueError, TypeError, IndexError)
+
+def _check_card(inputs: torch.Tensor, card: ModelCard | None, got: str) -> None:
+    """Raise when the card's input spec disagrees with ``inputs``."""
+    if card is None:
+        return
+    shape_ok = (len(card.input_shape) == inputs.dim() - 1 and all(
+        d is None or d == s for d, s in zip(card.input_shape, inputs.shape[1:])))
+    dtype_ok = (inputs.dtype == torch.int64) == (card.input_dtype == "int64")
+    if not (shape_ok and dtype_ok):
+        fix = ("convert with inputs.float()" if shape_ok else
+               "reshape the inputs to the card's sample shape with a leading batch dimension")
+        raise DataMismatchError(
+            f"The 'inputs' of attribute do not fit the model: expected {_expected(card)}. "
+            f"Got {got} instead; {fix}.")
+
+
+def _shown(inputs: torch.Tensor, batch: int | None) -> str:
+    shown = [batch or inputs.shape[0], *inputs.shape[1:]]
+    return f"{shown} {str(inputs.dtype).replace('torch.', '')}"
+
+
 def check_forward(forward: Callable[..., torch.Tensor], inputs: torch.Tensor,
                   args: tuple, card: ModelCard | None,
                   batch: int | None = None) -> torch.Tensor:
@@ -157,22 +181,12 @@ def check_forward(forward: Callable[..., torch.Tensor], inputs: torch.Tensor,
     ------
     DataMismatchError : the card's input spec disagrees with the inputs, or the model raised.
     """
-    shown = [batch or inputs.shape[0], *inputs.shape[1:]]
-    got = f"{shown} {str(inputs.dtype).replace('torch.', '')}"
-    if card is not None:
-        shape_ok = (len(card.input_shape) == inputs.dim() - 1 and all(
-            d is None or d == s for d, s in zip(card.input_shape, inputs.shape[1:])))
-        dtype_ok = (inputs.dtype == torch.int64) == (card.input_dtype == "int64")
-        if not (shape_ok and dtype_ok):
-            fix = ("convert with inputs.float()" if shape_ok else
-                   "reshape the inputs to the card's sample shape with a leading batch dimension")
-            raise DataMismatchError(
-                f"The 'inputs' of attribute do not fit the model: expected {_expected(card)}. "
-                f"Got {got} instead; {fix}.")
+    got = _shown(inputs, batch)
+    _check_card(inputs, card, got)
     try:
         with torch.no_grad():
             out = forward(inputs, *args)
-    except (RuntimeError, ValueError, TypeError, IndexError) as err:
+    except MODEL_ERRORS as err:
         raise DataMismatchError(
             f"The model could not take the 'inputs' of attribute: expected {_expected(card)}. "
             f"Got {got} instead. The model said: {str(err).splitlines()[0]}") from err
@@ -181,6 +195,67 @@ def check_forward(forward: Callable[..., torch.Tensor], inputs: torch.Tensor,
             "The model must return logits shaped [batch, classes]. Got "
             f"{getattr(out, 'shape', type(out).__name__)} instead; wrap the model so it does.")
     return out
+
+
+#: per model: forward spec -> (model_state, classes) of the last first-sample check it passed
+_ACCEPTED: weakref.WeakKeyDictionary[nn.Module, dict[tuple, tuple[tuple, int]]] = \
+    weakref.WeakKeyDictionary()
+
+
+def _spec(inputs: torch.Tensor, args: tuple) -> tuple | None:
+    """What a forward's acceptance depends on besides the model: the sample shape, dtype and
+    device, and each extra argument's sample shape and dtype (or its value); None when an
+    argument is not hashable (then nothing is remembered)."""
+    parts: list[Any] = [tuple(inputs.shape[1:]), inputs.dtype, str(inputs.device)]
+    for a in args:
+        if isinstance(a, torch.Tensor):
+            parts.append((tuple(a.shape[1:]), a.dtype, str(a.device)))
+        else:
+            try:
+                hash(a)
+            except TypeError:
+                return None
+            parts.append((type(a).__name__, a))
+    return tuple(parts)
+
+
+def accepted_classes(model: nn.Module, forward: Callable[..., torch.Tensor],
+                     inputs: torch.Tensor, args: tuple, card: ModelCard | None
+                     ) -> tuple[int, bool]:
+    """:func:`check_forward` on the first sample, remembered per model: ``(classes, cached)``.
+
+    The card check always runs. The one-sample forward (it wraps a model that cannot take
+    the inputs in a :class:`DataMismatchError`, and gives the number of classes the target
+    is checked against) is remembered for ``model`` (forgotten with it) under the forward
+    spec (:func:`_spec`) and :func:`model_state`, so a repeat call on the same model and
+    input spec skips it (``cached`` True). Only a passed check is remembered; a caller that
+    skipped it re-runs it when the attribution itself raises (:func:`recheck`), so a model
+    error still comes as the typed error the check would have raised.
+    """
+    n = inputs.shape[0]
+    _check_card(inputs, card, _shown(inputs, n))
+    key, owner, state = _spec(inputs, args), unwrap(model), model_state(model)
+    if key is not None:
+        hit = _ACCEPTED.get(owner, {}).get(key)
+        if hit is not None and hit[0] == state:
+            return hit[1], True
+    one = slice(0, 1)
+    out = check_forward(forward, inputs[one], expand_args(args, one, n), card, batch=n)
+    classes = int(out.shape[1])
+    if key is not None:
+        _ACCEPTED.setdefault(owner, {})[key] = (state, classes)
+    return classes, False
+
+
+def recheck(forward: Callable[..., torch.Tensor], inputs: torch.Tensor, args: tuple,
+            card: ModelCard | None, target: torch.Tensor) -> None:
+    """The checks :func:`accepted_classes` remembered, run again after a model error: raise
+    the :class:`DataMismatchError` of :func:`check_forward`, or the target range error of
+    :func:`check_target` against the classes the model returns now; return if both pass
+    (the caller then re-raises the model's own error)."""
+    n, one = inputs.shape[0], slice(0, 1)
+    out = check_forward(forward, inputs[one], expand_args(args, one, n), card, batch=n)
+    check_target(target, n, int(out.shape[1]), target.device, lambda: target)
 
 
 class _Recorder(TorchFunctionMode):

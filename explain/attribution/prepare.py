@@ -8,6 +8,7 @@ forward hook while the model still receives the token ids (so padding masks stay
 
 from __future__ import annotations
 
+import functools
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -174,9 +175,10 @@ def prepare(model: nn.Module, card: ModelCard | None, inputs: torch.Tensor, targ
     args = _as_args(extra_args, device)
     n = inputs.shape[0]
     plain = PlainForward(model)
-    first = pf.check_forward(plain, inputs[:1], expand_args(args, slice(0, 1), n), card, batch=n)
+    checked = args                       # the user's args (token ids lead them below)
+    classes, cached = pf.accepted_classes(model, plain, inputs, checked, card)
     # the whole batch runs without gradients only when the predicted class is the target
-    tgt = pf.check_target(target, n, first.shape[1], device,
+    tgt = pf.check_target(target, n, classes, device,
                           lambda: _predict(plain, inputs, args).argmax(1))
     emb, pad, base_ids = None, 0, None
     if not inputs.is_floating_point():
@@ -199,4 +201,6 @@ def prepare(model: nn.Module, card: ModelCard | None, inputs: torch.Tensor, targ
     return Job(model=model, card=card, modality=_modality(card, inputs), inputs=inputs, x=x,
                baselines=base, args=args, forward=forward, target=tgt, trace=known.trace,
                token_ids=token_ids, pad_id=pad, baseline_ids=base_ids, warnings=warnings,
-               measurer=measurer, tracer=tracer)
+               measurer=measurer, tracer=tracer,
+               recheck=functools.partial(pf.recheck, plain, inputs, checked, card, tgt)
+               if cached else None)

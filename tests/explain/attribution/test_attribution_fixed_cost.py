@@ -1,14 +1,16 @@
-"""The fixed cost of a call: the whole batch runs without gradients only to find the predicted
-class, a new sample shape with passes to plan costs one measured forward of 4 samples (it
+"""The fixed cost of a call: the one-sample input check runs once per model and input spec,
+the whole batch runs without gradients only to find the predicted class, a new sample shape with passes to plan costs one measured forward of 4 samples (it
 sizes the first pass), and the 4-row gradient check runs only when every value came out zero
 (a non-zero value proves the gradient informative). Counted in forward passes, not timed."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
 from explain.attribution import attribute, batching
+from explain.errors import DataMismatchError
 from tests.fixtures.models import Rounding
 
 
@@ -38,7 +40,7 @@ def test_a_given_target_runs_one_row_without_gradients_and_none_runs_the_whole_b
     a = attribute(model, x, method="saliency")
     predicted = [rows for rows, grad in model.calls if not grad]
     assert given == [1]                       # the input check on one row
-    assert predicted == [1, 12]               # ... and the batch for the predicted class
+    assert predicted == [12]                  # (remembered) ... the batch for the predicted class
     with torch.no_grad():
         assert torch.equal(a.target, model(x).argmax(1))
 
@@ -91,9 +93,9 @@ def test_a_first_ig_call_adds_only_the_4_sample_forward_to_a_later_call():
     later = attribute(model, x, target=0, n_steps=20)
     # input check (1 row, no gradients), the measured forward of 4 samples, whose footprint
     # is the plan (1024 rows: all 20 steps of the 30 samples in one pass); one completeness
-    # delta (inputs and baselines)
+    # delta (inputs and baselines); the later call remembers the input check
     assert calls_first == [(1, False), (4, True), (600, True), (30, False), (30, False)]
-    assert model.calls == [(1, False), (600, True), (30, False), (30, False)]
+    assert model.calls == [(600, True), (30, False), (30, False)]
     assert first.plan == later.plan and first.plan.rows == 1024
     assert first.timings["probe"] > 0 and later.timings["probe"] == 0
     assert torch.allclose(first.values, later.values, atol=1e-6)
@@ -155,3 +157,63 @@ def test_a_job_no_larger_than_the_probe_runs_in_one_pass_without_measuring():
     assert again.plan == small.plan and again_rows == [40]
     # 100 rows are more than one probe: the first 64 are measured and the plan is cached
     assert big.plan.reason == "cache" and big.timings["probe"] > 0
+
+
+def test_the_one_sample_input_check_runs_again_only_for_a_new_spec_or_changed_weights():
+    model, x = _counted(), torch.randn(12, 6)
+    checks = []
+    for step in range(4):
+        model.calls.clear()
+        if step == 2:
+            with torch.no_grad():              # an in-place update, as an optimizer step
+                model.model[0].weight.add_(0.1)
+        inputs = x.double() if step == 3 else x
+        if step == 3:
+            model.double()
+        values = attribute(model, inputs, target=0, method="saliency").values
+        checks.append([rows for rows, grad in model.calls if not grad])
+        if step == 0:
+            first = values
+        if step == 1:
+            again = values
+    assert checks == [[1], [], [1], [1]]       # first, remembered, new weights, new dtype
+    assert torch.equal(first, again)           # the same values, bit for bit
+
+
+class Picky(nn.Module):
+    """Takes samples whose first value is below 100; raises the way a model does otherwise."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        if bool((x[:, 0] >= 100).any()):
+            raise ValueError("value out of range for this model")
+        return self.fc(x)
+
+
+def test_a_remembered_check_still_turns_a_model_error_into_the_typed_error():
+    torch.manual_seed(0)
+    model = Picky().eval()
+    attribute(model, torch.zeros(3, 4), target=0, method="saliency")    # the check passes
+    bad = torch.zeros(3, 4)
+    bad[0, 0] = 200.0
+    for method in ("saliency", "occlusion", "integrated_gradients"):
+        with pytest.raises(DataMismatchError) as err:
+            attribute(model, bad, target=0, method=method)
+        assert str(err.value) == (
+            "The model could not take the 'inputs' of attribute: expected (no model card: the "
+            "model's own error follows). Got [3, 4] float32 instead. The model said: value out "
+            "of range for this model")
+        assert isinstance(err.value.__cause__, ValueError)
+
+
+def test_a_model_error_a_later_sample_raises_stays_the_models_own_error():
+    torch.manual_seed(0)
+    model = Picky().eval()
+    attribute(model, torch.zeros(3, 4), target=0, method="saliency")
+    bad = torch.zeros(3, 4)
+    bad[2, 0] = 200.0                           # the first sample passes the check, as before
+    with pytest.raises(ValueError, match="value out of range"):
+        attribute(model, bad, target=0, method="saliency")
