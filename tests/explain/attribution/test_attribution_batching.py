@@ -16,6 +16,8 @@ from torch import nn
 from explain import AttributionError
 from explain.attribution import attribute, batching
 
+from ._rows import CountRows
+
 CPU = torch.device("cpu")
 
 
@@ -29,19 +31,6 @@ def _fresh_cache():
 def _net() -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 3)).eval()
-
-
-class CountRows(nn.Module):
-    """Wraps a model and records the rows of every forward+backward call."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        self.model, self.rows = model, []
-
-    def forward(self, x):
-        if torch.is_grad_enabled():
-            self.rows.append(int(x.shape[0]))
-        return self.model(x)
 
 
 def test_plan_rows_is_a_pure_function_of_footprint_device_budget_and_cache():
@@ -207,7 +196,7 @@ def test_the_plan_is_the_same_on_repeated_calls_and_in_fresh_processes():
 
 
 def test_a_first_call_computes_each_row_once():
-    model, x = CountRows(_net()).eval(), torch.randn(30, 6)
+    model, x = CountRows(_net(), grad_only=True).eval(), torch.randn(30, 6)
     first = attribute(model, x, target=0, n_steps=20)
     rows_first = list(model.rows)
     model.rows.clear()

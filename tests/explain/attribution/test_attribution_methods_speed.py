@@ -11,6 +11,8 @@ from explain.attribution import attribute
 from explain.card import ModelCard
 from tests.explain.attribution.test_attribution import _LengthMean
 
+from ._rows import CountRows
+
 
 @pytest.fixture
 def length_mean():
@@ -136,17 +138,9 @@ def test_occlusion_windows_keep_the_length_of_padded_sequences(padded):
     assert torch.equal(a.values[1, 2:], torch.zeros(4, 2))
 
 
-class _Rows(torch.nn.Module):
-    """A linear model that records the rows of every forward pass."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lin = torch.nn.Linear(6, 2)
-        self.rows: list[int] = []
-
-    def forward(self, x):
-        self.rows.append(int(x.shape[0]))
-        return self.lin(x)
+def _Rows() -> CountRows:
+    """A small model (6 features, 2 classes) that records the rows of every forward pass."""
+    return CountRows(torch.nn.Linear(6, 2))
 
 
 @pytest.mark.parametrize("method", ["occlusion", "feature_ablation"])
@@ -165,5 +159,5 @@ def test_perturbation_passes_hold_the_planned_rows_with_one_unperturbed_pass(met
     # Assert: one unperturbed pass of the 4 samples, then 2 perturbations of each per pass
     # (chunks of 8 // 7 = 1 sample ran 4 one-row passes and 4 six-row passes)
     assert model.rows[-4:] == [4, 8, 8, 8]
-    expected = x * model.lin.weight[0].detach()           # linear: the exact answer
+    expected = x * model.model.weight[0].detach()           # linear: the exact answer
     assert torch.allclose(a.values, expected, atol=1e-5)

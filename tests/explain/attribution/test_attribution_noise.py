@@ -15,6 +15,8 @@ from explain.attribution import attribute
 from explain.attribution.methods._gradients import noise_draws, sample_seeds
 from explain.card import ModelCard
 
+from ._rows import CountRows
+
 NOISY = {"smoothgrad": {"nt_samples": 8}, "gradient_shap": {"n_samples": 8, "stdevs": 0.2}}
 
 
@@ -235,17 +237,9 @@ def test_smoothgrad_equals_captums_noise_tunnel_on_one_sample_given_the_same_noi
     assert torch.equal(ours, theirs)
 
 
-class _Rows(torch.nn.Module):
-    """A non-linear model that records the rows of every forward pass."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lin = torch.nn.Linear(6, 2)
-        self.rows: list[int] = []
-
-    def forward(self, x):
-        self.rows.append(int(x.shape[0]))
-        return torch.tanh(self.lin(x))
+def _Rows() -> CountRows:
+    """A small model (6 features, 2 classes) that records the rows of every forward pass."""
+    return CountRows(torch.nn.Sequential(torch.nn.Linear(6, 2), torch.nn.Tanh()))
 
 
 @pytest.mark.parametrize(("batch_size", "passes"), [(8, [8, 8, 4]), (3, [3, 1] * 5)])
