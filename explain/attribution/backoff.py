@@ -129,16 +129,15 @@ def _is_oom(err: BaseException) -> bool:
 
 
 def run_chunked(fn: Callable[[int, int, int], Any], n: int, chunk: int, rows: int,
-                warnings: list[str], start: int = 0,
-                backoff: Backoff | None = None) -> list[Any]:
-    """Call ``fn(lo, hi, rows)`` over ``range(start, n)`` in chunks; on an out-of-memory error
+                warnings: list[str], backoff: Backoff | None = None) -> list[Any]:
+    """Call ``fn(lo, hi, rows)`` over ``range(n)`` in chunks; on an out-of-memory error
     halve the chunk that ran (``hi - lo`` samples) and the rows of the largest pass that ran
     (see :class:`Backoff`, which records what fit) and retry.
 
     Returns the list of ``fn`` results in order. Raises :class:`AttributionError` when even one
     sample in a pass of one row runs out of memory.
     """
-    outs, lo = [], start
+    outs, lo = [], 0
     chunk, rows = max(1, chunk), max(1, rows)
     backoff = Backoff() if backoff is None else backoff
     with backoff.watching():

@@ -85,8 +85,8 @@ from explain._core.outputs import unwrap
 from explain.attribution.backoff import OUT_OF_MEMORY, call_rows, run_chunked
 
 __all__ = ["BatchPlan", "Footprint", "plan_rows", "measure", "cached_plan", "remember",
-           "run_chunked", "memory_budget", "available_memory", "expand_args", "clear_cache", "plan_key", "PROBE_ROWS",
-           "cache_bytes"]
+           "run_chunked", "memory_budget", "available_memory", "expand_args", "clear_cache",
+           "plan_key", "PROBE_ROWS", "cache_bytes"]
 
 PROBE_ROWS = 64          # a job of at most this many rows runs in one pass, unplanned
 _CACHE_SHARE = 4         # rows x largest tensor <= last-level cache / _CACHE_SHARE
