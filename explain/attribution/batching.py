@@ -26,14 +26,14 @@ operands and writes one of that size, and the L3 is shared with the other cores)
 and 1024 rows (below 32 the per-pass overhead dominates; above 1024 no model gained). The
 threads share that L3: torch splits an operator's rows over them, so together their slices
 must fit it, whatever their number. (Until stop 23 the rule allowed ``threads x L3 / 4``, from
-timings taken under ``OMP_WAIT_POLICY=PASSIVE``, see below. Under the default policy, at two
-threads, interleaved IG jobs at the old / new plan: zoo cnn 256 / 128 rows 0.70 / 0.51 s, zoo
-transformer 256 / 128 1.39 / 1.22 s, resnet_bn 128 / 64 5.9 / 5.0 s, a TCN 1024 / 512 0.56 /
-0.43 s, a conv + bidirectional LSTM 512 / 256 1.05 / 0.91 s; the zoo rnn and a small ViT the
-same at both.) The per-pass cost that does not shrink with threads has its own rule below. On CUDA it is the
-largest pass the budget allows, up to 4096 rows. Every plan is capped by the budget
-(``3 x bytes_per_row`` per row: stored activations, their gradients and slack). :func:`run_chunked`
-walks the inputs in chunks and halves the chunk on an out-of-memory error.
+timings that, as far as the notes show, ran under ``OMP_WAIT_POLICY=PASSIVE`` (below). Under
+the default policy, at two threads, interleaved IG jobs at the old / new plan: zoo cnn
+256 / 128 rows 0.70 / 0.51 s, zoo transformer 256 / 128 1.39 / 1.22 s, resnet_bn 128 / 64
+5.9 / 5.0 s, a TCN 1024 / 512 0.56 / 0.43 s, a conv + bidirectional LSTM 512 / 256 1.05 /
+0.91 s; the zoo rnn and a small ViT the same at both.) The per-pass cost that does not shrink
+with threads has its own rule below. On CUDA the plan is the largest pass the budget allows,
+up to 4096 rows. Every plan is capped by the budget (``3 x bytes_per_row`` per row: stored
+activations, their gradients and slack). :func:`run_chunked` walks the inputs in chunks and halves the chunk on an out-of-memory error.
 
 Two rules raise the cache rule's rows for graphs of many small operators (recurrent nets),
 from the same measured pass (the nodes on the input's gradient path and their median result):
