@@ -33,7 +33,8 @@ the default policy, at two threads, interleaved IG jobs at the old / new plan: z
 0.91 s; the zoo rnn and a small ViT the same at both.) The per-pass cost that does not shrink
 with threads has its own rule below. On CUDA the plan is the largest pass the budget allows,
 up to 4096 rows. Every plan is capped by the budget (``3 x bytes_per_row`` per row: stored
-activations, their gradients and slack). :func:`run_chunked` walks the inputs in chunks and halves the chunk on an out-of-memory error.
+activations, their gradients and slack). :func:`run_chunked` walks the inputs in chunks
+and halves the chunk on an out-of-memory error.
 
 Two rules raise the cache rule's rows for graphs of many small operators (recurrent nets),
 from the same measured pass (the nodes on the input's gradient path and their median result):
