@@ -141,7 +141,7 @@ def test_many_kinks_in_one_first_level_interval_keep_features_within_5_percent()
 def test_auto_steps_are_deterministic_and_per_sample():
     net = _net(3, 16, nn.ReLU)
     x = 3.0 * torch.randn(10, 5, generator=torch.Generator().manual_seed(3))
-    first = attribute(net, x, target=2, n_steps="auto")       # measured probe chunk, then rest
+    first = attribute(net, x, target=2, n_steps="auto")       # planned from the 4-sample footprint
     again = attribute(net, x, target=2, n_steps="auto")       # cached plan: one chunk
     assert torch.equal(first.steps, again.steps)
     assert torch.allclose(first.values, again.values, rtol=0, atol=1e-6)

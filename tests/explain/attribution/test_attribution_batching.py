@@ -1,6 +1,6 @@
 """Deterministic batching: the plan comes from measured bytes per row and the budget (never from
-timings), the measured probe chunk is part of the answer, plans are cached per model, memory
-budgets cap the rows, and out-of-memory errors halve the batch."""
+timings), a first call computes each row once (only a 4-sample forward is added), plans are
+cached per model, memory budgets cap the rows, and out-of-memory errors halve the batch."""
 
 from __future__ import annotations
 

@@ -155,7 +155,7 @@ def test_a_job_no_larger_than_the_probe_runs_in_one_pass_without_measuring():
     big = attribute(model, torch.randn(100, 6), target=0, method="saliency")
     assert (small.plan.rows, small.plan.reason, small.timings["probe"]) == (40, "one pass", 0.0)
     assert again.plan == small.plan and again_rows == [40]
-    # 100 rows are more than one probe: the first 64 are measured and the plan is cached
+    # 100 rows are more than one unplanned pass: the 4-sample footprint plans them, cached
     assert big.plan.reason == "cache" and big.timings["probe"] > 0
 
 

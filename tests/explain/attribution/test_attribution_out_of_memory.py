@@ -133,7 +133,7 @@ def test_a_pass_that_ran_out_of_memory_is_not_measured():
 def test_a_first_pass_that_ran_out_of_memory_leaves_a_measured_plan():
     tight, x = Tight(_net(), limit=16).eval(), torch.randn(12, 6)
     a = attribute(tight, x, target=0, n_steps=8)
-    assert tight.failed[0] == 96                        # the measured first pass failed
+    assert tight.failed[0] == 96                        # the first pass (at the plan) failed
     assert a.plan.bytes_per_row > 0 and a.plan.largest_per_row > 0
     assert a.plan.budget > 0 and a.plan.cache > 0
 
