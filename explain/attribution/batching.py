@@ -2,15 +2,11 @@
 
 The rows per forward+backward pass are derived from what one pass *writes and stores*, never
 from timings (which on a shared machine change from run to run). On a new (model, sample
-shape, device), a forward of 4 samples with gradients runs under :func:`measure`
-(``prepare``'s footprint, cached per model). It counts, per row, the bytes autograd keeps
-for backward (a ``saved_tensors_hooks`` context; forward outputs without grad), the largest
-tensor of the pass (the largest result on the input's gradient path, whose gradient backward
-materializes, or module output), and the nodes backward runs with their median result.
-:func:`plan_rows` turns that :class:`Footprint`, the last-level cache size, the threads and the
-memory budget into a :class:`BatchPlan`, cached per model, so a first call runs the passes of
-a later one. Results that do not grow with the rows (a transposed weight) are not on that
-path; counted per row in 4 rows they would read as a quarter of a weight.
+shape, device), :func:`~.footprint.measure` sizes a forward of 4 samples with gradients (see
+:mod:`.footprint`: the bytes stored for backward per row, the largest tensor of the pass, and
+the nodes backward runs with their median result). :func:`plan_rows` turns that
+:class:`~.footprint.Footprint`, the last-level cache size, the threads and the memory budget
+into a :class:`BatchPlan`, cached per model, so a first call runs the passes of a later one.
 
 Why the largest tensor: on CPU a pass slows down once its biggest operator no longer works in
 cache. Measured with one thread (us per row at 256 / 512 / 1024 / 2048 rows): a packed GRU
@@ -72,10 +68,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import functools
-import math
 import os
 import weakref
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,11 +77,15 @@ import torch
 from torch import nn
 
 from explain._core.outputs import unwrap
-from explain.attribution.backoff import OUT_OF_MEMORY, call_rows, run_chunked
+from explain.attribution.backoff import OUT_OF_MEMORY
+from explain.attribution.backoff import run_chunked as run_chunked  # re-exported: tests, callers
+from explain.attribution.footprint import Footprint
+from explain.attribution.footprint import measure as measure  # re-exported: tests, callers
 
-__all__ = ["BatchPlan", "Footprint", "plan_rows", "measure", "cached_plan", "remember",
-           "run_chunked", "memory_budget", "available_memory", "expand_args", "clear_cache",
-           "plan_key", "PROBE_ROWS", "cache_bytes"]
+# Footprint and measure live in .footprint, run_chunked in .backoff (re-exported above)
+__all__ = ["BatchPlan", "plan_rows", "cached_plan", "remember", "memory_budget",
+           "available_memory", "expand_args", "clear_cache", "plan_key", "PROBE_ROWS",
+           "cache_bytes"]
 
 PROBE_ROWS = 64          # a job of at most this many rows runs in one pass, unplanned
 _CACHE_SHARE = 4         # rows x largest tensor <= last-level cache / _CACHE_SHARE
@@ -99,28 +97,6 @@ _GRAIN_SIZE = 32768      # at::internal::GRAIN_SIZE: elements below which an ope
 _NODE_BYTES = 64 * 2**10  # stored bytes per row whose per-row work costs ~9 nodes' fixed cost
 _CACHE: weakref.WeakKeyDictionary[nn.Module, dict[tuple, BatchPlan]] = weakref.WeakKeyDictionary()
 
-
-@dataclass(frozen=True)
-class Footprint:
-    """What one pass stored, per row (measured by :func:`measure`).
-
-    Attributes
-    ----------
-    bytes_per_row : bytes kept for backward per row (forward outputs per row without grad).
-    rows : rows in the pass measured (the largest pass of it).
-    largest_per_row : bytes per row of the largest tensor of the pass (a module output or a
-        result in its autograd graph); 0 when unknown, then ``bytes_per_row`` stands in.
-    op_elements_per_row : median elements per row of the results backward computes on the way
-        to the input (0 when unknown): the size of a typical operator of the pass.
-    nodes : autograd nodes backward runs to reach the input (0 when unknown); each costs a
-        fixed time per pass, whatever its rows.
-    """
-
-    bytes_per_row: int
-    rows: int
-    largest_per_row: int = 0
-    op_elements_per_row: int = 0
-    nodes: int = 0
 
 
 @dataclass(frozen=True)
@@ -331,155 +307,3 @@ def remember(model: nn.Module, key: tuple, plan: BatchPlan) -> None:
     """Cache ``plan`` for ``model`` (the user's model under any output adapter; forgotten with
     the model)."""
     _CACHE.setdefault(unwrap(model), {})[key] = plan
-
-
-class _Meter:
-    """Bytes stored per pass; a pass starts at each call of the root module and counts only
-    when that call returned (a pass that ran out of memory half-way stored a part, or nothing)."""
-
-    def __init__(self, skip: set[int]) -> None:
-        self.skip = skip
-        # (rows, bytes stored, largest written, sizes in its autograd graph)
-        self.passes: list[tuple[int, int, int, _GraphSizes]] = []
-        self._seen: dict[int, int] = {}
-        self._rows = 0
-        self._largest = 0
-        self._graph = _GraphSizes()
-        self._returned = False
-
-    def start(self, _m: nn.Module, inputs: tuple) -> None:
-        self.close()
-        self._rows = call_rows(inputs) or 1   # a call by keywords: taken as one row
-
-    def store(self, t: torch.Tensor) -> None:
-        try:
-            storage = t.untyped_storage()
-        except (RuntimeError, NotImplementedError):  # pragma: no cover - exotic tensors
-            return
-        ptr = storage.data_ptr()
-        if ptr not in self.skip:
-            self._seen[ptr] = storage.nbytes()
-
-    def output(self, _m: nn.Module, _i: tuple, out: Any) -> None:
-        for o in out if isinstance(out, tuple) else (out,):
-            if isinstance(o, torch.Tensor):
-                self._largest = max(self._largest, o.numel() * o.element_size())
-                if not o.requires_grad:
-                    self.store(o)
-
-    def finished(self, _m: nn.Module, _i: tuple, out: Any) -> None:
-        """The root module returned: the sizes in its autograd graph."""
-        graph = _graph_sizes(out, self.skip)
-        self._largest = max(self._largest, graph.largest)
-        self._graph = graph
-        self._returned = True
-
-    def close(self) -> None:
-        """End the pass; it counts only if the root module returned (what autograd saves after
-        that, e.g. captum's selection of the target logit, still belongs to it)."""
-        if self._rows and self._returned:
-            self.passes.append((self._rows, sum(self._seen.values()), self._largest,
-                                self._graph))
-        self._seen, self._rows, self._largest, self._graph = {}, 0, 0, _GraphSizes()
-        self._returned = False
-
-    def footprint(self) -> Footprint:
-        self.close()
-        if not self.passes:
-            return Footprint(bytes_per_row=0, rows=0)
-        # passes of a few rows (captum's end-point forward for the delta) are dominated by
-        # tensors that do not grow with the rows (weights, transposes): only the large ones count
-        big = [p for p in self.passes if 2 * p[0] >= max(q[0] for q in self.passes)]
-        rows, stored, _, graph = max(big, key=lambda p: (p[1] / p[0], p[0]))
-        largest = max(-(-p[2] // p[0]) for p in big)
-        return Footprint(bytes_per_row=-(-stored // rows), rows=rows, largest_per_row=largest,
-                         op_elements_per_row=-(-graph.op_elements // rows), nodes=graph.nodes)
-
-
-@dataclass(frozen=True)
-class _GraphSizes:
-    """Sizes in one pass's autograd graph (see :func:`_graph_sizes`)."""
-
-    largest: int = 0          # bytes of its largest forward result
-    op_elements: int = 0      # median elements of a result on the input's gradient path
-    nodes: int = 0            # nodes on the input's gradient path (backward runs each)
-
-
-def _meta_numel(node: Any) -> tuple[int, int]:
-    """(elements, bytes) of the largest forward result a graph node receives a gradient for."""
-    best = (0, 0)
-    try:
-        for meta in node._input_metadata:
-            numel = math.prod(meta.shape)
-            best = max(best, (numel, numel * meta.dtype.itemsize))
-    except (RuntimeError, TypeError, AttributeError):  # pragma: no cover - exotic nodes
-        pass
-    return best
-
-
-def _graph_sizes(out: Any, skip: set[int]) -> _GraphSizes:
-    """The largest result and the median result size of the operators backward runs to reach
-    the differentiated input (every node's input metadata is the shape of a forward result,
-    whose gradient backward materializes): the nodes from which a leaf that is not a parameter
-    (storage not in ``skip``) is reachable. Branches that only lead to weights (a transposed
-    weight) are not run by ``torch.autograd.grad(out, inputs)``, and their sizes do not grow
-    with the rows: counted per row in a pass of 4 rows, they read as large."""
-    stack = [o.grad_fn for o in (out if isinstance(out, tuple) else (out,))
-             if isinstance(o, torch.Tensor) and o.grad_fn is not None]
-    parents: dict[int, list[Any]] = {id(n): [] for n in stack}
-    inputs: list[Any] = []
-    while stack:                                   # every node once, with who feeds it
-        node = stack.pop()
-        var = getattr(node, "variable", None)
-        if isinstance(var, torch.Tensor):
-            if var.untyped_storage().data_ptr() not in skip:
-                inputs.append(node)
-            continue
-        for nxt, _ in node.next_functions:
-            if nxt is None:
-                continue
-            seen = parents.get(id(nxt))
-            if seen is None:
-                parents[id(nxt)] = [node]
-                stack.append(nxt)
-            else:
-                seen.append(node)
-    on_path: dict[int, Any] = {}
-    stack = [p for leaf in inputs for p in parents[id(leaf)]]
-    while stack:                                   # walk back up from the input leaves
-        node = stack.pop()
-        if id(node) not in on_path:
-            on_path[id(node)] = node
-            stack.extend(parents[id(node)])
-    sizes = [_meta_numel(n) for n in on_path.values()]
-    path = sorted(e for e, _ in sizes if e > 0)
-    return _GraphSizes(largest=max((b for _, b in sizes), default=0),
-                       op_elements=path[len(path) // 2] if path else 0, nodes=len(path))
-
-
-@contextlib.contextmanager
-def measure(model: nn.Module) -> Iterator[Callable[[], Footprint]]:
-    """Measure what each pass of ``model`` stores while the block runs real work.
-
-    Yields a function returning the :class:`Footprint` (the pass with the most bytes per row).
-    With gradients on, the bytes autograd saves for backward are counted (parameters and
-    buffers excluded); without, the outputs of every module. The largest tensor per row is the
-    largest module output or result in the pass's autograd graph.
-    """
-    skip = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
-    meter = _Meter(skip)
-    handles = [model.register_forward_pre_hook(meter.start)]
-    handles += [m.register_forward_hook(meter.output) for m in model.modules()]
-    handles.append(model.register_forward_hook(meter.finished))
-
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        meter.store(t)
-        return t
-
-    try:
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            yield meter.footprint
-    finally:
-        for h in handles:
-            h.remove()
-

@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from explain.attribution import preflight as pf
-from explain.attribution.batching import BatchPlan, Footprint
+from explain.attribution.batching import BatchPlan
+from explain.attribution.footprint import Footprint
 from explain.card import ModelCard
 
 __all__ = ["Job", "Chunk"]

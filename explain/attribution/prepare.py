@@ -21,7 +21,8 @@ from explain._core import tensors
 from explain._core.outputs import unwrap
 from explain.attribution import preflight as pf
 from explain.attribution.base import Job
-from explain.attribution.batching import Footprint, expand_args, measure
+from explain.attribution.batching import expand_args
+from explain.attribution.footprint import Footprint, measure
 from explain.card import ModelCard
 from explain.errors import InvalidInputError
 
@@ -142,7 +143,7 @@ def _lazy(known: _Known, model: nn.Module, forward: nn.Module, x: torch.Tensor, 
           ) -> tuple[Callable[[], Footprint], Callable[[], pf.Trace]]:
     """(footprint, trace) makers for the job. The footprint is that of the first
     :data:`_FOOTPRINT_ROWS` samples through ``forward`` with gradients, under
-    :func:`~.batching.measure` (tensors that do not grow with the rows, a transposed
+    :func:`~.footprint.measure` (tensors that do not grow with the rows, a transposed
     weight, are left out of its largest-tensor and operator sizes; saved for backward, one
     counts a quarter per row)."""
     def footprint() -> Footprint:
