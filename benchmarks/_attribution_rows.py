@@ -81,7 +81,7 @@ def evaluations(method: str, model, x, options: dict) -> int:
     """Model evaluations one sample of ``x`` needs under ``method`` (its ``evaluations``)."""
     from explain.attribution import get_explainer
     from explain.attribution.base import Job
-    from explain.attribution.preflight import Trace
+    from explain.attribution.structure import Trace
 
     job = Job(model=model, card=model.card, modality=model.card.modality.value, inputs=x,
               x=x if x.is_floating_point() else torch.zeros(*x.shape, 1), baselines=x,

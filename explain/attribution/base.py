@@ -37,6 +37,7 @@ from explain.attribution.batching import (
 )
 from explain.attribution.job import Chunk, Job
 from explain.attribution.result import Attribution
+from explain.attribution.structure import gradient_checked, incompatibilities
 from explain.card import ModelCard, card_of
 from explain.errors import InvalidInputError
 
@@ -198,7 +199,7 @@ class Explainer:
             return self._fall("feature_ablation", job, "integer inputs have no gradient and no "
                               "embedding layer was found")
         if self.rule_based:
-            issues = pf.incompatibilities(self.rule_based, job.structure())
+            issues = incompatibilities(self.rule_based, job.structure())
             if job.token_ids is not None and self.rule_based == "shap_deep":
                 issues.append("shap's DeepExplainer cannot propagate through a token lookup")
             if issues:
@@ -230,11 +231,11 @@ class Explainer:
                              out: tuple[torch.Tensor, torch.Tensor | None], said: int
                              ) -> tuple[Explainer, tuple[torch.Tensor, torch.Tensor | None]]:
         """A gradient method's answer, unless every value is zero *and* the gradient check
-        (:func:`~.preflight.gradient_checked`, zero gradient although the output changes) finds a
+        (:func:`~.structure.gradient_checked`, zero gradient although the output changes) finds a
         non-differentiable step: then what it said is dropped and feature ablation runs. Any
         non-zero value already proves the gradient informative, so the check costs nothing on
         a working model."""
-        if not self.gradient or bool(out[0].any()) or pf.gradient_checked(
+        if not self.gradient or bool(out[0].any()) or gradient_checked(
                 job.model, job.forward, job.x, job.args, job.target):
             return self, out
         del job.warnings[said:]

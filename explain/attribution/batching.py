@@ -129,13 +129,13 @@ class BatchPlan:
 
 
 def clear_cache() -> None:
-    """Forget every plan and what preflight remembered per model (the footprints, structure
+    """Forget every plan and what the first call remembered per model (the footprints, structure
     traces and gradient checks), so the next call is a first call (the benchmark times one)."""
-    from explain.attribution import preflight, prepare  # they import this module
+    from explain.attribution import prepare, structure  # they import this module
 
     _CACHE.clear()
     prepare._KNOWN.clear()
-    preflight._INFORMATIVE.clear()
+    structure._INFORMATIVE.clear()
 
 
 def available_memory(device: torch.device) -> int:

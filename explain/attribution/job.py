@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from explain.attribution import preflight as pf
 from explain.attribution.batching import BatchPlan
 from explain.attribution.footprint import Footprint
+from explain.attribution.structure import Trace
 from explain.card import ModelCard
 
 __all__ = ["Job", "Chunk"]
@@ -34,7 +34,7 @@ class Job:
     args: tuple                           # extra forward args (token ids first, for text)
     forward: Callable[..., torch.Tensor]  # forward(x, *args) -> logits [batch, classes]
     target: torch.Tensor                  # [batch] int64
-    trace: pf.Trace | None = None         # the structure trace, made on first use: structure()
+    trace: Trace | None = None         # the structure trace, made on first use: structure()
     token_ids: torch.Tensor | None = None
     pad_id: int = 0                       # padding id of token_ids (0 attribution, hidden)
     baseline_ids: torch.Tensor | None = None  # token ids the baseline embeds
@@ -48,7 +48,7 @@ class Job:
     #: made when first needed and cached per model by :func:`~.prepare.prepare`: what a
     #: forward of 4 samples stores (it plans a new shape), and the structure trace
     measurer: Callable[[], Footprint] | None = None
-    tracer: Callable[[], pf.Trace] | None = None
+    tracer: Callable[[], Trace] | None = None
     #: the input checks a remembered answer skipped (:func:`~.preflight.accepted_classes`),
     #: run again when the attribution raises a model error; None when they all ran
     recheck: Callable[[], None] | None = None
@@ -57,11 +57,11 @@ class Job:
         """What a forward of the first 4 samples stored (measured on first use)."""
         return self.measurer() if self.measurer is not None else None
 
-    def structure(self) -> pf.Trace:
+    def structure(self) -> Trace:
         """The one-sample structure trace, traced when first needed (rule-based methods,
         cuDNN) and cached per model by :func:`~.prepare.prepare`."""
         if self.trace is None:
-            self.trace = self.tracer() if self.tracer is not None else pf.Trace()
+            self.trace = self.tracer() if self.tracer is not None else Trace()
         return self.trace
 
 

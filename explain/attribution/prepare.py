@@ -23,6 +23,7 @@ from explain.attribution import preflight as pf
 from explain.attribution.base import Job
 from explain.attribution.batching import expand_args
 from explain.attribution.footprint import Footprint, measure
+from explain.attribution.structure import Trace, trace_model
 from explain.card import ModelCard
 from explain.errors import InvalidInputError
 
@@ -122,7 +123,7 @@ class _Known:
     trace (rule-based methods, cuDNN). A job of one pass needs neither."""
 
     footprint: Footprint | None = None
-    trace: pf.Trace | None = None
+    trace: Trace | None = None
 
 
 def _known(model: nn.Module, forward: nn.Module, x: torch.Tensor, args: tuple) -> _Known:
@@ -140,7 +141,7 @@ def _leaf(x: torch.Tensor) -> torch.Tensor:
 
 
 def _lazy(known: _Known, model: nn.Module, forward: nn.Module, x: torch.Tensor, args: tuple
-          ) -> tuple[Callable[[], Footprint], Callable[[], pf.Trace]]:
+          ) -> tuple[Callable[[], Footprint], Callable[[], Trace]]:
     """(footprint, trace) makers for the job. The footprint is that of the first
     :data:`_FOOTPRINT_ROWS` samples through ``forward`` with gradients, under
     :func:`~.footprint.measure` (tensors that do not grow with the rows, a transposed
@@ -154,10 +155,10 @@ def _lazy(known: _Known, model: nn.Module, forward: nn.Module, x: torch.Tensor, 
                 known.footprint = measured()
         return known.footprint
 
-    def trace() -> pf.Trace:
+    def trace() -> Trace:
         if known.trace is None:
             one = slice(0, 1)
-            known.trace = pf.trace_model(model, forward, _leaf(x[one]),
+            known.trace = trace_model(model, forward, _leaf(x[one]),
                                          expand_args(args, one, x.shape[0]))
         return known.trace
     return footprint, trace

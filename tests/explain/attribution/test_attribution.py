@@ -246,8 +246,8 @@ def test_deeplift_delta_comes_from_its_one_rule_pass_and_equals_captums():
 
     from explain.attribution.base import Chunk, Job
     from explain.attribution.methods.deeplift import DeepLift
-    from explain.attribution.preflight import Trace
     from explain.attribution.prepare import PlainForward
+    from explain.attribution.structure import Trace
 
     torch.manual_seed(0)
     model = _SinNet().eval()
