@@ -140,12 +140,51 @@ def _graph_sizes(out: Any, skip: set[int]) -> _GraphSizes:
     whose gradient backward materializes): the nodes from which a leaf that is not a parameter
     (storage not in ``skip``) is reachable. Branches that only lead to weights (a transposed
     weight) are not run by ``torch.autograd.grad(out, inputs)``, and their sizes do not grow
-    with the rows: counted per row in a pass of 4 rows, they read as large."""
+    with the rows: counted per row in a pass of 4 rows, they read as large.
+
+    Two walks: one down over the whole graph (:func:`_consumers`), one back up from the input
+    leaves over the nodes on the path, reading each node's sizes once (most nodes have one
+    result: read inline; others, or an odd one, by :func:`_meta_numel`)."""
+    parents, inputs = _consumers(out, skip)
+    on_path: set[Any] = set()
+    elements: list[int] = []                       # per node on the path, if > 0
+    largest = 0
+    stack = [p for leaf in inputs for p in parents[leaf]]
+    pop, extend, add, keep, prod = stack.pop, stack.extend, on_path.add, elements.append, math.prod
+    while stack:                                   # walk back up from the input leaves
+        node = pop()
+        if node in on_path:
+            continue
+        add(node)
+        extend(parents[node])
+        try:
+            metas = node._input_metadata
+            if len(metas) == 1:
+                numel = prod(metas[0].shape)
+                nbytes = numel * metas[0].dtype.itemsize
+            else:
+                numel, nbytes = _meta_numel(node)
+        except (RuntimeError, TypeError, AttributeError):
+            numel, nbytes = _meta_numel(node)
+        if numel > 0:
+            keep(numel)
+        if nbytes > largest:
+            largest = nbytes
+    elements.sort()
+    return _GraphSizes(largest=largest, op_elements=elements[len(elements) // 2] if elements else 0,
+                       nodes=len(elements))
+
+
+def _consumers(out: Any, skip: set[int]) -> tuple[dict[Any, list[Any]], list[Any]]:
+    """Every node of ``out``'s autograd graph -> the nodes it feeds (one walk, every node
+    once), and the leaves whose storage is not in ``skip``. The nodes themselves are the keys,
+    so each stays alive until the walk ends (an ``id`` could be reused by a node met later)."""
     stack = [o.grad_fn for o in (out if isinstance(out, tuple) else (out,))
              if isinstance(o, torch.Tensor) and o.grad_fn is not None]
-    parents: dict[int, list[Any]] = {id(n): [] for n in stack}
+    parents: dict[Any, list[Any]] = {n: [] for n in stack}
     inputs: list[Any] = []
-    while stack:                                   # every node once, with who feeds it
+    get, push = parents.get, stack.append
+    while stack:
         node = stack.pop()
         var = getattr(node, "variable", None)
         if isinstance(var, torch.Tensor):
@@ -155,23 +194,13 @@ def _graph_sizes(out: Any, skip: set[int]) -> _GraphSizes:
         for nxt, _ in node.next_functions:
             if nxt is None:
                 continue
-            seen = parents.get(id(nxt))
+            seen = get(nxt)
             if seen is None:
-                parents[id(nxt)] = [node]
-                stack.append(nxt)
+                parents[nxt] = [node]
+                push(nxt)
             else:
                 seen.append(node)
-    on_path: dict[int, Any] = {}
-    stack = [p for leaf in inputs for p in parents[id(leaf)]]
-    while stack:                                   # walk back up from the input leaves
-        node = stack.pop()
-        if id(node) not in on_path:
-            on_path[id(node)] = node
-            stack.extend(parents[id(node)])
-    sizes = [_meta_numel(n) for n in on_path.values()]
-    path = sorted(e for e, _ in sizes if e > 0)
-    return _GraphSizes(largest=max((b for _, b in sizes), default=0),
-                       op_elements=path[len(path) // 2] if path else 0, nodes=len(path))
+    return parents, inputs
 
 
 @contextlib.contextmanager
