@@ -77,6 +77,14 @@ class _Meter:
         if ptr not in self.skip:
             self._seen[ptr] = storage.nbytes()
 
+    def pack(self, t: torch.Tensor) -> torch.Tensor:
+        """The pack hook of every tensor autograd saves: counted, and kept detached. Autograd
+        re-attaches a saved output's node when it unpacks it, so detached is the same to it;
+        kept as it came (with its ``grad_fn``), a saved output would hold the node that holds
+        it, a cycle that nothing frees when no backward runs (the 4-sample footprint)."""
+        self.store(t)
+        return t.detach() if t.requires_grad else t
+
     def output(self, _m: nn.Module, _i: tuple, out: Any) -> None:
         for o in out if isinstance(out, tuple) else (out,):
             if isinstance(o, torch.Tensor):
@@ -203,6 +211,10 @@ def _consumers(out: Any, skip: set[int]) -> tuple[dict[Any, list[Any]], list[Any
     return parents, inputs
 
 
+def _unpack(t: torch.Tensor) -> torch.Tensor:
+    return t
+
+
 @contextlib.contextmanager
 def measure(model: nn.Module) -> Iterator[Callable[[], Footprint]]:
     """Measure what each pass of ``model`` stores while the block runs real work.
@@ -218,12 +230,8 @@ def measure(model: nn.Module) -> Iterator[Callable[[], Footprint]]:
     handles += [m.register_forward_hook(meter.output) for m in model.modules()]
     handles.append(model.register_forward_hook(meter.finished))
 
-    def pack(t: torch.Tensor) -> torch.Tensor:
-        meter.store(t)
-        return t
-
     try:
-        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        with torch.autograd.graph.saved_tensors_hooks(meter.pack, _unpack):
             yield meter.footprint
     finally:
         for h in handles:
