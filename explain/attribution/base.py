@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import inspect
 import time
 import warnings
@@ -312,6 +313,8 @@ class Explainer:
             return BatchPlan(rows=PROBE_ROWS, reason="given")
         budget = (memory_budget(job.x.device) if job.memory_budget is None
                   else int(job.memory_budget))
+        if not self.gradient:  # a pass without gradients keeps nothing for backward
+            fp = dataclasses.replace(fp, saved_largest_per_row=0)
         plan = plan_rows(fp, job.x.device, budget)
         job.probe_s = time.perf_counter() - t
         remember(self.model, key, plan)

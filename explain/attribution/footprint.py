@@ -40,6 +40,9 @@ class Footprint:
         to the input (0 when unknown): the size of a typical operator of the pass.
     nodes : autograd nodes backward runs to reach the input (0 when unknown); each costs a
         fixed time per pass, whatever its rows.
+    saved_largest_per_row : bytes per row of the largest single storage kept for backward
+        (copies of a parameter's size left out; 0 when unknown): a fused kernel's workspace
+        (oneDNN's LSTM) that backward reads as a whole.
     """
 
     bytes_per_row: int
@@ -47,20 +50,21 @@ class Footprint:
     largest_per_row: int = 0
     op_elements_per_row: int = 0
     nodes: int = 0
-
+    saved_largest_per_row: int = 0
 
 
 class _Meter:
     """Bytes stored per pass; a pass starts at each call of the root module and counts only
     when that call returned (a pass that ran out of memory half-way stored a part, or nothing)."""
 
-    def __init__(self, skip: set[int]) -> None:
-        self.skip = skip
-        # (rows, bytes stored, largest written, sizes in its autograd graph)
-        self.passes: list[tuple[int, int, int, _GraphSizes]] = []
+    def __init__(self, skip: set[int], weights: set[int]) -> None:
+        self.skip, self.weights = skip, weights
+        # (rows, bytes stored, largest written, sizes in its autograd graph, largest stored)
+        self.passes: list[tuple[int, int, int, _GraphSizes, int]] = []
         self._seen: dict[int, int] = {}
         self._rows = 0
         self._largest = 0
+        self._saved = 0
         self._graph = _GraphSizes()
         self._returned = False
 
@@ -76,6 +80,8 @@ class _Meter:
         ptr = storage.data_ptr()
         if ptr not in self.skip:
             self._seen[ptr] = storage.nbytes()
+            if t.numel() not in self.weights:   # a kernel's own copy of a weight: not per row
+                self._saved = max(self._saved, storage.nbytes())
 
     def pack(self, t: torch.Tensor) -> torch.Tensor:
         """The pack hook of every tensor autograd saves: counted, and kept detached. Autograd
@@ -104,8 +110,9 @@ class _Meter:
         that, e.g. captum's selection of the target logit, still belongs to it)."""
         if self._rows and self._returned:
             self.passes.append((self._rows, sum(self._seen.values()), self._largest,
-                                self._graph))
+                                self._graph, self._saved))
         self._seen, self._rows, self._largest, self._graph = {}, 0, 0, _GraphSizes()
+        self._saved = 0
         self._returned = False
 
     def footprint(self) -> Footprint:
@@ -115,10 +122,12 @@ class _Meter:
         # passes of a few rows (captum's end-point forward for the delta) are dominated by
         # tensors that do not grow with the rows (weights, transposes): only the large ones count
         big = [p for p in self.passes if 2 * p[0] >= max(q[0] for q in self.passes)]
-        rows, stored, _, graph = max(big, key=lambda p: (p[1] / p[0], p[0]))
+        rows, stored, _, graph, _ = max(big, key=lambda p: (p[1] / p[0], p[0]))
         largest = max(-(-p[2] // p[0]) for p in big)
+        saved = max(-(-p[4] // p[0]) for p in big)
         return Footprint(bytes_per_row=-(-stored // rows), rows=rows, largest_per_row=largest,
-                         op_elements_per_row=-(-graph.op_elements // rows), nodes=graph.nodes)
+                         op_elements_per_row=-(-graph.op_elements // rows), nodes=graph.nodes,
+                         saved_largest_per_row=saved)
 
 
 @dataclass(frozen=True)
@@ -225,7 +234,7 @@ def measure(model: nn.Module) -> Iterator[Callable[[], Footprint]]:
     largest module output or result in the pass's autograd graph.
     """
     skip = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
-    meter = _Meter(skip)
+    meter = _Meter(skip, {t.numel() for t in model.parameters()})
     handles = [model.register_forward_pre_hook(meter.start)]
     handles += [m.register_forward_hook(meter.output) for m in model.modules()]
     handles.append(model.register_forward_hook(meter.finished))

@@ -84,10 +84,11 @@ def test_measure_counts_what_backward_keeps_per_row():
         fp = footprint()
         # tanh keeps its output (16 floats) and the first linear its input (6 floats) per row;
         # the largest tensor of the pass is a 16-wide hidden layer; backward runs 3 nodes to
-        # the input (linear, tanh, linear), of median result 16 per row (outputs 3, 16, 16)
+        # the input (linear, tanh, linear), of median result 16 per row (outputs 3, 16, 16);
+        # the largest single tensor kept is tanh's output
         assert fp == batching.Footprint(bytes_per_row=(16 + 6) * 4, rows=rows,
                                         largest_per_row=16 * 4, op_elements_per_row=16,
-                                        nodes=3)
+                                        nodes=3, saved_largest_per_row=16 * 4)
 
 
 def test_nodes_that_only_lead_to_weights_are_not_counted():
@@ -173,6 +174,56 @@ def test_measure_sees_the_large_intermediate_of_a_recurrent_net():
     # the input projection of all 10 steps (3 gates x 8 units) is the largest tensor per row,
     # far above any one step's state (8 floats) that autograd saves
     assert footprint().largest_per_row == 10 * 3 * 8 * 4
+
+
+def test_a_workspace_that_backward_reads_whole_must_fit_the_cache():
+    cpu, cache = torch.device("cpu"), 32 * 2**20
+    # a fused LSTM (oneDNN): 25.6 kB of output per row, but a 393 kB workspace per row kept
+    # for backward; the cache rule on the output alone would give 256 rows
+    lstm = batching.Footprint(bytes_per_row=845_440, rows=4, largest_per_row=25_600,
+                              nodes=7, op_elements_per_row=800, saved_largest_per_row=393_216)
+    plans = [batching.plan_rows(lstm, cpu, 2**30, cache=cache, threads=t) for t in (1, 2)]
+    assert [(p.rows, p.reason) for p in plans] == [(64, "cache"), (64, "cache")]
+    assert plans[0].saved_largest_per_row == 393_216
+    # a tensor kept that is no larger than the results changes nothing
+    plain = batching.Footprint(bytes_per_row=250_000, rows=64, largest_per_row=50_000,
+                               saved_largest_per_row=50_000)
+    assert batching.plan_rows(plain, cpu, 2**30, cache=cache, threads=1).rows == 128
+
+
+def test_the_largest_kept_tensor_is_per_row_and_leaves_out_weight_copies():
+    class Copies(nn.Module):            # keeps a computed copy of its weight for backward
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(64, 256))
+
+        def forward(self, x):
+            return (x @ (self.w * 2)).tanh()
+
+    def measured(model, rows, shape):
+        x = torch.randn(rows, *shape, requires_grad=True)
+        with batching.measure(model) as footprint:
+            torch.autograd.grad(model(x).sum(), x)
+        return footprint()
+
+    # the 64 kB weight copy would read as 16 kB per row at 4 rows; tanh's output is 1 kB
+    assert [measured(Copies(), r, (64,)).saved_largest_per_row for r in (4, 8)] == [1024, 1024]
+    torch.manual_seed(0)
+    lstm = nn.LSTM(16, 32, batch_first=True)
+
+    class Mean(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = lstm
+
+        def forward(self, x):
+            return self.lstm(x)[0].mean(1)
+
+    per_row = [measured(Mean(), r, (20, 16)).saved_largest_per_row for r in (4, 8)]
+    # about the same per row at 4 and 8 rows (a workspace, or the outputs, whatever the build
+    # keeps; oneDNN's workspace has a small part that does not grow with the rows)
+    assert per_row[1] >= 20 * 32 * 4
+    assert per_row[1] <= per_row[0] <= 1.1 * per_row[1]
 
 
 def test_the_plan_is_the_same_on_repeated_calls_and_in_fresh_processes():

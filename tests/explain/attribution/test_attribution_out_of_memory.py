@@ -125,9 +125,11 @@ def test_a_pass_that_ran_out_of_memory_is_not_measured():
         clean = measured()
     assert after_oom == clean
     # x (6 floats) and the Tanh output (16 floats) per row: the partial 64-row pass stored 24;
-    # backward would run 3 nodes to x (linear, tanh, linear) of median result 16 per row
+    # backward would run 3 nodes to x (linear, tanh, linear) of median result 16 per row;
+    # the largest single tensor kept is the Tanh output
     assert clean == batching.Footprint(bytes_per_row=88, rows=8, largest_per_row=64,
-                                       op_elements_per_row=16, nodes=3)
+                                       op_elements_per_row=16, nodes=3,
+                                       saved_largest_per_row=64)
 
 
 def test_a_first_pass_that_ran_out_of_memory_leaves_a_measured_plan():
