@@ -143,12 +143,14 @@ class BatchPlan:
 
 def clear_cache() -> None:
     """Forget every plan and what the first call remembered per model (the footprints, structure
-    traces and gradient checks), so the next call is a first call (the benchmark times one)."""
-    from explain.attribution import prepare, structure  # they import this module
+    traces, gradient checks and one-sample input checks), so the next call is a first call on a
+    new shape (the benchmark times one)."""
+    from explain.attribution import preflight, prepare, structure  # they import this module
 
     _CACHE.clear()
     prepare._KNOWN.clear()
     structure._INFORMATIVE.clear()
+    preflight._ACCEPTED.clear()
 
 
 def available_memory(device: torch.device) -> int:
