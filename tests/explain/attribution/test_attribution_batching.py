@@ -156,19 +156,21 @@ def test_the_overhead_and_threads_rules_only_raise_the_rows():
     assert batching.plan_rows(many, cpu, 2**28, cache=cache, threads=2).reason == "budget"
 
 
+class _Outputs(nn.Module):
+    """A recurrent layer's outputs, reduced over time (``reduce``: ``[B, T, H] -> [B, H]``)."""
+
+    def __init__(self, rnn: nn.Module, reduce) -> None:
+        super().__init__()
+        self.rnn, self.reduce = rnn, reduce
+
+    def forward(self, x):
+        return self.reduce(self.rnn(x)[0])
+
+
 def test_measure_sees_the_large_intermediate_of_a_recurrent_net():
     torch.manual_seed(0)
-    gru = nn.GRU(3, 8, batch_first=True)
-
-    class Last(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.gru = gru
-
-        def forward(self, x):
-            return self.gru(x)[0][:, -1]
-
-    model, x = Last(), torch.randn(4, 10, 3, requires_grad=True)
+    model = _Outputs(nn.GRU(3, 8, batch_first=True), lambda out: out[:, -1])
+    x = torch.randn(4, 10, 3, requires_grad=True)
     with batching.measure(model) as footprint:
         torch.autograd.grad(model(x).sum(), x)
     # the input projection of all 10 steps (3 gates x 8 units) is the largest tensor per row,
@@ -209,17 +211,8 @@ def test_the_largest_kept_tensor_is_per_row_and_leaves_out_weight_copies():
     # the 64 kB weight copy would read as 16 kB per row at 4 rows; tanh's output is 1 kB
     assert [measured(Copies(), r, (64,)).saved_largest_per_row for r in (4, 8)] == [1024, 1024]
     torch.manual_seed(0)
-    lstm = nn.LSTM(16, 32, batch_first=True)
-
-    class Mean(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.lstm = lstm
-
-        def forward(self, x):
-            return self.lstm(x)[0].mean(1)
-
-    per_row = [measured(Mean(), r, (20, 16)).saved_largest_per_row for r in (4, 8)]
+    lstm = _Outputs(nn.LSTM(16, 32, batch_first=True), lambda out: out.mean(1))
+    per_row = [measured(lstm, r, (20, 16)).saved_largest_per_row for r in (4, 8)]
     # about the same per row at 4 and 8 rows (a workspace, or the outputs, whatever the build
     # keeps; oneDNN's workspace has a small part that does not grow with the rows)
     assert per_row[1] >= 20 * 32 * 4
