@@ -160,35 +160,19 @@ def _graph_sizes(out: Any, skip: set[int]) -> _GraphSizes:
     with the rows: counted per row in a pass of 4 rows, they read as large.
 
     Two walks: one down over the whole graph (:func:`_consumers`), one back up from the input
-    leaves over the nodes on the path, reading each node's sizes once (most nodes have one
-    result: read inline; others, or an odd one, by :func:`_meta_numel`)."""
+    leaves over the nodes on the path, reading each node's sizes once."""
     parents, inputs = _consumers(out, skip)
     on_path: set[Any] = set()
-    elements: list[int] = []                       # per node on the path, if > 0
-    largest = 0
     stack = [p for leaf in inputs for p in parents[leaf]]
-    pop, extend, add, keep, prod = stack.pop, stack.extend, on_path.add, elements.append, math.prod
     while stack:                                   # walk back up from the input leaves
-        node = pop()
-        if node in on_path:
-            continue
-        add(node)
-        extend(parents[node])
-        try:
-            metas = node._input_metadata
-            if len(metas) == 1:
-                numel = prod(metas[0].shape)
-                nbytes = numel * metas[0].dtype.itemsize
-            else:
-                numel, nbytes = _meta_numel(node)
-        except (RuntimeError, TypeError, AttributeError):
-            numel, nbytes = _meta_numel(node)
-        if numel > 0:
-            keep(numel)
-        if nbytes > largest:
-            largest = nbytes
-    elements.sort()
-    return _GraphSizes(largest=largest, op_elements=elements[len(elements) // 2] if elements else 0,
+        node = stack.pop()
+        if node not in on_path:
+            on_path.add(node)
+            stack.extend(parents[node])
+    sizes = [_meta_numel(n) for n in on_path]
+    elements = sorted(e for e, _ in sizes if e > 0)
+    return _GraphSizes(largest=max((b for _, b in sizes), default=0),
+                       op_elements=elements[len(elements) // 2] if elements else 0,
                        nodes=len(elements))
 
 
@@ -200,7 +184,6 @@ def _consumers(out: Any, skip: set[int]) -> tuple[dict[Any, list[Any]], list[Any
              if isinstance(o, torch.Tensor) and o.grad_fn is not None]
     parents: dict[Any, list[Any]] = {n: [] for n in stack}
     inputs: list[Any] = []
-    get, push = parents.get, stack.append
     while stack:
         node = stack.pop()
         var = getattr(node, "variable", None)
@@ -211,10 +194,10 @@ def _consumers(out: Any, skip: set[int]) -> tuple[dict[Any, list[Any]], list[Any
         for nxt, _ in node.next_functions:
             if nxt is None:
                 continue
-            seen = get(nxt)
+            seen = parents.get(nxt)
             if seen is None:
                 parents[nxt] = [node]
-                push(nxt)
+                stack.append(nxt)
             else:
                 seen.append(node)
     return parents, inputs
