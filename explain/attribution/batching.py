@@ -19,8 +19,10 @@ passes) best at 1024. The bytes stored for backward did not predict this (the pa
 30 KiB per row, the CNN 237 KiB, yet the CNN takes the larger passes). On CPU the cache rule is
 the largest power of two with ``rows x largest <= L3 / 4`` (the operator reads about two
 operands and writes one of that size, and the L3 is shared with the other cores), between 32
-and 1024 rows (below 32 the per-pass overhead dominates; above 1024 no model gained). The
-threads share that L3: torch splits an operator's rows over them, so together their slices
+and 1024 rows (below 32 the per-pass overhead dominates; above 1024 no model gained), at
+least 32 per thread (each thread works on its slice of every operator). The L3 is the size the
+OS reports, at most 4 MiB per CPU sharing it (:func:`cache_bytes`: a virtual machine reports its
+host's whole cache). The threads share that L3: torch splits an operator's rows over them, so together their slices
 must fit it, whatever their number. (Until stop 23 the rule allowed ``threads x L3 / 4``, from
 timings that, as far as the notes show, ran under ``OMP_WAIT_POLICY=PASSIVE`` (below). Under
 the default policy, at two threads, interleaved IG jobs at the old / new plan: zoo cnn
@@ -101,6 +103,7 @@ __all__ = ["BatchPlan", "plan_rows", "cached_plan", "remember", "memory_budget",
 PROBE_ROWS = 64          # a job of at most this many rows runs in one pass, unplanned
 _CACHE_SHARE = 4         # rows x largest tensor <= last-level cache / _CACHE_SHARE
 _DEFAULT_CACHE = 32 * 2**20  # when the OS does not say
+_LLC_PER_CPU = 4 * 2**20   # the most last-level cache a CPU can count on (cache_bytes)
 _CPU_ROWS = (32, 1024)
 _CUDA_MAX_ROWS = 4096
 _SAFETY = 3              # stored activations + their gradients + slack
@@ -184,16 +187,38 @@ def expand_args(args: tuple, index: slice | torch.Tensor, batch: int) -> tuple:
 
 @functools.cache
 def cache_bytes() -> int:
-    """The CPU's last-level cache in bytes, as the OS reports it (sysfs, then ``sysconf``);
-    32 MiB when neither says.
+    """The last-level cache this process can count on, in bytes: the size the OS reports
+    (sysfs, then ``sysconf``; 32 MiB when neither says), at most ``_LLC_PER_CPU`` for each CPU
+    the OS says shares it.
+
+    A virtual machine reports the host's whole cache as its own: 2 vCPUs of a Xeon 6 see 480 MiB,
+    shared (sysfs says) by those 2 alone, while the host's other cores and guests use the same
+    cache. No CPU gives a core that much: current server parts give 1.9-5 MiB per core (Xeon
+    Sapphire/Emerald/Granite Rapids 1.9/5/3.8, EPYC Genoa/Turin 4), so a share above 4 MiB per
+    CPU is the host's cache, not this process's. On those 2 vCPUs (IG of 3,200 rows, 3
+    interleaved repeats, the plan's time over the best of 32..1,024 rows, 12 models: the zoo's,
+    resnet_bn, bigru, an LSTM, a TCN, a ViT, a conv + LSTM, a 16-layer MLP, a BN audio Conv1d):
+    with 480 MiB 1.22-1.77 on 8 models at one thread and 1.12-1.77 on 6 at two; with the cap
+    (and 32 rows per thread) 1.00-1.08 at one thread, 1.00-1.13 at two.
 
     Examples
     --------
     >>> cache_bytes() > 0
     True
     """
-    root = "/sys/devices/system/cpu/cpu0/cache"
-    best = (0, 0)
+    level, size, cpus = _llc_sysfs("/sys/devices/system/cpu/cpu0/cache")
+    if size == 0 and hasattr(os, "sysconf"):
+        with contextlib.suppress(ValueError, OSError):
+            size = int(os.sysconf("SC_LEVEL3_CACHE_SIZE"))
+    size = size if size > 0 else _DEFAULT_CACHE
+    cpus = cpus or os.cpu_count() or 1
+    return min(size, cpus * _LLC_PER_CPU)
+
+
+def _llc_sysfs(root: str) -> tuple[int, int, int]:
+    """(level, bytes, CPUs sharing it) of the highest-level cache sysfs lists under ``root``;
+    zeros where it says nothing readable."""
+    best = (0, 0, 0)
     try:
         for entry in sorted(os.listdir(root)):
             with open(f"{root}/{entry}/level") as f:
@@ -202,13 +227,28 @@ def cache_bytes() -> int:
                 text = f.read().strip().upper()
             unit = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
             size = int(text.rstrip("KMG")) * unit
-            best = max(best, (level, size))
+            best = max(best, (level, size, _count_cpus(f"{root}/{entry}/shared_cpu_list")))
     except (OSError, ValueError):
         pass
-    if best[1] == 0 and hasattr(os, "sysconf"):
-        with contextlib.suppress(ValueError, OSError):
-            best = (3, int(os.sysconf("SC_LEVEL3_CACHE_SIZE")))
-    return best[1] if best[1] > 0 else _DEFAULT_CACHE
+    return best
+
+
+def _count_cpus(path: str) -> int:
+    """CPUs in a sysfs CPU list such as ``0-3,8-11`` (12); 0 when it cannot be read.
+
+    Examples
+    --------
+    >>> _count_cpus("/nonexistent")
+    0
+    """
+    try:
+        with open(path) as f:
+            text = f.read().strip()
+        return sum(int(b) - int(a) + 1 if "-" in part else 1
+                   for part in text.split(",") if part
+                   for a, _, b in [part.partition("-")])
+    except (OSError, ValueError):
+        return 0
 
 
 def _pow2_floor(n: int) -> int:
@@ -270,8 +310,10 @@ def _cpu_rows(footprint: Footprint, llc: int, threads: int) -> tuple[int, str]:
     fits = llc // (_CACHE_SHARE * largest)
     if footprint.saved_largest_per_row:  # a workspace backward reads whole must fit the cache
         fits = min(fits, llc // footprint.saved_largest_per_row)
-    want = _pow2_floor(min(hi, max(lo, fits)))
-    reason = "cache"
+    want, reason = _pow2_floor(min(hi, max(lo, fits))), "cache"
+    # each thread works on its slice of the rows: the floor of 32 holds per thread
+    if min(hi, lo * threads) > want:
+        want, reason = min(hi, lo * threads), "threads"
     # a pass costs ~10 us per autograd node whatever its rows; each row ~1.4 ns per byte it
     # stores (both measured at one thread); this keeps the fixed part near a tenth of the pass
     fixed = min(hi, _pow2_floor(threads * footprint.nodes * _NODE_BYTES

@@ -42,6 +42,10 @@ def test_plan_rows_is_a_pure_function_of_footprint_device_budget_and_cache():
                                         reason="cache", largest_per_row=50_000,
                                         cache=32 * mib)}
     assert batching.plan_rows(fp, CPU, 2**30, cache=8 * mib, threads=1).rows == 32  # floor
+    # the floor is 32 rows per thread (each thread works on its slice of every operator)
+    assert [(p.rows, p.reason) for p in (batching.plan_rows(fp, CPU, 2**30, cache=8 * mib,
+                                                            threads=t) for t in (2, 4, 64))
+            ] == [(64, "threads"), (128, "threads"), (1024, "threads")]
     # two threads share the one L3: the cache rule gives them the same rows (a net of few,
     # large operators: neither the overhead nor the threads rule raises it)
     assert batching.plan_rows(fp, CPU, 2**30, cache=32 * mib, threads=2).rows == 128
@@ -66,6 +70,33 @@ def test_the_largest_tensor_not_the_stored_bytes_sets_the_cpu_rows():
 def test_the_cache_size_comes_from_the_os():
     size = batching.cache_bytes()
     assert size >= 2**20 and size == batching.cache_bytes()
+
+
+def _fake_cache(root, level: int, size: str, cpus: str) -> None:
+    entry = root / "index3"
+    entry.mkdir(parents=True)
+    for name, text in (("level", str(level)), ("size", size), ("shared_cpu_list", cpus)):
+        (entry / name).write_text(text + "\n")
+
+
+@pytest.mark.parametrize(("size", "cpus", "expected"), [
+    ("491520K", "0-1", 8 * 2**20),        # a 2-vCPU guest that sees its host's 480 MiB
+    ("32768K", "0-1", 8 * 2**20),         # 16 MiB a CPU is more than any CPU gives a core
+    ("32768K", "0-7", 32 * 2**20),        # 8 cores sharing 32 MiB: 4 MiB each, as reported
+    ("262144K", "0-31,64-95", 256 * 2**20),   # a server socket: the whole cache
+])
+def test_the_cache_counts_at_most_4_mib_per_cpu_that_shares_it(tmp_path, monkeypatch, size,
+                                                                 cpus, expected):
+    _fake_cache(tmp_path, 3, size, cpus)
+    read = batching._llc_sysfs
+    monkeypatch.setattr(batching, "_llc_sysfs", lambda _root: read(str(tmp_path)))
+    assert batching.cache_bytes.__wrapped__() == expected
+
+
+def test_an_unreadable_cache_list_counts_no_cpus(tmp_path):
+    assert batching._llc_sysfs(str(tmp_path / "absent")) == (0, 0, 0)
+    (tmp_path / "list").write_text("0-x\n")
+    assert batching._count_cpus(str(tmp_path / "list")) == 0
 
 
 def test_the_memory_budget_caps_the_rows():
