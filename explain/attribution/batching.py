@@ -189,7 +189,8 @@ def expand_args(args: tuple, index: slice | torch.Tensor, batch: int) -> tuple:
 def cache_bytes() -> int:
     """The last-level cache this process can count on, in bytes: the size the OS reports
     (sysfs, then ``sysconf``; 32 MiB when neither says), at most ``_LLC_PER_CPU`` for each CPU
-    the OS says shares it.
+    the OS says shares it and this process may run on (a container pinned to 2 CPUs of a
+    64-core socket gets 2 CPUs' share).
 
     A virtual machine reports the host's whole cache as its own: 2 vCPUs of a Xeon 6 see 480 MiB,
     shared (sysfs says) by those 2 alone, while the host's other cores and guests use the same
@@ -234,7 +235,8 @@ def _llc_sysfs(root: str) -> tuple[int, int, int]:
 
 
 def _count_cpus(path: str) -> int:
-    """CPUs in a sysfs CPU list such as ``0-3,8-11`` (12); 0 when it cannot be read.
+    """CPUs in a sysfs CPU list such as ``0-3,8-11`` that this process may run on (all of them
+    where the OS does not say); 0 when it cannot be read.
 
     Examples
     --------
@@ -243,12 +245,13 @@ def _count_cpus(path: str) -> int:
     """
     try:
         with open(path) as f:
-            text = f.read().strip()
-        return sum(int(b) - int(a) + 1 if "-" in part else 1
-                   for part in text.split(",") if part
-                   for a, _, b in [part.partition("-")])
+            listed = {cpu for part in f.read().strip().split(",") if part
+                      for a, _, b in [part.partition("-")]
+                      for cpu in range(int(a), int(b or a) + 1)}
     except (OSError, ValueError):
         return 0
+    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else listed
+    return len(listed & usable) or len(listed)
 
 
 def _pow2_floor(n: int) -> int:

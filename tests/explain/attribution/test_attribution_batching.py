@@ -88,9 +88,18 @@ def _fake_cache(root, level: int, size: str, cpus: str) -> None:
 def test_the_cache_counts_at_most_4_mib_per_cpu_that_shares_it(tmp_path, monkeypatch, size,
                                                                  cpus, expected):
     _fake_cache(tmp_path, 3, size, cpus)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(128)), raising=False)
     read = batching._llc_sysfs
     monkeypatch.setattr(batching, "_llc_sysfs", lambda _root: read(str(tmp_path)))
     assert batching.cache_bytes.__wrapped__() == expected
+
+
+def test_only_the_cpus_this_process_may_use_count(tmp_path, monkeypatch):
+    (tmp_path / "list").write_text("0-63\n")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {2, 3, 70}, raising=False)
+    assert batching._count_cpus(str(tmp_path / "list")) == 2
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {70}, raising=False)
+    assert batching._count_cpus(str(tmp_path / "list")) == 64    # no overlap: the list
 
 
 def test_an_unreadable_cache_list_counts_no_cpus(tmp_path):
