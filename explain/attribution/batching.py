@@ -306,8 +306,8 @@ def plan_rows(footprint: Footprint, device: torch.device, budget: int,
 
 def _cpu_rows(footprint: Footprint, llc: int, threads: int) -> tuple[int, str]:
     """The CPU plan before the budget: the cache rule (the largest tensor's rows fit a share of
-    the last-level cache, which the threads share), raised by the per-pass overhead rule and
-    then by the threads rule, within ``_CPU_ROWS``."""
+    the last-level cache, which the threads share), raised to 32 rows per thread, by the
+    per-pass overhead rule and then by the threads rule, within ``_CPU_ROWS``."""
     lo, hi = _CPU_ROWS
     largest = max(1, footprint.largest_per_row or footprint.bytes_per_row)
     fits = llc // (_CACHE_SHARE * largest)
