@@ -22,8 +22,8 @@ operands and writes one of that size, and the L3 is shared with the other cores)
 and 1024 rows (below 32 the per-pass overhead dominates; above 1024 no model gained), at
 least 32 per thread (each thread works on its slice of every operator). The L3 is the size the
 OS reports, at most 4 MiB per CPU sharing it (:func:`cache_bytes`: a virtual machine reports its
-host's whole cache). The threads share that L3: torch splits an operator's rows over them, so together their slices
-must fit it, whatever their number. (Until stop 23 the rule allowed ``threads x L3 / 4``, from
+host's whole cache). The threads share that L3: torch splits an operator's rows over them,
+so together their slices must fit it, whatever their number. (Until stop 23 the rule allowed ``threads x L3 / 4``, from
 timings that, as far as the notes show, ran under ``OMP_WAIT_POLICY=PASSIVE`` (below). Under
 the default policy, at two threads, interleaved IG jobs at the old / new plan: zoo cnn
 256 / 128 rows 0.70 / 0.51 s, zoo transformer 256 / 128 1.39 / 1.22 s, resnet_bn 128 / 64
