@@ -20,7 +20,7 @@ from explain.errors import AttributionError
 if TYPE_CHECKING:
     from explain.attribution.batching import BatchPlan
 
-__all__ = ["Backoff", "run_chunked", "call_rows", "OUT_OF_MEMORY"]
+__all__ = ["Backoff", "run_chunked", "call_rows", "OUT_OF_MEMORY", "is_oom", "one_row_oom"]
 
 OUT_OF_MEMORY = "out of memory"   # the reason of a plan cut to the pass that fit after one
 
@@ -122,10 +122,19 @@ class Backoff:
                                    reason=OUT_OF_MEMORY)
 
 
-def _is_oom(err: BaseException) -> bool:
+def is_oom(err: BaseException) -> bool:
+    """Whether ``err`` says the device ran out of memory (CUDA's error, or the allocator's
+    message on any device)."""
     msg = str(err).lower()
     return isinstance(err, torch.cuda.OutOfMemoryError) or "out of memory" in msg or (
         "can't allocate memory" in msg)
+
+
+def one_row_oom() -> AttributionError:
+    """The error for a pass of one row that ran out of memory (nothing smaller to retry)."""
+    return AttributionError(
+        "Attribution ran out of memory with one sample per pass. Free memory, "
+        "lower 'n_steps'/'n_samples', or move the model to CPU.")
 
 
 def run_chunked(fn: Callable[[int, int, int], Any], n: int, chunk: int, rows: int,
@@ -147,12 +156,10 @@ def run_chunked(fn: Callable[[int, int, int], Any], n: int, chunk: int, rows: in
             try:
                 outs.append(fn(lo, hi, rows))
             except (torch.cuda.OutOfMemoryError, RuntimeError) as err:
-                if not _is_oom(err):
+                if not is_oom(err):
                     raise
                 if hi - lo == 1 and backoff.ran() == 1:
-                    raise AttributionError(
-                        "Attribution ran out of memory with one sample per pass. Free memory, "
-                        "lower 'n_steps'/'n_samples', or move the model to CPU.") from err
+                    raise one_row_oom() from err
                 if torch.cuda.is_available():
                     torch.cuda.empty_cache()
                 chunk, rows = max(1, (hi - lo) // 2), backoff.failed()  # halve what ran

@@ -316,6 +316,9 @@ class Explainer:
         if not self.gradient:  # a pass without gradients keeps nothing for backward
             fp = dataclasses.replace(fp, saved_largest_per_row=0)
         plan = plan_rows(fp, job.x.device, budget)
+        if fp.fitted_rows:
+            job.warnings.append(f"out of memory: the measured forward fit {fp.fitted_rows} "
+                                f"samples; planned {plan.rows} rows per pass")
         job.probe_s = time.perf_counter() - t
         remember(self.model, key, plan)
         return plan

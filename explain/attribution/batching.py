@@ -297,6 +297,8 @@ def plan_rows(footprint: Footprint, device: torch.device, budget: int,
         want, reason = _cpu_rows(footprint, llc, nthreads)
     if fit < want:
         want, reason = fit, "budget"
+    if 0 < footprint.fitted_rows < want:   # the measured forward itself ran out of memory
+        want, reason = footprint.fitted_rows, OUT_OF_MEMORY
     return BatchPlan(rows=_pow2_floor(want), bytes_per_row=footprint.bytes_per_row,
                      budget=int(budget), reason=reason,
                      largest_per_row=footprint.largest_per_row, cache=llc,

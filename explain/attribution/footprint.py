@@ -43,6 +43,8 @@ class Footprint:
     saved_largest_per_row : bytes per row of the largest single storage kept for backward
         (copies of a parameter's size left out; 0 when unknown): a fused kernel's workspace
         (oneDNN's LSTM) that backward reads as a whole.
+    fitted_rows : when the measured forward ran out of memory and was retried on fewer rows,
+        the rows that fit (the plan goes no higher); 0 when it did not.
     """
 
     bytes_per_row: int
@@ -51,6 +53,7 @@ class Footprint:
     op_elements_per_row: int = 0
     nodes: int = 0
     saved_largest_per_row: int = 0
+    fitted_rows: int = 0
 
 
 class _Meter:

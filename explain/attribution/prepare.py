@@ -8,6 +8,7 @@ forward hook while the model still receives the token ids (so padding masks stay
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import weakref
@@ -21,6 +22,7 @@ from torch import nn
 from explain._core import tensors
 from explain._core.outputs import unwrap
 from explain.attribution import preflight as pf
+from explain.attribution.backoff import is_oom, one_row_oom
 from explain.attribution.base import Job
 from explain.attribution.batching import expand_args
 from explain.attribution.footprint import Footprint, measure
@@ -147,6 +149,30 @@ def _leaf(x: torch.Tensor) -> torch.Tensor:
     return sample.requires_grad_(True) if sample.is_floating_point() else sample
 
 
+def _measured(model: nn.Module, forward: nn.Module, x: torch.Tensor, args: tuple
+              ) -> Footprint:
+    """The footprint of the first :data:`_FOOTPRINT_ROWS` samples; a forward that runs out of
+    memory is retried on half its samples (a pass that did not return is not measured), and
+    one that runs out of memory on one sample raises the runner's error for a pass of one row."""
+    k = min(_FOOTPRINT_ROWS, x.shape[0])
+    with measure(model) as measured, torch.enable_grad():
+        while True:
+            rows = slice(0, k)
+            try:
+                forward(_leaf(x[rows]), *expand_args(args, rows, x.shape[0]))
+                fp = measured()
+                return fp if k == min(_FOOTPRINT_ROWS, x.shape[0]) else \
+                    dataclasses.replace(fp, fitted_rows=k)
+            except (torch.cuda.OutOfMemoryError, RuntimeError) as err:
+                if not is_oom(err):
+                    raise
+                if k == 1:
+                    raise one_row_oom() from err
+                if x.is_cuda:
+                    torch.cuda.empty_cache()
+                k //= 2
+
+
 def _lazy(known: _Known, model: nn.Module, forward: nn.Module, x: torch.Tensor, args: tuple
           ) -> tuple[Callable[[], Footprint], Callable[[], Trace]]:
     """(footprint, trace) makers for the job. The footprint is that of the first
@@ -156,10 +182,7 @@ def _lazy(known: _Known, model: nn.Module, forward: nn.Module, x: torch.Tensor, 
     counts a quarter per row)."""
     def footprint() -> Footprint:
         if known.footprint is None:
-            rows = slice(0, min(_FOOTPRINT_ROWS, x.shape[0]))
-            with measure(model) as measured, torch.enable_grad():
-                forward(_leaf(x[rows]), *expand_args(args, rows, x.shape[0]))
-                known.footprint = measured()
+            known.footprint = _measured(model, forward, x, args)
         return known.footprint
 
     def trace() -> Trace:

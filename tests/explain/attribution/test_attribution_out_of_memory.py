@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from explain import AttributionError
 from explain.attribution import attribute, batching
 from explain.attribution.backoff import OUT_OF_MEMORY, Backoff, run_chunked
 
@@ -188,3 +189,39 @@ def test_the_pass_that_fit_is_the_pass_as_it_ran_also_when_larger_than_asked():
     assert out == [4, 4] and notes == [OOM.format(4, 1)]
     # 4-row passes completed, although 1 row was asked: the plan remembers 4
     assert backoff.fitted == 4 and backoff.capped(batching.BatchPlan(rows=64)).rows == 4
+
+
+def test_a_measured_forward_that_runs_out_of_memory_is_retried_on_fewer_samples():
+    tight, x = Tight(_net(), limit=2).eval(), torch.randn(12, 6)
+    a = attribute(tight, x, target=0, n_steps=8)
+    # the 4-sample footprint failed, 2 samples fit: the plan starts there, no pass fails again
+    assert tight.failed == [4]
+    assert (a.plan.rows, a.plan.reason) == (2, OUT_OF_MEMORY)
+    assert list(a.warnings) == ["out of memory: the measured forward fit 2 samples; planned 2 "
+                                "rows per pass"]
+    assert max(tight.passes[1:]) == 2
+    plain = attribute(_net(), x, target=0, n_steps=8)
+    assert torch.allclose(a.values, plain.values, atol=1e-6)
+
+
+def test_a_measured_forward_that_runs_out_of_memory_on_one_sample_is_a_typed_error():
+    tight = Tight(_net(), limit=0).eval()
+    with pytest.raises(AttributionError, match="ran out of memory with one sample per pass"):
+        attribute(tight, torch.randn(12, 6), target=0, n_steps=8)
+    assert tight.failed == [4, 2, 1]
+
+
+def test_a_model_error_in_the_measured_forward_is_not_taken_for_out_of_memory():
+    class Broken(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = _net()
+
+        def forward(self, x):
+            if torch.is_grad_enabled():
+                raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+            return self.net(x)
+
+    # the model's own error comes through, as from any pass (its inputs passed the checks)
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+        attribute(Broken().eval(), torch.randn(12, 6), target=0, n_steps=8)
