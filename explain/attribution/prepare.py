@@ -27,7 +27,7 @@ from explain.attribution.base import Job
 from explain.attribution.batching import expand_args
 from explain.attribution.footprint import Footprint, measure
 from explain.attribution.structure import Trace, trace_model
-from explain.card import ModelCard
+from explain.card import Modality, ModelCard
 from explain.errors import InvalidInputError
 
 __all__ = ["prepare", "PlainForward", "EmbeddingForward"]
@@ -118,11 +118,13 @@ def _baselines(baselines: Any, like: torch.Tensor, name: str = "baselines") -> t
 
 
 def _modality(card: ModelCard | None, inputs: torch.Tensor) -> str:
-    if card is not None:
-        return card.modality.value
-    if not inputs.is_floating_point():
-        return "text"
-    return {1: "tabular", 2: "sequence", 3: "image"}.get(inputs.dim() - 1, "tabular")
+    """:func:`~explain._core.tensors.infer_modality`'s answer; inputs of a rank it does not
+    name (a video's ``[batch, C, T, H, W]``) are attributed as they come, as ``"tabular"``: no
+    padding rule applies to them."""
+    try:
+        return tensors.infer_modality(inputs, card).value
+    except InvalidInputError:
+        return Modality.TABULAR.value
 
 
 @dataclass

@@ -289,3 +289,28 @@ def test_shap_deep_falls_back_when_its_rules_break_on_an_in_place_residual_add()
     assert attr.warnings[0].startswith("shap_deep -> shap_gradient: its propagation rules broke "
                                        "while running (")
     assert attr.values.shape == x.shape and bool(torch.isfinite(attr.values).all())
+
+
+class Video(nn.Module):
+    """A 3-D convolution over clips ``[batch, C, T, H, W]``: a rank no modality names."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv3d(3, 4, 3, padding=1)
+        self.head = nn.Linear(4, 5)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.conv(x)).mean((2, 3, 4)))
+
+
+@pytest.mark.parametrize("method", ["integrated_gradients", "saliency", "occlusion"])
+def test_a_video_clip_is_attributed_as_it_comes(method):
+    torch.manual_seed(0)
+    model, x = Video().eval(), torch.randn(3, 3, 4, 6, 6)
+    a = explain.attribute(model, x, target=1, method=method)
+    assert a.values.shape == x.shape and torch.isfinite(a.values).all()
+    assert a.values.abs().sum() > 0
+    if method == "integrated_gradients":   # complete: the attributions sum to f(x) - f(0)
+        with torch.no_grad():
+            gap = model(x)[:, 1] - model(torch.zeros_like(x))[:, 1]
+        assert torch.allclose(a.values.flatten(1).sum(1), gap, rtol=0.02, atol=1e-4)
