@@ -23,8 +23,9 @@ and 1024 rows (below 32 the per-pass overhead dominates; above 1024 no model gai
 least 32 per thread (each thread works on its slice of every operator). The L3 is the size the
 OS reports, at most 4 MiB per CPU sharing it (:func:`cache_bytes`: a virtual machine reports its
 host's whole cache). The threads share that L3: torch splits an operator's rows over them,
-so together their slices must fit it, whatever their number. (Until stop 23 the rule allowed ``threads x L3 / 4``, from
-timings that, as far as the notes show, ran under ``OMP_WAIT_POLICY=PASSIVE`` (below). Under
+so together their slices must fit it, whatever their number. (Until stop 23 the rule allowed
+``threads x L3 / 4``, from timings that, as far as the notes show, ran under
+``OMP_WAIT_POLICY=PASSIVE`` (below). Under
 the default policy, at two threads, interleaved IG jobs at the old / new plan: zoo cnn
 256 / 128 rows 0.70 / 0.51 s, zoo transformer 256 / 128 1.39 / 1.22 s, resnet_bn 128 / 64
 5.9 / 5.0 s, a TCN 1024 / 512 0.56 / 0.43 s, a conv + bidirectional LSTM 512 / 256 1.05 /
@@ -207,7 +208,7 @@ def cache_bytes() -> int:
     >>> cache_bytes() > 0
     True
     """
-    level, size, cpus = _llc_sysfs("/sys/devices/system/cpu/cpu0/cache")
+    _, size, cpus = _llc_sysfs("/sys/devices/system/cpu/cpu0/cache")
     if size == 0 and hasattr(os, "sysconf"):
         with contextlib.suppress(ValueError, OSError):
             size = int(os.sysconf("SC_LEVEL3_CACHE_SIZE"))
