@@ -308,6 +308,7 @@ def main() -> None:
         return memory_child(args.child)
     warnings.filterwarnings("ignore", category=UserWarning)   # captum's batch-size notes
     from explain.attribution import list_methods
+    from explain.attribution.batching import cache_bytes
 
     methods = (list_methods() if args.methods == "all" else
                [] if args.methods == "none" else args.methods.split(","))
@@ -316,6 +317,8 @@ def main() -> None:
         print(f"\ndevice={args.device} threads={threads} batch={args.batch} "
               f"n_steps={args.n_steps} repeats={args.repeats} (seconds: median [min-max]) "
               f"load {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+        if args.device == "cpu":
+            print(f"last-level cache the plans count: {cache_bytes() / 2**20:.0f} MiB")
         print(rows.HEADER)
         for name in args.models.split(","):
             missing = [m for m in NEEDS.get(name, ()) if importlib.util.find_spec(m) is None]
