@@ -183,7 +183,8 @@ def captum_call(method: str, model, x, target, options: dict,
                 value: int | None = None) -> Callable[[], object]:
     """captum's ``method`` on ``(x, target)`` as a user calls it; ``value`` sets
     ``BATCH_OPTION[method]`` (None: captum's default). ``options`` are the benchmark's (n_steps,
-    n_samples, nt_samples); occlusion uses the same windows as ours."""
+    n_samples, nt_samples, and for integrated gradients on float inputs ``baselines``: captum's
+    zeros when absent); occlusion uses the same windows as ours."""
     from captum import attr
 
     text = x.dtype == torch.int64
@@ -195,6 +196,7 @@ def captum_call(method: str, model, x, target, options: dict,
                 baselines=base, target=target, n_steps=options["n_steps"],
                 internal_batch_size=value, return_convergence_delta=True)
         return functools.partial(attr.IntegratedGradients(model).attribute, x, target=target,
+                                 baselines=options.get("baselines"),
                                  n_steps=options["n_steps"], internal_batch_size=value,
                                  return_convergence_delta=True)
     if method == "occlusion":

@@ -159,11 +159,12 @@ def setup(name: str, batch: int, device: str):
 fwd_bwd_limit = lim.limit_job   # the forward+backward limit (its name before the split)
 
 
-def captum_default(model, x, target, n_steps: int, ibs: int | None = None):
+def captum_default(model, x, target, n_steps: int, ibs: int | None = None, baselines=None):
     """captum's IntegratedGradients (LayerIntegratedGradients for token ids) as a user would
-    call it, or with a fixed ``internal_batch_size``; returns (attributions, convergence delta)."""
-    return lim.captum_call("integrated_gradients", model, x, target, {"n_steps": n_steps},
-                           ibs)()
+    call it, or with a fixed ``internal_batch_size`` (and ``baselines``: captum's zeros when
+    None); returns (attributions, convergence delta)."""
+    return lim.captum_call("integrated_gradients", model, x, target,
+                           {"n_steps": n_steps, "baselines": baselines}, ibs)()
 
 
 def incomplete(values: torch.Tensor, delta: torch.Tensor, tol: float = 0.01) -> int:
@@ -214,8 +215,8 @@ def fmt(values: list[float]) -> str:
 EQUAL_STEPS = (50, 100, 200, 400, 800, 1600)   # captum's n_steps tried for equal completeness
 
 
-def _captum_incomplete(model, x, target, n_steps: int, ibs: int | None) -> int:
-    values, delta = captum_default(model, x, target, n_steps, ibs)
+def _captum_incomplete(model, x, target, n_steps: int, ibs: int | None, baselines=None) -> int:
+    values, delta = captum_default(model, x, target, n_steps, ibs, baselines)
     if x.dtype == torch.int64:
         values = values.sum(-1)
     return incomplete(values, delta)
@@ -231,13 +232,14 @@ def _one_pass_fits(x, n_steps: int, bytes_per_row: int) -> bool:
     return len(x) * n_steps * 2 * max(1, bytes_per_row) <= avail // 2
 
 
-def equal_completeness(model, x, target, rows: int) -> tuple[int | None, int, list[int]]:
+def equal_completeness(model, x, target, rows: int, baselines=None
+                       ) -> tuple[int | None, int, list[int]]:
     """The fewest n_steps in ``EQUAL_STEPS`` for which captum leaves no sample incomplete
     (searched untimed at ``rows`` rows per pass: the same nodes, so the same count up to
     float rounding); (that n_steps or None, captum's incomplete count there, every count)."""
     counts = []
     for n_steps in EQUAL_STEPS:
-        counts.append(_captum_incomplete(model, x, target, n_steps, rows))
+        counts.append(_captum_incomplete(model, x, target, n_steps, rows, baselines))
         if counts[-1] == 0:
             return n_steps, 0, counts
     return None, counts[-1], counts
@@ -247,13 +249,19 @@ def run_auto(name: str, model, x, target, args) -> str:
     """Time to a complete explanation: auto IG (first calls: the plan cache cleared before
     each, and later calls) against captum's default n_steps=50 and against captum at equal
     completeness (the fewest n_steps of ``EQUAL_STEPS`` leaving no sample over 1%, with captum's
-    default internal batching when that one pass fits in memory, else at our planned rows)."""
+    default internal batching when that one pass fits in memory, else at our planned rows).
+    Both count completeness from the baseline ours used: on a padded sequence it keeps each
+    length (captum's zeros would be an empty sequence, where a packed RNN jumps and no n_steps
+    completes); captum's count with its own zeros is printed beside."""
     import explain
     from explain.attribution.batching import clear_cache
 
     a = explain.attribute(model, x, target, n_steps="auto")
     plan = a.plan
-    equal, left, counts = equal_completeness(model, x, target, plan.rows)
+    same = a.baselines if x.is_floating_point() and a.baselines is not None and bool(
+        a.baselines.abs().sum() > 0) else None
+    equal, left, counts = equal_completeness(model, x, target, plan.rows, same)
+    own = _captum_incomplete(model, x, target, 50, plan.rows) if same is not None else counts[0]
     ibs = None if equal is None or _one_pass_fits(x, equal, plan.bytes_per_row) else plan.rows
     first, later, cap50, cap_eq = [], [], [], []
     for _ in range(args.repeats):
@@ -266,7 +274,7 @@ def run_auto(name: str, model, x, target, args) -> str:
         cap50.append(timed(functools.partial(captum_default, model, x, target, 50), x))
         if equal is not None:
             cap_eq.append(timed(functools.partial(captum_default, model, x, target, equal,
-                                                  ibs), x))
+                                                  ibs, same), x))
     med = statistics.median
     head = (f"{name:12}{'auto IG first call':22}{fmt(first):>22}   later {fmt(later)}   "
             f"first/later {med(first) / med(later):.2f}   steps mean "
@@ -274,7 +282,8 @@ def run_auto(name: str, model, x, target, args) -> str:
             f"{incomplete(a.values, a.convergence_delta)} of {len(x)}")
     lit = (f"{'':12}{'vs captum n_steps=50':22}{fmt(cap50):>22}   "
            f"{med(cap50) / med(first):6.2f}x   captum-50 leaves {counts[0]} of {len(x)} "
-           "incomplete")
+           "incomplete" + (f" from our baseline ({own} from its zeros)" if same is not None
+                           else ""))
     if equal is None:
         eq = (f"{'':12}{'vs captum equal compl.':22}{'none up to 1600':>22}   captum leaves "
               f"{left} of {len(x)} incomplete at n_steps=1600 (counts at "
