@@ -156,15 +156,14 @@ def _measured(model: nn.Module, forward: nn.Module, x: torch.Tensor, args: tuple
     """The footprint of the first :data:`_FOOTPRINT_ROWS` samples; a forward that runs out of
     memory is retried on half its samples (a pass that did not return is not measured), and
     one that runs out of memory on one sample raises the runner's error for a pass of one row."""
-    k = min(_FOOTPRINT_ROWS, x.shape[0])
+    full = k = min(_FOOTPRINT_ROWS, x.shape[0])
     with measure(model) as measured, torch.enable_grad():
         while True:
             rows = slice(0, k)
             try:
                 forward(_leaf(x[rows]), *expand_args(args, rows, x.shape[0]))
                 fp = measured()
-                return fp if k == min(_FOOTPRINT_ROWS, x.shape[0]) else \
-                    dataclasses.replace(fp, fitted_rows=k)
+                return fp if k == full else dataclasses.replace(fp, fitted_rows=k)
             except (torch.cuda.OutOfMemoryError, RuntimeError) as err:
                 if not is_oom(err):
                     raise
