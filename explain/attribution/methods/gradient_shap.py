@@ -30,6 +30,7 @@ from explain.attribution.base import Chunk, Explainer, Job, register_explainer
 from explain.attribution.batching import expand_args
 from explain.attribution.methods._gradients import (
     average_copies,
+    copies_chunk,
     noise_draws,
     per_copy,
     sample_seeds,
@@ -63,6 +64,10 @@ class GradientShap(Explainer):
 
     def evaluations(self, job: Job, options: dict) -> int:
         return check_int(options.get("n_samples", 16), "n_samples", owner=self.name, min=1)
+
+    def chunk_size(self, rows: int, job: Job, options: dict) -> int:
+        budget = job.plan.budget if job.plan is not None else 0
+        return copies_chunk(rows, job.x, self.evaluations(job, options), budget)
 
     def _attribute(self, job: Job, chunk: Chunk, rows: int, n_samples: int = 16,
                    stdevs: float = 0.0, seed: int = 0) -> tuple[torch.Tensor, None]:

@@ -19,6 +19,7 @@ from explain.attribution.base import Chunk, Explainer, Job, register_explainer
 from explain.attribution.batching import expand_args
 from explain.attribution.methods._gradients import (
     average_copies,
+    copies_chunk,
     fast_gradients,
     noise_draws,
     per_copy,
@@ -58,6 +59,10 @@ class SmoothGrad(Explainer):
 
     def evaluations(self, job: Job, options: dict) -> int:
         return check_int(options.get("nt_samples", 16), "nt_samples", owner=self.name, min=1)
+
+    def chunk_size(self, rows: int, job: Job, options: dict) -> int:
+        budget = job.plan.budget if job.plan is not None else 0
+        return copies_chunk(rows, job.x, self.evaluations(job, options), budget)
 
     def _attribute(self, job: Job, chunk: Chunk, rows: int, nt_samples: int = 16,
                    stdev_spread: float = 0.15, seed: int = 0) -> tuple[torch.Tensor, None]:

@@ -242,11 +242,11 @@ def _Rows() -> CountRows:
     return CountRows(torch.nn.Sequential(torch.nn.Linear(6, 2), torch.nn.Tanh()))
 
 
-@pytest.mark.parametrize(("batch_size", "passes"), [(8, [8, 8, 4]), (3, [3, 1] * 5)])
+@pytest.mark.parametrize(("batch_size", "passes"), [(8, [8, 8, 4]), (3, [3] * 6 + [2])])
 @pytest.mark.parametrize("method", sorted(NOISY))
 def test_noisy_copies_run_in_the_planned_rows_per_pass(method, batch_size, passes):
-    # Arrange: 5 samples x 4 copies; 8 rows: chunks of 2 samples (one 8-row pass each, 4 rows
-    # for the last); 3 rows: one sample per chunk, its 4 copies in passes of 3 and 1
+    # Arrange: 5 samples x 4 copies, one chunk (their copies fit copies_chunk's buffer): its
+    # 20 copies in passes of 8 rows (4 for the last) or of 3 (2 for the last), across samples
     torch.manual_seed(0)
     model = _Rows().eval()
     x = torch.randn(5, 6)
