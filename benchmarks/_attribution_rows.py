@@ -62,7 +62,7 @@ HEADER = (f"{'model':12}{'method':21}{'ran (if other)':24}{'1st/n':>6}{'ours s':
 
 def format_row(row: MethodRow) -> str:
     """The row as one line (columns as in :data:`HEADER`)."""
-    kind = "f+b" if row.limit_kind == "forward+backward" else "fwd"
+    kind = {"forward": "fwd", lim.NOISY: "f+b~"}.get(row.limit_kind, "f+b")
     ran = "" if row.ran == row.method else f"-> {row.ran}"
     line = (f"{row.model:12}{row.method:21}{ran:24}"
             f"{statistics.median(row.first) / statistics.median(row.ours):6.2f}"

@@ -4,7 +4,8 @@ For each zoo model (on its own data set) or model built here, and each method, o
 interleaved repeats (median [min-max]): the first call over a later one (the first measures
 the batch plan, cached per model), ours, the limit of the method that ran (the rows its job
 needs, samples x model evaluations per sample, at the best batched rows/s of a forward+backward
-pass, or of a forward pass without gradients for occlusion), captum as a user calls it, and
+pass, ``f+b~`` over noisy copies for smoothgrad, or of a forward pass without gradients for
+occlusion), captum as a user calls it, and
 captum with its best fixed batch value from 32..4096 rows per pass (``internal_batch_size``,
 ``nt_samples_batch_size``, ``perturbations_per_eval``; saliency, deeplift and gradient_shap
 have none). A method that falls back (deeplift on recurrent or attention models) shows the

@@ -34,7 +34,7 @@ def test_perturbation_methods_are_held_to_the_forward_limit_and_gradient_methods
                                             "integrated_gradients")}
     assert kinds == {"occlusion": "forward", "feature_ablation": "forward",
                      "saliency": "forward+backward", "gradient_shap": "forward+backward",
-                     "smoothgrad": "forward+backward", "deeplift": "forward+backward",
+                     "smoothgrad": lim.NOISY, "deeplift": "forward+backward",
                      "integrated_gradients": "forward+backward"}
 
 
@@ -115,3 +115,26 @@ def test_captums_deeplift_completeness_error_is_zero_under_its_rules_and_large_o
     x, t = torch.randn(16, 4), torch.zeros(16, dtype=torch.long)
     assert lim.completeness_error(_Sin(False).eval(), x, t) < 1e-4
     assert lim.completeness_error(_Sin(True).eval(), x, t) > 0.05
+
+
+def test_smoothgrads_limit_runs_noisy_copies_at_its_spread_of_each_samples_range():
+    x = torch.tensor([[0.0, 1.0, 2.0, 3.0], [5.0, 5.0, 5.0, 5.0]]).repeat(500, 1)
+
+    noisy = lim.noisy_copies(x)
+
+    noise = (noisy - x).view(500, 2, 4)
+    # each sample's noise: N(0, 0.15 x its own max - min); a constant sample's N(0, 0.15)
+    assert abs(float(noise[:, 0].std()) - lim.NOISE_SPREAD * 3.0) < 0.02
+    assert abs(float(noise[:, 1].std()) - lim.NOISE_SPREAD) < 0.01
+    assert torch.equal(lim.noisy_copies(x), noisy)      # a fixed generator: the same rows
+
+
+def test_the_noisy_limit_keeps_the_padding_of_padded_sequences():
+    x = torch.zeros(2, 5, 3)
+    x[0, :2], x[1, :4] = 1.0, torch.arange(12.0).view(4, 3)
+
+    noisy = lim.noisy_copies(x)
+
+    assert torch.equal(noisy[0, 2:], torch.zeros(3, 3)) and torch.equal(noisy[1, 4:],
+                                                                        torch.zeros(1, 3))
+    assert bool((noisy[:, :2] != x[:, :2]).all())
