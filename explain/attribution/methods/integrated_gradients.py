@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from typing import Any
 
 import torch
@@ -98,6 +99,16 @@ class IntegratedGradients(Explainer):
                 "'tolerance'")
 
 
+def _has_step_seam() -> bool:
+    """Whether this captum's ``IntegratedGradients._attribute`` (private: what its own
+    ``_batch_attribution`` calls) takes ``step_sizes_and_alphas``, as 0.7-0.8 do."""
+    seam = getattr(attr.IntegratedGradients, "_attribute", None)
+    return seam is not None and "step_sizes_and_alphas" in inspect.signature(seam).parameters
+
+
+_STEP_SEAM = _has_step_seam()   # read once, at import: the captum installed
+
+
 @functools.cache
 def _nodes(method: str, n_steps: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """captum's step sizes and alphas for ``method`` (Gauss-Legendre nodes cost ~1 ms to make;
@@ -116,6 +127,12 @@ def _fixed_steps(job: Job, chunk: Chunk, rows: int, n_steps: int,
     of 64 samples at 1024 rows: 13, 13, 12, 12 instead of captum's 16, 16, 16, 2): the same
     per-pass overhead, and no pass larger than it must be."""
     ig = fast_gradients(attr.IntegratedGradients(job.forward))
+    if not _STEP_SEAM:            # a captum without the private seam: its public batching
+        values, delta = ig.attribute(chunk.x, chunk.baselines, target=chunk.target,
+                                     additional_forward_args=chunk.args or None,
+                                     n_steps=n_steps, method=method, internal_batch_size=rows,
+                                     return_convergence_delta=True)
+        return values.detach(), delta
     sizes, alphas = _nodes(method, n_steps)
     per_pass = max(1, rows // chunk.x.shape[0])
     total = torch.zeros_like(chunk.x)

@@ -433,3 +433,17 @@ def test_four_rows_plan_what_a_full_pass_measures_on_a_weight_heavy_net():
     cpu = torch.device("cpu")
     assert full.largest_per_row == first.largest_per_row == 4096 * 4
     assert first.rows == batching.plan_rows(full, cpu, 2**30, cache=first.cache).rows
+
+
+def test_fixed_steps_without_captums_private_seam_use_its_public_batching(monkeypatch):
+    from explain.attribution.methods import integrated_gradients as ig
+
+    assert ig._STEP_SEAM                       # the captum installed here has the seam
+    model, x = _net(), torch.randn(9, 6)
+    seamed = attribute(model, x, target=1, n_steps=30, batch_size=64)
+    monkeypatch.setattr(ig, "_STEP_SEAM", False)   # as a captum that renamed it would be
+
+    public = attribute(model, x, target=1, n_steps=30, batch_size=64)
+
+    assert torch.allclose(public.values, seamed.values, atol=1e-6)
+    assert torch.allclose(public.convergence_delta, seamed.convergence_delta, atol=1e-6)
