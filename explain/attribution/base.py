@@ -315,7 +315,7 @@ class Explainer:
                   else int(job.memory_budget))
         if not self.gradient:  # a pass without gradients keeps nothing for backward
             fp = dataclasses.replace(fp, saved_largest_per_row=0)
-        plan = plan_rows(fp, job.x.device, budget)
+        plan = plan_rows(fp, job.x.device, budget, backward=self.gradient)
         if fp.fitted_rows:
             job.warnings.append(f"out of memory: the measured forward fit {fp.fitted_rows} "
                                 f"samples; planned {plan.rows} rows per pass")

@@ -67,6 +67,41 @@ def test_the_largest_tensor_not_the_stored_bytes_sets_the_cpu_rows():
                               cache=32 * mib, threads=1).rows == 128
 
 
+def test_a_forward_without_gradients_lets_its_largest_tensor_fill_half_the_cache():
+    # the zoo cnn's measured footprint: 49 KiB largest tensor per row, 8 MiB of cache
+    mib, cnn = 2**20, batching.Footprint(bytes_per_row=242_368, rows=4, largest_per_row=50_176,
+                                         nodes=16, op_elements_per_row=3_136)
+    both, forward = (batching.plan_rows(cnn, CPU, 2**30, cache=8 * mib, threads=1, backward=b)
+                     for b in (True, False))
+    assert (both.rows, forward.rows, forward.reason) == (32, 64, "cache")
+    # the budget still caps it, and a remembered forward plan is re-planned as one
+    assert batching.plan_rows(cnn, CPU, 3 * 242_368 * 40, cache=8 * mib, threads=1,
+                              backward=False).rows == 32
+    model = _net()
+    key = batching.plan_key(torch.zeros(1, 1, 28, 28), False, None)
+    batching.remember(model, key, forward)
+    assert batching.cached_plan(model, key, 2**29).rows == 64
+
+
+def test_occlusion_is_planned_as_a_forward_without_gradients(monkeypatch):
+    from explain.attribution import base
+
+    asked: list[tuple[str, bool]] = []
+    real = base.plan_rows
+
+    def spy(fp, device, budget, *args, backward=True, **kwargs):
+        asked.append(backward)
+        return real(fp, device, budget, *args, backward=backward, **kwargs)
+
+    monkeypatch.setattr(base, "plan_rows", spy)
+    model, x = _net(), torch.randn(20, 6)     # 20 x 7 occlusion rows: more than one probe pass
+
+    attribute(model, x, target=0, method="occlusion")
+    attribute(model, x, target=0, method="integrated_gradients")
+
+    assert asked == [False, True]
+
+
 def test_the_cache_size_comes_from_the_os():
     size = batching.cache_bytes()
     assert size >= 2**20 and size == batching.cache_bytes()
