@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import dataclasses
 import inspect
 import time
 import warnings
@@ -313,8 +312,6 @@ class Explainer:
             return BatchPlan(rows=PROBE_ROWS, reason="given")
         budget = (memory_budget(job.x.device) if job.memory_budget is None
                   else int(job.memory_budget))
-        if not self.gradient:  # a pass without gradients keeps nothing for backward
-            fp = dataclasses.replace(fp, saved_largest_per_row=0)
         plan = plan_rows(fp, job.x.device, budget, backward=self.gradient)
         if fp.fitted_rows:
             job.warnings.append(f"out of memory: the measured forward fit {fp.fitted_rows} "

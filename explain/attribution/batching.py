@@ -331,7 +331,7 @@ def _cpu_rows(footprint: Footprint, llc: int, threads: int,
     lo, hi = _CPU_ROWS
     largest = max(1, footprint.largest_per_row or footprint.bytes_per_row)
     fits = llc // ((_CACHE_SHARE if backward else _FORWARD_SHARE) * largest)
-    if footprint.saved_largest_per_row:  # a workspace backward reads whole must fit the cache
+    if backward and footprint.saved_largest_per_row:  # a workspace backward reads whole must fit
         fits = min(fits, llc // footprint.saved_largest_per_row)
     want, reason = _pow2_floor(min(hi, max(lo, fits))), "cache"
     # each thread works on its slice of the rows: the floor of 32 holds per thread
