@@ -225,3 +225,19 @@ def test_a_model_error_in_the_measured_forward_is_not_taken_for_out_of_memory():
     # the model's own error comes through, as from any pass (its inputs passed the checks)
     with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
         attribute(Broken().eval(), torch.randn(12, 6), target=0, n_steps=8)
+
+
+@pytest.mark.parametrize(("method", "copies"), [("smoothgrad", {"nt_samples": 4}),
+                                                ("gradient_shap", {"n_samples": 4})])
+def test_noisy_copies_back_off_to_the_pass_that_fits_with_the_same_values(method, copies):
+    # 12 samples x 4 copies: one chunk of all 12 (copies_chunk), one 48-row pass; above 16
+    # rows the model runs out of memory
+    tight, x = Tight(_net(), limit=16).eval(), torch.randn(12, 6)
+
+    a = attribute(tight, x, target=0, method=method, **copies)
+
+    assert list(a.warnings) == [OOM.format(6, 24), OOM.format(3, 12)]
+    assert tight.failed == [48, 24] and tight.passes == [48, 24] + [12] * 4
+    # each sample's draws are its own: the values of a run that never ran out of memory
+    assert torch.allclose(a.values, attribute(_net(), x, target=0, method=method,
+                                              **copies).values, atol=1e-6)
