@@ -30,6 +30,8 @@ from typing import Any, TypeVar
 import torch
 from captum._utils.common import _run_forward
 
+from explain.attribution.batching import BatchPlan
+
 __all__ = ["summed_gradients", "fast_gradients", "sample_seeds", "noise_draws",
            "per_copy", "average_copies", "copies_chunk"]
 
@@ -173,22 +175,23 @@ def average_copies(x: torch.Tensor, noise: torch.Tensor, copies: int, rows: int,
     return buf.view(x.shape[0], copies, *x.shape[1:]).sum(dim=1) * 1 / copies
 
 
-def copies_chunk(rows: int, x: torch.Tensor, copies: int, budget: int = 0) -> int:
+def copies_chunk(rows: int, x: torch.Tensor, copies: int, plan: BatchPlan | None = None) -> int:
     """Samples per chunk of a noisy-copies method (smoothgrad, gradient_shap): the passes of a
     chunk hold ``rows`` rows whatever its samples, while each chunk pays a fixed cost (seeding
     and drawing, captum's set-up, the padding check: ~0.6 ms measured on the zoo cnn, whose
     16 copies of 2 samples fill a 32-row pass: 32 chunks, 6% of the job). So a chunk holds as
     many samples as its ``copies`` of each fit in ``_COPIES_BYTES`` (at most an eighth of the
-    memory ``budget`` when one is given), and at least one pass's worth (``rows // copies``).
+    ``plan``'s memory budget when it has one), and at least one pass's worth (``rows // copies``).
 
     Examples
     --------
     >>> x = torch.zeros(64, 1, 28, 28)                 # 3 KiB a sample, 50 KiB for 16 copies
     >>> copies_chunk(32, x, 16), copies_chunk(32, torch.zeros(8, 3, 224, 224), 16)
     (1337, 6)
-    >>> copies_chunk(32, x, 16, budget=2**20)          # a small budget: one pass's worth
+    >>> copies_chunk(32, x, 16, BatchPlan(rows=32, budget=2**20))   # one pass's worth
     2
     """
     per_sample = max(1, copies * x[0].numel() * x.element_size())
+    budget = plan.budget if plan is not None else 0
     room = _COPIES_BYTES if budget <= 0 else min(_COPIES_BYTES, budget // 8)
     return max(1, int(rows) // max(1, copies), room // per_sample)

@@ -66,8 +66,7 @@ class GradientShap(Explainer):
         return check_int(options.get("n_samples", 16), "n_samples", owner=self.name, min=1)
 
     def chunk_size(self, rows: int, job: Job, options: dict) -> int:
-        budget = job.plan.budget if job.plan is not None else 0
-        return copies_chunk(rows, job.x, self.evaluations(job, options), budget)
+        return copies_chunk(rows, job.x, self.evaluations(job, options), job.plan)
 
     def _attribute(self, job: Job, chunk: Chunk, rows: int, n_samples: int = 16,
                    stdevs: float = 0.0, seed: int = 0) -> tuple[torch.Tensor, None]:

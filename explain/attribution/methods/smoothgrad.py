@@ -61,8 +61,7 @@ class SmoothGrad(Explainer):
         return check_int(options.get("nt_samples", 16), "nt_samples", owner=self.name, min=1)
 
     def chunk_size(self, rows: int, job: Job, options: dict) -> int:
-        budget = job.plan.budget if job.plan is not None else 0
-        return copies_chunk(rows, job.x, self.evaluations(job, options), budget)
+        return copies_chunk(rows, job.x, self.evaluations(job, options), job.plan)
 
     def _attribute(self, job: Job, chunk: Chunk, rows: int, nt_samples: int = 16,
                    stdev_spread: float = 0.15, seed: int = 0) -> tuple[torch.Tensor, None]:

@@ -86,7 +86,7 @@ def test_a_forward_without_gradients_lets_its_largest_tensor_fill_half_the_cache
 def test_occlusion_is_planned_as_a_forward_without_gradients(monkeypatch):
     from explain.attribution import base
 
-    asked: list[tuple[str, bool]] = []
+    asked: list[bool] = []
     real = base.plan_rows
 
     def spy(fp, device, budget, *args, backward=True, **kwargs):
