@@ -26,15 +26,11 @@ import warnings
 
 import torch
 import torch.nn.functional as F
+from attribution import _Card  # noqa: E402  the card of models built in benchmarks/attribution.py
 from torch import nn
 
 from explain.attribution import get_explainer
 from explain.attribution.batching import clear_cache
-
-
-class _Card:
-    def __init__(self, modality: str) -> None:
-        self.modality, self.layers = modality, {}
 
 
 class _Separable(nn.Module):
