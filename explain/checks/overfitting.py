@@ -16,6 +16,13 @@ train/validation accuracy gap above deepchecks' 0.1 as well it is a FAIL. A sust
 training still progresses fast (PQ <= 1) is an INFO; a gap without a validation-loss rise is an
 INFO "generalization gap" (more data or regularization helps), not overfitting. The finding names
 the epoch to stop at: the validation-loss minimum before the rise.
+
+A rise the run repaired is an INFO, not overfitting: when the median GL over the last
+``overfit_patience`` epochs is back at or below ``overfit_gl``, the validation loss returned to
+within the threshold of its minimum (or set a new one). Prechelt's criteria stop a run online
+and cannot know that; an audit of a finished run can. An RNN that barely learns (vowels,
+RMSprop, 20% accuracy) scatters its validation loss by 5-10% from epoch to epoch: one low epoch
+(1.663) made GL exceed 5 for four epochs, after which the loss came back to 1.674 twice.
 """
 
 from __future__ import annotations
@@ -147,6 +154,8 @@ class Overfitting(Check):
         if end is not None and train[best] is not None and train[end] is not None:
             falling = train[end] <= train[best]  # type: ignore[operator]
         in_rises = [q for q, r in zip(pq, _runs(flags)) if r >= patience and q is not None]
+        last = [g for g in gl if g is not None][-patience:]
+        final = median(last) if last else None  # GL at the end: is the rise still standing?
         return {
             "epoch": numbers, "val_loss": val, "train_loss": train,
             "train_acc": [_num(v) for v in (epochs.get("train_acc") or [])][:n],
@@ -163,6 +172,8 @@ class Overfitting(Check):
             "train_loss_at_best": train[best],
             "train_loss_after": None if end is None else train[end],
             "train_falling": falling, "gap": gap, "gap_kind": kind, "gap_per_epoch": per_epoch,
+            "final_gl": final, "repaired": start is not None and final is not None
+            and final <= context.threshold("overfit_gl"),
         }
 
     @staticmethod
@@ -232,6 +243,12 @@ class Overfitting(Check):
                 f"{best})")
         stop = (f"Use early stopping at epoch {best} (the validation-loss minimum); regularize with "
                 "L2 weight decay (or L1), dropout and data augmentation, or get more data.")
+        if evidence["repaired"]:
+            return (Severity.INFO, f"The validation loss rose ({rise}), but came back: over the "
+                    f"last {patience} epochs GL is {fmt(evidence['final_gl'])} (median, <= "
+                    f"{fmt(gl_t)}), so the rise was a passing excursion, not overfitting "
+                    f"({gap_text}).", "Nothing to stop for; if the validation loss scatters "
+                    "this much from epoch to epoch, a larger validation set steadies it.")
         if evidence["rise_epoch"] is not None and falling is not False:
             why = (f"progress quotient PQ = GL / P_{k} {fmt(evidence['pq_at_rise'])} > "
                    f"{fmt(pq_t)} at epoch {evidence['pq_epoch']}" if evidence["rise_by"] == "pq"

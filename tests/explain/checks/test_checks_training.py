@@ -135,6 +135,28 @@ def test_overfitting_patience_both_sides(gl_epochs, severity):
     assert f.severity is severity  # 2 epochs: only the accuracy gap remains (INFO)
 
 
+# the wild suite's rnn-rmsprop-clip at one thread (an RNN at ~20% accuracy, 9 classes): the
+# validation loss scatters; one low epoch (15) puts GL above 5 for epochs 19-22, then it comes back
+SCATTER_VAL = [1.937, 1.875, 1.796, 1.831, 1.789, 1.977, 1.671, 1.731, 1.727, 1.707, 1.694, 1.69,
+               1.7, 1.691, 1.663, 1.673, 1.704, 1.693, 1.801, 1.814, 1.774, 1.774, 1.674, 1.782,
+               1.674]
+SCATTER_TRAIN = [2.21, 1.904, 1.88, 1.879, 1.871, 1.818, 1.894, 1.796, 1.8, 1.753, 1.743, 1.741,
+                 1.736, 1.737, 1.737, 1.723, 1.712, 1.72, 1.711, 1.726, 1.719, 1.716, 1.716,
+                 1.739, 1.707]
+
+
+@pytest.mark.parametrize(("end", "severity"), [(25, Severity.INFO), (22, Severity.WARN)])
+def test_a_rise_the_run_repaired_is_not_overfitting(end, severity):
+    n = len(SCATTER_VAL)
+    h = epochs_history(SCATTER_VAL[:end], train_acc=[0.2] * n, val_acc=[0.22] * n,
+                       train_loss=SCATTER_TRAIN[:end])
+    f = run("overfitting", h)
+    assert f.severity is severity   # stopped at epoch 22 the rise still stands: overfitting
+    assert f.evidence["rise_epoch"] == 19 and f.evidence["repaired"] is (end == 25)
+    if end == 25:   # last 3 epochs' GL: 0.66, 7.2, 0.66
+        assert f.evidence["final_gl"] == pytest.approx(100 * (1.674 / 1.663 - 1))
+        assert "came back" in f.summary and "not overfitting" in f.summary
+
 def test_overfitting_gl_threshold_both_sides():
     small_rise = [1.0, 0.8, 0.6, 0.6, 0.6, 0.6299, 0.6299, 0.6299]  # GL 4.98 (not above 5)
     assert run("overfitting", overfit(0.95, small_rise)).severity is Severity.PASS
