@@ -6,7 +6,11 @@ actually run: :meth:`explain.Explainer.evaluations`) pushed through the pass tha
 the best batched rows/s: forward+backward to the input for gradient methods (over noisy copies
 of the inputs for smoothgrad: :func:`pass_kind`), a forward pass without gradients for
 perturbation methods (occlusion, feature ablation, kernel SHAP; captum runs those under
-``torch.no_grad``). Token ids are differentiated at the embedding output.
+``torch.no_grad``). Token ids are differentiated at the embedding output. Beside each limit
+the benchmark prints what bounds it from above on the CPU (:func:`compute_share`): the FLOPs of a
+row in matrix products and convolutions (``FlopCounterMode``) times the limit's rows/s, over
+this host's float32 matmul rate at the same threads. Near 1, the job is bound by arithmetic and
+no batching can beat the limit; far below, by memory traffic or per-operator overhead.
 
 captum is called the way its documentation shows, with the least glue a text model needs:
 ``LayerIntegratedGradients`` / ``LayerDeepLift`` / ``LayerGradientXActivation`` (saliency, with
@@ -86,19 +90,12 @@ def _embedding(model) -> torch.nn.Module:
     return model.get_submodule(model.card.layers["embedding"])
 
 
-def limit_job(model, x, target, job_rows: int = 2048, backward: bool = True,
-              sizes=(16, 32, 64, 128, 256, 512, 1024, 2048), noisy: bool = False):
-    """The physical limit as a job: ``run(rows)`` pushes ``rows`` rows through forward (+
-    backward to the input, or to the embedding output for token ids) in equal passes no larger
-    than the fastest size; ``backward=False`` runs forward passes under ``torch.no_grad``;
-    ``noisy``: the rows are :func:`noisy_copies` of the inputs (of their embeddings for
-    token ids).
-
-    Returns ``(run, best_size, best_rows_per_s)``; the size is the one with the highest rows/s
-    (best of the last 2 of 3 passes each; sizes stop at ``job_rows``, the rows of the largest
-    job, and after two sizes 15% below the best). The benchmark times ``run`` interleaved with
-    the method, so both see the same machine state.
-    """
+def _pass(model, x, target, backward: bool, noisy: bool, leaf_view: bool = False):
+    """``(one_pass, batch)``: one limit pass over given rows (forward + backward to the input, or
+    to the embedding output for token ids; ``backward=False``: a forward under ``no_grad``) and
+    ``batch(rows)``, the rows cycled from ``x`` (:func:`noisy_copies` when ``noisy``).
+    ``leaf_view``: the model gets a view of the differentiated leaf (``FlopCounterMode``'s module
+    hooks refuse a leaf under ``autograd.grad``)."""
     from explain.attribution.prepare import EmbeddingForward, PlainForward
 
     forward: torch.nn.Module
@@ -123,9 +120,26 @@ def limit_job(model, x, target, job_rows: int = 2048, backward: bool = True,
                 forward(xi, *ai).gather(1, ti[:, None])
             return
         xg = xi.detach().requires_grad_(True)
-        out = forward(xg, *ai).gather(1, ti[:, None]).sum()
+        out = forward(xg.view_as(xg) if leaf_view else xg, *ai).gather(1, ti[:, None]).sum()
         torch.autograd.grad(out, xg)
 
+    return one_pass, batch
+
+
+def limit_job(model, x, target, job_rows: int = 2048, backward: bool = True,
+              sizes=(16, 32, 64, 128, 256, 512, 1024, 2048), noisy: bool = False):
+    """The physical limit as a job: ``run(rows)`` pushes ``rows`` rows through forward (+
+    backward to the input, or to the embedding output for token ids) in equal passes no larger
+    than the fastest size; ``backward=False`` runs forward passes under ``torch.no_grad``;
+    ``noisy``: the rows are :func:`noisy_copies` of the inputs (of their embeddings for
+    token ids).
+
+    Returns ``(run, best_size, best_rows_per_s)``; the size is the one with the highest rows/s
+    (best of the last 2 of 3 passes each; sizes stop at ``job_rows``, the rows of the largest
+    job, and after two sizes 15% below the best). The benchmark times ``run`` interleaved with
+    the method, so both see the same machine state.
+    """
+    one_pass, batch = _pass(model, x, target, backward, noisy)
     best, best_rate, worse = sizes[0], 0.0, 0
     for rows in sizes:
         b = batch(rows)
@@ -154,6 +168,66 @@ def limit_job(model, x, target, job_rows: int = 2048, backward: bool = True,
     return run, best, best_rate
 
 
+#: fused kernels that do a layer's matrix products inside one op ``FlopCounterMode`` has no
+#: formula for (oneDNN's RNNs, the transformer fast path): a count that meets one is too low
+_FUSED = ("rnn", "lstm", "gru_cell", "transformer_encoder_layer", "multi_head_attention")
+
+
+def flops_per_row(model, x, target, backward: bool = True, rows: int = 4) -> float | None:
+    """Floating-point operations one limit row costs, as torch's ``FlopCounterMode`` counts them
+    over a pass of ``rows`` rows: matrix products and convolutions (element-wise work and
+    normalisation count 0); None when the pass ran a fused kernel it cannot count (:data:`_FUSED`)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils.flop_counter import FlopCounterMode
+
+    class _Ops(TorchDispatchMode):
+        seen: set[str] = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            self.seen.add(func.__name__)
+            return func(*args, **(kwargs or {}))
+
+    one_pass, batch = _pass(model, x, target, backward, noisy=False, leaf_view=True)
+    counter, ops = FlopCounterMode(display=False), _Ops()
+    with counter, ops:
+        one_pass(*batch(rows))
+    if any(f in op for op in ops.seen for f in _FUSED):
+        return None
+    return counter.get_total_flops() / rows
+
+
+@functools.cache
+def matmul_rate(threads: int, n: int = 2048, repeats: int = 5) -> float:
+    """This host's float32 matrix-multiply rate (FLOP/s) at ``threads`` torch threads: the best
+    of ``repeats`` products of two ``n x n`` matrices, the most a CPU's cores reach (a roofline
+    for work that :func:`flops_per_row` counts)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        a, b = torch.randn(n, n), torch.randn(n, n)
+        a @ b
+        best = min(timed(lambda: a @ b, a) for _ in range(repeats))
+    finally:
+        torch.set_num_threads(before)
+    return 2 * n**3 / best
+
+
+def compute_share(model, x, target, backward: bool, rows_per_s: float) -> str:
+    """``MFLOP a row: GFLOP/s, share of this host's matmul rate`` for a limit running at
+    ``rows_per_s`` on the CPU; empty on CUDA or when nothing countable runs."""
+    if x.is_cuda:
+        return ""
+    flops = flops_per_row(model, x, target, backward)
+    if flops is None:
+        return "; its FLOPs are not counted (a fused kernel)"
+    if flops <= 0:
+        return ""
+    rate, peak = flops * rows_per_s, matmul_rate(torch.get_num_threads())
+    return (f"; {flops / 1e6:,.4g} MFLOP a row in matmuls and convolutions: {rate / 1e9:.1f} "
+            f"GFLOP/s, {rate / peak:.2f} of this host's {peak / 1e9:.0f} GFLOP/s float32 "
+            "matmul")
+
+
 class Limits(dict):
     """``{pass kind: run(rows)}`` for one model, each limit measured on first use (and its pass
     size printed): a run that needs only forward+backward never measures the forward limit."""
@@ -166,8 +240,9 @@ class Limits(dict):
     def __missing__(self, kind: str) -> Callable[[int], None]:
         run, size, rate = limit_job(self.model, self.x, self.target, self.job_rows,
                                     backward=kind != "forward", noisy=kind == NOISY)
-        print(f"{self.name}: the {kind} limit runs {size} rows per pass ({rate:,.0f} rows/s)",
-              flush=True)
+        share = compute_share(self.model, self.x, self.target, kind != "forward", rate)
+        print(f"{self.name}: the {kind} limit runs {size} rows per pass ({rate:,.0f} rows/s"
+              f"{share})", flush=True)
         self[kind] = run
         return run
 

@@ -138,3 +138,28 @@ def test_the_noisy_limit_keeps_the_padding_of_padded_sequences():
     assert torch.equal(noisy[0, 2:], torch.zeros(3, 3)) and torch.equal(noisy[1, 4:],
                                                                         torch.zeros(1, 3))
     assert bool((noisy[:, :2] != x[:, :2]).all())
+
+
+def test_flops_per_row_counts_the_products_of_a_limit_row_and_refuses_fused_kernels():
+    linear, target = nn.Linear(10, 3), torch.zeros(4, dtype=torch.long)
+    # forward 2 x 10 x 3; backward to the input only: the input's gradient, no weight gradient
+    assert lim.flops_per_row(linear, torch.randn(4, 10), target, backward=False) == 60
+    assert lim.flops_per_row(linear, torch.randn(4, 10), target) == 120
+    conv = _image_model()   # 2 x 9 x 2 x 784 (conv) + 2 x 1568 x 3 (linear), forward
+    assert lim.flops_per_row(conv, torch.randn(4, 1, 28, 28), target, backward=False) == \
+        2 * 9 * 2 * 784 + 2 * 1568 * 3
+
+    class _LSTM(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lstm, self.head = nn.LSTM(3, 8, batch_first=True), nn.Linear(8, 2)
+
+        def forward(self, x):
+            return self.head(self.lstm(x)[0][:, -1])
+
+    if not torch.backends.mkldnn.is_available():
+        pytest.skip("this torch runs an LSTM as separate products (no oneDNN kernel)")
+    # oneDNN's fused LSTM holds the products: a count would be the head's alone
+    assert lim.flops_per_row(_LSTM().eval(), torch.randn(4, 5, 3), target) is None
+    assert "not counted" in lim.compute_share(_LSTM().eval(), torch.randn(4, 5, 3), target,
+                                              True, 100.0)
