@@ -54,8 +54,9 @@ from the same measured pass (the nodes on the input's gradient path and their me
   hidden 128), while a row costs about 1.4 ns per byte it stores (0.54-0.85 GB/s on the zoo
   rnn and the same two GRUs). ``rows >= threads x nodes x 64 KiB / bytes_per_row`` keeps the
   fixed part near a tenth of a pass (``threads``: a row's cost shrinks with them, a node's
-  does not). The two-layer GRU at one thread: 128 rows instead of the cache rule's 64
-  (768 against 944 us per row; 256 rows: 718).
+  does not), rounded to the nearest power of two while the largest tensor's rows fit the
+  whole reported last-level cache (:func:`_overhead_rows`). The two-layer GRU at one thread:
+  256 rows instead of the cache rule's 64 (944 us per row at 64, 768 at 128, 718 at 256).
 - **Threads.** torch's ``at::parallel_for`` runs an element-wise operator on one thread unless
   it has more than ``GRAIN_SIZE`` (32,768) elements. A bidirectional GRU's step operators have
   64 elements per row: at two threads 512-row passes took 167 us per row, 520-row passes 129.
@@ -79,10 +80,7 @@ has no clear best (512 / 1024 / 2048 rows: 0.25 / 0.29 / 0.26 s); the plan does 
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import functools
-import os
 import weakref
 from dataclasses import dataclass
 from typing import Any
@@ -93,6 +91,8 @@ from torch import nn
 from explain._core.outputs import unwrap
 from explain.attribution.backoff import OUT_OF_MEMORY
 from explain.attribution.backoff import run_chunked as run_chunked  # re-exported: tests, callers
+from explain.attribution.cpu_cache import cache_bytes as cache_bytes  # re-exported: callers
+from explain.attribution.cpu_cache import reported_size
 from explain.attribution.footprint import Footprint
 from explain.attribution.footprint import measure as measure  # re-exported: tests, callers
 
@@ -104,8 +104,6 @@ __all__ = ["BatchPlan", "plan_rows", "cached_plan", "remember", "memory_budget",
 PROBE_ROWS = 64          # a job of at most this many rows runs in one pass, unplanned
 _CACHE_SHARE = 4         # rows x largest tensor <= last-level cache / _CACHE_SHARE
 _FORWARD_SHARE = 2       # the same for a forward without gradients (nothing stored for backward)
-_DEFAULT_CACHE = 32 * 2**20  # when the OS does not say
-_LLC_PER_CPU = 4 * 2**20   # the most last-level cache a CPU can count on (cache_bytes)
 _CPU_ROWS = (32, 1024)
 _CUDA_MAX_ROWS = 4096
 _SAFETY = 3              # stored activations + their gradients + slack
@@ -133,6 +131,8 @@ class BatchPlan:
     op_elements_per_row : measured median elements per row of an operator's result.
     nodes : measured autograd nodes per pass.
     saved_largest_per_row : measured bytes per row of the largest storage kept for backward.
+    whole_cache : the whole last-level cache in bytes, as reported, the plan's overhead rule
+        was bounded by (0 on CUDA or when given).
     """
 
     rows: int
@@ -144,6 +144,7 @@ class BatchPlan:
     op_elements_per_row: int = 0
     nodes: int = 0
     saved_largest_per_row: int = 0
+    whole_cache: int = 0
 
 
 def clear_cache() -> None:
@@ -187,86 +188,20 @@ def expand_args(args: tuple, index: slice | torch.Tensor, batch: int) -> tuple:
                  else a for a in args)
 
 
-@functools.cache
-def cache_bytes() -> int:
-    """The last-level cache this process can count on, in bytes: the size the OS reports
-    (sysfs, then ``sysconf``; 32 MiB when neither says), at most ``_LLC_PER_CPU`` for each CPU
-    the OS says shares it and this process may run on (a container pinned to 2 CPUs of a
-    64-core socket gets 2 CPUs' share).
-
-    A virtual machine reports the host's whole cache as its own: 2 vCPUs of a Xeon 6 see 480 MiB,
-    shared (sysfs says) by those 2 alone, while the host's other cores and guests use the same
-    cache. No CPU gives a core that much: current server parts give 1.9-5 MiB per core (Xeon
-    Sapphire/Emerald/Granite Rapids 1.9/5/3.8, EPYC Genoa/Turin 4), so a share above 4 MiB per
-    CPU is the host's cache, not this process's. On those 2 vCPUs (IG of 3,200 rows, 3
-    interleaved repeats, the plan's time over the best of 32..1,024 rows, 12 models: the zoo's,
-    resnet_bn, bigru, an LSTM, a TCN, a ViT, a conv + LSTM, a 16-layer MLP, a BN audio Conv1d):
-    with 480 MiB 1.22-1.77 on 8 models at one thread and 1.12-1.77 on 6 at two; with the cap
-    (and 32 rows per thread) 1.00-1.08 at one thread, 1.00-1.13 at two.
-
-    Examples
-    --------
-    >>> cache_bytes() > 0
-    True
-    """
-    _, size, cpus = _llc_sysfs("/sys/devices/system/cpu/cpu0/cache")
-    if size == 0 and hasattr(os, "sysconf"):
-        with contextlib.suppress(ValueError, OSError):
-            size = int(os.sysconf("SC_LEVEL3_CACHE_SIZE"))
-    size = size if size > 0 else _DEFAULT_CACHE
-    cpus = cpus or os.cpu_count() or 1
-    return min(size, cpus * _LLC_PER_CPU)
-
-
-def _llc_sysfs(root: str) -> tuple[int, int, int]:
-    """(level, bytes, CPUs sharing it) of the highest-level cache sysfs lists under ``root``;
-    zeros where it says nothing readable."""
-    best = (0, 0, 0)
-    try:
-        for entry in sorted(os.listdir(root)):
-            with open(f"{root}/{entry}/level") as f:
-                level = int(f.read())
-            with open(f"{root}/{entry}/size") as f:
-                text = f.read().strip().upper()
-            unit = {"K": 2**10, "M": 2**20, "G": 2**30}.get(text[-1:], 1)
-            size = int(text.rstrip("KMG")) * unit
-            best = max(best, (level, size, _count_cpus(f"{root}/{entry}/shared_cpu_list")))
-    except (OSError, ValueError):
-        pass
-    return best
-
-
-def _count_cpus(path: str) -> int:
-    """CPUs in a sysfs CPU list such as ``0-3,8-11`` that this process may run on (all of them
-    where the OS does not say); 0 when it cannot be read.
-
-    Examples
-    --------
-    >>> _count_cpus("/nonexistent")
-    0
-    """
-    try:
-        with open(path) as f:
-            listed = {cpu for part in f.read().strip().split(",") if part
-                      for a, _, b in [part.partition("-")]
-                      for cpu in range(int(a), int(b or a) + 1)}
-    except (OSError, ValueError):
-        return 0
-    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else listed
-    return len(listed & usable) or len(listed)
-
-
 def _pow2_floor(n: int) -> int:
     return 1 << (max(1, int(n)).bit_length() - 1)
 
 
 def plan_rows(footprint: Footprint, device: torch.device, budget: int,
               cache: int | None = None, threads: int | None = None,
-              backward: bool = True) -> BatchPlan:
+              backward: bool = True, whole_cache: int | None = None) -> BatchPlan:
     """The rows per pass for a measured footprint: a pure function of the footprint, the
     device, the budget, the last-level cache (default: :func:`cache_bytes`), the CPU
-    threads (default: ``torch.get_num_threads()``) and whether the passes run backward
-    (``backward=False``: forward passes without gradients, :func:`_cpu_rows`); no timing.
+    threads (default: ``torch.get_num_threads()``), whether the passes run backward
+    (``backward=False``: forward passes without gradients, :func:`_cpu_rows`), and the whole
+    last-level cache as the OS reports it, uncapped (``whole_cache``: the overhead rule's bound,
+    :func:`_overhead_rows`; default: what the OS says, or ``cache`` when that is given); no
+    timing.
 
     Examples
     --------
@@ -278,9 +213,11 @@ def plan_rows(footprint: Footprint, device: torch.device, budget: int,
     'budget'
 
     Two recurrent nets (measured footprints). A bidirectional GRU (hidden 64): 1,055 nodes of
-    64 elements per row and a 30 KiB input projection. At two threads its operators would run
-    on one thread below 1,024 rows. A two-layer GRU of hidden 128: at one thread the cache
-    rule's 64 rows would spend a third of each pass on the fixed cost of its 1,572 nodes.
+    64 elements per row and a 30 KiB input projection; the fixed cost of its nodes wants ~475
+    rows per thread (at two threads its operators would also run on one thread below 1,024
+    rows). A two-layer GRU of hidden 128: at one thread the cache rule's 64 rows would spend a
+    third of each pass on the fixed cost of its 1,572 nodes; at two, 512 rows of its 90 KiB
+    input projection would overflow the cache, and the threads rule sets them.
 
     >>> bigru = Footprint(bytes_per_row=145_496, rows=4, largest_per_row=30_720,
     ...                   op_elements_per_row=64, nodes=1055)
@@ -288,17 +225,19 @@ def plan_rows(footprint: Footprint, device: torch.device, budget: int,
     ...                 op_elements_per_row=128, nodes=1572)
     >>> [[(p.rows, p.reason) for p in (plan_rows(fp, cpu, 2**30, cache=32 * mib, threads=t)
     ...                                 for t in (1, 2))] for fp in (bigru, gru)]
-    [[(256, 'cache'), (1024, 'threads')], [(128, 'overhead'), (512, 'threads')]]
+    [[(512, 'overhead'), (1024, 'overhead')], [(256, 'overhead'), (512, 'threads')]]
     """
     per_row = max(1, footprint.bytes_per_row)
     fit = max(1, budget // (_SAFETY * per_row))
-    llc = 0
+    llc = whole = 0
     if device.type == "cuda":
         want, reason = _CUDA_MAX_ROWS, "device"
     else:
         llc = cache_bytes() if cache is None else int(cache)
         nthreads = max(1, torch.get_num_threads() if threads is None else int(threads))
-        want, reason = _cpu_rows(footprint, llc, nthreads, backward)
+        whole = (reported_size() if cache is None else int(cache)) \
+            if whole_cache is None else int(whole_cache)
+        want, reason = _cpu_rows(footprint, llc, nthreads, backward, whole)
     if fit < want:
         want, reason = fit, "budget"
     if 0 < footprint.fitted_rows < want:   # the measured forward itself ran out of memory
@@ -307,11 +246,11 @@ def plan_rows(footprint: Footprint, device: torch.device, budget: int,
                      budget=int(budget), reason=reason,
                      largest_per_row=footprint.largest_per_row, cache=llc,
                      op_elements_per_row=footprint.op_elements_per_row, nodes=footprint.nodes,
-                     saved_largest_per_row=footprint.saved_largest_per_row)
+                     saved_largest_per_row=footprint.saved_largest_per_row, whole_cache=whole)
 
 
 def _cpu_rows(footprint: Footprint, llc: int, threads: int,
-              backward: bool = True) -> tuple[int, str]:
+              backward: bool = True, llc_whole: int = 0) -> tuple[int, str]:
     """The CPU plan before the budget: the cache rule (the largest tensor's rows fit a share of
     the last-level cache, which the threads share), raised to 32 rows per thread, by the
     per-pass overhead rule and then by the threads rule, within ``_CPU_ROWS``.
@@ -327,7 +266,8 @@ def _cpu_rows(footprint: Footprint, llc: int, threads: int,
     1.00, a 2-layer LSTM 1.04 / 1.02, zoo rnn and a bidirectional GRU 1.00 / 1.00; two
     threads: cnn 1.12 / 1.12, LSTM 1.13 / 1.06, the others 1.00-1.04 either way. The whole
     cache was too much: a residual CNN with BatchNorm (128 KiB largest tensor per row) ran
-    18% slower at its 64 rows than at 32 (one thread, 32 samples)."""
+    18% slower at its 64 rows than at 32 (one thread, 32 samples). ``llc_whole``: the
+    last-level cache as reported, uncapped (:func:`_overhead_rows`; 0: ``llc``)."""
     lo, hi = _CPU_ROWS
     largest = max(1, footprint.largest_per_row or footprint.bytes_per_row)
     fits = llc // ((_CACHE_SHARE if backward else _FORWARD_SHARE) * largest)
@@ -337,16 +277,40 @@ def _cpu_rows(footprint: Footprint, llc: int, threads: int,
     # each thread works on its slice of the rows: the floor of 32 holds per thread
     if min(hi, lo * threads) > want:
         want, reason = min(hi, lo * threads), "threads"
-    # a pass costs ~10 us per autograd node whatever its rows; each row ~1.4 ns per byte it
-    # stores (both measured at one thread); this keeps the fixed part near a tenth of the pass
-    fixed = min(hi, _pow2_floor(threads * footprint.nodes * _NODE_BYTES
-                                // max(1, footprint.bytes_per_row)))
-    if fixed > want:
-        want, reason = fixed, "overhead"
+    fixed = _overhead_rows(footprint, threads, largest, llc_whole or llc)
+    if min(hi, fixed) > want:
+        want, reason = min(hi, fixed), "overhead"
     spread = min(hi, _rows_for_threads(footprint.op_elements_per_row, threads))
     if spread > want:
         want, reason = spread, "threads"
     return want, reason
+
+
+def _overhead_rows(footprint: Footprint, threads: int, largest: int, llc_whole: int) -> int:
+    """The rows that keep a pass's fixed cost near a tenth of it (0 when nothing was measured).
+
+    A pass costs ~10 us per autograd node whatever its rows, a row ~1.4 ns per byte it stores
+    (both measured at one thread), so ``threads x nodes x 64 KiB / bytes_per_row`` rows make
+    the fixed part a tenth. Rounded to the *nearest* power of two on a log scale (the fixed
+    part between 7% and 14%), as far as ``rows x largest`` fits the whole last-level cache as reported
+    (``llc_whole``), else rounded down. A recurrent net's backward writes the gradient of its
+    input projection (the largest tensor, ``[rows, T, 3H]`` for a GRU) at every step; once it
+    leaves the cache each step streams it from memory. Measured on this rule's nets (IG of
+    3,200 rows, one thread, interleaved, AMD EPYC with a 32 MiB L3, two sessions): a
+    bidirectional GRU 475 raw rows, 512 rows 6-12% faster than 256 (15 MiB); a two-layer GRU
+    of hidden 128 223 raw, 256 rows 4-7% faster than 128 (23 MiB); a GRU with attention
+    pooling over 120 steps 367 raw, 512 rows 5-14% slower than 256 (45 MiB, past the cache:
+    it keeps 256); the zoo rnn 536 raw, 512 either way. Where a virtual machine reports its
+    host's whole cache (:func:`~.cpu_cache.cache_bytes`) the bound is loose: only the rounding holds.
+    """
+    raw = threads * footprint.nodes * _NODE_BYTES / max(1, footprint.bytes_per_row)
+    if raw < 1:
+        return 0
+    down = _pow2_floor(int(raw))
+    up = 2 * down
+    if raw * raw > down * up and up * largest <= llc_whole:  # raw > down x sqrt(2)
+        return up
+    return down
 
 
 def _rows_for_threads(op_elements: int, threads: int) -> int:
@@ -381,7 +345,8 @@ def cached_plan(model: nn.Module, key: tuple, budget: int | None) -> BatchPlan |
         return plan
     fp = Footprint(plan.bytes_per_row, plan.rows, plan.largest_per_row, plan.op_elements_per_row,
                    plan.nodes, plan.saved_largest_per_row)
-    again = plan_rows(fp, torch.device(key[2]), budget, plan.cache or None, backward=key[3])
+    again = plan_rows(fp, torch.device(key[2]), budget, plan.cache or None, backward=key[3],
+                      whole_cache=plan.whole_cache or None)
     if plan.reason == OUT_OF_MEMORY and again.rows > plan.rows:  # the device said no: keep it
         return dataclasses.replace(again, rows=plan.rows, reason=OUT_OF_MEMORY)
     return again

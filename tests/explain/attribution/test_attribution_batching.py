@@ -4,6 +4,8 @@ cached per model, memory budgets cap the rows, and out-of-memory errors halve th
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 import os
 import subprocess
@@ -14,7 +16,7 @@ import torch
 from torch import nn
 
 from explain import AttributionError
-from explain.attribution import attribute, batching
+from explain.attribution import attribute, batching, cpu_cache
 
 from ._rows import CountRows
 
@@ -40,7 +42,7 @@ def test_plan_rows_is_a_pure_function_of_footprint_device_budget_and_cache():
     # 32 MiB / (4 x 50 kB) = 167 rows -> 128
     assert plans == {batching.BatchPlan(rows=128, bytes_per_row=250_000, budget=2**30,
                                         reason="cache", largest_per_row=50_000,
-                                        cache=32 * mib)}
+                                        cache=32 * mib, whole_cache=32 * mib)}
     assert batching.plan_rows(fp, CPU, 2**30, cache=8 * mib, threads=1).rows == 32  # floor
     # the floor is 32 rows per thread (each thread works on its slice of every operator)
     assert [(p.rows, p.reason) for p in (batching.plan_rows(fp, CPU, 2**30, cache=8 * mib,
@@ -124,23 +126,23 @@ def test_the_cache_counts_at_most_4_mib_per_cpu_that_shares_it(tmp_path, monkeyp
                                                                  cpus, expected):
     _fake_cache(tmp_path, 3, size, cpus)
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(128)), raising=False)
-    read = batching._llc_sysfs
-    monkeypatch.setattr(batching, "_llc_sysfs", lambda _root: read(str(tmp_path)))
+    read = cpu_cache._llc_sysfs
+    monkeypatch.setattr(cpu_cache, "_llc_sysfs", lambda _root: read(str(tmp_path)))
     assert batching.cache_bytes.__wrapped__() == expected
 
 
 def test_only_the_cpus_this_process_may_use_count(tmp_path, monkeypatch):
     (tmp_path / "list").write_text("0-63\n")
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {2, 3, 70}, raising=False)
-    assert batching._count_cpus(str(tmp_path / "list")) == 2
+    assert cpu_cache._count_cpus(str(tmp_path / "list")) == 2
     monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: {70}, raising=False)
-    assert batching._count_cpus(str(tmp_path / "list")) == 64    # no overlap: the list
+    assert cpu_cache._count_cpus(str(tmp_path / "list")) == 64    # no overlap: the list
 
 
 def test_an_unreadable_cache_list_counts_no_cpus(tmp_path):
-    assert batching._llc_sysfs(str(tmp_path / "absent")) == (0, 0, 0)
+    assert cpu_cache._llc_sysfs(str(tmp_path / "absent")) == (0, 0, 0)
     (tmp_path / "list").write_text("0-x\n")
-    assert batching._count_cpus(str(tmp_path / "list")) == 0
+    assert cpu_cache._count_cpus(str(tmp_path / "list")) == 0
 
 
 def test_the_memory_budget_caps_the_rows():
@@ -204,10 +206,13 @@ def test_a_bidirectional_gru_is_planned_to_use_both_threads():
     cpu, cache = torch.device("cpu"), 32 * 2**20
     one, two = (batching.plan_rows(fp, cpu, 2**30, cache=cache, threads=t) for t in (1, 2))
     # each step's operators hold 64 elements per row (a 64-unit state): torch runs them on one
-    # thread up to 32,768 elements, i.e. up to 512 rows; the cache rule alone would give 512
+    # thread up to 32,768 elements, i.e. up to 512 rows; at one thread the fixed cost of its
+    # nodes wants ~475 rows: 512 (its 30 KiB input projection x 512 fits the 32 MiB cache)
     assert fp.op_elements_per_row == 64 and fp.nodes > 1000
-    assert (one.rows, one.reason) == (256, "cache")
-    assert (two.rows, two.reason) == (1024, "threads")
+    assert (one.rows, one.reason) == (512, "overhead")
+    # at two threads both rules reach 1,024 rows: the threads rule alone, and the fixed cost
+    # (~950 rows, 30 MiB at 1,024: within the cache)
+    assert two.rows == 1024 and batching._rows_for_threads(fp.op_elements_per_row, 2) == 1024
 
 
 def test_the_overhead_and_threads_rules_only_raise_the_rows():
@@ -482,3 +487,34 @@ def test_fixed_steps_without_captums_private_seam_use_its_public_batching(monkey
 
     assert torch.allclose(public.values, seamed.values, atol=1e-6)
     assert torch.allclose(public.convergence_delta, seamed.convergence_delta, atol=1e-6)
+
+
+def test_the_overhead_rule_rounds_to_the_nearest_power_of_two_while_the_cache_holds():
+    cpu, mib = torch.device("cpu"), 2**20
+    # a GRU with attention pooling over 120 steps (measured footprint): its nodes' fixed cost
+    # wants ~367 rows; 512 rows of its 90 KiB input projection are 45 MiB
+    gruattn = batching.Footprint(bytes_per_row=281_056, rows=4, largest_per_row=92_160,
+                                 op_elements_per_row=64, nodes=1576)
+    plan = functools.partial(batching.plan_rows, gruattn, cpu, 2**30, cache=8 * mib, threads=1)
+    assert (plan(whole_cache=32 * mib).rows, plan(whole_cache=32 * mib).reason) == \
+        (256, "overhead")                                  # past a 32 MiB cache: rounded down
+    assert plan(whole_cache=64 * mib).rows == 512          # within a 64 MiB one: the nearest
+    # closer to the power below: rounded down whatever the cache
+    near_down = dataclasses.replace(gruattn, nodes=1200)   # ~280 rows
+    assert batching.plan_rows(near_down, cpu, 2**30, cache=8 * mib, threads=1,
+                              whole_cache=2**30).rows == 256
+    # without a given whole cache, the given cache bounds it (plans made from a cache alone)
+    assert batching.plan_rows(gruattn, cpu, 2**30, cache=32 * mib, threads=1).rows == 256
+
+
+def test_a_plan_re_made_for_a_new_budget_keeps_the_cache_bound_it_was_made_with():
+    model, mib = nn.Linear(3, 2), 2**20
+    bigru = batching.Footprint(bytes_per_row=145_496, rows=4, largest_per_row=30_720,
+                               op_elements_per_row=64, nodes=1055)
+    made = batching.plan_rows(bigru, CPU, 2**30, cache=8 * mib, threads=1,
+                              whole_cache=32 * mib)
+    assert (made.rows, made.whole_cache) == (512, 32 * mib)   # 15 MiB within the 32 MiB
+    key = ((40, 5), torch.float32, "cpu", True, False, torch.get_num_threads())
+    batching.remember(model, key, made)
+    again = batching.cached_plan(model, key, budget=2**29)
+    assert again is not None and (again.rows, again.whole_cache) == (512, 32 * mib)
