@@ -181,7 +181,9 @@ def flops_per_row(model, x, target, backward: bool = True, rows: int = 4) -> flo
     from torch.utils.flop_counter import FlopCounterMode
 
     class _Ops(TorchDispatchMode):
-        seen: set[str] = set()
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: set[str] = set()   # the names of the operators that ran
 
         def __torch_dispatch__(self, func, types, args=(), kwargs=None):
             self.seen.add(func.__name__)
