@@ -235,8 +235,10 @@ def plan_rows(footprint: Footprint, device: torch.device, budget: int,
     else:
         llc = cache_bytes() if cache is None else int(cache)
         nthreads = max(1, torch.get_num_threads() if threads is None else int(threads))
-        whole = (reported_size() if cache is None else int(cache)) \
-            if whole_cache is None else int(whole_cache)
+        if whole_cache is not None:
+            whole = int(whole_cache)
+        else:   # a given cache stands for the whole one too (tests, plans made from a cache)
+            whole = reported_size() if cache is None else llc
         want, reason = _cpu_rows(footprint, llc, nthreads, backward, whole)
     if fit < want:
         want, reason = fit, "budget"
@@ -250,7 +252,7 @@ def plan_rows(footprint: Footprint, device: torch.device, budget: int,
 
 
 def _cpu_rows(footprint: Footprint, llc: int, threads: int,
-              backward: bool = True, llc_whole: int = 0) -> tuple[int, str]:
+              backward: bool, llc_whole: int) -> tuple[int, str]:
     """The CPU plan before the budget: the cache rule (the largest tensor's rows fit a share of
     the last-level cache, which the threads share), raised to 32 rows per thread, by the
     per-pass overhead rule and then by the threads rule, within ``_CPU_ROWS``.
@@ -267,7 +269,7 @@ def _cpu_rows(footprint: Footprint, llc: int, threads: int,
     threads: cnn 1.12 / 1.12, LSTM 1.13 / 1.06, the others 1.00-1.04 either way. The whole
     cache was too much: a residual CNN with BatchNorm (128 KiB largest tensor per row) ran
     18% slower at its 64 rows than at 32 (one thread, 32 samples). ``llc_whole``: the
-    last-level cache as reported, uncapped (:func:`_overhead_rows`; 0: ``llc``)."""
+    last-level cache as reported, uncapped (:func:`_overhead_rows`)."""
     lo, hi = _CPU_ROWS
     largest = max(1, footprint.largest_per_row or footprint.bytes_per_row)
     fits = llc // ((_CACHE_SHARE if backward else _FORWARD_SHARE) * largest)
@@ -277,7 +279,7 @@ def _cpu_rows(footprint: Footprint, llc: int, threads: int,
     # each thread works on its slice of the rows: the floor of 32 holds per thread
     if min(hi, lo * threads) > want:
         want, reason = min(hi, lo * threads), "threads"
-    fixed = _overhead_rows(footprint, threads, largest, llc_whole or llc)
+    fixed = _overhead_rows(footprint, threads, largest, llc_whole)
     if min(hi, fixed) > want:
         want, reason = min(hi, fixed), "overhead"
     spread = min(hi, _rows_for_threads(footprint.op_elements_per_row, threads))
@@ -292,8 +294,8 @@ def _overhead_rows(footprint: Footprint, threads: int, largest: int, llc_whole: 
     A pass costs ~10 us per autograd node whatever its rows, a row ~1.4 ns per byte it stores
     (both measured at one thread), so ``threads x nodes x 64 KiB / bytes_per_row`` rows make
     the fixed part a tenth. Rounded to the *nearest* power of two on a log scale (the fixed
-    part between 7% and 14%), as far as ``rows x largest`` fits the whole last-level cache as reported
-    (``llc_whole``), else rounded down. A recurrent net's backward writes the gradient of its
+    part between 7% and 14%), as far as ``rows x largest`` fits the whole last-level cache as
+    reported (``llc_whole``), else rounded down. A recurrent net's backward writes the gradient of its
     input projection (the largest tensor, ``[rows, T, 3H]`` for a GRU) at every step; once it
     leaves the cache each step streams it from memory. Measured on this rule's nets (IG of
     3,200 rows, one thread, interleaved, AMD EPYC with a 32 MiB L3, two sessions): a
@@ -301,7 +303,8 @@ def _overhead_rows(footprint: Footprint, threads: int, largest: int, llc_whole: 
     of hidden 128 223 raw, 256 rows 4-7% faster than 128 (23 MiB); a GRU with attention
     pooling over 120 steps 367 raw, 512 rows 5-14% slower than 256 (45 MiB, past the cache:
     it keeps 256); the zoo rnn 536 raw, 512 either way. Where a virtual machine reports its
-    host's whole cache (:func:`~.cpu_cache.cache_bytes`) the bound is loose: only the rounding holds.
+    host's whole cache (:func:`~.cpu_cache.cache_bytes`) the bound is loose: only the rounding
+    holds.
     """
     raw = threads * footprint.nodes * _NODE_BYTES / max(1, footprint.bytes_per_row)
     if raw < 1:
