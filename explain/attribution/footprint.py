@@ -143,15 +143,17 @@ class _GraphSizes:
 
 
 def _meta_numel(node: Any) -> tuple[int, int]:
-    """(elements, bytes) of the largest forward result a graph node receives a gradient for."""
-    best = (0, 0)
+    """(elements, bytes) of the largest forward result a graph node receives a gradient for
+    (the dtype is read only for a new largest: each read builds a Python object)."""
+    numel = size = 0
     try:
         for meta in node._input_metadata:
-            numel = math.prod(meta.shape)
-            best = max(best, (numel, numel * meta.dtype.itemsize))
+            count = math.prod(meta.shape)
+            if count > numel:
+                numel, size = count, count * meta.dtype.itemsize
     except (RuntimeError, TypeError, AttributeError):  # pragma: no cover - exotic nodes
         pass
-    return best
+    return numel, size
 
 
 def _graph_sizes(out: Any, skip: set[int]) -> _GraphSizes:
@@ -179,18 +181,28 @@ def _graph_sizes(out: Any, skip: set[int]) -> _GraphSizes:
                        nodes=len(elements))
 
 
+#: the type of a leaf's graph node (autograd's AccumulateGrad)
+def _leaf_node_type() -> type:
+    view: Any = torch.zeros(1, requires_grad=True).view(1)
+    return type(view.grad_fn.next_functions[0][0])
+
+
+#: the type of a leaf's graph node (autograd's AccumulateGrad)
+_ACCUMULATE: Any = _leaf_node_type()
+
+
 def _consumers(out: Any, skip: set[int]) -> tuple[dict[Any, list[Any]], list[Any]]:
     """Every node of ``out``'s autograd graph -> the nodes it feeds (one walk, every node
     once), and the leaves whose storage is not in ``skip``. The nodes themselves are the keys,
     so each stays alive until the walk ends (an ``id`` could be reused by a node met later)."""
-    stack = [o.grad_fn for o in (out if isinstance(out, tuple) else (out,))
-             if isinstance(o, torch.Tensor) and o.grad_fn is not None]
+    stack: list[Any] = [o.grad_fn for o in (out if isinstance(out, tuple) else (out,))
+                        if isinstance(o, torch.Tensor) and o.grad_fn is not None]
     parents: dict[Any, list[Any]] = {n: [] for n in stack}
     inputs: list[Any] = []
     while stack:
         node = stack.pop()
-        var = getattr(node, "variable", None)
-        if isinstance(var, torch.Tensor):
+        if type(node) is _ACCUMULATE:   # a leaf (other nodes have no .variable: a lookup
+            var = node.variable          # that fails costs an exception per node)
             if var.untyped_storage().data_ptr() not in skip:
                 inputs.append(node)
             continue
