@@ -19,8 +19,12 @@ passes) best at 1024. The bytes stored for backward did not predict this (the pa
 30 KiB per row, the CNN 237 KiB, yet the CNN takes the larger passes). On CPU the cache rule is
 the largest power of two with ``rows x largest <= L3 / 4`` (the operator reads about two
 operands and writes one of that size, and the L3 is shared with the other cores), between 32
-and 1024 rows (below 32 the per-pass overhead dominates; above 1024 no model gained), at
-least 32 per thread (each thread works on its slice of every operator). The L3 is the size the
+and 2048 rows (below 32 the per-pass overhead dominates; until stop 31 the cap was 1024, and
+a GRUCell loop over 30 steps (hidden 32) took 0.79 [0.67-0.91] of its time at 1024 rows with
+2,048 at two threads (IG of 3,200 rows, 15 interleaved repeats, AMD EPYC), 0.99 at one, while
+the zoo MLP and a 16-layer MLP of width 64, the other nets the cap bound, took 0.89-1.05 of it
+(IG and occlusion, 1 and 2 threads; stop 25 had both wanting 2,048), and no other benchmark
+net planned past 1024), at least 32 per thread (each thread works on its slice of every operator). The L3 is the size the
 OS reports, at most 4 MiB per CPU sharing it (:func:`cache_bytes`: a virtual machine reports its
 host's whole cache). The threads share that L3: torch splits an operator's rows over them,
 so together their slices must fit it, whatever their number. (Until stop 23 the rule allowed
@@ -61,7 +65,7 @@ from the same measured pass (the nodes on the input's gradient path and their me
   it has more than ``GRAIN_SIZE`` (32,768) elements. A bidirectional GRU's step operators have
   64 elements per row: at two threads 512-row passes took 167 us per row, 520-row passes 129.
   The rows must give the median operator more than ``(threads - 1) x GRAIN_SIZE`` elements
-  (1,024 rows for that GRU, 512 for hidden 128), within the 1,024-row cap.
+  (1,024 rows for that GRU, 512 for hidden 128), within the 2,048-row cap.
 
 Five models the rules were not chosen from (IG job of 3,200 rows, plan's time over the best
 of 64..2,048 rows, 3 repeats, 1 / 2 threads): a TCN 1.01 / 1.11, a small ViT 1.02 / 1.15, a
@@ -104,7 +108,7 @@ __all__ = ["BatchPlan", "plan_rows", "cached_plan", "remember", "memory_budget",
 PROBE_ROWS = 64          # a job of at most this many rows runs in one pass, unplanned
 _CACHE_SHARE = 4         # rows x largest tensor <= last-level cache / _CACHE_SHARE
 _FORWARD_SHARE = 2       # the same for a forward without gradients (nothing stored for backward)
-_CPU_ROWS = (32, 1024)
+_CPU_ROWS = (32, 2048)
 _CUDA_MAX_ROWS = 4096
 _SAFETY = 3              # stored activations + their gradients + slack
 _GRAIN_SIZE = 32768      # at::internal::GRAIN_SIZE: elements below which an operator is serial

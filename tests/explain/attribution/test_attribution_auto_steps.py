@@ -178,12 +178,12 @@ def test_a_first_call_runs_one_auto_whose_first_pass_is_the_probe(monkeypatch):
     # one auto run in both calls, the same rounds of the same points (20 x 9 = 180 first)
     assert first_rounds == rounds and rounds[0] == 180 and len(rounds) > 1
     assert sum(rounds) == int(later.steps.sum())
-    # the first call: the measured forward of 4 samples (it plans 1024 rows), then the first
+    # the first call: the measured forward of 4 samples (it plans 2048 rows, the CPU cap), then the first
     # round in one pass under the meter, then one pass per round; the later call: one pass
     # per round
     assert first_passes[:2] == [4, 180]
     assert first_passes[2:] == rounds[1:] and passes == rounds
-    assert first.plan == later.plan and first.plan.rows == 1024
+    assert first.plan == later.plan and first.plan.rows == 2048
     assert first.timings["probe"] > 0 and later.timings["probe"] == 0
     assert torch.equal(first.steps, later.steps)
     assert torch.allclose(first.values, later.values, rtol=0, atol=1e-6)

@@ -45,14 +45,14 @@ def test_plan_rows_is_a_pure_function_of_footprint_device_budget_and_cache():
                                         cache=32 * mib, whole_cache=32 * mib)}
     assert batching.plan_rows(fp, CPU, 2**30, cache=8 * mib, threads=1).rows == 32  # floor
     # the floor is 32 rows per thread (each thread works on its slice of every operator)
-    assert [(p.rows, p.reason) for p in (batching.plan_rows(fp, CPU, 2**30, cache=8 * mib,
-                                                            threads=t) for t in (2, 4, 64))
-            ] == [(64, "threads"), (128, "threads"), (1024, "threads")]
+    assert [(p.rows, p.reason) for p in (batching.plan_rows(fp, CPU, 2**31, cache=8 * mib,
+                                                            threads=t) for t in (2, 4, 64, 128))
+            ] == [(64, "threads"), (128, "threads"), (2048, "threads"), (2048, "threads")]
     # two threads share the one L3: the cache rule gives them the same rows (a net of few,
     # large operators: neither the overhead nor the threads rule raises it)
     assert batching.plan_rows(fp, CPU, 2**30, cache=32 * mib, threads=2).rows == 128
     assert batching.plan_rows(batching.Footprint(100, 64, 100), CPU, 2**30,
-                              cache=32 * mib).rows == 1024                    # the ceiling
+                              cache=32 * mib).rows == 2048                    # the ceiling
     cuda = batching.plan_rows(fp, torch.device("cuda"), 2**40)
     assert (cuda.rows, cuda.reason, cuda.cache) == (4096, "device", 0)
 
@@ -222,16 +222,16 @@ def test_the_overhead_and_threads_rules_only_raise_the_rows():
                               nodes=2000, op_elements_per_row=4096)
     small = batching.Footprint(bytes_per_row=250_000, rows=64, largest_per_row=50_000,
                                nodes=10, op_elements_per_row=8)
-    plans = {name: [batching.plan_rows(fp, cpu, 2**30, cache=cache, threads=t)
+    plans = {name: [batching.plan_rows(fp, cpu, 2**31, cache=cache, threads=t)
                     for t in (1, 2, 4)] for name, fp in
              (("base", base), ("many", many), ("small", small))}
     assert [p.rows for p in plans["base"]] == [128, 128, 128]
-    # 2000 nodes x 64 KiB / 250 kB per row = 524 rows per thread (at most 1,024)
+    # 2000 nodes x 64 KiB / 250 kB per row = 524 rows per thread (at most 2,048)
     assert [(p.rows, p.reason) for p in plans["many"]] == [
-        (512, "overhead"), (1024, "overhead"), (1024, "overhead")]
-    # 8 elements per operator and row: 4,097 rows for 2 threads, capped at 1,024
+        (512, "overhead"), (1024, "overhead"), (2048, "overhead")]
+    # 8 elements per operator and row: 4,097 rows for 2 threads, capped at 2,048
     assert [(p.rows, p.reason) for p in plans["small"]] == [
-        (128, "cache"), (1024, "threads"), (1024, "threads")]
+        (128, "cache"), (2048, "threads"), (2048, "threads")]
     # the budget still caps everything
     assert batching.plan_rows(many, cpu, 2**28, cache=cache, threads=2).reason == "budget"
 
@@ -316,7 +316,7 @@ def test_the_plan_is_the_same_on_repeated_calls_and_in_fresh_processes():
     assert len(set(plans)) == 1
     p = plans[0]
     assert fresh == [[p.rows, p.bytes_per_row, p.budget, p.reason]]
-    assert (p.rows, p.reason) == (1024, "cache")
+    assert (p.rows, p.reason) == (2048, "cache")
 
 
 def test_a_first_call_computes_each_row_once():
@@ -446,7 +446,8 @@ def test_fixed_steps_split_the_steps_into_equal_passes(monkeypatch):
     batching.remember(model, batching.plan_key(x, True, False),
                       batching.plan_rows(fp, CPU, 2**30, cache=32 * 2**20, threads=1))
     planned = attribute(model, x, target=0, n_steps=50)
-    assert planned.plan.rows == 1024 and seen == [(64, 13), (64, 13), (64, 12), (64, 12)]
+    # the plan of a net this small is the CPU cap, 2,048 rows: 3,200 rows in 2 passes of 25 steps
+    assert planned.plan.rows == 2048 and seen == [(64, 25), (64, 25)]
     assert torch.allclose(planned.values, given.values, atol=1e-6)
 
 
@@ -454,10 +455,13 @@ def test_a_first_ig_call_runs_the_passes_of_a_later_call(monkeypatch):
     seen = _spy_passes(monkeypatch)
     model, x = _net(), torch.randn(64, 6)
     first = attribute(model, x, target=0, n_steps=50)
-    # the 4-sample footprint plans 1024 rows (16 steps per pass, split equally): the first
+    # the 4-sample footprint plans 2048 rows (32 steps per pass, split equally): the first
     # call runs the passes a later call runs
-    assert first.plan.rows == 1024
-    assert seen == [(64, 13), (64, 13), (64, 12), (64, 12)]
+    assert first.plan.rows == 2048
+    assert seen == [(64, 25), (64, 25)]
+    seen.clear()
+    later = attribute(model, x, target=0, n_steps=50)
+    assert later.plan == first.plan and seen == [(64, 25), (64, 25)]
 
 
 def test_four_rows_plan_what_a_full_pass_measures_on_a_weight_heavy_net():

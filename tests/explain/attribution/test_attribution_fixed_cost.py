@@ -92,11 +92,11 @@ def test_a_first_ig_call_adds_only_the_4_sample_forward_to_a_later_call():
     model.calls.clear()
     later = attribute(model, x, target=0, n_steps=20)
     # input check (1 row, no gradients), the measured forward of 4 samples, whose footprint
-    # is the plan (1024 rows: all 20 steps of the 30 samples in one pass); one completeness
+    # is the plan (2048 rows: all 20 steps of the 30 samples in one pass); one completeness
     # delta (inputs and baselines); the later call remembers the input check
     assert calls_first == [(1, False), (4, True), (600, True), (30, False), (30, False)]
     assert model.calls == [(600, True), (30, False), (30, False)]
-    assert first.plan == later.plan and first.plan.rows == 1024
+    assert first.plan == later.plan and first.plan.rows == 2048
     assert first.timings["probe"] > 0 and later.timings["probe"] == 0
     assert torch.allclose(first.values, later.values, atol=1e-6)
     assert torch.allclose(first.convergence_delta, later.convergence_delta, atol=1e-6)
@@ -106,7 +106,7 @@ def test_auto_steps_on_a_first_call_run_at_the_plan_of_the_4_sample_forward():
     model, x = _counted(), torch.randn(30, 6)
     attribute(model, x, target=0, n_steps="auto")
     grads = [rows for rows, grad in model.calls if grad]
-    # the 4-sample footprint plans 1024 rows: the first round's 30 samples x 9 first-level
+    # the 4-sample footprint plans 2048 rows: the first round's 30 samples x 9 first-level
     # points are one pass
     assert grads[:2] == [4, 270]
 
@@ -129,7 +129,7 @@ def test_an_out_of_memory_in_a_first_calls_first_pass_backs_off_and_the_values_s
     free = attribute(net, x, target=0, n_steps=8, batch_size=64)
     assert torch.allclose(tight.values, free.values, atol=1e-6)
     # the first pass (12 samples x 8 steps), and 6 x 8 and 3 x 8 do not fit; 1 x 8 does; each
-    # retry halves the pass that ran (96 rows), not the 1024-row plan
+    # retry halves the pass that ran (96 rows), not the plan (the 2,048-row cap)
     assert list(tight.warnings) == [
         "out of memory: retried with 6 samples and 48 rows per pass",
         "out of memory: retried with 3 samples and 24 rows per pass",

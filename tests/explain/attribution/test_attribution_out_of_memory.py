@@ -55,8 +55,8 @@ class Tight(nn.Module):
 def test_the_retry_halves_the_pass_that_ran_not_the_plans_rows():
     tight, x = Tight(_net(), limit=16).eval(), torch.randn(12, 6)
     a = attribute(tight, x, target=0, n_steps=8)
-    # the 1024-row plan ran 12 samples x 8 steps as one 96-row pass: the retries ask for 48,
-    # 24 and 12 rows (halving 1024 to 512, 256, 128 would not change the pass at all)
+    # the 2048-row plan ran 12 samples x 8 steps as one 96-row pass: the retries ask for 48,
+    # 24 and 12 rows (halving 2048 to 1024, 512, 256 would not change the pass at all)
     assert list(a.warnings) == [OOM.format(6, 48), OOM.format(3, 24), OOM.format(1, 12)]
     # the measured 4-sample forward, the failed passes, then 12 passes of 1 sample x 8 steps
     assert tight.passes == [4, 96, 48, 24] + [8] * 12
