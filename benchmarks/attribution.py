@@ -10,7 +10,10 @@ captum with its best fixed batch value from 32..4096 rows per pass (``internal_b
 ``nt_samples_batch_size``, ``perturbations_per_eval``; saliency, deeplift and gradient_shap
 have none). A method that falls back (deeplift on recurrent or attention models) shows the
 method that ran. Peak memory (``--memory``) is the RSS growth of a fresh subprocess per setting
-(tracemalloc cannot see torch). Helpers: ``_attribution_limits.py``, ``_attribution_rows.py``.
+(tracemalloc cannot see torch). Each thread count's header names the last-level cache the
+plans count and, measured, how much this process gets now (``_cache_speed.py``: the largest
+``c = a + b`` still at cache speed), against which a plan's misses can be read. Helpers:
+``_attribution_limits.py``, ``_attribution_rows.py``, ``_cache_speed.py``.
 
     python benchmarks/attribution.py                      # IG on every zoo model
     python benchmarks/attribution.py --models cnn --threads 1 \
@@ -52,6 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))      # the _attribution
 import _attribution_limits as lim  # noqa: E402
 import _attribution_rows as rows  # noqa: E402
 from _attribution_limits import timed  # noqa: E402
+from _cache_speed import describe  # noqa: E402
 
 DATA = {"cnn": "mnist-5k", "rnn": "japanese-vowels", "transformer": "rotten-tomatoes",
         "mlp": "digits"}
@@ -328,7 +332,8 @@ def main() -> None:
               f"n_steps={args.n_steps} repeats={args.repeats} (seconds: median [min-max]) "
               f"load {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
         if args.device == "cpu":
-            print(f"last-level cache the plans count: {cache_bytes() / 2**20:.0f} MiB")
+            print(f"last-level cache the plans count: {cache_bytes() / 2**20:.0f} MiB; "
+                  + describe(threads))
         print(rows.HEADER)
         for name in args.models.split(","):
             missing = [m for m in NEEDS.get(name, ()) if importlib.util.find_spec(m) is None]

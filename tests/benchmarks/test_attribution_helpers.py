@@ -163,3 +163,27 @@ def test_flops_per_row_counts_the_products_of_a_limit_row_and_refuses_fused_kern
     assert lim.flops_per_row(_LSTM().eval(), torch.randn(4, 5, 3), target) is None
     assert "not counted" in lim.compute_share(_LSTM().eval(), torch.randn(4, 5, 3), target,
                                               True, 100.0)
+
+
+def test_the_cache_knee_is_the_last_size_at_cache_speed_before_the_first_slow_one():
+    import _cache_speed as cs
+
+    mib = 2**20
+    flat = {s * mib: 1.0 for s in (1, 2, 4, 8, 16)}
+    assert cs.knee(flat) == 16 * mib                       # never slower: the largest size
+    step = {mib: 1.0, 2 * mib: 1.1, 4 * mib: 1.4, 8 * mib: 2.0, 16 * mib: 2.4}
+    assert cs.knee(step) == 4 * mib                        # 1.4 <= 1.5 x 1.1, 2.0 is past it
+    # a fast size after a slow one does not count (the sizes stop at the first slow one)
+    assert cs.knee({**step, 16 * mib: 1.0}) == 4 * mib
+    assert cs.knee(step, slower=2.0) == 8 * mib
+    assert cs.knee({mib: 5.0, 2 * mib: 1.0, 4 * mib: 1.0, 8 * mib: 1.0}) == 8 * mib  # median
+
+
+def test_the_stream_probe_times_every_size_and_restores_the_threads():
+    import _cache_speed as cs
+
+    before = torch.get_num_threads()
+    sizes = (2**16, 2**18)
+    per_byte = cs.stream_per_byte(1, sizes=sizes, repeats=2)
+    assert set(per_byte) == set(sizes) and all(v > 0 for v in per_byte.values())
+    assert torch.get_num_threads() == before
