@@ -1,4 +1,4 @@
-"""How much of the last-level cache this process gets now, measured, for ``benchmarks/attribution.py``.
+"""How much last-level cache this process gets now, measured (for benchmarks/attribution.py).
 
 The plans count the cache the OS reports, at most 4 MiB per CPU sharing it
 (:func:`explain.attribution.cpu_cache.cache_bytes`). What a process on a shared host gets depends

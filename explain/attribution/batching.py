@@ -19,13 +19,13 @@ passes) best at 1024. The bytes stored for backward did not predict this (the pa
 30 KiB per row, the CNN 237 KiB, yet the CNN takes the larger passes). On CPU the cache rule is
 the largest power of two with ``rows x largest <= L3 / 4`` (the operator reads about two
 operands and writes one of that size, and the L3 is shared with the other cores), between 32
-and 2048 rows (below 32 the per-pass overhead dominates; until stop 31 the cap was 1024, and
-a GRUCell loop over 30 steps (hidden 32) took 0.79 [0.67-0.91] of its time at 1024 rows with
-2,048 at two threads (IG of 3,200 rows, 15 interleaved repeats, AMD EPYC), 0.99 at one, while
-the zoo MLP and a 16-layer MLP of width 64, the other nets the cap bound, took 0.89-1.05 of it
-(IG and occlusion, 1 and 2 threads; stop 25 had both wanting 2,048), and no other benchmark
-net planned past 1024), at least 32 per thread (each thread works on its slice of every operator). The L3 is the size the
-OS reports, at most 4 MiB per CPU sharing it (:func:`cache_bytes`: a virtual machine reports its
+and 2048 rows (below 32 the per-pass overhead dominates). Only nets of small tensors reach the
+cap, which was 1024 until stop 31: at 2048 rows a GRUCell loop over 30 steps (hidden 32) took
+0.79 [0.67-0.91] of its 1024-row time at two threads and 0.99 at one (IG of 3,200 rows, 15
+interleaved repeats, AMD EPYC), the zoo MLP and a 16-layer MLP of width 64 0.89-1.05 (IG and
+occlusion, 1 and 2 threads), and 4096 rows gained nothing more. The rows are at least 32 per
+thread (each thread works on its slice of every operator). The L3 is the size the OS
+reports, at most 4 MiB per CPU sharing it (:func:`cache_bytes`: a virtual machine reports its
 host's whole cache). The threads share that L3: torch splits an operator's rows over them,
 so together their slices must fit it, whatever their number. (Until stop 23 the rule allowed
 ``threads x L3 / 4``, from timings that, as far as the notes show, ran under

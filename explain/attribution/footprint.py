@@ -181,7 +181,6 @@ def _graph_sizes(out: Any, skip: set[int]) -> _GraphSizes:
                        nodes=len(elements))
 
 
-#: the type of a leaf's graph node (autograd's AccumulateGrad)
 def _leaf_node_type() -> type:
     view: Any = torch.zeros(1, requires_grad=True).view(1)
     return type(view.grad_fn.next_functions[0][0])
