@@ -21,9 +21,10 @@ fed back by a forward hook (:class:`explain.attribution.prepare.EmbeddingForward
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import torch
 
@@ -198,19 +199,26 @@ def flops_per_row(model, x, target, backward: bool = True, rows: int = 4) -> flo
     return counter.get_total_flops() / rows
 
 
+@contextlib.contextmanager
+def at_threads(threads: int) -> Iterator[None]:
+    """Run the block at ``threads`` torch threads, then restore the count it had."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 @functools.cache
 def matmul_rate(threads: int, n: int = 2048, repeats: int = 5) -> float:
     """This host's float32 matrix-multiply rate (FLOP/s) at ``threads`` torch threads: the best
     of ``repeats`` products of two ``n x n`` matrices, the most a CPU's cores reach (a roofline
     for work that :func:`flops_per_row` counts)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with at_threads(threads):
         a, b = torch.randn(n, n), torch.randn(n, n)
         a @ b
         best = min(timed(lambda: a @ b, a) for _ in range(repeats))
-    finally:
-        torch.set_num_threads(before)
     return 2 * n**3 / best
 
 

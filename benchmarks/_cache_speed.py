@@ -16,6 +16,7 @@ import statistics
 import time
 
 import torch
+from _attribution_limits import at_threads
 
 __all__ = ["SIZES", "stream_per_byte", "knee", "describe"]
 
@@ -29,9 +30,7 @@ def stream_per_byte(threads: int, sizes: tuple[int, ...] = SIZES, repeats: int =
     """Seconds per byte moved by ``torch.add(a, b, out=c)`` with float32 operands of each size
     (3 x size bytes an add), at ``threads`` torch threads: the median of ``repeats``, the sizes
     interleaved in alternating order."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with at_threads(threads):
         bufs = {s: [torch.rand(s // 4) for _ in range(3)] for s in sizes}
         times: dict[int, list[float]] = {s: [] for s in sizes}
         for r in range(repeats):
@@ -43,8 +42,6 @@ def stream_per_byte(threads: int, sizes: tuple[int, ...] = SIZES, repeats: int =
                 for _ in range(adds):
                     torch.add(a, b, out=c)
                 times[s].append((time.perf_counter() - start) / (adds * 3 * s))
-    finally:
-        torch.set_num_threads(before)
     return {s: statistics.median(t) for s, t in times.items()}
 
 
