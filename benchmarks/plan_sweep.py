@@ -1,7 +1,9 @@
 """The batch plan against every fixed pass size, on architectures no plan rule was chosen from.
 
-For each model built here (none is in the zoo, and none was used to set the rules of
-:mod:`explain.attribution.batching`), one line per thread count: the rows the plan chose (and
+For each model built here (none is in the zoo; ``mobile``, ``convnext``, ``textcnn`` and
+``gruattn`` were held out until stop 33, when their occlusion curves at two threads helped set
+the forward rule of :mod:`explain.attribution.batching`; ``vit``, ``vgg`` and ``tcn`` were built
+to check it), one line per thread count: the rows the plan chose (and
 the rule that chose them), its time, and the time at each fixed ``batch_size`` of 32..2,048
 rows, all interleaved in every repeat (median), with the plan's time over the best fixed one
 (median of the per-repeat ratios [min-max]). 1.00 means the plan found the best size; above 1
@@ -14,7 +16,10 @@ is what the plan leaves on the table.
 Models: ``mobile`` (depthwise-separable convolutions with BatchNorm and ReLU6, 3x32x32),
 ``convnext`` (a 4x4 patch stem, 7x7 depthwise convolutions, LayerNorm, a 4x GELU MLP per
 pixel, 3x32x32), ``textcnn`` (token ids: an embedding, Conv1d of widths 3, 4 and 5, max over
-time; 64 tokens) and ``gruattn`` (a GRU over 120 steps of 8 features with attention pooling).
+time; 64 tokens), ``gruattn`` (a GRU over 120 steps of 8 features with attention pooling),
+``vit`` (4x4 patches of 3x32x32, four pre-norm encoder layers of width 96), ``vgg`` (plain
+3x3 convolutions and max pooling on 3x64x64, no BatchNorm) and ``tcn`` (six dilated causal
+Conv1d blocks over 400 steps of 4 features).
 """
 
 from __future__ import annotations
@@ -106,11 +111,68 @@ class _GRUAttention(nn.Module):
         return self.fc((torch.softmax(self.att(h), 1) * h).sum(1))
 
 
+class _ViT(nn.Module):
+    """A small vision transformer: 4x4 patches of 3x32x32 (64 tokens of 96), 4 pre-norm layers."""
+
+    def __init__(self, d: int = 96) -> None:
+        super().__init__()
+        self.patch = nn.Conv2d(3, d, 4, 4)
+        self.pos = nn.Parameter(torch.zeros(1, 64, d))
+        layer = nn.TransformerEncoderLayer(d, 4, 2 * d, dropout=0.0, batch_first=True,
+                                           norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, 4, enable_nested_tensor=False)
+        self.fc = nn.Linear(d, 10)
+
+    def forward(self, x):
+        tokens = self.patch(x).flatten(2).transpose(1, 2) + self.pos
+        return self.fc(self.encoder(tokens).mean(1))
+
+
+def _vgg_stage(cin: int, cout: int, convs: int) -> list[nn.Module]:
+    layers: list[nn.Module] = []
+    for i in range(convs):
+        layers += [nn.Conv2d(cin if i == 0 else cout, cout, 3, padding=1), nn.ReLU()]
+    return [*layers, nn.MaxPool2d(2)]
+
+
+class _VGG(nn.Module):
+    """A plain VGG-style CNN on 3x64x64 (no BatchNorm): its first stage writes 512 KiB a row."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.features = nn.Sequential(*_vgg_stage(3, 32, 2), *_vgg_stage(32, 64, 2),
+                                      *_vgg_stage(64, 128, 1))
+        self.fc = nn.Linear(128, 10)
+
+    def forward(self, x):
+        return self.fc(self.features(x).mean((2, 3)))
+
+
+class _TCN(nn.Module):
+    """A temporal convolutional net: 6 dilated causal Conv1d blocks (64 channels, dilations
+    1..32, residual) over 400 steps of 4 features."""
+
+    def __init__(self, d: int = 64) -> None:
+        super().__init__()
+        self.inp = nn.Conv1d(4, d, 1)
+        self.convs = nn.ModuleList(nn.Conv1d(d, d, 3, dilation=2**i) for i in range(6))
+        self.fc = nn.Linear(d, 3)
+
+    def forward(self, x):
+        h = self.inp(x.transpose(1, 2))
+        for i, conv in enumerate(self.convs):
+            h = h + F.relu(conv(F.pad(h, (2 * 2**i, 0))))
+        return self.fc(h.mean(-1))
+
+
 MODELS = {"mobile": (_Mobile, "image", lambda g: torch.randn(64, 3, 32, 32, generator=g)),
           "convnext": (_ConvNeXt, "image", lambda g: torch.randn(64, 3, 32, 32, generator=g)),
           "textcnn": (_TextCNN, "text", lambda g: torch.randint(1, 5000, (64, 64), generator=g)),
           "gruattn": (_GRUAttention, "sequence",
-                      lambda g: torch.randn(64, 120, 8, generator=g))}
+                      lambda g: torch.randn(64, 120, 8, generator=g)),
+          "vit": (_ViT, "image", lambda g: torch.randn(64, 3, 32, 32, generator=g)),
+          "vgg": (_VGG, "image", lambda g: torch.randn(64, 3, 64, 64, generator=g)),
+          "tcn": (_TCN, "sequence", lambda g: torch.randn(64, 400, 4, generator=g))}
 
 
 def sweep(name: str, method: str, sizes: list[int], repeats: int) -> str:
@@ -126,8 +188,8 @@ def sweep(name: str, method: str, sizes: list[int], repeats: int) -> str:
     clear_cache()
     plan = explainer.explain(x, target).plan
     times: dict[int | None, list[float]] = {s: [] for s in (None, *sizes)}
-    for _ in range(repeats):
-        for size, got in times.items():
+    for rep in range(repeats):   # each repeat in the other order: drift hits every size alike
+        for size, got in (list(times.items()) if rep % 2 == 0 else list(times.items())[::-1]):
             t = time.perf_counter()
             explainer.explain(x, target, batch_size=size)
             got.append(time.perf_counter() - t)
