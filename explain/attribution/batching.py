@@ -23,8 +23,10 @@ and 2048 rows (below 32 the per-pass overhead dominates). Only nets of small ten
 cap, which was 1024 until stop 31: at 2048 rows a GRUCell loop over 30 steps (hidden 32) took
 0.79 [0.67-0.91] of its 1024-row time at two threads and 0.99 at one (IG of 3,200 rows, 15
 interleaved repeats, AMD EPYC), the zoo MLP and a 16-layer MLP of width 64 0.89-1.05 (IG and
-occlusion, 1 and 2 threads), and 4096 rows gained nothing more. The rows are at least 32 per
-thread (each thread works on its slice of every operator). The L3 is the size the OS
+occlusion, 1 and 2 threads), and 4096 rows gained nothing more. With backward the rows are at
+least 32 per thread (each thread works on its slice of every operator) while 32 rows of the
+largest tensor fit the cache; a forward without gradients has its own rule (:func:`_cpu_rows`).
+The L3 is the size the OS
 reports, at most 4 MiB per CPU sharing it (:func:`cache_bytes`: a virtual machine reports its
 host's whole cache). The threads share that L3: torch splits an operator's rows over them,
 so together their slices must fit it, whatever their number. (Until stop 23 the rule allowed
@@ -258,8 +260,9 @@ def plan_rows(footprint: Footprint, device: torch.device, budget: int,
 def _cpu_rows(footprint: Footprint, llc: int, threads: int,
               backward: bool, llc_whole: int) -> tuple[int, str]:
     """The CPU plan before the budget: the cache rule (the largest tensor's rows fit a share of
-    the last-level cache, which the threads share), raised to 32 rows per thread, by the
-    per-pass overhead rule and then by the threads rule, within ``_CPU_ROWS``.
+    the last-level cache, which the threads share; without gradients, each thread's slice),
+    raised to the floor of 32 rows (per thread with backward, below), by the per-pass overhead
+    rule and then by the threads rule, within ``_CPU_ROWS``.
 
     A pass without gradients (``backward=False``: occlusion, feature ablation) stores nothing
     for a backward and frees each result once its consumer ran: its operator reads one input
@@ -272,17 +275,36 @@ def _cpu_rows(footprint: Footprint, llc: int, threads: int,
     1.00, a 2-layer LSTM 1.04 / 1.02, zoo rnn and a bidirectional GRU 1.00 / 1.00; two
     threads: cnn 1.12 / 1.12, LSTM 1.13 / 1.06, the others 1.00-1.04 either way. The whole
     cache was too much: a residual CNN with BatchNorm (128 KiB largest tensor per row) ran
-    18% slower at its 64 rows than at 32 (one thread, 32 samples). ``llc_whole``: the
-    last-level cache as reported, uncapped (:func:`_overhead_rows`)."""
+    18% slower at its 64 rows than at 32 (one thread, 32 samples).
+
+    At ``T`` threads such a forward lets each thread's slice of the rows fill half the cache
+    (``rows x largest <= T x cache / 2``, the floor 32 rows in all): a forward's fixed cost per
+    pass grew 1.6-2.3x from one thread to two on the zoo cnn, transformer and a bidirectional
+    GRU while a row's cost halved (stop 32), so its best pass grows with the threads. With
+    backward the floor of 32 rows per thread holds only while 32 rows of the largest tensor fit
+    the cache. Measured at two threads (occlusion of 64 samples, plan over the best of
+    32..512 rows, 5 interleaved repeats, Intel Xeon, 2 vCPUs; the old plan / the fixed size
+    these rules now choose): zoo
+    cnn 1.15 / 1.05 (256 rows best; an AMD EPYC host's best was 256 too, stop 31), a ConvNeXt
+    1.11 / 1.04, a depthwise-separable CNN 1.39 / 1.00 (the per-thread floor gave it 64 rows,
+    32 were best), zoo transformer 1.05 / 1.00, an LSTM 1.04 / 1.00, a text CNN 1.05 / 1.00,
+    resnet_bn 1.02 / 1.02; held out from choosing them: a VGG-style CNN on 3x64x64 (512 KiB
+    largest tensor per row) 1.30 / 1.00, and its integrated gradients 1.29 / 1.00 (the
+    backward floor), a small ViT 1.05 / 1.05, a TCN 1.01 / 1.01. One thread is unchanged.
+    ``llc_whole``: the last-level cache as reported, uncapped (:func:`_overhead_rows`)."""
     lo, hi = _CPU_ROWS
     largest = max(1, footprint.largest_per_row or footprint.bytes_per_row)
-    fits = llc // ((_CACHE_SHARE if backward else _FORWARD_SHARE) * largest)
-    if backward and footprint.saved_largest_per_row:  # a workspace backward reads whole must fit
-        fits = min(fits, llc // footprint.saved_largest_per_row)
+    if backward:
+        fits = llc // (_CACHE_SHARE * largest)
+        if footprint.saved_largest_per_row:  # a workspace backward reads whole must fit
+            fits = min(fits, llc // footprint.saved_largest_per_row)
+        # each thread works on its slice: the floor holds per thread, while a slice fits
+        floor = lo * threads if lo * largest <= llc else lo
+    else:                      # each thread's slice of the rows fills half the cache
+        fits, floor = threads * llc // (_FORWARD_SHARE * largest), lo
     want, reason = _pow2_floor(min(hi, max(lo, fits))), "cache"
-    # each thread works on its slice of the rows: the floor of 32 holds per thread
-    if min(hi, lo * threads) > want:
-        want, reason = min(hi, lo * threads), "threads"
+    if min(hi, floor) > want:
+        want, reason = min(hi, floor), "threads"
     fixed = _overhead_rows(footprint, threads, largest, llc_whole)
     if min(hi, fixed) > want:
         want, reason = min(hi, fixed), "overhead"

@@ -85,6 +85,35 @@ def test_a_forward_without_gradients_lets_its_largest_tensor_fill_half_the_cache
     assert batching.cached_plan(model, key, 2**29).rows == 64
 
 
+def test_a_forward_at_more_threads_lets_each_threads_slice_fill_half_the_cache():
+    mib = 2**20
+    cnn = batching.Footprint(bytes_per_row=242_368, rows=4, largest_per_row=50_176, nodes=16)
+    forward = [batching.plan_rows(cnn, CPU, 2**31, cache=8 * mib, threads=t, backward=False)
+               for t in (1, 2, 4)]
+    # 1 / 2 / 4 x 8 MiB / (2 x 49 KiB) = 83 / 167 / 334 rows
+    assert [(p.rows, p.reason) for p in forward] == [(64, "cache"), (128, "cache"),
+                                                     (256, "cache")]
+    # with backward the threads share the cache: the floor of 32 rows per thread sets them
+    assert batching.plan_rows(cnn, CPU, 2**31, cache=8 * mib, threads=2).rows == 64
+    # a depthwise-separable CNN (256 KiB largest tensor per row): the forward's floor is 32
+    # rows in all, not per thread (64 rows ran 1.39x slower than 32 at two threads)
+    mobile = batching.Footprint(bytes_per_row=3_585_000, rows=4, largest_per_row=262_144,
+                                nodes=35)
+    assert batching.plan_rows(mobile, CPU, 2**31, cache=8 * mib, threads=2,
+                              backward=False).rows == 32
+    assert batching.plan_rows(mobile, CPU, 2**31, cache=8 * mib, threads=2).rows == 64
+
+
+def test_the_per_thread_floor_holds_only_while_32_rows_of_the_largest_tensor_fit_the_cache():
+    # a VGG-style CNN on 3x64x64: 512 KiB per row in its first stage, 32 rows are 16 MiB
+    mib = 2**20
+    vgg = batching.Footprint(bytes_per_row=2_408_000, rows=4, largest_per_row=524_288, nodes=15)
+    plans = [batching.plan_rows(vgg, CPU, 2**31, cache=8 * mib, threads=t) for t in (1, 2, 4)]
+    assert [(p.rows, p.reason) for p in plans] == [(32, "cache")] * 3
+    # with a cache that holds 32 rows of it, the floor is per thread again
+    assert batching.plan_rows(vgg, CPU, 2**31, cache=16 * mib, threads=2).rows == 64
+
+
 def test_occlusion_is_planned_as_a_forward_without_gradients(monkeypatch):
     from explain.attribution import base
 
