@@ -26,12 +26,11 @@ interleaved repeats, AMD EPYC), the zoo MLP and a 16-layer MLP of width 64 0.89-
 occlusion, 1 and 2 threads), and 4096 rows gained nothing more. With backward the rows are at
 least 32 per thread (each thread works on its slice of every operator) while 32 rows of the
 largest tensor fit the cache; a forward without gradients has its own rule (:func:`_cpu_rows`).
-The L3 is the size the OS
-reports, at most 4 MiB per CPU sharing it (:func:`cache_bytes`: a virtual machine reports its
-host's whole cache). The threads share that L3: torch splits an operator's rows over them,
-so together their slices must fit it, whatever their number. (Until stop 23 the rule allowed
-``threads x L3 / 4``, from timings that, as far as the notes show, ran under
-``OMP_WAIT_POLICY=PASSIVE`` (below). Under
+The L3 is the size the OS reports, at most 4 MiB per CPU sharing it (:func:`cache_bytes`: a
+virtual machine reports its host's whole cache). The threads share that L3: torch splits an
+operator's rows over them, so together their slices must fit it, whatever their number. (Until
+stop 23 the rule allowed ``threads x L3 / 4``, from timings that, as far as the notes show, ran
+under ``OMP_WAIT_POLICY=PASSIVE`` (below). Under
 the default policy, at two threads, interleaved IG jobs at the old / new plan: zoo cnn
 256 / 128 rows 0.70 / 0.51 s, zoo transformer 256 / 128 1.39 / 1.22 s, resnet_bn 128 / 64
 5.9 / 5.0 s, a TCN 1024 / 512 0.56 / 0.43 s, a conv + bidirectional LSTM 512 / 256 1.05 /
@@ -282,14 +281,13 @@ def _cpu_rows(footprint: Footprint, llc: int, threads: int,
     pass grew 1.6-2.3x from one thread to two on the zoo cnn, transformer and a bidirectional
     GRU while a row's cost halved (stop 32), so its best pass grows with the threads. With
     backward the floor of 32 rows per thread holds only while 32 rows of the largest tensor fit
-    the cache. Measured at two threads (occlusion of 64 samples, plan over the best of
-    32..512 rows, 5 interleaved repeats, Intel Xeon, 2 vCPUs; the old plan / the fixed size
-    these rules now choose): zoo
-    cnn 1.15 / 1.05 (256 rows best; an AMD EPYC host's best was 256 too, stop 31), a ConvNeXt
-    1.11 / 1.04, a depthwise-separable CNN 1.39 / 1.00 (the per-thread floor gave it 64 rows,
-    32 were best), zoo transformer 1.05 / 1.00, an LSTM 1.04 / 1.00, a text CNN 1.05 / 1.00,
-    resnet_bn 1.02 / 1.02; held out from choosing them: a VGG-style CNN on 3x64x64 (512 KiB
-    largest tensor per row) 1.30 / 1.00, and its integrated gradients 1.29 / 1.00 (the
+    the cache. Measured at two threads (occlusion of 64 samples, plan over the best of 32..512
+    rows, 5 interleaved repeats, Intel Xeon, 2 vCPUs; the old plan / the fixed size these rules
+    now choose): zoo cnn 1.15 / 1.05 (256 rows best; an AMD EPYC host's best was 256 too, stop
+    31), a ConvNeXt 1.11 / 1.04, a depthwise-separable CNN 1.39 / 1.00 (the per-thread floor
+    gave it 64 rows, 32 were best), zoo transformer 1.05 / 1.00, an LSTM 1.04 / 1.00, a text CNN
+    1.05 / 1.00, resnet_bn 1.02 / 1.02; held out from choosing them: a VGG-style CNN on 3x64x64
+    (512 KiB largest tensor per row) 1.30 / 1.00, and its integrated gradients 1.29 / 1.00 (the
     backward floor), a small ViT 1.05 / 1.05, a TCN 1.01 / 1.01. One thread is unchanged.
     ``llc_whole``: the last-level cache as reported, uncapped (:func:`_overhead_rows`)."""
     lo, hi = _CPU_ROWS
