@@ -1,11 +1,11 @@
-"""The batch plan against every fixed pass size, on architectures no plan rule was chosen from.
+"""The batch plan against every fixed pass size, on architectures that are not in the zoo.
 
 For each model built here (none is in the zoo; ``mobile``, ``convnext``, ``textcnn`` and
 ``gruattn`` were held out until stop 33, when their occlusion curves at two threads helped set
 the forward rule of :mod:`explain.attribution.batching`; ``vit``, ``vgg`` and ``tcn`` were built
-to check it), one line per thread count: the rows the plan chose (and
-the rule that chose them), its time, and the time at each fixed ``batch_size`` of 32..2,048
-rows, all interleaved in every repeat (median), with the plan's time over the best fixed one
+to check it), one line per thread count: the rows the plan chose (and the rule that chose
+them), its time, and the time at each fixed ``batch_size`` of 32..2,048 rows, all interleaved
+in every repeat (median), with the plan's time over the best fixed one
 (median of the per-repeat ratios [min-max]). 1.00 means the plan found the best size; above 1
 is what the plan leaves on the table.
 
@@ -188,8 +188,9 @@ def sweep(name: str, method: str, sizes: list[int], repeats: int) -> str:
     clear_cache()
     plan = explainer.explain(x, target).plan
     times: dict[int | None, list[float]] = {s: [] for s in (None, *sizes)}
+    order = list(times.items())
     for rep in range(repeats):   # each repeat in the other order: drift hits every size alike
-        for size, got in (list(times.items()) if rep % 2 == 0 else list(times.items())[::-1]):
+        for size, got in (order if rep % 2 == 0 else order[::-1]):
             t = time.perf_counter()
             explainer.explain(x, target, batch_size=size)
             got.append(time.perf_counter() - t)
